@@ -1,0 +1,54 @@
+"""Exceptions raised by autometa; each says when it is raised."""
+
+from __future__ import annotations
+
+__all__ = [
+    "AutometaError",
+    "UnknownNameError",
+    "SpaceValidationError",
+    "GraphValidationError",
+    "BuildError",
+    "TaskParameterError",
+    "EvaluationError",
+    "StorageError",
+    "ExportError",
+]
+
+
+class AutometaError(Exception):
+    """Root of every error autometa raises on purpose."""
+
+
+class UnknownNameError(AutometaError, KeyError):
+    """Raised when a registry (ops, tasks, strategies, ...) is asked for a name it does not hold."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class SpaceValidationError(AutometaError, ValueError):
+    """Raised when a search-space file or dict is malformed; lists every problem found."""
+
+
+class GraphValidationError(AutometaError, ValueError):
+    """Raised when a candidate graph breaks a structural rule (cycle, dead node, bad width)."""
+
+
+class BuildError(AutometaError, ValueError):
+    """Raised when a graph cannot be compiled into a torch policy."""
+
+
+class TaskParameterError(AutometaError, ValueError):
+    """Raised when a task family gets parameters outside its documented ranges."""
+
+
+class EvaluationError(AutometaError, RuntimeError):
+    """Raised inside an evaluation that must end as a failed trial (NaN, Inf, divergence)."""
+
+
+class StorageError(AutometaError, RuntimeError):
+    """Raised when a study's storage refuses an operation (unknown id, mismatched space)."""
+
+
+class ExportError(AutometaError, ValueError):
+    """Raised when an exported architecture folder is missing files or does not match itself."""

@@ -1,0 +1,85 @@
+"""A small name -> factory registry shared by ops, task families, strategies and exporters."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from collections.abc import Iterator
+from typing import Any, Generic, TypeVar
+
+from autometa.errors import UnknownNameError
+
+__all__ = ["Registry"]
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """Maps names to objects, or to lazy ``"package.module:attr"`` entry points.
+
+    Entry points are imported on first use, so heavy optional backends (nni, ray, mujoco)
+    cost nothing until they are asked for by name.
+    """
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._entries: dict[str, T | str] = {}
+
+    def register(
+        self, name: str, entry: T | str | None = None, *, overwrite: bool = False
+    ) -> Any:
+        """Register ``entry`` under ``name``; without ``entry``, return a decorator."""
+        if entry is None:
+
+            def decorator(obj: T) -> T:
+                self.register(name, obj, overwrite=overwrite)
+                return obj
+
+            return decorator
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"{self.kind} names must be non-empty strings, got {name!r}")
+        if name in self._entries and not overwrite:
+            raise ValueError(
+                f"{self.kind} {name!r} is already registered; pass overwrite=True to replace it"
+            )
+        self._entries[name] = entry
+        return entry
+
+    def get(self, name: str) -> T:
+        """Return the object registered as ``name``, importing a lazy entry point if needed."""
+        if name not in self._entries:
+            raise UnknownNameError(self.unknown_message(name))
+        entry = self._entries[name]
+        if isinstance(entry, str):
+            module_name, _, attr = entry.partition(":")
+            obj = getattr(importlib.import_module(module_name), attr)
+            self._entries[name] = obj
+            return obj
+        return entry
+
+    def unknown_message(self, name: object) -> str:
+        """The error text for an unknown name: closest match first, then every valid name."""
+        known = self.names()
+        close = difflib.get_close_matches(str(name), known, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        return f"unknown {self.kind} {name!r}.{hint} Valid names: {', '.join(known)}"
+
+    def names(self) -> list[str]:
+        """Registered names, sorted."""
+        return sorted(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def make(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
+        """Look ``name`` up and call it with the given arguments."""
+        factory = self.get(name)
+        if not callable(factory):
+            raise TypeError(f"{self.kind} {name!r} is not callable")
+        return factory(*args, **kwargs)
