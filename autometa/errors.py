@@ -20,7 +20,7 @@ class AutometaError(Exception):
 
 
 class UnknownNameError(AutometaError, KeyError):
-    """Raised when a registry (ops, tasks, strategies, ...) is asked for a name it does not hold."""
+    """Raised when a registry (ops, tasks, strategies) is asked for a name it does not hold."""
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""

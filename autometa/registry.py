@@ -25,9 +25,7 @@ class Registry(Generic[T]):
         self.kind = kind
         self._entries: dict[str, T | str] = {}
 
-    def register(
-        self, name: str, entry: T | str | None = None, *, overwrite: bool = False
-    ) -> Any:
+    def register(self, name: str, entry: T | str | None = None, *, overwrite: bool = False) -> Any:
         """Register ``entry`` under ``name``; without ``entry``, return a decorator."""
         if entry is None:
 
