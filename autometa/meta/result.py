@@ -1,0 +1,80 @@
+"""The record an evaluator returns for one candidate."""
+
+from __future__ import annotations
+
+import math
+import platform
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import networkx as nx
+
+__all__ = ["EvalResult", "Evaluator", "failed_result", "runtime_versions"]
+
+
+@dataclass
+class EvalResult:
+    """What an evaluation of one candidate produced.
+
+    Attributes:
+        status: ``"ok"`` or ``"failed"``; a failed result never carries a usable score.
+        score: the value to maximise (post-adaptation return for MAML); NaN when failed.
+        objectives: extra objective values for multi-objective search (e.g. ``params``).
+        metrics: JSON-safe details: returns before/after adaptation, learning curve,
+            parameter count, MACs, env steps, wall time, device, seed, versions.
+        error: why the evaluation failed (exception text, ``"nan in loss"``, ...).
+        state_dict: the meta-learned initial weights, for export; None when not kept.
+        fidelity: how far the evaluation ran (meta-iterations), for multi-fidelity search.
+    """
+
+    status: str
+    score: float = math.nan
+    objectives: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    state_dict: dict[str, Any] | None = None
+    fidelity: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the evaluation finished with a finite score."""
+        return self.status == "ok" and math.isfinite(self.score)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe view without the weights (they are stored separately)."""
+        return {
+            "status": self.status,
+            "score": self.score,
+            "objectives": dict(self.objectives),
+            "metrics": dict(self.metrics),
+            "error": self.error,
+            "fidelity": self.fidelity,
+        }
+
+
+def failed_result(error: str, **metrics: Any) -> EvalResult:
+    """A failed :class:`EvalResult` with its reason."""
+    return EvalResult(status="failed", error=error, metrics=dict(metrics))
+
+
+class Evaluator(Protocol):
+    """What the search calls to score a candidate. Must not raise for a bad candidate."""
+
+    def __call__(
+        self, graph: nx.DiGraph, *, seed: int, device: str | None = None
+    ) -> EvalResult: ...
+
+
+def runtime_versions() -> dict[str, str]:
+    """Versions recorded with every result: autometa, torch, numpy, Python."""
+    import numpy
+    import torch
+
+    from autometa import __version__
+
+    return {
+        "autometa": __version__,
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "python": platform.python_version(),
+    }
