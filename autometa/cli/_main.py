@@ -1,0 +1,60 @@
+"""Argument parsing and dispatch for the ``autometa`` console script."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from autometa.errors import AutometaError
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+_COMMANDS: list[tuple[str, str]] = [
+    ("autometa.cli._space", "validate"),
+    ("autometa.cli._space", "sample"),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with every subcommand registered."""
+    import importlib
+
+    from autometa import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="autometa",
+        description="Neural architecture search for policies that meta-learn RL tasks.",
+    )
+    parser.add_argument("--version", action="version", version=f"autometa {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for module_name, command in _COMMANDS:
+        module = importlib.import_module(module_name)
+        getattr(module, f"add_{command}")(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING - 10 * min(args.verbose, 2),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return int(handler(args) or EXIT_OK)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (AutometaError, FileNotFoundError, IsADirectoryError) as exc:
+        print(f"autometa {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

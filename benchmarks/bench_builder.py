@@ -1,0 +1,102 @@
+"""Per-call overhead of a compiled GraphPolicy against a hand-written nn.Sequential.
+
+Usage: python benchmarks/bench_builder.py [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+import networkx as nx
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import median_time, print_table, save  # noqa: E402
+
+from autometa.build import build_policy  # noqa: E402
+
+
+def mlp_graph(widths: tuple[int, ...], op: str = "linear_tanh") -> nx.DiGraph:
+    """input -> hidden layers -> output, the graph of a plain MLP."""
+    graph = nx.DiGraph()
+    graph.add_node("input", op="input")
+    prev = "input"
+    for i, width in enumerate(widths):
+        graph.add_node(f"l{i}", op=op, width=width, merge="sum", residual=False)
+        graph.add_edge(prev, f"l{i}", order=0)
+        prev = f"l{i}"
+    graph.add_node("output", op="output", merge="concat")
+    graph.add_edge(prev, "output", order=0)
+    return graph
+
+
+class SequentialPolicy(nn.Module):
+    """The same policy written by hand: Sequential body, Gaussian head with a learned log-std."""
+
+    def __init__(self, obs_dim: int, widths: tuple[int, ...], act_dim: int) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        last = obs_dim
+        for width in widths:
+            layers += [nn.Linear(last, width), nn.Tanh()]
+            last = width
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Linear(last, act_dim)
+        self.log_std = nn.Parameter(torch.zeros(act_dim))
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean = self.head(self.body(obs))
+        return mean, self.log_std.expand_as(mean)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    obs_dim, act_dim = 2, 2
+    rows, records = [], []
+    for widths in [(64, 64), (100, 100), (64, 64, 64, 64)]:
+        graph = mlp_graph(widths)
+        policy = build_policy(
+            graph, gym.spaces.Box(-1, 1, (obs_dim,)), gym.spaces.Box(-1, 1, (act_dim,))
+        )
+        reference = SequentialPolicy(obs_dim, widths, act_dim)
+        for batch in [1, 400, 2000]:
+            obs = torch.randn(batch, obs_dim)
+            with torch.no_grad():
+                t_graph = median_time(lambda p=policy, o=obs: p(o), number=300)
+                t_seq = median_time(lambda r=reference, o=obs: r(o), number=300)
+            over_us = (t_graph - t_seq) * 1e6
+            rows.append(
+                [
+                    "x".join(map(str, widths)),
+                    batch,
+                    t_seq * 1e6,
+                    t_graph * 1e6,
+                    over_us,
+                    t_graph / t_seq,
+                ]
+            )
+            records.append(
+                {
+                    "widths": widths,
+                    "batch": batch,
+                    "sequential_us": t_seq * 1e6,
+                    "graph_us": t_graph * 1e6,
+                    "overhead_us": over_us,
+                    "ratio": t_graph / t_seq,
+                }
+            )
+    print_table(
+        ["hidden", "batch", "Sequential us", "GraphPolicy us", "overhead us", "ratio"], rows
+    )
+    save("bench_builder", {"threads": args.threads, "results": records})
+
+
+if __name__ == "__main__":
+    main()
