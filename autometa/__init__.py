@@ -2,10 +2,48 @@
 
 Data flow: space file -> SearchSpace -> candidate graph -> torch policy -> MAML evaluation
 -> trial record -> strategy -> ... -> export. See ``docs/design.md``.
+
+The top-level names are resolved on first use, so ``import autometa`` stays cheap and never
+imports an optional backend (nni, ray, mujoco).
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+_LAZY: dict[str, str] = {
+    "load_space": "autometa.space",
+    "SearchSpace": "autometa.space",
+    "build_policy": "autometa.build",
+    "register_op": "autometa.build",
+    "canonical_hash": "autometa.graph",
+    "make_task": "autometa.tasks",
+    "register_task": "autometa.tasks",
+    "MAMLConfig": "autometa.meta",
+    "MAMLEvaluator": "autometa.meta",
+    "EvalResult": "autometa.meta",
+    "SyntheticObjective": "autometa.meta",
+    "make_strategy": "autometa.strategies",
+    "search": "autometa.experiment",
+    "Budget": "autometa.experiment",
+    "export": "autometa.export",
+    "load": "autometa.export",
+    "adapt": "autometa.export",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'autometa' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
