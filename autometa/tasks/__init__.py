@@ -37,6 +37,10 @@ TASKS: Registry[Any] = Registry("task family")
 for _name, _entry in [
     ("navigation2d", "autometa.tasks._navigation:Navigation2D"),
     ("navigation2d-sparse", "autometa.tasks._navigation:SparseNavigation2D"),
+    ("cartpole", "autometa.tasks._classic:CartPole"),
+    ("pendulum", "autometa.tasks._classic:Pendulum"),
+    ("bandit", "autometa.tasks._discrete:BernoulliBandit"),
+    ("tabular-mdp", "autometa.tasks._discrete:TabularMDP"),
 ]:
     TASKS.register(_name, _entry)
 

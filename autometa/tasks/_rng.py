@@ -13,7 +13,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["RESET_COUNTER", "fold", "key_from_seed", "normal", "slot_keys", "uniform"]
+__all__ = [
+    "RESET_COUNTER",
+    "box_muller",
+    "fold",
+    "key_from_seed",
+    "normal",
+    "slot_keys",
+    "uniform",
+]
 
 _M32 = 0xFFFFFFFF
 RESET_COUNTER = _M32
@@ -59,5 +67,9 @@ def uniform(key: torch.Tensor, counter, n: int) -> torch.Tensor:
 def normal(key: torch.Tensor, counter, n: int) -> torch.Tensor:
     """``n`` standard-normal float32 draws per key (Box-Muller on counter-based uniforms)."""
     u = uniform(key, counter, 2 * n)
-    radius = torch.sqrt(-2.0 * torch.log(u[..., :n]))
-    return radius * torch.cos((2.0 * torch.pi) * u[..., n:])
+    return box_muller(u[..., :n], u[..., n:])
+
+
+def box_muller(u1: torch.Tensor, u2: torch.Tensor) -> torch.Tensor:
+    """Standard normals from two independent uniforms in (0, 1)."""
+    return torch.sqrt(-2.0 * torch.log(u1)) * torch.cos((2.0 * torch.pi) * u2)

@@ -205,21 +205,25 @@ class TaskFamily(abc.ABC):
                 raise self._param_error(
                     key, f"is not a parameter of this family; expected {expected}"
                 )
-        n = None
+        counts = {}
         for key, spec in self.task_params.items():
             if key not in params:
                 raise self._param_error(key, f"is missing; expected {expected}")
             value = params[key]
             if not isinstance(value, torch.Tensor):
                 raise self._param_error(key, f"must be a torch.Tensor; got {type(value).__name__}")
-            n = value.shape[0] if n is None and value.dim() > 0 else n
-            want = (n, *spec.shape)
-            if tuple(value.shape) != want:
-                shape = "(n" + "".join(f", {d}" for d in spec.shape) + ")"
-                raise self._param_error(
-                    key, f"must have shape {shape} with n={n}; got {tuple(value.shape)}"
+            if value.dim() != 1 + len(spec.shape) or tuple(value.shape[1:]) != spec.shape:
+                shape = (
+                    "(n, " + ", ".join(str(d) for d in spec.shape) + ")" if spec.shape else "(n,)"
                 )
-        return int(n or 0)
+                raise self._param_error(key, f"must have shape {shape}; got {tuple(value.shape)}")
+            counts[key] = value.shape[0]
+        if len(set(counts.values())) != 1 or 0 in counts.values():
+            got = ", ".join(f"{k}: {v}" for k, v in counts.items())
+            raise TaskParameterError(
+                f"{self.name}: task parameters must share one positive number of tasks; got {got}"
+            )
+        return next(iter(counts.values()))
 
     # -- rollouts ---------------------------------------------------------------------------
 
