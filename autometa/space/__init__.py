@@ -1,0 +1,30 @@
+"""The search-space language: space files -> ``SearchSpace`` -> candidate graphs.
+
+See ``docs/spaces.md`` for the file format and ``docs/design.md`` for the API contract.
+"""
+
+from autometa.space._errors import SpaceError
+from autometa.space.dims import (
+    Boolean,
+    Categorical,
+    Dimension,
+    Float,
+    Integer,
+    condition_holds,
+    dimension_from_dict,
+)
+from autometa.space.load import load_space
+from autometa.space.space import SearchSpace
+
+__all__ = [
+    "Boolean",
+    "Categorical",
+    "Dimension",
+    "Float",
+    "Integer",
+    "SearchSpace",
+    "SpaceError",
+    "condition_holds",
+    "dimension_from_dict",
+    "load_space",
+]
