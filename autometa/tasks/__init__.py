@@ -18,11 +18,14 @@ from typing import Any
 import torch
 
 from autometa.registry import Registry
+from autometa.tasks._gym import GymTaskFamily, TaskEnv
 from autometa.tasks.base import State, TaskFamily, TaskParam
 from autometa.tasks.check import check_task_family
 
 __all__ = [
     "TASKS",
+    "GymTaskFamily",
+    "TaskEnv",
     "State",
     "TaskFamily",
     "TaskParam",
@@ -41,6 +44,10 @@ for _name, _entry in [
     ("pendulum", "autometa.tasks._classic:Pendulum"),
     ("bandit", "autometa.tasks._discrete:BernoulliBandit"),
     ("tabular-mdp", "autometa.tasks._discrete:TabularMDP"),
+    ("halfcheetah-vel", "autometa.tasks._mujoco:HalfCheetahVel"),
+    ("halfcheetah-dir", "autometa.tasks._mujoco:HalfCheetahDir"),
+    ("ant-vel", "autometa.tasks._mujoco:AntVel"),
+    ("ant-dir", "autometa.tasks._mujoco:AntDir"),
 ]:
     TASKS.register(_name, _entry)
 
