@@ -1,0 +1,163 @@
+"""``card.md``: a human-readable summary of an exported architecture."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+__all__ = ["render_card"]
+
+# Metric keys shown in the returns table when the evaluator reported them.
+_RETURN_KEYS = (
+    ("pre_return", "before adaptation"),
+    ("post_return", "after adaptation"),
+    ("pre_adaptation_return", "before adaptation"),
+    ("post_adaptation_return", "after adaptation"),
+)
+
+
+def _num(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.6g}"
+    return str(value)
+
+
+def _space(data: dict[str, Any]) -> str:
+    if data["type"] == "Discrete":
+        return f"Discrete({data['n']})"
+    lows, highs = set(map(str, data["low"])), set(map(str, data["high"]))
+    bounds = (
+        f"[{lows.pop()}, {highs.pop()}]"
+        if len(lows) == len(highs) == 1
+        else "per-dimension bounds in model.json"
+    )
+    return f"Box(shape={tuple(data['shape'])}, {bounds})"
+
+
+def _returns(metrics: dict[str, Any]) -> list[str]:
+    rows = []
+    for key, label in _RETURN_KEYS:
+        if isinstance(metrics.get(key), int | float):
+            rows.append(f"| {label} (`{key}`) | {_num(metrics[key])} |")
+    steps = metrics.get("returns") or metrics.get("test_returns")
+    if isinstance(steps, list | tuple):
+        for i, value in enumerate(steps):
+            if isinstance(value, int | float):
+                label = "before adaptation" if i == 0 else f"after {i} step{'s' * (i > 1)}"
+                rows.append(f"| {label} | {_num(value)} |")
+    elif isinstance(steps, dict):
+        rows.extend(f"| {k} | {_num(v)} |" for k, v in steps.items())
+    return ["| returns on held-out tasks | mean |", "| --- | --- |", *rows] if rows else []
+
+
+def _search(model: dict[str, Any]) -> list[str]:
+    source = model.get("source") or {}
+    study = source.get("study") or {}
+    trial = source.get("trial") or {}
+    lines = []
+    if not study and not trial:
+        lines.append(
+            f"Exported from a {source.get('kind', 'state_dict')}, not from a stored search."
+        )
+    if study:
+        evaluator = study.get("evaluator") or {}
+        space = study.get("space_name")
+        if study.get("space_source"):
+            space = f"{space} (`{study['space_source']}`)"
+        lines += [
+            f"- space: {space}, content hash `{study.get('space_hash')}`",
+            f"- strategy: {study.get('strategy')} {study.get('strategy_options') or ''}".rstrip(),
+            f"- evaluator: `{evaluator.get('target', evaluator.get('name', '?'))}`",
+            f"- search seed: {study.get('seed')}",
+        ]
+        config = evaluator.get("config")
+        if config:
+            shown = ", ".join(f"{k}={_num(v)}" for k, v in sorted(config.items()))
+            lines.append(f"- evaluator settings: {shown}")
+        versions = study.get("versions") or {}
+        if versions:
+            lines.append(
+                "- versions at search: " + ", ".join(f"{k} {v}" for k, v in versions.items())
+            )
+    if trial:
+        parts = [f"{k}={trial[k]}" for k in ("number", "seed", "key", "fidelity") if k in trial]
+        lines.append("- trial: " + ", ".join(parts))
+    return lines
+
+
+def _checks(checks: dict[str, Any]) -> list[str]:
+    lines = ["| file | status |", "| --- | --- |"]
+    for label, record in checks.items():
+        if "skipped" in record:
+            lines.append(f"| {label} | not written: {record['skipped']} |")
+        elif record.get("max_abs_error") is None:
+            lines.append(f"| `{record['file']}` | written; {record.get('note', 'not compared')} |")
+        else:
+            how = record.get("runtime") or "torch.jit.load"
+            extra = (
+                f", {record['exporter']} exporter, opset {record['opset']}"
+                if "opset" in record
+                else ""
+            )
+            lines.append(
+                f"| `{record['file']}` | matches the policy: max abs error "
+                f"{record['max_abs_error']:.2g} <= {record['tolerance']:g} "
+                f"(batches {record['batches']}, run with {how}{extra}) |"
+            )
+    return lines
+
+
+def render_card(model: dict[str, Any]) -> str:
+    """The Markdown card of an export, from the (unsealed) ``model.json`` content."""
+    graph = model["graph"]
+    hidden = [n for n in graph["nodes"] if n.get("op") not in ("input", "output")]
+    ops = ", ".join(
+        f"{n['id']}: {n['op']}" + (f"({n['width']})" if n.get("width") else "") for n in hidden
+    )
+    family = model.get("task_family") or {}
+    score = model.get("score")
+    lines = [
+        f"# Architecture `{model['canonical_hash']}`",
+        "",
+        f"- score: **{_num(score) if score is not None else 'unknown'}**",
+        f"- task family: {family.get('name') or 'not recorded'}"
+        + (f" {family['options']}" if family.get("options") else ""),
+        f"- parameters: {_num(model['num_params'])}; MACs per observation: {_num(model['macs'])}",
+        f"- observation space: {_space(model['observation_space'])}",
+        f"- action space: {_space(model['action_space'])}, {model['head']} head",
+        f"- nodes ({len(hidden)} hidden): {ops}",
+        "",
+    ]
+    drawing = model.get("drawing")
+    if drawing:
+        lines += [f"![architecture]({drawing})", ""]
+    returns = _returns(model.get("metrics") or {})
+    if returns:
+        lines += ["## Returns", "", *returns, ""]
+    adaptation = model.get("adaptation") or {}
+    if adaptation:
+        lines += ["## Adaptation settings", ""]
+        lines += [f"- {k}: {_num(v)}" for k, v in adaptation.items()]
+        lines.append("")
+    lines += ["## Search", "", *_search(model), ""]
+    lines += ["## Exported files", "", *_checks(model.get("checks") or {}), ""]
+    lines += [
+        "## Use",
+        "",
+        "```python",
+        "import autometa",
+        'policy = autometa.load("<this folder>")',
+        "adapted, info = autometa.adapt(policy, autometa.make_task("
+        f'"{family.get("name") or "<family>"}"), task=0, steps=1)',
+        "```",
+        "",
+        f"Exported with autometa {model['versions'].get('autometa')}, torch "
+        f"{model['versions'].get('torch')}. `model.json` lists the sha256 of every file; "
+        "`autometa.load` refuses the folder if any of them changed.",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,104 @@
+"""``load``: rebuild the policy of an exported folder, refusing one that does not match itself."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from autometa.build import GraphPolicy, build_policy
+from autometa.errors import AutometaError, ExportError
+from autometa.export import _files as F
+from autometa.export._export import weights_problem
+
+__all__ = ["load", "read_export"]
+
+
+def read_export(out_dir: str | Path) -> dict[str, Any]:
+    """The verified ``model.json`` of an export: its own hash and every file's hash checked.
+
+    Raises:
+        ExportError: naming the first file that is missing or was changed after export.
+    """
+    folder = Path(out_dir)
+    data = F.read_model_json(folder)
+    F.verify_files(data, folder)
+    return data
+
+
+def load(out_dir: str | Path, *, device: str | torch.device | None = None) -> GraphPolicy:
+    """Rebuild the exported policy with its meta-learned initial weights.
+
+    The folder is checked before anything is built: ``model.json`` must match its own sha256,
+    every file in its manifest must exist with the recorded sha256, ``architecture.json`` must
+    hold the same graph, and the weights must have exactly the graph's keys and shapes. The
+    weights are read with ``safetensors`` (no pickle). The module is returned in eval mode;
+    ``policy.export_info`` holds the verified ``model.json`` content (spaces, adaptation
+    settings, task family, score).
+
+    Args:
+        out_dir: a folder written by :func:`autometa.export.export`.
+        device: where to put the parameters (default: CPU).
+
+    Returns:
+        A :class:`~autometa.build.GraphPolicy`: ``policy(obs)`` gives ``(mean, log_std)`` for a
+        Gaussian head or ``(logits,)`` for a categorical one; ``policy.distribution(obs)``
+        gives the action distribution.
+
+    Raises:
+        ExportError: a missing file, a hash mismatch ("... does not match the sha256 ...
+            recorded in model.json (the file was changed after export)"), a graph that
+            differs between files or does not build, or weights with missing/unexpected keys
+            or wrong shapes.
+
+    Example:
+        >>> policy = autometa.load("runs/best")                          # doctest: +SKIP
+        >>> mean, log_std = policy(torch.zeros(1, policy.obs_dim))       # doctest: +SKIP
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from autometa.graph import from_json, graph_equal
+
+    folder = Path(out_dir)
+    data = read_export(folder)
+    model_path = folder / F.MODEL_JSON
+    try:
+        graph = from_json(data["graph"])
+        arch = (
+            from_json(json.loads((folder / F.ARCH_JSON).read_text()))
+            if F.ARCH_JSON in data["files"]
+            else graph
+        )
+        obs_space = F.space_from_dict(data["observation_space"], str(model_path))
+        act_space = F.space_from_dict(data["action_space"], str(model_path))
+        init_std = float(data.get("init_std", 1.0))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ExportError(f"{model_path}: malformed ({type(exc).__name__}: {exc})") from exc
+    if not graph_equal(graph, arch):
+        raise ExportError(f"{folder / F.ARCH_JSON}: the graph differs from the one in model.json")
+    try:
+        policy = build_policy(graph, obs_space, act_space, init_std=init_std)
+    except AutometaError as exc:
+        raise ExportError(f"{model_path}: the graph does not build: {exc}") from exc
+    weights_path = folder / data.get("weights", {}).get("file", F.WEIGHTS)
+    if not weights_path.is_file():
+        raise ExportError(f"{weights_path}: missing (the weights of the export)")
+    try:
+        weights = load_file(str(weights_path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ExportError(f"{weights_path}: not a readable safetensors file ({exc})") from exc
+    problem = weights_problem(policy, weights, str(weights_path))
+    if problem:
+        raise ExportError(problem)
+    policy.load_state_dict(weights, strict=True)
+    if policy.num_params != data.get("num_params"):
+        raise ExportError(
+            f"{model_path}: num_params is {data.get('num_params')}, the rebuilt policy has "
+            f"{policy.num_params}"
+        )
+    policy.export_info = data
+    policy.eval()
+    return policy.to(device) if device is not None else policy
