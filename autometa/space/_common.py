@@ -106,11 +106,15 @@ def parse_node_fields(
                 "missing_key",
             )
         elif not width_ops and "width" in raw:
+            ops = op.options()
+            keeps = (
+                f"op {ops[0]!r} keeps"
+                if len(ops) == 1
+                else ("ops " + ", ".join(map(repr, ops)) + " keep")
+            )
             problems.add(
                 (*path, "width"),
-                "no width: the ops "
-                + ", ".join(map(str, op.options()))
-                + " keep their input width",
+                f"no width ({keeps} the input width)",
                 raw["width"],
                 "width_not_allowed",
                 "remove the width key",

@@ -22,11 +22,12 @@ __all__ = ["parse_explicit"]
 
 _GRAPH_KEYS = ("kind", "nodes", "output")
 _NODE_KEYS = ("op", "width", "inputs", "merge", "residual")
+_INPUT_ITEM = "the name of a node or 'input'"
 _INPUTS_WHAT = "a list of node names or {choose: [names], min: <int>, max: <int>}"
 
 
 def _check_names(
-    problems: Problems, names: Any, path: tuple, known: list[str], what: str
+    problems: Problems, names: Any, path: tuple, known: list[str], what: str, item: str
 ) -> list[str] | None:
     """A non-empty list of distinct known names, or None after recording problems."""
     if not isinstance(names, list) or not names:
@@ -72,7 +73,12 @@ def _parse_inputs(
         if "choose" not in raw:
             return None
         names = _check_names(
-            problems, raw["choose"], (*path, "choose"), known, "a non-empty list of node names"
+            problems,
+            raw["choose"],
+            (*path, "choose"),
+            known,
+            "a non-empty list of node names",
+            _INPUT_ITEM,
         )
         bounds = parse_input_bounds(
             problems, {k: raw[k] for k in ("min", "max") if k in raw}, path
@@ -86,7 +92,7 @@ def _parse_inputs(
             return None
         return names, ("choose", bounds[0], bounds[1], raw.get("default"))
     what = _INPUTS_WHAT
-    names = _check_names(problems, raw, path, known, what)
+    names = _check_names(problems, raw, path, known, what, _INPUT_ITEM)
     return (names, names) if names is not None else None
 
 
@@ -167,6 +173,7 @@ def parse_explicit(problems: Problems, graph: Mapping[str, Any]) -> Body | None:
                 ("graph", "output"),
                 names,
                 "a non-empty list of node names",
+                "the name of a node",
             )
             or []
         )

@@ -82,7 +82,7 @@ class Element:
             return None
         names = list(self.names())
         close = suggest(value, names)
-        return (close + " " if close else "") + f"(valid: {', '.join(map(str, names))})"
+        return (close + " " if close else "") + f"valid: {', '.join(map(str, names))}"
 
 
 @dataclass(frozen=True)

@@ -74,7 +74,7 @@ def _parse_graph(problems: Problems, raw: Any) -> Body | None:
     if not expect_mapping(problems, raw, ("graph",), what):
         return None
     kind = raw.get("kind")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         got = NOTHING if "kind" not in raw else kind
         problems.add(
             ("graph", "kind"),

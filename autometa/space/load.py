@@ -84,7 +84,11 @@ def _located(
 
 
 def _read_yaml(text: str, problems: Problems, marks: Marks) -> tuple[bool, Any]:
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)
+    except yaml.YAMLError as exc:  # the reader refuses control characters up front
+        problems.add((), "valid YAML", Text(f"unreadable text ({exc})"), "yaml_syntax")
+        return False, None
     try:
         node = loader.get_single_node()
         if node is None:
