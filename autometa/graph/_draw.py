@@ -82,22 +82,41 @@ def draw(graph: nx.DiGraph, path: str | Path, title: str | None = None) -> Path:
             "DOT output (.dot) works without it"
         ) from exc
     pos = _layered_positions(graph)
-    width = max(4.0, 2.2 * max(sum(1 for p in pos.values() if p[1] == y) for _, y in pos.values()))
-    fig, ax = plt.subplots(figsize=(width, 1.3 * (1 - min(y for _, y in pos.values())) + 1))
+    depth = {n: -y for n, (_, y) in pos.items()}
+    per_layer = max(sum(1 for p in pos.values() if p[1] == y) for _, y in pos.values())
+    fig, ax = plt.subplots(figsize=(max(4.0, 2.6 * per_layer), 1.4 * (1 + max(depth.values()))))
     labels = {n: node_caption(graph, n).replace("\\n", "\n") for n in graph.nodes}
-    colors = ["#cde4f7" if n in (INPUT, OUTPUT) else "#fde9c9" for n in graph.nodes]
-    nx.draw_networkx(
+    short = [(u, v) for u, v in graph.edges if depth[v] - depth[u] <= 1]
+    long = [(u, v) for u, v in graph.edges if depth[v] - depth[u] > 1]
+    common = {"ax": ax, "arrows": True, "arrowsize": 12, "node_size": 2400, "node_shape": "s"}
+    nx.draw_networkx_edges(graph, pos, edgelist=short, **common)
+    nx.draw_networkx_edges(
         graph,
         pos,
-        ax=ax,
-        labels=labels,
-        node_color=colors,
-        node_shape="s",
-        node_size=2600,
-        font_size=8,
-        arrows=True,
-        arrowsize=12,
+        edgelist=long,
+        connectionstyle="arc3,rad=0.35",
+        edge_color="#555555",
+        **common,
     )
+    for node, (x, y) in pos.items():
+        io_node = node in (INPUT, OUTPUT)
+        ax.text(
+            x,
+            y,
+            labels[node],
+            ha="center",
+            va="center",
+            fontsize=8,
+            zorder=3,
+            bbox={
+                "boxstyle": "round,pad=0.4",
+                "fc": "#cde4f7" if io_node else "#fde9c9",
+                "ec": "#333333",
+            },
+        )
+    xs = [x for x, _ in pos.values()]
+    ax.set_xlim(min(xs) - 0.8, max(xs) + 0.8)
+    ax.set_ylim(-max(depth.values()) - 0.5, 0.5)
     ax.set_axis_off()
     if title:
         ax.set_title(title)
