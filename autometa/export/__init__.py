@@ -7,8 +7,9 @@
 See ``docs/export.md`` for the folder layout and the fields of ``model.json``.
 """
 
+from autometa.export._adapt import AdaptResult, adapt
 from autometa.export._export import export
 from autometa.export._files import FORMAT
 from autometa.export._load import load, read_export
 
-__all__ = ["FORMAT", "export", "load", "read_export"]
+__all__ = ["FORMAT", "AdaptResult", "adapt", "export", "load", "read_export"]

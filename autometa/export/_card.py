@@ -7,14 +7,6 @@ from typing import Any
 
 __all__ = ["render_card"]
 
-# Metric keys shown in the returns table when the evaluator reported them.
-_RETURN_KEYS = (
-    ("pre_return", "before adaptation"),
-    ("post_return", "after adaptation"),
-    ("pre_adaptation_return", "before adaptation"),
-    ("post_adaptation_return", "after adaptation"),
-)
-
 
 def _num(value: Any) -> str:
     if isinstance(value, bool) or value is None:
@@ -29,7 +21,7 @@ def _num(value: Any) -> str:
 def _space(data: dict[str, Any]) -> str:
     if data["type"] == "Discrete":
         return f"Discrete({data['n']})"
-    lows, highs = set(map(str, data["low"])), set(map(str, data["high"]))
+    lows, highs = set(map(_num, data["low"])), set(map(_num, data["high"]))
     bounds = (
         f"[{lows.pop()}, {highs.pop()}]"
         if len(lows) == len(highs) == 1
@@ -39,19 +31,20 @@ def _space(data: dict[str, Any]) -> str:
 
 
 def _returns(metrics: dict[str, Any]) -> list[str]:
+    """Returns before and after each adaptation step (or just pre/post when that is all)."""
     rows = []
-    for key, label in _RETURN_KEYS:
-        if isinstance(metrics.get(key), int | float):
-            rows.append(f"| {label} (`{key}`) | {_num(metrics[key])} |")
-    steps = metrics.get("returns") or metrics.get("test_returns")
-    if isinstance(steps, list | tuple):
+    steps = metrics.get("returns_by_step")
+    if isinstance(steps, list | tuple) and steps:
         for i, value in enumerate(steps):
-            if isinstance(value, int | float):
-                label = "before adaptation" if i == 0 else f"after {i} step{'s' * (i > 1)}"
-                rows.append(f"| {label} | {_num(value)} |")
-    elif isinstance(steps, dict):
-        rows.extend(f"| {k} | {_num(v)} |" for k, v in steps.items())
-    return ["| returns on held-out tasks | mean |", "| --- | --- |", *rows] if rows else []
+            label = "before adaptation" if i == 0 else f"after {i} step{'s' * (i > 1)}"
+            rows.append(f"| {label} | {_num(value)} |")
+    else:
+        for key, label in (("pre_return", "before adaptation"), ("post_return", "after")):
+            if isinstance(metrics.get(key), int | float):
+                rows.append(f"| {label} | {_num(metrics[key])} |")
+    if not rows:
+        return []
+    return ["| mean return on the held-out test tasks | |", "| --- | --- |", *rows]
 
 
 def _search(model: dict[str, Any]) -> list[str]:

@@ -31,6 +31,8 @@ _ADAPT_KEYS = (
     "test_episodes",
     "test_steps",
     "test_lr_scale",
+    "test_tasks",
+    "test_seed",
     "first_order",
     "meta_sgd",
     "gamma",

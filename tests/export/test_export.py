@@ -65,7 +65,12 @@ def exported(tmp_path_factory):
     result = EvalResult(
         status="ok",
         score=-12.5,
-        metrics={"pre_return": -30.0, "post_return": -12.5, "task_family": "navigation2d"},
+        metrics={
+            "pre_return": -30.0,
+            "post_return": -12.5,
+            "returns_by_step": [-30.0, -12.5, -10.0],
+            "task_family": "navigation2d",
+        },
         state_dict=policy.state_dict(),
     )
     folder = export(
@@ -145,7 +150,8 @@ def test_full_export_writes_every_file(exported):
     }
     assert model["num_params"] == trained(dag_graph(), BOX).num_params
     card = (folder / "card.md").read_text()
-    assert "score: **-12.5**" in card and "| after adaptation (`post_return`) | -12.5 |" in card
+    assert "score: **-12.5**" in card
+    assert "| before adaptation | -30 |\n| after 1 step | -12.5 |\n| after 2 steps | -10 |" in card
     assert "![architecture](architecture.svg)" in card
 
 
