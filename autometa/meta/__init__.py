@@ -1,5 +1,20 @@
 """Scoring candidates: MAML meta-training and few-step adaptation over task families."""
 
+from autometa.meta.config import PRESETS, MAMLConfig
+from autometa.meta.evaluator import Adaptation, MAMLEvaluator, adapt, meta_train
 from autometa.meta.result import EvalResult, Evaluator, failed_result, runtime_versions
+from autometa.meta.synthetic import SyntheticObjective
 
-__all__ = ["EvalResult", "Evaluator", "failed_result", "runtime_versions"]
+__all__ = [
+    "PRESETS",
+    "Adaptation",
+    "EvalResult",
+    "Evaluator",
+    "MAMLConfig",
+    "MAMLEvaluator",
+    "SyntheticObjective",
+    "adapt",
+    "failed_result",
+    "meta_train",
+    "runtime_versions",
+]

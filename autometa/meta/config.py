@@ -1,0 +1,198 @@
+"""Every hyperparameter of the MAML evaluator, with its default and where that default is from.
+
+Sources are cited as in ``shared/reference/maml-rl.md``: "paper" is Finn, Abbeel & Levine,
+*Model-Agnostic Meta-Learning for Fast Adaptation of Deep Networks* (ICML 2017); "original
+code" is the authors' ``cbfinn/maml_rl``; "pytorch-maml-rl" is the standard PyTorch port.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["MAMLConfig", "PRESETS", "config_for"]
+
+OUTERS = ("trpo", "adam")
+
+
+@dataclass(frozen=True)
+class MAMLConfig:
+    """Hyperparameters of MAML meta-training and of the held-out test that gives the score.
+
+    Graph hyperparameters (``graph.graph["hyperparameters"]``) may override any field by name
+    for one candidate. Derived sizes (``episodes_per_iteration``) are computed, not set.
+    """
+
+    # -- inner loop (adaptation) ------------------------------------------------------------
+    fast_lr: float = 0.1
+    """Inner-loop step size alpha (paper App. A.2: 0.1 for every RL task; pytorch-maml-rl 0.1;
+    the original 2D-navigation script uses 0.5)."""
+    inner_steps: int = 1
+    """Policy-gradient steps of adaptation during meta-training (paper §5.3, App. A.2: 1).
+    0 trains the initialisation on the task mixture without the MAML objective (the paper's
+    "pretrained" baseline)."""
+    episodes_per_task: int = 20
+    """Episodes per task for each inner step and for the outer batch (paper App. A.2: 20
+    trajectories; AntDir uses 40)."""
+    meta_sgd: bool = False
+    """Learn one step size per parameter, initialised at ``fast_lr`` (Meta-SGD, Li et al.
+    2017); off in the paper."""
+
+    # -- outer loop (meta-update) -----------------------------------------------------------
+    num_tasks: int = 20
+    """Tasks per meta-batch (paper App. A.2: 20 for 2D navigation, 40 for locomotion)."""
+    meta_iterations: int = 100
+    """Meta-updates per evaluation (paper: up to 500; original 2D-navigation script:
+    ``n_itr = 100``)."""
+    outer: str = "trpo"
+    """Meta-optimiser: ``"trpo"`` (paper §5.3) or ``"adam"``."""
+    first_order: bool = False
+    """Drop second derivatives through the inner step (first-order MAML, paper §5.2); the paper
+    uses full second order for RL."""
+    max_kl: float = 0.01
+    """TRPO trust-region size on the mean KL (original code and pytorch-maml-rl: max KL 0.01;
+    not stated in the paper)."""
+    cg_iters: int = 10
+    """Conjugate-gradient iterations for the TRPO direction (reference code: 10)."""
+    cg_damping: float = 1e-5
+    """Damping added to the Fisher/Hessian-vector product (reference code: 1e-5)."""
+    ls_max_steps: int = 15
+    """Backtracking line-search steps (reference code: 15)."""
+    ls_backtrack: float = 0.8
+    """Line-search shrink factor per step (original code and pytorch-maml-rl: 0.8)."""
+    adam_lr: float = 1e-3
+    """Adam step size when ``outer="adam"`` (not from the paper: Adam's usual default)."""
+
+    # -- returns, advantages, baseline ------------------------------------------------------
+    gamma: float = 0.99
+    """Discount (not stated in the paper; original code and pytorch-maml-rl: 0.99)."""
+    gae_lambda: float = 1.0
+    """GAE lambda; 1.0 is plain returns minus the baseline (original code, pytorch-maml-rl)."""
+    normalize_advantages: bool = True
+    """Centre and scale advantages per task over valid steps (original code, pytorch-maml-rl)."""
+    baseline_ridge: float = 1e-5
+    """Ridge coefficient of the linear feature baseline (rllab ``LinearFeatureBaseline``:
+    1e-5, raised x10 up to 5 times while the solve is not finite)."""
+    init_std: float = 1.0
+    """Initial standard deviation of a Gaussian policy (original code: 1.0)."""
+
+    # -- held-out test (the score) ----------------------------------------------------------
+    test_tasks: int = 40
+    """Held-out test tasks (original evaluation scripts: 40 test tasks)."""
+    test_episodes: int = 40
+    """Episodes per test task and adaptation step (original 2D-navigation evaluation: 4000
+    env steps = 40 trajectories per gradient step)."""
+    test_steps: int = 1
+    """Adaptation steps whose return is the score (paper trains and scores with 1 step)."""
+    report_steps: int = 3
+    """Returns are also reported after each step up to this many (paper figures: 0..3)."""
+    test_lr_scale: float = 0.5
+    """Step size of test steps after the first, relative to ``fast_lr`` (paper App. A.2:
+    alpha, then alpha/2; pytorch-maml-rl keeps alpha, i.e. 1.0)."""
+    test_seed: int = 2017
+    """Seed of the fixed held-out tasks and of their rollout noise; the same for every
+    candidate so scores are comparable (common random numbers)."""
+
+    # -- derived ----------------------------------------------------------------------------
+    episodes_per_iteration: int = field(init=False)
+    """Episodes sampled per meta-iteration: ``num_tasks x episodes_per_task x
+    (inner_steps + 1)``."""
+
+    def __post_init__(self) -> None:
+        problems = _problems(self)
+        if problems:
+            raise ValueError("invalid MAMLConfig: " + "; ".join(problems))
+        object.__setattr__(
+            self,
+            "episodes_per_iteration",
+            self.num_tasks * self.episodes_per_task * (self.inner_steps + 1),
+        )
+
+    def replace(self, **changes: Any) -> MAMLConfig:
+        """A copy with ``changes`` applied (unknown names raise ``ValueError`` naming them)."""
+        unknown = sorted(set(changes) - set(settable_fields()))
+        if unknown:
+            raise ValueError(
+                f"unknown MAMLConfig field(s) {', '.join(map(repr, unknown))}; "
+                f"valid names: {', '.join(settable_fields())}"
+            )
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe view of every field, derived ones included."""
+        return dataclasses.asdict(self)
+
+
+def settable_fields() -> list[str]:
+    """Names of the fields a user, a preset or a graph hyperparameter may set."""
+    return [f.name for f in dataclasses.fields(MAMLConfig) if f.init]
+
+
+def _problems(cfg: MAMLConfig) -> list[str]:
+    """Every rule ``cfg`` breaks, as ``field: expected X, got Y``."""
+    out = []
+
+    def need(name: str, ok: bool, expected: str) -> None:
+        if not ok:
+            out.append(f"{name}: expected {expected}, got {getattr(cfg, name)!r}")
+
+    for name in (
+        "episodes_per_task",
+        "num_tasks",
+        "cg_iters",
+        "ls_max_steps",
+        "test_tasks",
+        "test_episodes",
+    ):
+        value = getattr(cfg, name)
+        need(name, _is_int(value) and value >= 1, "an int >= 1")
+    for name in ("inner_steps", "meta_iterations", "test_steps", "report_steps", "test_seed"):
+        value = getattr(cfg, name)
+        need(name, _is_int(value) and value >= 0, "an int >= 0")
+    for name in ("fast_lr", "max_kl", "adam_lr", "init_std"):
+        value = getattr(cfg, name)
+        need(name, _is_real(value) and value > 0, "a finite number > 0")
+    for name in ("cg_damping", "baseline_ridge", "test_lr_scale"):
+        value = getattr(cfg, name)
+        need(name, _is_real(value) and value >= 0, "a finite number >= 0")
+    for name in ("gamma", "gae_lambda", "ls_backtrack"):
+        value = getattr(cfg, name)
+        need(name, _is_real(value) and 0 < value <= 1, "a number in (0, 1]")
+    for name in ("meta_sgd", "first_order", "normalize_advantages"):
+        need(name, isinstance(getattr(cfg, name), bool), "a bool")
+    need("outer", cfg.outer in OUTERS, f"one of {', '.join(map(repr, OUTERS))}")
+    return out
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+_NAV = MAMLConfig()
+_LOCOMOTION = MAMLConfig(num_tasks=40, meta_iterations=500)
+
+PRESETS: dict[str, MAMLConfig] = {
+    # paper §5.3 / App. A.2: alpha 0.1, 1 step, 20 episodes x 20 tasks, horizon 100 (the
+    # family's), TRPO max KL 0.01; 100 meta-iterations as in the original point script.
+    "navigation2d": _NAV,
+    "navigation2d-sparse": _NAV,
+    # paper App. A.2: 40 tasks per meta-batch, 20 rollouts, up to 500 meta-iterations.
+    "halfcheetah-vel": _LOCOMOTION,
+    "halfcheetah-dir": _LOCOMOTION,
+    "ant-vel": _LOCOMOTION,
+    # paper App. A.2: AntDir uses 40 rollouts per step.
+    "ant-dir": dataclasses.replace(_LOCOMOTION, episodes_per_task=40),
+}
+"""Paper settings per task family; families not listed use the 2D-navigation values."""
+
+
+def config_for(family_name: str | None, **overrides: Any) -> MAMLConfig:
+    """The preset for ``family_name`` (or the defaults) with ``overrides`` applied."""
+    base = PRESETS.get(family_name or "", _NAV)
+    return base.replace(**overrides) if overrides else base

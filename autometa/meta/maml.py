@@ -1,0 +1,320 @@
+"""MAML for RL (Finn et al. 2017, Algorithm 3), batched over tasks with ``torch.func``.
+
+Read top to bottom, one meta-iteration is:
+
+1. sample a meta-batch of T tasks;
+2. roll out E episodes per task with the initial parameters theta (one tensor program);
+3. fit a linear baseline per task and compute advantages;
+4. inner step: theta'_i = theta - alpha * grad L_i(theta), vmapped over tasks (REINFORCE);
+5. roll out E fresh episodes per task with theta'_i;
+6. outer loss: the importance-weighted surrogate of the post-adaptation episodes, as a
+   differentiable function of theta *through* the inner step (second order);
+7. outer step: TRPO (``autometa.meta.trpo``) or Adam.
+
+Meta-parameters are a flat dict: the policy's parameters, plus ``"alpha.<name>"`` per-parameter
+step sizes when Meta-SGD is on. Host synchronisation per iteration: one read of a finiteness
+flag (NaN/Inf ends the evaluation), plus TRPO's line-search decisions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+import torch
+from torch.func import functional_call, grad, vjp, vmap
+
+from autometa.build import GraphPolicy
+from autometa.errors import EvaluationError
+from autometa.meta.baseline import advantages
+from autometa.meta.config import MAMLConfig
+from autometa.meta.rollout import Batch, Outputs, Params, kl_divergence, log_prob, rollout
+
+__all__ = [
+    "MetaBatch",
+    "MetaObjective",
+    "adapted_params",
+    "derive_seed",
+    "init_meta_params",
+    "inner_gradients",
+    "inner_loss",
+    "meta_iteration",
+    "sample_meta_batch",
+]
+
+ALPHA = "alpha."
+
+
+def derive_seed(*keys: int) -> int:
+    """A 63-bit seed from integer keys (evaluation seed, iteration, stream), collision-free."""
+    state = np.random.SeedSequence([int(k) for k in keys]).generate_state(2, np.uint32)
+    return (int(state[0]) << 31) ^ int(state[1])
+
+
+def init_meta_params(policy: GraphPolicy, cfg: MAMLConfig) -> Params:
+    """Detached copies of the policy's parameters, plus Meta-SGD step sizes when enabled."""
+    meta = {name: p.detach().clone() for name, p in policy.named_parameters()}
+    if cfg.meta_sgd:
+        meta.update({ALPHA + n: torch.full_like(p, cfg.fast_lr) for n, p in list(meta.items())})
+    return meta
+
+
+def split_meta(meta: Params) -> tuple[Params, Params | None]:
+    """``(theta, alpha)``: the policy parameters and the Meta-SGD step sizes (or None)."""
+    theta = {n: p for n, p in meta.items() if not n.startswith(ALPHA)}
+    alpha = {n[len(ALPHA) :]: p for n, p in meta.items() if n.startswith(ALPHA)}
+    return theta, (alpha or None)
+
+
+# -- inner loop: REINFORCE with a baseline, one task ------------------------------------------
+
+
+def inner_loss(
+    theta: Params, policy: GraphPolicy, batch: Batch, adv: torch.Tensor
+) -> torch.Tensor:
+    """One task's REINFORCE loss: ``-mean over valid steps of log pi(a|s) * A``."""
+    logp = log_prob(functional_call(policy, theta, (batch.obs,)), batch.actions)
+    return -(logp * adv).sum() / batch.alive.sum().clamp_min(1.0)
+
+
+def inner_gradients(
+    policy: GraphPolicy, params: Params, stacked: bool, batch: Batch, adv: torch.Tensor
+) -> Params:
+    """``grad L_i`` for every task at once: ``vmap(grad(inner_loss))``, stacked ``(T, ...)``.
+
+    Differentiable with respect to ``params`` (``torch.func`` composes), which is what makes
+    the outer gradient second order.
+    """
+    per_task = grad(partial(inner_loss, policy=policy))
+    return vmap(
+        lambda p, b, a: per_task(p, batch=b, adv=a), in_dims=(0 if stacked else None, 0, 0)
+    )(params, batch, adv)
+
+
+def _step(params: Params, grads: Params, lr: float | Params) -> Params:
+    """``params - lr * grads`` (broadcasts shared params against stacked gradients)."""
+    if isinstance(lr, dict):
+        return {n: params[n] - lr[n] * grads[n] for n in params}
+    return {n: params[n] - lr * grads[n] for n in params}
+
+
+def adapted_params(
+    meta: Params,
+    policy: GraphPolicy,
+    train: list[tuple[Batch, torch.Tensor]],
+    cfg: MAMLConfig,
+    fixed_grads: list[Params] | None = None,
+) -> tuple[Params, bool]:
+    """theta'_i after ``len(train)`` inner steps on the stored batches; differentiable in ``meta``.
+
+    Args:
+        meta: meta-parameters (theta and, with Meta-SGD, alpha).
+        policy: the policy module.
+        train: one ``(batch, advantages)`` per inner step, sampled beforehand.
+        cfg: the configuration (``fast_lr``).
+        fixed_grads: precomputed inner gradients; given, they are used as constants, which is
+            first-order MAML (no second derivatives through the inner step).
+
+    Returns:
+        ``(params, stacked)``: stacked per-task parameters, or theta itself (not stacked) when
+        there is no inner step.
+    """
+    theta, alpha = split_meta(meta)
+    lr = alpha if alpha is not None else cfg.fast_lr
+    params, stacked = theta, False
+    for k, (batch, adv) in enumerate(train):
+        g = (
+            fixed_grads[k]
+            if fixed_grads is not None
+            else inner_gradients(policy, params, stacked, batch, adv)
+        )
+        params, stacked = _step(params, g, lr), True
+    return params, stacked
+
+
+# -- sampling: pre-adaptation episodes, inner steps, post-adaptation episodes -----------------
+
+
+@dataclass
+class MetaBatch:
+    """Everything sampled in one meta-iteration (data only; no autograd graph).
+
+    Attributes:
+        train: ``(batch, advantages)`` for each inner step.
+        grads: the inner gradients computed while sampling (reused by first-order MAML).
+        valid: the post-adaptation episodes the outer loss is computed on.
+        valid_adv: their advantages.
+    """
+
+    train: list[tuple[Batch, torch.Tensor]]
+    grads: list[Params]
+    valid: Batch
+    valid_adv: torch.Tensor
+
+    @property
+    def env_steps(self) -> int:
+        """Transitions stepped for this meta-batch."""
+        return sum(b.env_steps for b, _ in self.train) + self.valid.env_steps
+
+
+def _advantages(batch: Batch, cfg: MAMLConfig) -> torch.Tensor:
+    return advantages(
+        batch, cfg.gamma, cfg.gae_lambda, cfg.normalize_advantages, cfg.baseline_ridge
+    )
+
+
+def sample_meta_batch(
+    policy: GraphPolicy,
+    meta: Params,
+    family,
+    tasks: dict[str, torch.Tensor],
+    cfg: MAMLConfig,
+    generator: torch.Generator,
+    seed: int,
+) -> MetaBatch:
+    """Roll out, fit baselines and take the inner steps (no gradient kept), then roll out again.
+
+    The inner steps use fresh episodes after every step, as pytorch-maml-rl's sampler does.
+    """
+    meta = {n: p.detach() for n, p in meta.items()}
+    theta, alpha = split_meta(meta)
+    lr = alpha if alpha is not None else cfg.fast_lr
+    params, stacked = theta, False
+    train, grads = [], []
+    for k in range(cfg.inner_steps):
+        batch = rollout(
+            policy, params, family, tasks, cfg.episodes_per_task,
+            stacked=stacked, generator=generator, seed=seed + k,
+        )  # fmt: skip
+        adv = _advantages(batch, cfg)
+        with torch.no_grad():
+            g = inner_gradients(policy, params, stacked, batch, adv)
+            params, stacked = _step(params, g, lr), True
+        train.append((batch, adv))
+        grads.append(g)
+    valid = rollout(
+        policy, params, family, tasks, cfg.episodes_per_task,
+        stacked=stacked, generator=generator, seed=seed + cfg.inner_steps,
+    )  # fmt: skip
+    return MetaBatch(train, grads, valid, _advantages(valid, cfg))
+
+
+# -- outer loss: surrogate and KL of the post-adaptation policy, as functions of meta --------
+
+
+class MetaObjective:
+    """The meta-objective of one meta-batch as functions of the meta-parameters.
+
+    ``outputs(meta)`` adapts (differentiably, or first-order) and evaluates the adapted
+    policies on the post-adaptation episodes; the surrogate loss and the KL are cheap functions
+    of those outputs, so TRPO can reuse one ``vjp`` of ``outputs`` for the gradient and every
+    Fisher-vector product.
+    """
+
+    def __init__(self, policy: GraphPolicy, mb: MetaBatch, cfg: MAMLConfig) -> None:
+        self.policy, self.mb, self.cfg = policy, mb, cfg
+        self.fixed_grads = mb.grads if cfg.first_order else None
+        self.count = mb.valid.alive.sum((1, 2)).clamp_min(1.0)  # valid steps per task
+
+    def outputs(self, meta: Params) -> Outputs:
+        """Post-adaptation distribution parameters on the valid episodes, ``(T, E, H, ...)``."""
+        params, stacked = adapted_params(
+            meta, self.policy, self.mb.train, self.cfg, self.fixed_grads
+        )
+        obs = self.mb.valid.obs
+        if not stacked:
+            return functional_call(self.policy, params, (obs,))
+        return vmap(lambda p, o: functional_call(self.policy, p, (o,)))(params, obs)
+
+    def _task_mean(self, per_step: torch.Tensor) -> torch.Tensor:
+        return ((per_step * self.mb.valid.alive).sum((1, 2)) / self.count).mean()
+
+    def loss(self, out: Outputs, old: Outputs) -> torch.Tensor:
+        """``-mean_i mean_t ratio * A``, ``ratio = pi'(a|s) / pi'_old(a|s)`` (pytorch-maml-rl)."""
+        actions = self.mb.valid.actions
+        ratio = torch.exp(log_prob(out, actions) - log_prob(old, actions))
+        return -self._task_mean(ratio * self.mb.valid_adv)
+
+    def kl(self, out: Outputs, old: Outputs) -> torch.Tensor:
+        """Mean over tasks and valid steps of ``KL(pi_old || pi)`` (the original code's order)."""
+        return self._task_mean(kl_divergence(old, out))
+
+
+def loss_and_grad(
+    obj: MetaObjective, meta: Params
+) -> tuple[torch.Tensor, Params, Outputs, Callable]:
+    """Meta-loss at ``meta``, its gradient, the (detached) outputs and the stored ``vjp``."""
+    out, vjp_fn = vjp(obj.outputs, meta)
+    old = tuple(o.detach() for o in out)
+    dloss_dout = grad(lambda o: obj.loss(o, old))(old)
+    (g,) = vjp_fn(dloss_dout)
+    return obj.loss(old, old), g, old, vjp_fn
+
+
+# -- one meta-iteration ------------------------------------------------------------------------
+
+
+def meta_iteration(
+    policy: GraphPolicy,
+    meta: Params,
+    family,
+    cfg: MAMLConfig,
+    generator: torch.Generator,
+    seed: int,
+    iteration: int,
+    adam: torch.optim.Optimizer | None = None,
+) -> tuple[Params, dict[str, torch.Tensor], int]:
+    """Sample a meta-batch, adapt, and take one outer step.
+
+    Returns:
+        ``(new_meta, stats, env_steps)``; ``stats`` holds device tensors (pre- and
+        post-adaptation mean return, meta-loss, a finiteness flag), read by the caller once.
+    """
+    from autometa.meta.trpo import trpo_step
+
+    tasks = family.sample_tasks(cfg.num_tasks, derive_seed(seed, iteration, 1))
+    mb = sample_meta_batch(
+        policy, meta, family, tasks, cfg, generator, derive_seed(seed, iteration, 2)
+    )
+    obj = MetaObjective(policy, mb, cfg)
+    if cfg.outer == "trpo":
+        new_meta, loss, finite = trpo_step(obj, meta, cfg)
+    else:
+        new_meta, loss, finite = adam_step(obj, meta, adam)
+    pre = (
+        mb.train[0][0].episode_returns().mean() if mb.train else mb.valid.episode_returns().mean()
+    )
+    post = mb.valid.episode_returns().mean()
+    finite = finite & torch.isfinite(pre) & torch.isfinite(post)
+    stats = {"pre_return": pre, "post_return": post, "loss": loss, "finite": finite}
+    return new_meta, stats, mb.env_steps
+
+
+def adam_step(
+    obj: MetaObjective, meta: Params, optimizer: torch.optim.Optimizer | None
+) -> tuple[Params, torch.Tensor, torch.Tensor]:
+    """One Adam step on the meta-loss; ``meta``'s tensors are the optimiser's leaves."""
+    if optimizer is None:
+        raise ValueError("outer='adam' needs an optimizer over the meta-parameters")
+    loss, g, _, _ = loss_and_grad(obj, meta)
+    finite = torch.stack([torch.isfinite(v).all() for v in g.values()]).all()
+    for name, p in meta.items():
+        p.grad = g[name]
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return meta, loss, finite & torch.isfinite(loss)
+
+
+def check_finite(stats: dict[str, torch.Tensor], iteration: int) -> None:
+    """The one host synchronisation per iteration: raise if anything became NaN or Inf."""
+    if not bool(stats["finite"]):
+        pre, post, loss = (float(stats[k]) for k in ("pre_return", "post_return", "loss"))
+        what = (
+            "returns"
+            if not (math.isfinite(pre) and math.isfinite(post))
+            else ("meta-loss" if not math.isfinite(loss) else "meta-gradient or parameters")
+        )
+        raise EvaluationError(f"NaN or Inf in the {what} at meta-iteration {iteration}")

@@ -1,0 +1,153 @@
+"""Batched rollouts: T tasks x E episodes stepped as one tensor program on the family's device.
+
+Parameters come either shared by every task (a dict of tensors shaped like the policy's) or
+stacked per task (every tensor with a leading task dimension T); stacked parameters run
+through ``torch.func.vmap(functional_call)``. The only Python loop is over the ``horizon``
+time steps; nothing here synchronises with the host.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+from torch.func import functional_call, vmap
+
+from autometa.build import GraphPolicy
+
+__all__ = [
+    "Batch",
+    "Params",
+    "kl_divergence",
+    "log_prob",
+    "policy_outputs",
+    "rollout",
+    "sample_actions",
+]
+
+Params = dict[str, torch.Tensor]
+Outputs = tuple[torch.Tensor, ...]
+_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+class Batch(NamedTuple):
+    """Episodes of T tasks x E episodes x H steps (a pytree, so ``vmap`` can split it by task).
+
+    Attributes:
+        obs: observations before each action, ``(T, E, H, obs_dim)``.
+        actions: ``(T, E, H, act_dim)`` float (Box) or ``(T, E, H)`` int64 (Discrete).
+        rewards: ``(T, E, H)``; zero after an episode ended.
+        alive: ``(T, E, H)`` float, 1 where the step was taken before the episode ended.
+        log_probs: log-probability of each action under the sampling policy (no gradient).
+    """
+
+    obs: torch.Tensor
+    actions: torch.Tensor
+    rewards: torch.Tensor
+    alive: torch.Tensor
+    log_probs: torch.Tensor
+
+    def episode_returns(self) -> torch.Tensor:
+        """Undiscounted return of every episode, ``(T, E)``."""
+        return (self.rewards * self.alive).sum(-1)
+
+    @property
+    def env_steps(self) -> int:
+        """Transitions stepped to collect this batch (T x E x H; host metadata only)."""
+        return int(self.rewards.numel())
+
+
+def policy_outputs(
+    policy: GraphPolicy, params: Params, obs: torch.Tensor, stacked: bool
+) -> Outputs:
+    """Distribution parameters of ``policy`` at ``obs[T, ...]``.
+
+    Args:
+        policy: the module whose forward is evaluated functionally.
+        params: shared parameters, or per-task parameters with a leading T when ``stacked``.
+        obs: observations with the task dimension first.
+        stacked: whether ``params`` carry a task dimension.
+
+    Returns:
+        ``(mean, log_std)`` for a Gaussian policy, ``(logits,)`` for a categorical one.
+    """
+    if not stacked:
+        return functional_call(policy, params, (obs,))
+    return vmap(lambda p, o: functional_call(policy, p, (o,)))(params, obs)
+
+
+def log_prob(outputs: Outputs, actions: torch.Tensor) -> torch.Tensor:
+    """Log-likelihood of ``actions`` (summed over action dimensions) under ``outputs``."""
+    if len(outputs) == 1:
+        logits = torch.log_softmax(outputs[0], dim=-1)
+        return torch.gather(logits, -1, actions.unsqueeze(-1)).squeeze(-1)
+    mean, log_std = outputs
+    z = (actions - mean) * torch.exp(-log_std)
+    return (-0.5 * z.square() - log_std - _HALF_LOG_2PI).sum(-1)
+
+
+def kl_divergence(old: Outputs, new: Outputs) -> torch.Tensor:
+    """``KL(old || new)`` per sample (the original code's direction), summed over actions."""
+    if len(old) == 1:
+        p_log = torch.log_softmax(old[0], dim=-1)
+        q_log = torch.log_softmax(new[0], dim=-1)
+        return (p_log.exp() * (p_log - q_log)).sum(-1)
+    (mu0, ls0), (mu1, ls1) = old, new
+    var_ratio = torch.exp(2.0 * (ls0 - ls1))
+    mahal = (mu0 - mu1).square() * torch.exp(-2.0 * ls1)
+    return (ls1 - ls0 + 0.5 * (var_ratio + mahal) - 0.5).sum(-1)
+
+
+def sample_actions(outputs: Outputs, generator: torch.Generator) -> torch.Tensor:
+    """Draw one action per row from ``outputs`` with ``generator`` (on the outputs' device)."""
+    if len(outputs) == 1:
+        logits = outputs[0]
+        u = torch.rand(logits.shape, generator=generator, device=logits.device)
+        gumbel = -torch.log(-torch.log(u.clamp_min(1e-20)))
+        return torch.argmax(logits + gumbel, dim=-1)
+    mean, log_std = outputs
+    noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+    return mean + torch.exp(log_std) * noise
+
+
+@torch.no_grad()
+def rollout(
+    policy: GraphPolicy,
+    params: Params,
+    family,
+    tasks: dict[str, torch.Tensor],
+    episodes: int,
+    *,
+    stacked: bool,
+    generator: torch.Generator,
+    seed: int,
+) -> Batch:
+    """Run ``episodes`` episodes of every task in ``tasks`` for ``family.horizon`` steps.
+
+    Args:
+        policy: the policy module (its own parameters are not used).
+        params: shared or per-task (``stacked``) parameters.
+        family: a :class:`~autometa.tasks.TaskFamily`.
+        tasks: task parameters with leading dimension T.
+        episodes: episodes per task (E).
+        stacked: whether ``params`` carry a leading task dimension.
+        generator: action-noise generator on the family's device.
+        seed: seed of the family's reset noise.
+
+    Returns:
+        The :class:`Batch`; ``alive`` masks the steps after each episode terminated.
+    """
+    state, obs = family.reset(tasks, num_episodes=episodes, seed=seed)
+    alive = torch.ones(obs.shape[:2], dtype=obs.dtype, device=obs.device)
+    steps: list[tuple[torch.Tensor, ...]] = []
+    for _ in range(family.horizon):
+        outputs = policy_outputs(policy, params, obs, stacked)
+        action = sample_actions(outputs, generator)
+        logp = log_prob(outputs, action)
+        state, next_obs, reward, terminated, _, _ = family.step(state, action)
+        steps.append((obs, action, reward, alive, logp))
+        alive = alive * (~terminated).to(alive.dtype)
+        obs = next_obs
+    columns = [torch.stack(column, dim=2) for column in zip(*steps)]
+    return Batch(*columns)

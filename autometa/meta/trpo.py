@@ -1,0 +1,129 @@
+"""TRPO meta-update (Schulman et al. 2015) through the inner loop, as in Finn et al. 2017 §5.3.
+
+Direction: conjugate gradient on ``(H + damping I) x = g``, where ``H`` is the Hessian of the
+mean KL between the old and new post-adaptation policies with respect to the *initial*
+parameters (through the inner step). Step: ``sqrt(2 max_kl / x^T H x) x``, then a backtracking
+line search that accepts when the surrogate improves and the KL stays within ``max_kl``.
+
+The Hessian-vector product is computed in Gauss-Newton form ``J^T M J v``: ``J`` is the
+Jacobian of the post-adaptation distribution parameters with respect to the meta-parameters
+(a ``jvp`` for ``J v`` and the stored ``vjp`` for ``J^T u``, both through the inner step) and
+``M`` the Hessian of the KL in distribution-parameter space. At the current parameters the KL
+and its gradient are zero, so this *is* the exact Hessian of the KL there (the second-order
+term of the chain rule is multiplied by a zero gradient), computed with second derivatives
+only instead of the third derivatives that differentiating the KL gradient would need.
+
+Host synchronisation: one boolean per line-search step (the accept decision is inherently a
+host decision; the first step is usually accepted). Everything else stays on the device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch.func import grad, jvp
+
+from autometa.meta.config import MAMLConfig
+from autometa.meta.maml import MetaObjective, loss_and_grad
+from autometa.meta.rollout import Outputs, Params
+
+__all__ = ["conjugate_gradient", "fisher_vector_product", "flatten", "trpo_step", "unflatten"]
+
+
+def flatten(tensors: Params) -> torch.Tensor:
+    """Concatenate a dict of tensors into one vector (dict order)."""
+    return torch.cat([t.reshape(-1) for t in tensors.values()])
+
+
+def unflatten(vector: torch.Tensor, like: Params) -> Params:
+    """Split ``vector`` back into tensors shaped like ``like``."""
+    out, start = {}, 0
+    for name, t in like.items():
+        out[name] = vector[start : start + t.numel()].view_as(t)
+        start += t.numel()
+    return out
+
+
+def conjugate_gradient(
+    matvec: Callable[[torch.Tensor], torch.Tensor],
+    b: torch.Tensor,
+    iters: int = 10,
+    residual_tol: float = 1e-10,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Solve ``A x = b`` for symmetric positive-definite ``A`` given only ``matvec``.
+
+    Runs exactly ``iters`` iterations; once the squared residual falls below ``residual_tol``
+    the updates are masked to zero (the reference code breaks out instead, a host decision).
+
+    Returns:
+        ``(x, A x)``; ``A x`` is ``b - r``, so the caller needs no extra product.
+    """
+    x = torch.zeros_like(b)
+    r = b.clone()
+    p = b.clone()
+    rr = r @ r
+    for _ in range(iters):
+        active = rr >= residual_tol
+        ap = matvec(p)
+        alpha = torch.where(active, rr / (p @ ap).clamp_min(1e-30), torch.zeros_like(rr))
+        x = x + alpha * p
+        r = r - alpha * ap
+        rr_new = r @ r
+        beta = torch.where(active, rr_new / rr.clamp_min(1e-30), torch.zeros_like(rr))
+        p = torch.where(active, r + beta * p, p)
+        rr = torch.where(active, rr_new, rr)
+    return x, b - r
+
+
+def fisher_vector_product(
+    obj: MetaObjective, meta: Params, old: Outputs, vjp_fn: Callable, damping: float
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``v -> (H_KL + damping I) v`` at ``meta``, with ``H_KL`` in Gauss-Newton form (exact here).
+
+    Args:
+        obj: the meta-objective of this meta-batch.
+        meta: the current meta-parameters (where ``old`` was computed).
+        old: the post-adaptation outputs at ``meta`` (detached).
+        vjp_fn: the ``vjp`` of ``obj.outputs`` at ``meta``.
+        damping: CG damping.
+    """
+
+    def kl_grad(out: Outputs) -> Outputs:
+        return grad(lambda o: obj.kl(o, old))(out)
+
+    def product(v: torch.Tensor) -> torch.Tensor:
+        _, jv = jvp(obj.outputs, (meta,), (unflatten(v, meta),))  # J v
+        _, mjv = jvp(kl_grad, (old,), (jv,))  # M J v (KL Hessian in output space)
+        (jtmjv,) = vjp_fn(mjv)  # J^T M J v
+        return flatten(jtmjv) + damping * v
+
+    return product
+
+
+def trpo_step(
+    obj: MetaObjective, meta: Params, cfg: MAMLConfig
+) -> tuple[Params, torch.Tensor, torch.Tensor]:
+    """One TRPO meta-update; returns ``(new_meta, loss_before, finite_flag)``.
+
+    If no line-search step is accepted, the parameters stay as they were (reference code).
+    """
+    loss, g, old, vjp_fn = loss_and_grad(obj, meta)
+    g_flat = flatten(g)
+    fvp = fisher_vector_product(obj, meta, old, vjp_fn, cfg.cg_damping)
+    direction, h_direction = conjugate_gradient(fvp, g_flat, cfg.cg_iters)
+    shs = 0.5 * (direction @ h_direction)
+    step = direction * torch.sqrt(cfg.max_kl / shs.clamp_min(1e-30))
+    finite = torch.isfinite(loss) & torch.isfinite(step).all()
+    theta = flatten(meta)
+    scale = 1.0
+    with torch.no_grad():
+        for _ in range(cfg.ls_max_steps):
+            candidate = unflatten(theta - scale * step, meta)
+            out = obj.outputs(candidate)
+            new_loss, kl = obj.loss(out, old), obj.kl(out, old)
+            accept = finite & (new_loss < loss) & (kl < cfg.max_kl) & torch.isfinite(kl)
+            if bool(accept):  # host decision, one per line-search step
+                return {n: t.clone() for n, t in candidate.items()}, loss, finite
+            scale *= cfg.ls_backtrack
+    return meta, loss, finite
