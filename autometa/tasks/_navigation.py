@@ -96,11 +96,15 @@ class Navigation2D(TaskFamily):
     def _step(
         self, state: State, action: torch.Tensor
     ) -> tuple[State, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, Any]]:
-        velocity = torch.clamp(self.action_scale * action, -self.max_speed, self.max_speed)
-        position = state["position"] + velocity
+        # clip(scale * a, -max_speed, max_speed) == scale * clip(a, -bound, bound)
+        bound = self.max_speed / self.action_scale
+        position = torch.add(
+            state["position"], action.clamp(-bound, bound), alpha=self.action_scale
+        )
         offset = position - state["task.goal"]
-        distance = torch.linalg.vector_norm(offset, dim=-1)
-        terminated = (offset.abs() < self.goal_tolerance).all(dim=-1)
+        dx, dy = offset.unbind(-1)
+        distance = torch.hypot(dx, dy)
+        terminated = torch.maximum(dx.abs(), dy.abs()) < self.goal_tolerance
         return (
             {"position": position},
             self._observe(position, state),

@@ -283,13 +283,14 @@ class TaskFamily(abc.ABC):
         action = self._check_action(action, done.shape)
         dynamic, obs, reward, terminated, info = self._step(state, action)
         new = dict(state)
-        for k, v in dynamic.items():
-            new[k] = torch.where(_expand(done, v), state[k], v)
-        obs = torch.where(_expand(done, obs), state["obs"], obs)
-        reward = torch.where(done, torch.zeros_like(reward), reward)
+        frozen_obs = torch.where(_expand(done, obs), state["obs"], obs)
+        for k, v in dynamic.items():  # a field that is the observation is frozen only once
+            new[k] = frozen_obs if v is obs else torch.where(_expand(done, v), state[k], v)
+        obs = frozen_obs
+        reward = reward.masked_fill(done, 0.0)
         terminated = done | terminated
         t = state["t"] + 1
-        truncated = (t >= self.horizon).expand(done.shape).clone()
+        truncated = torch.ge(t.expand(done.shape), self.horizon)
         new.update(t=t, done=terminated, obs=obs)
         return new, obs, reward, terminated, truncated, info
 

@@ -75,3 +75,27 @@ def test_register_task_and_make_task_with_options(monkeypatch):
     message = "wide-navigation: task parameter 'goal' must be in [-2, 2]; got [3, 0] (task 0)"
     with pytest.raises(TaskParameterError, match=f"^{re.escape(message)}$"):
         family.validate_tasks({"goal": torch.tensor([[3.0, 0.0]])})
+
+
+@pytest.mark.parametrize("name", NATIVE)
+def test_native_family_steps_without_reading_tensor_values(name):
+    """On the meta device any ``.item()``, ``bool(tensor)`` or CPU-created tensor would raise,
+    so a rollout there shows reset and step never synchronise with the host."""
+    family = make_task(name, device="meta")
+    params = family.sample_tasks(3, seed=0)
+    assert all(v.device.type == "meta" for v in params.values())
+    state, obs = family.reset(params, num_episodes=4, seed=1)
+    space = family.single_action_space
+    if space.shape:
+        action = torch.zeros((3, 4, *space.shape), device="meta")
+    else:
+        action = torch.zeros((3, 4), dtype=torch.int64, device="meta")
+    for _ in range(3):
+        state, obs, reward, terminated, truncated, _ = family.step(state, action)
+    assert obs.shape == (3, 4, *family.single_observation_space.shape)
+    assert (reward.dtype, terminated.dtype, truncated.dtype) == (
+        torch.float32,
+        torch.bool,
+        torch.bool,
+    )
+    assert all(v.device.type == "meta" for v in state.values())
