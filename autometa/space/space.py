@@ -118,7 +118,7 @@ class SearchSpace:
             SpaceValidationError: no candidate out of ``MAX_SAMPLE_TRIES`` met the constraints.
         """
         rng = _rng(seed)
-        fewest: dict[str, int] = {}
+        seen: dict[str, tuple[int, int]] = {}
         for _ in range(MAX_SAMPLE_TRIES if self.constraints else 1):
             graph = self.decode(self.sample_values(rng))
             if not self.constraints:
@@ -127,25 +127,22 @@ class SearchSpace:
             if not self._violations(counts):
                 return graph
             for key, value in counts.items():
-                fewest[key] = min(fewest.get(key, value), value)
-        seen = ", ".join(f"{k} {v}" for k, v in sorted(fewest.items()))
+                low, high = seen.get(key, (value, value))
+                seen[key] = (min(low, value), max(high, value))
+        ranges = ", ".join(f"{k} {lo} to {hi}" for k, (lo, hi) in sorted(seen.items()))
         line, col = (self._marks.get(("constraints",)) or (None, None))[0] or (None, None)
-        raise_problems(
+        error = SpaceError(
             self._file,
-            [
-                SpaceError(
-                    self._file,
-                    line,
-                    col,
-                    ("constraints",),
-                    "constraints that some candidate meets",
-                    dict(self.constraints),
-                    "unsatisfiable",
-                    f"none of {MAX_SAMPLE_TRIES} samples met them (smallest seen: {seen}); the "
-                    "constraints look unsatisfiable",
-                )
-            ],
+            line,
+            col,
+            ("constraints",),
+            "constraints that some candidate meets",
+            dict(self.constraints),
+            "unsatisfiable",
+            f"none of {MAX_SAMPLE_TRIES} samples met them (seen: {ranges}); the constraints "
+            "look unsatisfiable",
         )
+        raise_problems(self._file, [error])
         raise AssertionError("unreachable")
 
     # ------------------------------------------------------------------ graph -> decisions
