@@ -90,8 +90,9 @@ class SyntheticObjective:
         if not 0.0 <= fail_fraction <= 1.0:
             raise ValueError(f"`0 <= fail_fraction <= 1` must hold, got {fail_fraction=}")
         if delay < 0 or full_fidelity < 1:
-            raise ValueError(f"`delay >= 0` and `full_fidelity >= 1` must hold, got "
-                             f"{delay=}, {full_fidelity=}")
+            raise ValueError(
+                f"`delay >= 0` and `full_fidelity >= 1` must hold, got {delay=}, {full_fidelity=}"
+            )
         self.obs_dim, self.act_dim, self.discrete = obs_dim, act_dim, discrete
         self.noise = noise
         self.optimum_params = optimum_params
@@ -189,7 +190,8 @@ class SyntheticObjective:
             )
             result.fidelity = fidelity
             return result
-        score = self._score(f) - 0.5 * (1.0 - min(fidelity, self.full_fidelity) / self.full_fidelity)
+        shortfall = 1.0 - min(fidelity, self.full_fidelity) / self.full_fidelity
+        score = self._score(f) - 0.5 * shortfall
         metrics["wall_time"] = time.perf_counter() - start
         return EvalResult(
             status="ok",

@@ -1,0 +1,39 @@
+"""Every registered strategy against every shipped space, through the shipped conformance suite."""
+
+import re
+
+import pytest
+from conftest import SPACE_NAMES
+
+from autometa.strategies import STRATEGIES, make_strategy
+from autometa.testing import check_strategy, check_unknown_option
+
+TINY_DISTINCT = 20  # 4 one-layer + 16 two-layer chains
+
+GRID_TOO_BIG = (
+    "strategy 'grid': the grid over space 'dag-cell' has about 10^11 points with "
+    "points_per_dim=4, above max_size=2000000; use a smaller space or points_per_dim, "
+    "raise max_size, or use 'random'"
+)
+
+EXPECTED_ERRORS = {
+    ("grid", "dag_cell"): (ValueError, GRID_TOO_BIG),
+}
+
+
+@pytest.mark.parametrize("space_name", SPACE_NAMES)
+@pytest.mark.parametrize("name", STRATEGIES.names())
+def test_conformance(name, space_name, spaces):
+    space = spaces[space_name]
+    if (name, space_name) in EXPECTED_ERRORS:
+        error, message = EXPECTED_ERRORS[name, space_name]
+        with pytest.raises(error, match=f"^{re.escape(message)}$"):
+            make_strategy(name, space, seed=0)
+        return
+    expected = TINY_DISTINCT if space_name == "tiny" else None
+    check_strategy(name, space, n_trials=30, expected=expected)
+
+
+@pytest.mark.parametrize("name", STRATEGIES.names())
+def test_unknown_option_lists_valid_ones(name, spaces):
+    check_unknown_option(name, spaces["tiny"])
