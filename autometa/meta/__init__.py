@@ -4,7 +4,6 @@ from autometa.meta.config import PRESETS, MAMLConfig
 from autometa.meta.evaluator import Adaptation, MAMLEvaluator, adapt, meta_train
 from autometa.meta.result import EvalResult, Evaluator, failed_result, runtime_versions
 from autometa.meta.synthetic import SyntheticObjective
-from autometa.meta.synthetic import SyntheticObjective
 
 __all__ = [
     "PRESETS",
