@@ -1,0 +1,348 @@
+"""The search loop: ask the strategy, run trials on the executor, record, tell, repeat."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from autometa.experiment._worker import Job, Outcome
+from autometa.experiment.budget import Budget, Usage
+from autometa.experiment.fidelity import Scheduler
+from autometa.experiment.storage.base import BaseStorage, encode_weights
+from autometa.experiment.trial import TrialRecord, TrialState
+
+__all__ = ["SearchLoop", "default_iterations"]
+
+logger = logging.getLogger("autometa.experiment")
+
+
+def default_iterations(evaluator: Any) -> int | None:
+    """The meta-iterations an evaluator runs when not told (for cost accounting), if known."""
+    for owner in (evaluator, getattr(evaluator, "config", None)):
+        value = getattr(owner, "meta_iterations", None)
+        if isinstance(value, int):
+            return value
+    return None
+
+
+class SearchLoop:
+    """Drives one session of a study until its budget is spent or nothing is left to run.
+
+    Every change is written to storage as it happens (creation with the strategy state after
+    the ``ask``, start, finish with the strategy state after the ``tell``), so a process
+    killed at any point loses at most the evaluations in flight; they are re-queued and run
+    first by the next session. The loop keeps an in-memory mirror of the records it wrote.
+
+    Args:
+        storage: the study's storage (the study must exist).
+        strategy: an ask/tell strategy, already restored from the stored state.
+        executor: where evaluations run.
+        evaluator: the evaluator handed to the executor.
+        scheduler: full evaluation or multi-fidelity rungs.
+        budget: the limits.
+        progress: an object with ``update(loop)`` and ``close()``, or None.
+        max_retries: evaluations lost to a dead worker that a trial may retry.
+    """
+
+    def __init__(
+        self,
+        *,
+        storage: BaseStorage,
+        strategy: Any,
+        executor: Any,
+        evaluator: Any,
+        scheduler: Scheduler,
+        budget: Budget,
+        progress: Any = None,
+        max_retries: int = 1,
+    ) -> None:
+        self.storage, self.strategy, self.executor = storage, strategy, executor
+        self.evaluator, self.scheduler, self.budget = evaluator, scheduler, budget
+        self.progress = progress
+        self.max_retries = max_retries
+        self.trials: dict[int, TrialRecord] = {}
+        self._inflight: dict[int, Job] = {}
+        self._exhausted = False
+        self._base_elapsed = 0.0
+        self._t0 = time.monotonic()
+        self._session: int | None = None
+        self._last_touch = 0.0
+        self._default_iterations = default_iterations(evaluator)
+
+    # -- accounting ----------------------------------------------------------------------
+
+    def usage(self) -> Usage:
+        """What the study has spent, this session included."""
+        spent = sum(int(t.metrics.get("meta_iterations_spent") or 0) for t in self.trials.values())
+        return Usage(
+            trials=len(self.trials),
+            seconds=self._base_elapsed + time.monotonic() - self._t0,
+            meta_iterations=spent,
+        )
+
+    def counts(self) -> dict[TrialState, int]:
+        """Trials per state, from the in-memory mirror."""
+        counts = dict.fromkeys(TrialState, 0)
+        for trial in self.trials.values():
+            counts[trial.state] += 1
+        return counts
+
+    def best(self) -> TrialRecord | None:
+        """The best DONE trial so far."""
+        done = [t for t in self.trials.values() if t.state == TrialState.DONE and t.has_score]
+        return max(done, key=lambda t: (t.score, -t.number), default=None)
+
+    def _meta_spent(self, usage: Usage) -> bool:
+        limit = self.budget.meta_iterations
+        return limit is not None and usage.meta_iterations >= limit
+
+    def _can_create(self, usage: Usage) -> bool:
+        limit = self.budget.trials
+        return (
+            not self._exhausted
+            and (limit is None or usage.trials < limit)
+            and not self._meta_spent(usage)
+        )
+
+    def _put(self, record: TrialRecord) -> TrialRecord:
+        self.trials[record.number] = record
+        return record
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def run(self) -> str:
+        """Run until done; returns why it stopped. Ctrl-C re-queues running trials, re-raises."""
+        for trial in self.storage.requeue_unfinished():
+            logger.info("trial %d was interrupted; re-queued", trial.number)
+        for trial in self.storage.get_all_trials():
+            self._put(trial)
+        self._base_elapsed = self.storage.elapsed_seconds()
+        self._session = self.storage.start_session()
+        self._t0 = time.monotonic()
+        self.executor.start(self.evaluator)
+        try:
+            reason = self._loop()
+        except BaseException:
+            self._requeue_in_flight()
+            raise
+        finally:
+            self.executor.shutdown()
+            self.storage.touch_session(self._session, ended=True)
+            if self.progress is not None:
+                self.progress.close(self)
+        logger.info("search stopped: %s", reason)
+        return reason
+
+    def _loop(self) -> str:
+        while True:
+            self._decide()
+            usage = self.usage()
+            if self.budget.seconds is not None and usage.seconds >= self.budget.seconds:
+                self._requeue_in_flight()
+                return self.budget.exhausted(usage) or "time budget reached"
+            if not self._meta_spent(usage):
+                self._dispatch()
+            if self.executor.in_flight == 0:
+                usage = self.usage()
+                if self._meta_spent(usage):
+                    return self.budget.exhausted(usage) or "meta-iterations budget reached"
+                if not self._runnable() and not self._can_create(usage):
+                    return self._end_reason(usage)
+                if not self._runnable() and self._exhausted:
+                    return self._end_reason(usage)
+                continue
+            timeout = 0.25
+            if self.budget.seconds is not None:
+                timeout = min(timeout, max(0.0, self.budget.seconds - usage.seconds))
+            for outcome in self.executor.wait(timeout):
+                self._handle(outcome)
+            self._heartbeat()
+
+    def _end_reason(self, usage: Usage) -> str:
+        if self._exhausted:
+            return "the strategy has no new candidates"
+        return self.budget.exhausted(usage) or "nothing left to run"
+
+    def _heartbeat(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self._last_touch > 2.0:
+            self.storage.touch_session(self._session)  # type: ignore[arg-type]
+            self._last_touch = now
+        if self.progress is not None:
+            self.progress.update(self)
+
+    def _runnable(self) -> list[TrialRecord]:
+        return [
+            t
+            for t in self.scheduler.runnable(self.trials.values())
+            if t.number not in self._inflight
+        ]
+
+    def _dispatch(self) -> None:
+        """Fill free executor slots: queued trials first, then new candidates."""
+        while self.executor.in_flight < self.executor.capacity:
+            runnable = self._runnable()
+            if runnable:
+                self._submit(runnable[0])
+                continue
+            usage = self.usage()
+            if not self._can_create(usage):
+                return
+            n = self.executor.capacity - self.executor.in_flight
+            slots, placement = self.scheduler.next_slots(list(self.trials.values()))
+            if slots is not None:
+                n = min(n, slots)
+            if self.budget.trials is not None:
+                n = min(n, self.budget.trials - usage.trials)
+            if n <= 0 or not self._ask(n, placement):
+                return
+
+    def _ask(self, n: int, placement: dict[str, Any]) -> bool:
+        """Ask for ``n`` candidates and create their trials; False when none came."""
+        from autometa.graph import to_json
+
+        candidates = self.strategy.ask(n)
+        if not candidates:
+            self._exhausted = True
+            logger.info("the strategy returned no new candidate; finishing what is queued")
+            return False
+        records = []
+        now = time.time()
+        for cand in candidates:
+            base = TrialRecord(
+                number=-1,
+                state=TrialState.QUEUED,
+                key=cand.key,
+                graph_json=to_json(cand.graph),
+                values=dict(cand.values),
+                candidate_id=cand.id,
+                **placement,
+            )
+            done = self._find_done(cand.key)
+            if done is not None:  # answered from storage, no evaluation
+                self.strategy.tell(cand.id, self._value(done.score, done.objectives))
+                base = base.replace(
+                    state=TrialState.DONE,
+                    score=done.score,
+                    objectives=dict(done.objectives),
+                    metrics={"duplicate_of": done.number},
+                    fidelity=done.fidelity,
+                    duplicate_of=done.number,
+                    started=now,
+                    finished=now,
+                    wall_time=0.0,
+                )
+            records.append(base)
+        state = self.strategy.state_dict()
+        for record in self.storage.create_trials(records, strategy_state=state):
+            self._put(record)
+            if record.duplicate_of is not None:
+                logger.info("trial %d repeats trial %d", record.number, record.duplicate_of)
+        return True
+
+    def _find_done(self, key: str) -> TrialRecord | None:
+        if self.scheduler.fidelity is not None:
+            return None  # rung scores are not comparable across fidelities
+        for trial in self.trials.values():
+            if trial.key == key and trial.state == TrialState.DONE and trial.duplicate_of is None:
+                return trial
+        return None
+
+    def _value(self, score: float | None, objectives: dict[str, float]) -> Any:
+        """What to tell the strategy: the score, or (score, *objectives) for several."""
+        if score is None:
+            return None
+        n = int(getattr(self.strategy, "n_objectives", 1) or 1)
+        if n == 1:
+            return float(score)
+        extra = [float(v) for v in objectives.values()][: n - 1]
+        return (float(score), *extra) if len(extra) == n - 1 else None
+
+    def _submit(self, trial: TrialRecord) -> None:
+        job = Job(trial.number, trial.graph_json, trial.seed, self.scheduler.job_fidelity(trial))
+        self._put(self.storage.update_trial(trial.number, state=TrialState.RUNNING,
+                                            started=time.time()))  # fmt: skip
+        self._inflight[trial.number] = job
+        self.executor.submit(job)
+
+    def _handle(self, outcome: Outcome) -> None:
+        """Record one outcome, tell the strategy when the trial is finished."""
+        job = self._inflight.pop(outcome.number)
+        trial = self.trials[outcome.number]
+        result = outcome.result
+        lost = list(trial.metrics.get("lost", []))
+        if outcome.lost:
+            lost.append(result.error)
+            if trial.attempts < self.max_retries:
+                logger.warning("trial %d: %s; retrying", trial.number, result.error)
+                self._put(self.storage.update_trial(
+                    trial.number, state=TrialState.QUEUED, started=None,
+                    attempts=trial.attempts + 1, metrics={**trial.metrics, "lost": lost},
+                ))  # fmt: skip
+                return
+            result.error = f"{result.error}; gave up after {trial.attempts + 1} attempts"
+        reached = result.fidelity if result.fidelity is not None else job.meta_iterations
+        if reached is None:
+            reached = self._default_iterations
+        metrics = dict(result.metrics)
+        metrics["meta_iterations_spent"] = int(trial.metrics.get("meta_iterations_spent") or 0) + (
+            int(reached or 0) if not outcome.lost else 0
+        )
+        if lost:
+            metrics["lost"] = lost
+        if trial.bracket is not None:
+            rung = {"rung": trial.rung, "meta_iterations": job.meta_iterations}
+            rung["score"] = result.score if result.ok else None
+            metrics["rungs"] = [*trial.metrics.get("rungs", []), rung]
+        fields: dict[str, Any] = dict(
+            device=outcome.device,
+            wall_time=(trial.wall_time or 0.0) + outcome.wall_time,
+            fidelity=job.meta_iterations if job.meta_iterations is not None else reached,
+            metrics=metrics,
+            objectives=dict(result.objectives),
+        )
+        weights = encode_weights(result.state_dict) if result.ok and result.state_dict else None
+        if not result.ok:
+            logger.info("trial %d failed: %s", trial.number, result.error)
+            self.strategy.tell(trial.candidate_id, None)
+            record = self.storage.finish_trial(
+                trial.number, TrialState.FAILED, error=result.error or "failed",
+                strategy_state=self.strategy.state_dict(), **fields,
+            )  # fmt: skip
+        elif self.scheduler.is_final(trial):
+            self.strategy.tell(trial.candidate_id, self._value(result.score, result.objectives))
+            record = self.storage.finish_trial(
+                trial.number, TrialState.DONE, score=result.score, weights=weights,
+                strategy_state=self.strategy.state_dict(), **fields,
+            )  # fmt: skip
+            logger.info("trial %d done: score %.4g", trial.number, result.score)
+        else:
+            record = self.storage.update_trial(
+                trial.number, state=TrialState.QUEUED, score=result.score, weights=weights,
+                **fields,
+            )  # fmt: skip
+        self._put(record)
+        self._heartbeat(force=False)
+
+    def _decide(self) -> None:
+        """Apply multi-fidelity rung decisions that are due: promote or prune."""
+        accepting = self._can_create(self.usage())
+        promoted, pruned = self.scheduler.decide(list(self.trials.values()), accepting=accepting)
+        for trial in pruned:
+            self.strategy.tell(trial.candidate_id, self._value(trial.score, trial.objectives))
+            self._put(self.storage.finish_trial(
+                trial.number, TrialState.PRUNED, strategy_state=self.strategy.state_dict()
+            ))  # fmt: skip
+        for trial in promoted:
+            self._put(self.storage.update_trial(trial.number, rung=(trial.rung or 0) + 1))
+
+    def _requeue_in_flight(self) -> None:
+        """Stop running evaluations and put their trials back in the queue."""
+        for number in self.executor.cancel():
+            self._inflight.pop(number, None)
+            try:
+                record = self.storage.update_trial(number, state=TrialState.QUEUED, started=None)
+                self._put(record)
+            except Exception:  # noqa: BLE001 - the next session re-queues it anyway
+                logger.exception("could not re-queue trial %d", number)

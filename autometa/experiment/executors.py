@@ -1,0 +1,382 @@
+"""Executors run evaluations: in this process, in local worker processes, or on Ray."""
+
+from __future__ import annotations
+
+import abc
+import logging
+import os
+import pickle
+import signal
+import threading
+import time
+from collections import deque
+from multiprocessing import connection, get_context
+from typing import Any
+
+from autometa.experiment._worker import Job, Outcome, describe_exitcode, run_job
+from autometa.meta.result import failed_result
+
+__all__ = ["BaseExecutor", "InlineExecutor", "ProcessExecutor", "default_devices"]
+
+logger = logging.getLogger(__name__)
+
+
+class BaseExecutor(abc.ABC):
+    """Runs :class:`Job` s and hands back :class:`Outcome` s; the search loop drives it.
+
+    Life: :meth:`start` once with the evaluator, then :meth:`submit` while
+    ``in_flight < capacity`` and :meth:`wait` for outcomes, then :meth:`shutdown`.
+    :meth:`cancel` stops every in-flight job (Ctrl-C, time budget) and returns their trial
+    numbers so the search can re-queue them. Executors never write to storage.
+    """
+
+    #: How many jobs may be in flight at once.
+    capacity: int = 1
+
+    @abc.abstractmethod
+    def start(self, evaluator: Any) -> None:
+        """Get ready to evaluate with ``evaluator`` (start workers, connect)."""
+
+    @abc.abstractmethod
+    def submit(self, job: Job) -> None:
+        """Start one job; the caller keeps ``in_flight < capacity``."""
+
+    @abc.abstractmethod
+    def wait(self, timeout: float | None = None) -> list[Outcome]:
+        """Outcomes that are ready, waiting up to ``timeout`` seconds for the first one."""
+
+    @property
+    @abc.abstractmethod
+    def in_flight(self) -> int:
+        """Jobs submitted whose outcome has not been returned yet."""
+
+    @abc.abstractmethod
+    def cancel(self) -> list[int]:
+        """Stop every in-flight job; returns their trial numbers."""
+
+    def shutdown(self) -> None:  # noqa: B027 - optional hook
+        """Release workers; the default does nothing."""
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-safe description for the study record and logs."""
+        return {"executor": type(self).__name__, "capacity": self.capacity}
+
+    def __enter__(self) -> BaseExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
+
+class InlineExecutor(BaseExecutor):
+    """Evaluates in the calling process, one job at a time, inside :meth:`wait`.
+
+    Useful for debugging (breakpoints and tracebacks work). A per-trial time-out cannot stop
+    an evaluation here; it is only checked after the evaluation returns.
+
+    Args:
+        timeout: seconds after which a finished evaluation is recorded as timed out.
+        device: passed to the evaluator.
+    """
+
+    capacity = 1
+
+    def __init__(self, timeout: float | None = None, device: str | None = "cpu") -> None:
+        self.timeout = timeout
+        self.device = device
+        self._evaluator: Any = None
+        self._queue: deque[Job] = deque()
+
+    def start(self, evaluator: Any) -> None:
+        self._evaluator = evaluator
+
+    def submit(self, job: Job) -> None:
+        self._queue.append(job)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._queue)
+
+    def wait(self, timeout: float | None = None) -> list[Outcome]:
+        if not self._queue:
+            return []
+        job = self._queue[0]
+        outcome = run_job(self._evaluator, job, self.device)
+        self._queue.popleft()
+        if self.timeout is not None and outcome.wall_time > self.timeout:
+            outcome.result = failed_result(
+                f"timed out: took {outcome.wall_time:.3g} s, over the {self.timeout:g} s "
+                "limit (the inline executor checks after the evaluation)"
+            )
+        return [outcome]
+
+    def cancel(self) -> list[int]:
+        numbers = [job.number for job in self._queue]
+        self._queue.clear()
+        return numbers
+
+
+def default_devices(workers: int) -> list[tuple[str, str | None]]:
+    """``(device, CUDA_VISIBLE_DEVICES)`` per worker: one GPU each when there are several.
+
+    With more than one visible GPU, worker ``i`` is pinned to GPU ``i % n`` through
+    ``CUDA_VISIBLE_DEVICES`` (so inside the worker it is ``cuda:0``) and its trials record
+    ``cuda:<i % n>``; with one GPU every worker shares ``cuda``; otherwise ``cpu``.
+    """
+    try:
+        import torch
+
+        count = torch.cuda.device_count()
+    except Exception:  # noqa: BLE001 - no torch or a broken driver: CPU workers
+        count = 0
+    if count > 1:
+        return [(f"cuda:{i % count}", str(i % count)) for i in range(workers)]
+    if count == 1:
+        return [("cuda", None)] * workers
+    return [("cpu", None)] * workers
+
+
+def _worker_main(conn: Any, evaluator: Any, device: str, threads: int | None) -> None:
+    """Body of a worker process: answer jobs until the pipe closes or ``None`` arrives."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    evaluate_on = "cuda" if device.startswith("cuda") else device
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):
+            return
+        if job is None:
+            return
+        conn.send(("start", job.number, time.time()))
+        outcome = run_job(evaluator, job, evaluate_on)
+        outcome.device = device
+        try:
+            conn.send(("done", outcome))
+        except Exception as exc:  # noqa: BLE001 - an unpicklable result fails the trial only
+            outcome.result = failed_result(f"result could not be sent back: {exc}")
+            conn.send(("done", outcome))
+
+
+class _Worker:
+    """One worker process with its pipe, device and current job."""
+
+    def __init__(self, process: Any, conn: Any, device: str) -> None:
+        self.process, self.conn, self.device = process, conn, device
+        self.job: Job | None = None
+        self.deadline: float | None = None
+        self.started_a_job = False
+
+    def stop(self, grace: float = 1.0) -> None:
+        """Terminate (SIGTERM, then SIGKILL after ``grace`` seconds) and reap the process."""
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(grace)
+            if self.process.is_alive():
+                self.process.kill()
+        self.process.join(5)
+        self.conn.close()
+
+
+class ProcessExecutor(BaseExecutor):
+    """Local worker processes (``spawn`` context, safe with torch and CUDA), one job each.
+
+    Workers are started once and reused. A worker that dies (killed by a signal, crashed) is
+    noticed through its process sentinel: its job comes back as a *lost* outcome with the
+    reason ``"worker died (signal 9)"`` and a fresh worker takes its place. A job running past
+    ``timeout`` seconds has its worker terminated and comes back failed with the reason. The
+    evaluator is pickled to every worker, so it must be picklable.
+
+    Args:
+        workers: number of worker processes (parallel evaluations).
+        timeout: per-trial time limit in seconds, measured from when the worker starts the job.
+        devices: device per worker; default :func:`default_devices` (one GPU per worker when
+            there are several, pinned with ``CUDA_VISIBLE_DEVICES``; CPU otherwise).
+        threads_per_worker: torch intra-op threads in each worker; default splits the CPU
+            cores between the workers.
+    """
+
+    def __init__(
+        self,
+        workers: int = 1,
+        timeout: float | None = None,
+        *,
+        devices: list[str] | None = None,
+        threads_per_worker: int | None = None,
+    ) -> None:
+        if workers < 1:
+            raise ValueError(f"`workers` must be at least 1, got {workers=}")
+        if timeout is not None and timeout <= 0:
+            raise ValueError(f"`timeout` must be positive seconds or None, got {timeout=}")
+        self.capacity = workers
+        self.timeout = timeout
+        if devices is None:
+            self._devices = default_devices(workers)
+        else:
+            self._devices = [(d, None) for d in (devices * workers)[:workers]]
+        self.threads = threads_per_worker or max(1, (os.cpu_count() or 1) // workers)
+        self._ctx = get_context("spawn")
+        self._evaluator: Any = None
+        self._workers: list[_Worker | None] = [None] * workers
+        self._ready: list[Outcome] = []
+        self._env_lock = threading.Lock()
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "executor": type(self).__name__,
+            "capacity": self.capacity,
+            "timeout": self.timeout,
+            "devices": [d for d, _ in self._devices],
+        }
+
+    def start(self, evaluator: Any) -> None:
+        try:
+            pickle.dumps(evaluator)
+        except Exception as exc:
+            raise TypeError(
+                f"the evaluator must be picklable to run in worker processes; pickling "
+                f"{type(evaluator).__name__} failed: {exc}"
+            ) from exc
+        self._evaluator = evaluator
+        for slot in range(self.capacity):
+            self._spawn(slot)
+
+    def _spawn(self, slot: int) -> _Worker:
+        device, visible = self._devices[slot]
+        parent, child = self._ctx.Pipe()
+        process = self._ctx.Process(
+            target=_worker_main,
+            args=(child, self._evaluator, device, self.threads),
+            name=f"autometa-worker-{slot}",
+            daemon=True,
+        )
+        with self._env_lock:  # a spawned child copies the environment at start
+            saved = os.environ.get("CUDA_VISIBLE_DEVICES")
+            if visible is not None:
+                os.environ["CUDA_VISIBLE_DEVICES"] = visible
+            try:
+                process.start()
+            finally:
+                if visible is not None:
+                    if saved is None:
+                        os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+                    else:
+                        os.environ["CUDA_VISIBLE_DEVICES"] = saved
+        child.close()
+        worker = _Worker(process, parent, device)
+        self._workers[slot] = worker
+        logger.debug("started worker %d (pid %s, device %s)", slot, process.pid, device)
+        return worker
+
+    @property
+    def in_flight(self) -> int:
+        return sum(1 for w in self._workers if w is not None and w.job is not None) + len(
+            self._ready
+        )
+
+    def submit(self, job: Job) -> None:
+        for slot, worker in enumerate(self._workers):
+            if worker is None or not worker.process.is_alive() and worker.job is None:
+                if worker is not None:
+                    worker.stop()
+                worker = self._spawn(slot)
+            if worker.job is None:
+                worker.job, worker.deadline = job, None
+                worker.conn.send(job)
+                return
+        raise RuntimeError(f"all {self.capacity} workers are busy; wait() before submit()")
+
+    def wait(self, timeout: float | None = None) -> list[Outcome]:
+        end = None if timeout is None else time.monotonic() + timeout
+        while not self._ready:
+            busy = [w for w in self._workers if w is not None and w.job is not None]
+            if not busy:
+                break
+            now = time.monotonic()
+            limits = [w.deadline - now for w in busy if w.deadline is not None]
+            if end is not None:
+                limits.append(end - now)
+            wait_for = max(0.0, min(limits)) if limits else None
+            handles = [w.conn for w in busy] + [w.process.sentinel for w in busy]
+            ready = set(connection.wait(handles, wait_for))
+            for slot, worker in enumerate(self._workers):
+                if worker is None or worker.job is None:
+                    continue
+                if worker.conn in ready or worker.process.sentinel in ready:
+                    self._receive(slot, worker)
+                elif worker.deadline is not None and time.monotonic() >= worker.deadline:
+                    self._time_out(slot, worker)
+            if end is not None and time.monotonic() >= end:
+                break
+        ready_outcomes, self._ready = self._ready, []
+        return ready_outcomes
+
+    def _receive(self, slot: int, worker: _Worker) -> None:
+        """Read what a worker sent, or notice that it died."""
+        job = worker.job
+        assert job is not None
+        try:
+            while worker.conn.poll():
+                message = worker.conn.recv()
+                if message[0] == "start":
+                    worker.started_a_job = True
+                    if self.timeout is not None:
+                        worker.deadline = time.monotonic() + self.timeout
+                else:
+                    worker.job, worker.deadline = None, None
+                    self._ready.append(message[1])
+                    return
+        except (EOFError, OSError):
+            pass
+        if worker.process.is_alive():
+            return
+        worker.process.join(1)
+        reason = f"worker died ({describe_exitcode(worker.process.exitcode)})"
+        if not worker.started_a_job and worker.process.exitcode == 1:
+            reason += (
+                " before starting; the worker could not be set up (with the spawn start method "
+                "a script's main code needs an `if __name__ == '__main__':` guard)"
+            )
+        logger.warning("trial %d: %s", job.number, reason)
+        worker.stop()
+        self._workers[slot] = None
+        outcome = Outcome(job.number, failed_result(reason), 0.0, worker.device, lost=True)
+        self._ready.append(outcome)
+
+    def _time_out(self, slot: int, worker: _Worker) -> None:
+        job = worker.job
+        assert job is not None
+        reason = f"timed out after {self.timeout:g} s (worker terminated)"
+        logger.warning("trial %d: %s", job.number, reason)
+        worker.stop()
+        self._workers[slot] = None
+        outcome = Outcome(
+            job.number, failed_result(reason), float(self.timeout or 0.0), worker.device
+        )
+        self._ready.append(outcome)
+
+    def cancel(self) -> list[int]:
+        numbers = [o.number for o in self._ready]
+        self._ready = []
+        for slot, worker in enumerate(self._workers):
+            if worker is not None and worker.job is not None:
+                numbers.append(worker.job.number)
+                worker.stop(grace=0.5)
+                self._workers[slot] = None
+        return numbers
+
+    def shutdown(self) -> None:
+        for slot, worker in enumerate(self._workers):
+            if worker is None:
+                continue
+            if worker.job is None and worker.process.is_alive():
+                try:
+                    worker.conn.send(None)
+                except OSError:
+                    pass
+                worker.process.join(2)
+            worker.stop(grace=0.5)
+            self._workers[slot] = None

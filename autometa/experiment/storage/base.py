@@ -1,0 +1,299 @@
+"""The storage contract every backend meets: a small abstract core plus helpers built on it."""
+
+from __future__ import annotations
+
+import abc
+import math
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from autometa.errors import StorageError
+from autometa.experiment.trial import StudyInfo, TrialRecord, TrialState
+
+__all__ = ["BaseStorage", "UPDATABLE_FIELDS", "encode_weights", "decode_weights"]
+
+#: Fields :meth:`BaseStorage.update_trial` may change; identity fields (number, key, graph,
+#: values, seed, candidate id, duplicate_of, created) are fixed when the trial is created.
+UPDATABLE_FIELDS = frozenset(
+    {
+        "state",
+        "score",
+        "objectives",
+        "metrics",
+        "error",
+        "device",
+        "fidelity",
+        "rung",
+        "bracket",
+        "attempts",
+        "started",
+        "finished",
+        "wall_time",
+    }
+)
+
+
+def encode_weights(state_dict: dict[str, Any]) -> bytes:
+    """Serialise a ``state_dict`` of tensors with safetensors (no pickle involved)."""
+    from safetensors.torch import save
+
+    tensors = {name: t.detach().cpu().contiguous().clone() for name, t in state_dict.items()}
+    return save(tensors)
+
+
+def decode_weights(data: bytes) -> dict[str, Any]:
+    """Inverse of :func:`encode_weights`: a dict of CPU tensors."""
+    from safetensors.torch import load
+
+    return load(data)
+
+
+class BaseStorage(abc.ABC):
+    """Where a study lives: its :class:`StudyInfo`, its trials, the strategy state, weights.
+
+    A storage holds exactly one study; the study is identified by the storage (for SQLite, the
+    file). Storage is the source of truth of a search: the search loop writes every change
+    here as it happens and a resume reads nothing else.
+
+    Contract (checked by ``autometa.testing.storage.StorageTestCase``):
+
+    - Records handed out are frozen copies; later writes never change a record already
+      returned, and changing a returned dict never changes storage.
+    - Trial numbers are assigned by storage, consecutively from 0, in creation order; the seed
+      of trial ``n`` is ``trial_seed(study.seed, n)``.
+    - Reading or writing an unknown trial number raises ``KeyError``.
+    - Finished trials (``DONE``, ``FAILED``, ``PRUNED``) are immutable: updating one raises
+      :class:`~autometa.errors.StorageError`. So does creating trials before the study exists,
+      or creating a second study.
+    - Every write is atomic: a trial update and the strategy state or weights passed with it
+      land together or not at all. Scores are finite floats or None (NaN is stored as None).
+    - The strategy state is the latest JSON-safe ``state_dict()`` written; the search writes
+      it in the same write as the ``tell`` (or ``ask``) it follows.
+
+    Core methods (abstract) are grouped below by what they touch; the helpers after them are
+    built only on the core, so a new backend implements the core and passes the suite.
+    """
+
+    # -- study ---------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def get_study(self) -> StudyInfo | None:
+        """The stored study, or None when the storage is empty."""
+
+    @abc.abstractmethod
+    def create_study(self, info: StudyInfo) -> None:
+        """Store the study.
+
+        Raises:
+            StorageError: the storage already holds a study.
+        """
+
+    @abc.abstractmethod
+    def update_study_settings(self, settings: dict[str, Any]) -> None:
+        """Replace the study's run settings (budget, workers, ...) on a resume.
+
+        Raises:
+            StorageError: there is no study yet.
+        """
+
+    # -- trials --------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def create_trials(
+        self, trials: Sequence[TrialRecord], strategy_state: dict[str, Any] | None = None
+    ) -> list[TrialRecord]:
+        """Add trials (their ``number`` and ``seed`` are assigned here) in one write.
+
+        Args:
+            trials: the new trials; ``number`` and ``seed`` are ignored and assigned.
+            strategy_state: when given, stored as the strategy state in the same write.
+
+        Returns:
+            The stored records, in order.
+
+        Raises:
+            StorageError: there is no study yet.
+        """
+
+    @abc.abstractmethod
+    def update_trial(
+        self,
+        number: int,
+        *,
+        strategy_state: dict[str, Any] | None = None,
+        weights: bytes | None = None,
+        **fields: Any,
+    ) -> TrialRecord:
+        """Change fields of an unfinished trial, optionally with strategy state and weights.
+
+        Args:
+            number: the trial.
+            strategy_state: stored as the strategy state in the same write.
+            weights: safetensors bytes (see :func:`encode_weights`) stored for the trial.
+            **fields: names from :data:`UPDATABLE_FIELDS`.
+
+        Returns:
+            The updated record.
+
+        Raises:
+            KeyError: no trial has this number.
+            StorageError: the trial is finished.
+            TypeError: a field is not updatable.
+        """
+
+    @abc.abstractmethod
+    def get_trial(self, number: int) -> TrialRecord:
+        """One trial.
+
+        Raises:
+            KeyError: no trial has this number.
+        """
+
+    @abc.abstractmethod
+    def get_all_trials(self, states: Iterable[TrialState] | None = None) -> list[TrialRecord]:
+        """Every trial (or those in ``states``), by number."""
+
+    # -- strategy state, weights, sessions -----------------------------------------------
+
+    @abc.abstractmethod
+    def get_strategy_state(self) -> dict[str, Any] | None:
+        """The latest stored strategy ``state_dict()``, or None."""
+
+    @abc.abstractmethod
+    def get_weights_bytes(self, number: int) -> bytes | None:
+        """The stored safetensors bytes of a trial, or None when it has none.
+
+        Raises:
+            KeyError: no trial has this number.
+        """
+
+    @abc.abstractmethod
+    def start_session(self) -> int:
+        """Record that a search process starts working on the study; returns the session id."""
+
+    @abc.abstractmethod
+    def touch_session(self, session: int, *, ended: bool = False) -> None:
+        """Record that the session is alive (or has ended) now."""
+
+    @abc.abstractmethod
+    def elapsed_seconds(self) -> float:
+        """Seconds the study has been worked on, summed over sessions (killed ones included,
+        up to their last sign of life)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources (connections); the default does nothing."""
+
+    # -- helpers built on the core -------------------------------------------------------
+
+    def open_study(self, info: StudyInfo) -> StudyInfo:
+        """Create the study, or check that the stored one is for the same space.
+
+        Raises:
+            StorageError: the stored study was made for a different space (content hash).
+        """
+        stored = self.get_study()
+        if stored is None:
+            self.create_study(info)
+            return self.get_study()  # type: ignore[return-value]
+        if stored.space_hash != info.space_hash:
+            raise StorageError(
+                f"{self}: the study was created for space {stored.space_name!r} "
+                f"(hash {stored.space_hash}, from {stored.space_source or 'a dict'}), "
+                f"not space {info.space_name!r} (hash {info.space_hash}, from "
+                f"{info.space_source or 'a dict'}); use another storage for another space"
+            )
+        return stored
+
+    def finish_trial(
+        self,
+        number: int,
+        state: TrialState,
+        *,
+        strategy_state: dict[str, Any] | None = None,
+        weights: bytes | None = None,
+        **fields: Any,
+    ) -> TrialRecord:
+        """Move a trial to a finished state (stamping ``finished``) in one write."""
+        if not TrialState(state).is_finished():
+            raise ValueError(f"`state` must be a finished state, got {TrialState(state).name}")
+        fields.setdefault("finished", time.time())
+        return self.update_trial(
+            number, state=state, strategy_state=strategy_state, weights=weights, **fields
+        )
+
+    def requeue_unfinished(self) -> list[TrialRecord]:
+        """Put RUNNING trials (left by a process that stopped) back to QUEUED; returns them."""
+        return [
+            self.update_trial(t.number, state=TrialState.QUEUED, started=None)
+            for t in self.get_all_trials([TrialState.RUNNING])
+        ]
+
+    def count_states(self) -> dict[TrialState, int]:
+        """How many trials are in each state (every state present, zeros included)."""
+        counts = dict.fromkeys(TrialState, 0)
+        for trial in self.get_all_trials():
+            counts[trial.state] += 1
+        return counts
+
+    def leaderboard(self) -> list[TrialRecord]:
+        """Every trial, scored ones first by decreasing score, then the rest by number."""
+        trials = self.get_all_trials()
+        scored = sorted(
+            (t for t in trials if t.state == TrialState.DONE and t.has_score),
+            key=lambda t: (-t.score, t.number),  # type: ignore[operator]
+        )
+        seen = {t.number for t in scored}
+        return scored + [t for t in trials if t.number not in seen]
+
+    def get_best_trial(self) -> TrialRecord | None:
+        """The DONE trial with the highest score (lowest number on ties), or None."""
+        board = self.leaderboard()
+        return board[0] if board and board[0].state == TrialState.DONE else None
+
+    def find_done(self, key: str, fidelity: int | None = None) -> TrialRecord | None:
+        """The first DONE, evaluated (not copied) trial of a candidate key at ``fidelity``."""
+        for trial in self.get_all_trials([TrialState.DONE]):
+            if trial.key == key and trial.duplicate_of is None and trial.fidelity == fidelity:
+                return trial
+        return None
+
+    def load_weights(self, number: int) -> dict[str, Any] | None:
+        """The meta-learned ``state_dict`` of a trial as CPU tensors, or None.
+
+        Raises:
+            KeyError: no trial has this number.
+        """
+        data = self.get_weights_bytes(number)
+        return None if data is None else decode_weights(data)
+
+    def __str__(self) -> str:
+        return type(self).__name__
+
+
+def check_update(record: TrialRecord, fields: dict[str, Any]) -> dict[str, Any]:
+    """Shared checks of :meth:`BaseStorage.update_trial`; returns the normalised fields."""
+    unknown = sorted(set(fields) - UPDATABLE_FIELDS)
+    if unknown:
+        raise TypeError(
+            f"update_trial() cannot change {unknown}; updatable fields are "
+            f"{sorted(UPDATABLE_FIELDS)}"
+        )
+    if record.state.is_finished():
+        raise StorageError(
+            f"trial {record.number} is finished ({record.state.name}); it cannot be changed"
+        )
+    out = dict(fields)
+    if "state" in out:
+        out["state"] = TrialState(out["state"])
+    if "score" in out:
+        out["score"] = clean_score(out["score"])
+    return out
+
+
+def clean_score(score: Any) -> float | None:
+    """A finite float, or None for missing / NaN / infinite scores."""
+    if score is None:
+        return None
+    score = float(score)
+    return score if math.isfinite(score) else None

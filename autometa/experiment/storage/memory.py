@@ -1,0 +1,141 @@
+"""In-memory storage: the contract without a file, for tests and throw-away searches."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from autometa.errors import StorageError
+from autometa.experiment.storage.base import BaseStorage, check_update, clean_score
+from autometa.experiment.trial import StudyInfo, TrialRecord, TrialState, trial_seed
+
+__all__ = ["InMemoryStorage"]
+
+
+class InMemoryStorage(BaseStorage):
+    """Keeps the study in Python objects; lost when the process ends, so nothing resumes.
+
+    Safe to share between threads (one lock); records are deep-copied in and out.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._study: StudyInfo | None = None
+        self._trials: list[TrialRecord] = []
+        self._strategy_state: dict[str, Any] | None = None
+        self._weights: dict[int, bytes] = {}
+        self._sessions: dict[int, list[float | None]] = {}
+
+    # -- study ---------------------------------------------------------------------------
+
+    def get_study(self) -> StudyInfo | None:
+        with self._lock:
+            return copy.deepcopy(self._study)
+
+    def create_study(self, info: StudyInfo) -> None:
+        with self._lock:
+            if self._study is not None:
+                raise StorageError(f"{self} already holds a study ({self._study.space_name!r})")
+            if info.created is None:
+                info = dataclasses.replace(info, created=time.time())
+            self._study = copy.deepcopy(info)
+
+    def update_study_settings(self, settings: dict[str, Any]) -> None:
+        with self._lock:
+            if self._study is None:
+                raise StorageError(f"{self} holds no study yet")
+            self._study = dataclasses.replace(self._study, settings=copy.deepcopy(settings))
+
+    # -- trials --------------------------------------------------------------------------
+
+    def create_trials(
+        self, trials: Sequence[TrialRecord], strategy_state: dict[str, Any] | None = None
+    ) -> list[TrialRecord]:
+        with self._lock:
+            if self._study is None:
+                raise StorageError(f"{self} holds no study yet; create it before its trials")
+            created = []
+            now = time.time()
+            for trial in trials:
+                number = len(self._trials)
+                record = dataclasses.replace(
+                    copy.deepcopy(trial),
+                    number=number,
+                    seed=trial_seed(self._study.seed, number),
+                    state=TrialState(trial.state),
+                    score=clean_score(trial.score),
+                    created=trial.created if trial.created is not None else now,
+                )
+                self._trials.append(record)
+                created.append(copy.deepcopy(record))
+            if strategy_state is not None:
+                self._strategy_state = copy.deepcopy(strategy_state)
+            return created
+
+    def update_trial(
+        self,
+        number: int,
+        *,
+        strategy_state: dict[str, Any] | None = None,
+        weights: bytes | None = None,
+        **fields: Any,
+    ) -> TrialRecord:
+        with self._lock:
+            record = self._get(number)
+            fields = check_update(record, fields)
+            record = dataclasses.replace(record, **copy.deepcopy(fields))
+            self._trials[number] = record
+            if strategy_state is not None:
+                self._strategy_state = copy.deepcopy(strategy_state)
+            if weights is not None:
+                self._weights[number] = bytes(weights)
+            return copy.deepcopy(record)
+
+    def get_trial(self, number: int) -> TrialRecord:
+        with self._lock:
+            return copy.deepcopy(self._get(number))
+
+    def get_all_trials(self, states: Iterable[TrialState] | None = None) -> list[TrialRecord]:
+        wanted = None if states is None else set(states)
+        with self._lock:
+            return [copy.deepcopy(t) for t in self._trials if wanted is None or t.state in wanted]
+
+    def _get(self, number: int) -> TrialRecord:
+        if not isinstance(number, int) or not 0 <= number < len(self._trials):
+            raise KeyError(f"no trial number {number!r} in {self}")
+        return self._trials[number]
+
+    # -- strategy state, weights, sessions -----------------------------------------------
+
+    def get_strategy_state(self) -> dict[str, Any] | None:
+        with self._lock:
+            return copy.deepcopy(self._strategy_state)
+
+    def get_weights_bytes(self, number: int) -> bytes | None:
+        with self._lock:
+            self._get(number)
+            return self._weights.get(number)
+
+    def start_session(self) -> int:
+        with self._lock:
+            session = len(self._sessions) + 1
+            now = time.time()
+            self._sessions[session] = [now, now, None]
+            return session
+
+    def touch_session(self, session: int, *, ended: bool = False) -> None:
+        with self._lock:
+            if session not in self._sessions:
+                raise KeyError(f"no session {session!r} in {self}")
+            now = time.time()
+            self._sessions[session][1] = now
+            if ended:
+                self._sessions[session][2] = now
+
+    def elapsed_seconds(self) -> float:
+        with self._lock:
+            return float(sum(s[1] - s[0] for s in self._sessions.values()))  # type: ignore[operator]

@@ -1,0 +1,353 @@
+"""SQLite storage: one file per study, WAL mode, one transaction per write."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from autometa.errors import StorageError
+from autometa.experiment.storage.base import BaseStorage, check_update, clean_score
+from autometa.experiment.trial import StudyInfo, TrialRecord, TrialState, trial_seed
+
+__all__ = ["SQLiteStorage", "SCHEMA_VERSION"]
+
+#: Bumped when the tables change; a file from a newer autometa is refused.
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS study (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    space_name TEXT NOT NULL,
+    space_hash TEXT NOT NULL,
+    strategy TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    created REAL NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS trials (
+    number INTEGER PRIMARY KEY,
+    state INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    graph TEXT NOT NULL,
+    decision_values TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    candidate_id TEXT,
+    score REAL,
+    objectives TEXT NOT NULL,
+    metrics TEXT NOT NULL,
+    error TEXT,
+    device TEXT,
+    fidelity INTEGER,
+    rung INTEGER,
+    bracket INTEGER,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    duplicate_of INTEGER,
+    created REAL,
+    started REAL,
+    finished REAL,
+    wall_time REAL
+);
+CREATE INDEX IF NOT EXISTS trials_key ON trials (key);
+CREATE INDEX IF NOT EXISTS trials_state ON trials (state);
+CREATE TABLE IF NOT EXISTS strategy_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    state TEXT NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS weights (
+    number INTEGER PRIMARY KEY REFERENCES trials (number),
+    format TEXT NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    pid INTEGER,
+    started REAL NOT NULL,
+    updated REAL NOT NULL,
+    ended REAL
+);
+"""
+
+# Trial fields stored as JSON text, with the column that holds each.
+_JSON_COLUMNS = {
+    "graph_json": "graph",
+    "values": "decision_values",
+    "candidate_id": "candidate_id",
+    "objectives": "objectives",
+    "metrics": "metrics",
+}
+_PLAIN_COLUMNS = [
+    "state", "key", "seed", "score", "error", "device", "fidelity", "rung", "bracket",
+    "attempts", "duplicate_of", "created", "started", "finished", "wall_time",
+]  # fmt: skip
+
+
+def _dumps(value: Any) -> str:
+    """JSON text; NaN / Inf (which JSON lacks) become null."""
+    return json.dumps(_finite(value), sort_keys=True, allow_nan=False, default=str)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):  # numpy / torch scalars
+        return _finite(value.item())
+    return value
+
+
+class SQLiteStorage(BaseStorage):
+    """A study in one SQLite file (created with its parent folders when missing).
+
+    The file uses WAL journaling, so readers (``autometa show``) never block the search and a
+    killed process loses at most the write it was making; each write is one ``BEGIN
+    IMMEDIATE`` transaction, and a busy timeout lets several processes open the same file.
+    Connections are per storage object and guarded by a lock, so an object may be shared by
+    threads; open another object in another process.
+
+    Args:
+        path: the database file.
+        timeout: seconds to wait for another process's write lock.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._conn = sqlite3.connect(
+            str(self.path), timeout=timeout, isolation_level=None, check_same_thread=False
+        )
+        self._conn.row_factory = sqlite3.Row
+        try:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise StorageError(f"{self.path}: not an autometa study database ({exc})") from exc
+        if version > SCHEMA_VERSION:
+            self._conn.close()
+            raise StorageError(
+                f"{self.path}: schema version {version} is newer than this autometa's "
+                f"({SCHEMA_VERSION}); upgrade autometa to open it"
+            )
+        with self._write() as conn:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def __str__(self) -> str:
+        return f"SQLiteStorage({str(self.path)!r})"
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: committed when the block ends, rolled back on error."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    def close(self) -> None:
+        """Close the connection (the file stays)."""
+        with self._lock:
+            self._conn.close()
+
+    # -- study ---------------------------------------------------------------------------
+
+    def get_study(self) -> StudyInfo | None:
+        rows = self._read("SELECT data FROM study WHERE id = 1")
+        if not rows:
+            return None
+        return StudyInfo(**json.loads(rows[0]["data"]))
+
+    def create_study(self, info: StudyInfo) -> None:
+        data = info.to_dict()
+        if data["created"] is None:
+            data["created"] = time.time()
+        with self._write() as conn:
+            if conn.execute("SELECT 1 FROM study").fetchone():
+                raise StorageError(f"{self} already holds a study")
+            conn.execute(
+                "INSERT INTO study (id, space_name, space_hash, strategy, seed, created, data) "
+                "VALUES (1, ?, ?, ?, ?, ?, ?)",
+                (info.space_name, info.space_hash, info.strategy, info.seed, data["created"],
+                 _dumps(data)),
+            )  # fmt: skip
+
+    def update_study_settings(self, settings: dict[str, Any]) -> None:
+        with self._write() as conn:
+            row = conn.execute("SELECT data FROM study WHERE id = 1").fetchone()
+            if row is None:
+                raise StorageError(f"{self} holds no study yet")
+            data = json.loads(row["data"])
+            data["settings"] = settings
+            conn.execute("UPDATE study SET data = ? WHERE id = 1", (_dumps(data),))
+
+    # -- trials --------------------------------------------------------------------------
+
+    def create_trials(
+        self, trials: Sequence[TrialRecord], strategy_state: dict[str, Any] | None = None
+    ) -> list[TrialRecord]:
+        numbers = []
+        with self._write() as conn:
+            row = conn.execute("SELECT seed FROM study WHERE id = 1").fetchone()
+            if row is None:
+                raise StorageError(f"{self} holds no study yet; create it before its trials")
+            (count,) = conn.execute("SELECT COUNT(*) FROM trials").fetchone()
+            now = time.time()
+            for offset, trial in enumerate(trials):
+                number = count + offset
+                values = self._columns(trial)
+                values.update(
+                    number=number,
+                    seed=trial_seed(row["seed"], number),
+                    created=trial.created if trial.created is not None else now,
+                )
+                names = ", ".join(values)
+                marks = ", ".join("?" * len(values))
+                sql = f"INSERT INTO trials ({names}) VALUES ({marks})"
+                conn.execute(sql, list(values.values()))
+                numbers.append(number)
+            if strategy_state is not None:
+                self._put_strategy_state(conn, strategy_state)
+        return [self.get_trial(n) for n in numbers]
+
+    def update_trial(
+        self,
+        number: int,
+        *,
+        strategy_state: dict[str, Any] | None = None,
+        weights: bytes | None = None,
+        **fields: Any,
+    ) -> TrialRecord:
+        with self._write() as conn:
+            record = self._row_to_record(self._fetch(conn, number))
+            fields = check_update(record, fields)
+            if fields:
+                columns = self._columns(record.replace(**fields), only=fields)
+                assignments = ", ".join(f"{name} = ?" for name in columns)
+                conn.execute(
+                    f"UPDATE trials SET {assignments} WHERE number = ?",
+                    [*columns.values(), number],
+                )
+            if strategy_state is not None:
+                self._put_strategy_state(conn, strategy_state)
+            if weights is not None:
+                conn.execute(
+                    "INSERT OR REPLACE INTO weights (number, format, data) VALUES (?, ?, ?)",
+                    (number, "safetensors", sqlite3.Binary(weights)),
+                )
+        return self.get_trial(number)
+
+    def get_trial(self, number: int) -> TrialRecord:
+        with self._lock:
+            return self._row_to_record(self._fetch(self._conn, number))
+
+    def get_all_trials(self, states: Iterable[TrialState] | None = None) -> list[TrialRecord]:
+        if states is None:
+            rows = self._read("SELECT * FROM trials ORDER BY number")
+        else:
+            wanted = sorted({int(s) for s in states})
+            marks = ", ".join("?" * len(wanted)) or "NULL"
+            rows = self._read(
+                f"SELECT * FROM trials WHERE state IN ({marks}) ORDER BY number", wanted
+            )
+        return [self._row_to_record(row) for row in rows]
+
+    def _fetch(self, conn: sqlite3.Connection, number: int) -> sqlite3.Row:
+        row = None
+        if isinstance(number, int):
+            row = conn.execute("SELECT * FROM trials WHERE number = ?", (number,)).fetchone()
+        if row is None:
+            raise KeyError(f"no trial number {number!r} in {self}")
+        return row
+
+    @staticmethod
+    def _columns(trial: TrialRecord, only: Iterable[str] | None = None) -> dict[str, Any]:
+        names = set(_PLAIN_COLUMNS) | set(_JSON_COLUMNS) if only is None else set(only)
+        out: dict[str, Any] = {}
+        for name in _PLAIN_COLUMNS:
+            if name in names:
+                value = getattr(trial, name)
+                out[name] = int(value) if name == "state" else value
+        if "score" in out:
+            out["score"] = clean_score(out["score"])
+        for name, column in _JSON_COLUMNS.items():
+            if name in names:
+                out[column] = _dumps(getattr(trial, name))
+        return out
+
+    @staticmethod
+    def _row_to_record(row: sqlite3.Row) -> TrialRecord:
+        fields = {name: row[name] for name in _PLAIN_COLUMNS}
+        fields["state"] = TrialState(fields["state"])
+        for name, column in _JSON_COLUMNS.items():
+            text = row[column]
+            fields[name] = None if text is None else json.loads(text)
+        return TrialRecord(number=row["number"], **fields)
+
+    # -- strategy state, weights, sessions -----------------------------------------------
+
+    @staticmethod
+    def _put_strategy_state(conn: sqlite3.Connection, state: dict[str, Any]) -> None:
+        conn.execute(
+            "INSERT OR REPLACE INTO strategy_state (id, state, updated) VALUES (1, ?, ?)",
+            (_dumps(state), time.time()),
+        )
+
+    def get_strategy_state(self) -> dict[str, Any] | None:
+        rows = self._read("SELECT state FROM strategy_state WHERE id = 1")
+        return json.loads(rows[0]["state"]) if rows else None
+
+    def get_weights_bytes(self, number: int) -> bytes | None:
+        with self._lock:
+            self._fetch(self._conn, number)
+            row = self._conn.execute(
+                "SELECT data FROM weights WHERE number = ?", (number,)
+            ).fetchone()
+        return None if row is None else bytes(row["data"])
+
+    def start_session(self) -> int:
+        now = time.time()
+        with self._write() as conn:
+            cursor = conn.execute(
+                "INSERT INTO sessions (pid, started, updated) VALUES (?, ?, ?)",
+                (os.getpid(), now, now),
+            )
+            return int(cursor.lastrowid)  # type: ignore[arg-type]
+
+    def touch_session(self, session: int, *, ended: bool = False) -> None:
+        now = time.time()
+        with self._write() as conn:
+            cursor = conn.execute(
+                "UPDATE sessions SET updated = ?, ended = CASE WHEN ? THEN ? ELSE ended END "
+                "WHERE id = ?",
+                (now, ended, now, session),
+            )
+            if cursor.rowcount == 0:
+                raise KeyError(f"no session {session!r} in {self}")
+
+    def elapsed_seconds(self) -> float:
+        rows = self._read("SELECT COALESCE(SUM(updated - started), 0) AS s FROM sessions")
+        return float(rows[0]["s"])
