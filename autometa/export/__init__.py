@@ -11,5 +11,15 @@ from autometa.export._adapt import AdaptResult, adapt
 from autometa.export._export import export
 from autometa.export._files import FORMAT
 from autometa.export._load import load, read_export
+from autometa.export._plot import pareto_front, plot
 
-__all__ = ["FORMAT", "AdaptResult", "adapt", "export", "load", "read_export"]
+__all__ = [
+    "FORMAT",
+    "AdaptResult",
+    "adapt",
+    "export",
+    "load",
+    "pareto_front",
+    "plot",
+    "read_export",
+]

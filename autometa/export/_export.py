@@ -81,12 +81,14 @@ def export(
         >>> folder = autometa.export((graph, result), "runs/best")      # doctest: +SKIP
         >>> policy = autometa.load(folder)                               # doctest: +SKIP
     """
+    src = resolve_source(source, storage)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ExportError(f"{out_dir}: exists and is not a folder")
     if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
-        raise ExportError(f"{out_dir}: folder is not empty (pass overwrite=True to replace it)")
-    src = resolve_source(source, storage)
+        raise ExportError(
+            f"{out_dir}: folder is not empty (pass overwrite=True, or --overwrite, to replace it)"
+        )
     obs_space, act_space, family, options = resolve_spaces(
         src, observation_space, action_space, task_family
     )

@@ -83,7 +83,7 @@ def _cpu(state_dict: Mapping[str, Any], where: str) -> dict[str, torch.Tensor]:
 
 def _open_storage(storage: Any) -> Any:
     if isinstance(storage, str | Path):
-        from autometa.experiment import SQLiteStorage
+        from autometa.experiment.storage import SQLiteStorage
 
         path = Path(storage)
         if not path.is_file():

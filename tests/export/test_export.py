@@ -296,7 +296,10 @@ def test_export_refuses_bad_sources(tmp_path):
     assert not (tmp_path / "x").exists()
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "f").write_text("x")
-    message = f"{tmp_path / 'full'}: folder is not empty (pass overwrite=True to replace it)"
+    message = (
+        f"{tmp_path / 'full'}: folder is not empty (pass overwrite=True, or --overwrite, to "
+        "replace it)"
+    )
     with pytest.raises(ExportError, match=f"^{re.escape(message)}$"):
         export(
             (graph, policy.state_dict()),
