@@ -44,8 +44,12 @@ class TaskParam:
 
     def rule(self) -> str:
         """The allowed interval in words, e.g. ``in [-0.5, 0.5]`` or ``> 0``."""
+        if math.isinf(self.low) and math.isinf(self.high):
+            return "finite"
         if math.isinf(self.high):
             return f"> {self.low:g}" if self.open_low else f">= {self.low:g}"
+        if math.isinf(self.low):
+            return f"<= {self.high:g}"
         left = "(" if self.open_low else "["
         return f"in {left}{self.low:g}, {self.high:g}]"
 
@@ -80,8 +84,8 @@ class TaskFamily(abc.ABC):
     ``"task.<name>"`` (the parameters with an episode axis of size 1) and the family's own
     dynamic fields. ``step`` never modifies its inputs; it returns a new dict. Native families
     (``native = True``) are pure torch: no Python loop over tasks or episodes, no ``.item()``,
-    every tensor created on ``device``, so they run unchanged on CUDA inside ``torch.compile``
-    or CUDA graphs. Gymnasium-backed adapters (``native = False``) keep the simulators outside
+    every tensor created on ``device``, so a rollout on CUDA never waits for the host.
+    Gymnasium-backed adapters (``native = False``) keep the simulators outside
     the dict, so only the state returned by the latest ``reset``/``step`` may be stepped.
 
     Rollout semantics (what the MAML evaluator relies on):
@@ -183,13 +187,15 @@ class TaskFamily(abc.ABC):
                 bad |= value < spec.low
             bad |= value > spec.high
             if bool(bad.any()):
-                task = int(bad.any(dim=1).nonzero()[0, 0])
+                task, flat = (int(i) for i in bad.nonzero()[0])
                 got = value[task].tolist()
-                shown = (
-                    f"{got[0]:g}"
-                    if len(got) == 1
-                    else "[" + ", ".join(f"{v:g}" for v in got) + "]"
-                )
+                if len(got) == 1:
+                    shown = f"{got[0]:g}"
+                elif len(got) <= 4:
+                    shown = "[" + ", ".join(f"{v:g}" for v in got) + "]"
+                else:
+                    index = tuple(int(i) for i in np.unravel_index(flat, spec.shape))
+                    shown = f"{got[flat]:g} at index {index}"
                 raise self._param_error(key, f"must be {spec.rule()}; got {shown} (task {task})")
         self._validate_more(params)
 

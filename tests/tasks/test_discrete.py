@@ -100,3 +100,23 @@ def test_discrete_actions_must_be_integers_of_the_batch_shape():
     )
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         family.step(state, torch.zeros(2, 3))
+
+
+def test_large_parameters_name_the_offending_entry():
+    family = make_task("tabular-mdp")
+    params = family.sample_tasks(3, seed=0)
+    params["transitions"][2, 3, 1, 4] = -0.2
+    message = (
+        "tabular-mdp: task parameter 'transitions' must be in [0, 1]; "
+        "got -0.2 at index (3, 1, 4) (task 2)"
+    )
+    with pytest.raises(TaskParameterError, match=f"^{re.escape(message)}$"):
+        family.validate_tasks(params)
+    params = family.sample_tasks(3, seed=0)
+    params["reward_means"][1, 0, 0] = float("nan")
+    message = (
+        "tabular-mdp: task parameter 'reward_means' must be finite; "
+        "got nan at index (0, 0) (task 1)"
+    )
+    with pytest.raises(TaskParameterError, match=f"^{re.escape(message)}$"):
+        family.validate_tasks(params)
