@@ -36,6 +36,7 @@ __all__ = [
     "Condition",
     "condition_holds",
     "dimension_from_dict",
+    "same_value",
 ]
 
 Clause = tuple[str, str, Any]

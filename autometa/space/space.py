@@ -12,7 +12,7 @@ import numpy as np
 
 from autometa.errors import GraphValidationError
 from autometa.space._errors import SpaceError, raise_problems
-from autometa.space.dims import Dimension
+from autometa.space.dims import Dimension, same_value
 
 if TYPE_CHECKING:
     from autometa.space._parse import ParsedSpace
@@ -282,6 +282,12 @@ class SearchSpace:
 
 def _structure_difference(graph: nx.DiGraph, rebuilt: nx.DiGraph) -> str | None:
     """Why ``graph`` and ``rebuilt`` differ as candidates (edge order ignored), or None."""
+    given_hp = graph.graph.get("hyperparameters") or {}
+    for name, value in rebuilt.graph["hyperparameters"].items():
+        if name not in given_hp:
+            return f"it has no hyperparameter {name!r}"
+        if not same_value(given_hp[name], value):
+            return f"hyperparameter {name!r} is {given_hp[name]!r}, the space fixes {value!r}"
     for node, attrs in rebuilt.nodes(data=True):
         if node not in graph:
             return f"it lacks the node {node!r}"

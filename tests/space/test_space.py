@@ -170,6 +170,12 @@ def test_encode_rejects_graphs_outside_the_space(dag):
         other.remove_edge("n0", "output")
     with pytest.raises(GraphValidationError, match=r"^graph is not in space 'dag-cell': its "):
         dag.encode(other)
+    other = graph.copy()
+    other.graph = {"hyperparameters": {"fast_lr": 0.1}}
+    with pytest.raises(GraphValidationError, match=re.escape(
+        "graph is not in space 'dag-cell': it has no value for 'hp.inner_steps'") + "$"
+    ):  # fmt: skip
+        dag.encode(other)
     with pytest.raises(GraphValidationError, match=r"^expected a networkx.DiGraph, got dict$"):
         dag.encode({})
 
@@ -264,3 +270,13 @@ def test_structure_errors_come_from_the_graph_package(dag):
     graph.add_edge("output", "n0", order=1)
     with pytest.raises(GraphValidationError, match=r"^invalid candidate graph"):
         dag.validate(graph)
+
+
+def test_encode_checks_fixed_hyperparameters():
+    space = load_space(SPACES / "tiny.yaml")
+    graph = space.sample(0)
+    graph.graph["hyperparameters"]["inner_steps"] = 2
+    with pytest.raises(GraphValidationError, match=re.escape(
+        "graph is not in space 'tiny': hyperparameter 'inner_steps' is 2, the space fixes 1"
+    ) + "$"):  # fmt: skip
+        space.encode(graph)
