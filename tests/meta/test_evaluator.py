@@ -1,0 +1,169 @@
+"""The MAML evaluator end to end on navigation2d at reduced size, and its failure handling."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from helpers import chain_graph
+from torch import nn
+
+from autometa.build import build_policy, register_op
+from autometa.meta import MAMLConfig, MAMLEvaluator, adapt
+from autometa.meta.config import settable_fields
+from autometa.tasks import make_task
+
+SMALL = dict(
+    num_tasks=8,
+    episodes_per_task=8,
+    test_tasks=10,
+    test_episodes=10,
+    family_options={"horizon": 20},
+)
+
+
+class _NaNLayer(nn.Module):
+    def __init__(self, in_features: int, width: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(in_features, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x) * float("nan")
+
+
+def _raise(in_features: int, width: int) -> nn.Module:
+    raise ValueError("this op cannot be built")
+
+
+register_op("test_nan", _NaNLayer, overwrite=True)
+register_op("test_unbuildable", _raise, overwrite=True)
+
+
+def test_meta_training_makes_one_step_adaptation_work():
+    graph = chain_graph((16, 16))
+    trained = MAMLEvaluator("navigation2d", meta_iterations=10, **SMALL)(graph, seed=0)
+    untrained = MAMLEvaluator("navigation2d", meta_iterations=0, **SMALL)(graph, seed=0)
+    assert trained.ok and untrained.ok
+    pre, post = trained.metrics["returns_by_step"][:2]
+    assert post > pre + 2.0  # one inner step on held-out tasks helps a lot after meta-training
+    assert trained.score > untrained.score + 2.0  # ... and much more than from random weights
+    assert trained.metrics["adaptation_gain"] == pytest.approx(post - pre)
+    curve = trained.metrics["learning_curve"]
+    assert len(curve) == 10 and sum(curve[-3:]) / 3 > sum(curve[:3]) / 3
+
+
+def test_result_record():
+    graph = chain_graph((8,))
+    result = MAMLEvaluator("navigation2d", meta_iterations=2, **SMALL)(graph, seed=3)
+    family = make_task("navigation2d")
+    policy = build_policy(graph, family.single_observation_space, family.single_action_space)
+    m = result.metrics
+    assert result.status == "ok" and result.error is None and result.fidelity == 2
+    assert result.objectives == {"params": policy.num_params, "macs": policy.macs}
+    assert (m["params"], m["macs"], m["seed"], m["device"]) == (
+        policy.num_params, policy.macs, 3, "cpu",
+    )  # fmt: skip
+    assert m["meta_train_env_steps"] == 2 * 8 * 8 * 20 * 2
+    assert m["test_env_steps"] == 4 * 10 * 10 * 20
+    assert m["env_steps"] == m["meta_train_env_steps"] + m["test_env_steps"]
+    assert len(m["returns_by_step"]) == 4 and m["score"] == m["returns_by_step"][1]
+    assert m["wall_time"] > 0 and set(m["versions"]) >= {"torch", "autometa"}
+    assert m["config"]["num_tasks"] == 8 and m["task_family"] == "navigation2d"
+    assert set(result.state_dict) == set(dict(policy.named_parameters()))
+    assert all(t.device.type == "cpu" for t in result.state_dict.values())
+    policy.load_state_dict(result.state_dict)  # loadable for export
+    assert result.to_dict()["score"] == result.score
+
+
+def test_same_seed_same_score_and_other_seed_differs():
+    evaluator = MAMLEvaluator("navigation2d", meta_iterations=2, **SMALL)
+    graph = chain_graph((8,))
+    a, b, c = (evaluator(graph, seed=s) for s in (5, 5, 6))
+    assert a.score == b.score and a.metrics["learning_curve"] == b.metrics["learning_curve"]
+    assert all(torch.equal(a.state_dict[k], b.state_dict[k]) for k in a.state_dict)
+    assert c.score != a.score
+
+
+def test_nan_policy_fails_with_reason_and_the_caller_continues():
+    evaluator = MAMLEvaluator("navigation2d", meta_iterations=2, **SMALL)
+    bad = evaluator(chain_graph((8,), op="test_nan"), seed=0)
+    assert bad.status == "failed" and not bad.ok and math.isnan(bad.score)
+    assert bad.error == "EvaluationError: NaN or Inf in the returns at meta-iteration 0"
+    assert evaluator(chain_graph((8,)), seed=0).ok
+
+
+def test_build_error_fails_with_reason():
+    evaluator = MAMLEvaluator("navigation2d", meta_iterations=1, **SMALL)
+    bad = evaluator(chain_graph((8,), op="test_unbuildable"), seed=0)
+    assert bad.status == "failed" and bad.state_dict is None
+    assert bad.error == "BuildError: op 'test_unbuildable' of node 'l0': this op cannot be built"
+    assert bad.metrics["seed"] == 0 and bad.metrics["wall_time"] >= 0
+
+
+def test_graph_hyperparameters_override_the_config():
+    graph = chain_graph((8,), hyper={"fast_lr": 0.3, "inner_steps": 2, "outer": "adam"})
+    evaluator = MAMLEvaluator("navigation2d", meta_iterations=1, **SMALL)
+    result = evaluator(graph, seed=0)
+    assert result.ok
+    cfg = result.metrics["config"]
+    assert (cfg["fast_lr"], cfg["inner_steps"], cfg["outer"]) == (0.3, 2, "adam")
+    assert result.metrics["meta_train_env_steps"] == 8 * 8 * 20 * 3  # two inner steps
+    assert evaluator.config.fast_lr == 0.1  # the evaluator's own config is unchanged
+
+
+def test_unknown_hyperparameter_fails_naming_it():
+    graph = chain_graph((8,), hyper={"fast_lrr": 0.1, "fast_lr": 0.2})
+    result = MAMLEvaluator("navigation2d", meta_iterations=1, **SMALL)(graph, seed=0)
+    assert result.status == "failed"
+    assert result.error == (
+        "ValueError: unknown hyperparameter(s) 'fast_lrr' in graph.graph['hyperparameters']; "
+        f"valid names: {', '.join(settable_fields())}"
+    )
+
+
+def test_invalid_hyperparameter_value_fails_naming_it():
+    graph = chain_graph((8,), hyper={"fast_lr": -1.0})
+    result = MAMLEvaluator("navigation2d", meta_iterations=1, **SMALL)(graph, seed=0)
+    assert result.error == (
+        "ValueError: invalid MAMLConfig: fast_lr: expected a finite number > 0, got -1.0"
+    )
+
+
+def test_bad_evaluator_options_raise_at_construction():
+    with pytest.raises(ValueError, match="^invalid MAMLConfig: outer: expected one of 'trpo', "
+                       "'adam', got 'sgd'$"):  # fmt: skip
+        MAMLEvaluator("navigation2d", outer="sgd")
+    with pytest.raises(
+        ValueError, match="^unknown MAMLConfig field\\(s\\) 'horizon'; valid names"
+    ):
+        MAMLEvaluator("navigation2d", horizon=10)
+
+
+def test_meta_iterations_override_at_call_time_and_meta_sgd():
+    evaluator = MAMLEvaluator("navigation2d", meta_iterations=5, outer="adam", meta_sgd=True,
+                              adam_lr=0.01, **SMALL)  # fmt: skip
+    result = evaluator(chain_graph((8,)), seed=0, meta_iterations=2)
+    assert result.ok and result.fidelity == 2 and len(result.metrics["learning_curve"]) == 2
+    assert result.metrics["meta_sgd_mean_step"] != pytest.approx(0.1, abs=1e-4)
+
+
+def test_presets_follow_the_paper():
+    nav = MAMLEvaluator("navigation2d").config
+    assert (nav.fast_lr, nav.inner_steps, nav.episodes_per_task, nav.num_tasks) == (0.1, 1, 20, 20)
+    assert (nav.outer, nav.max_kl, nav.first_order) == ("trpo", 0.01, False)
+    assert MAMLEvaluator("halfcheetah-vel").config.num_tasks == 40
+    assert MAMLEvaluator("ant-dir").config.episodes_per_task == 40
+    assert MAMLConfig().episodes_per_iteration == 20 * 20 * 2
+
+
+def test_adapt_returns_per_step_returns_and_stacked_params():
+    family = make_task("navigation2d", horizon=10)
+    policy = build_policy(chain_graph((8,)), family.single_observation_space,
+                          family.single_action_space, seed=0)  # fmt: skip
+    tasks = family.test_tasks(3, seed=0)
+    result = adapt(policy, family, tasks, steps=2, episodes=4, seed=1)
+    assert result.returns.shape == (3, 3) and result.env_steps == 3 * 3 * 4 * 10
+    assert all(p.shape[0] == 3 for p in result.params.values())
+    again = adapt(policy, family, tasks, steps=2, episodes=4, seed=1)
+    assert torch.equal(result.returns, again.returns)
