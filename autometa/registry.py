@@ -43,6 +43,12 @@ class Registry(Generic[T]):
         self._entries[name] = entry
         return entry
 
+    def unregister(self, name: str) -> None:
+        """Remove ``name`` (for tests and plugins that register temporarily)."""
+        if name not in self._entries:
+            raise UnknownNameError(self.unknown_message(name))
+        del self._entries[name]
+
     def get(self, name: str) -> T:
         """Return the object registered as ``name``, importing a lazy entry point if needed."""
         if name not in self._entries:
