@@ -1,11 +1,20 @@
 """Export the best architecture, load it back, and adapt it to a new task.
 
->>> folder = autometa.export(result.best, "runs/best", storage=storage)   # doctest: +SKIP
+>>> result = autometa.experiment.load_result("runs/study.db")              # doctest: +SKIP
+>>> folder = autometa.export(result, "runs/best")                          # doctest: +SKIP
 >>> policy = autometa.load(folder)                                         # doctest: +SKIP
->>> adapted, returns = autometa.adapt(policy, make_task("navigation2d"), task=0)  # doctest: +SKIP
+>>> adapted, returns = autometa.adapt(policy, "navigation2d", task=0)      # doctest: +SKIP
+
+The package shares its name with its main function, so the package object is callable:
+``autometa.export(...)`` runs :func:`export` whether or not ``autometa.export`` was imported
+as a module first (importing a subpackage rebinds the parent's attribute to the module).
 
 See ``docs/export.md`` for the folder layout and the fields of ``model.json``.
 """
+
+import sys
+import types
+from typing import Any
 
 from autometa.export._adapt import AdaptResult, adapt
 from autometa.export._export import export
@@ -23,3 +32,13 @@ __all__ = [
     "plot",
     "read_export",
 ]
+
+
+class _CallablePackage(types.ModuleType):
+    """``autometa.export`` the package, callable as ``autometa.export`` the function."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return export(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallablePackage

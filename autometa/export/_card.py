@@ -12,7 +12,7 @@ def _num(value: Any) -> str:
     if isinstance(value, bool) or value is None:
         return str(value)
     if isinstance(value, int):
-        return f"{value:,}"
+        return str(value)
     if isinstance(value, float):
         return "nan" if math.isnan(value) else f"{value:.6g}"
     return str(value)
@@ -47,6 +47,17 @@ def _returns(metrics: dict[str, Any]) -> list[str]:
     return ["| mean return on the held-out test tasks | |", "| --- | --- |", *rows]
 
 
+def _flatten(config: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """``(dotted key, value)`` pairs of a nested settings dict, sorted by key."""
+    out: list[tuple[str, Any]] = []
+    for key, value in sorted(config.items()):
+        if isinstance(value, dict) and value:
+            out += _flatten(value, f"{prefix}{key}.")
+        else:
+            out.append((f"{prefix}{key}", value))
+    return out
+
+
 def _search(model: dict[str, Any]) -> list[str]:
     source = model.get("source") or {}
     study = source.get("study") or {}
@@ -67,10 +78,10 @@ def _search(model: dict[str, Any]) -> list[str]:
             f"- evaluator: `{evaluator.get('target', evaluator.get('name', '?'))}`",
             f"- search seed: {study.get('seed')}",
         ]
-        config = evaluator.get("config")
-        if config:
-            shown = ", ".join(f"{k}={_num(v)}" for k, v in sorted(config.items()))
-            lines.append(f"- evaluator settings: {shown}")
+        settings = _flatten(evaluator.get("config") or {})
+        if settings:
+            lines.append("- evaluator settings:")
+            lines += [f"  - {k}: {_num(v)}" for k, v in settings]
         versions = study.get("versions") or {}
         if versions:
             lines.append(
@@ -119,7 +130,7 @@ def render_card(model: dict[str, Any]) -> str:
         f"- score: **{_num(score) if score is not None else 'unknown'}**",
         f"- task family: {family.get('name') or 'not recorded'}"
         + (f" {family['options']}" if family.get("options") else ""),
-        f"- parameters: {_num(model['num_params'])}; MACs per observation: {_num(model['macs'])}",
+        f"- parameters: {model['num_params']:,}; MACs per observation: {model['macs']:,}",
         f"- observation space: {_space(model['observation_space'])}",
         f"- action space: {_space(model['action_space'])}, {model['head']} head",
         f"- nodes ({len(hidden)} hidden): {ops}",
@@ -144,7 +155,7 @@ def render_card(model: dict[str, Any]) -> str:
         "```python",
         "import autometa",
         'policy = autometa.load("<this folder>")',
-        "adapted, info = autometa.adapt(policy, autometa.make_task("
+        "adapted, returns = autometa.adapt(policy, autometa.make_task("
         f'"{family.get("name") or "<family>"}"), task=0, steps=1)',
         "```",
         "",

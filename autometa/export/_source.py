@@ -233,6 +233,8 @@ def adaptation_settings(src: Source, family: str | None) -> dict[str, Any]:
     """The inner-loop settings the evaluator used: its config, then the graph's overrides."""
     evaluator = (src.study or {}).get("evaluator") or {}
     recorded = dict(evaluator.get("config") or {})
+    if isinstance(recorded.get("config"), Mapping):  # MAMLEvaluator: {"config": MAMLConfig}
+        recorded.update(recorded["config"])
     recorded.update(src.metrics.get("config") or {})
     try:
         from autometa.meta.config import config_for, settable_fields
