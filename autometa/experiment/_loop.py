@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from typing import Any
 
@@ -250,12 +251,18 @@ class SearchLoop:
         return None
 
     def _value(self, score: float | None, objectives: dict[str, float]) -> Any:
-        """What to tell the strategy: the score, or (score, *objectives) for several."""
+        """What to tell the strategy: the score, or a tuple for a multi-objective strategy.
+
+        Two objectives are ``(score, -log10(params))`` (bigger is better for both); more are
+        ``(score, *objectives.values())``. Missing objectives make the value None (failed).
+        """
         if score is None:
             return None
         n = int(getattr(self.strategy, "n_objectives", 1) or 1)
         if n == 1:
             return float(score)
+        if n == 2 and "params" in objectives:
+            return (float(score), -math.log10(max(float(objectives["params"]), 1.0)))
         extra = [float(v) for v in objectives.values()][: n - 1]
         return (float(score), *extra) if len(extra) == n - 1 else None
 

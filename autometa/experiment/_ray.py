@@ -1,0 +1,178 @@
+"""Ray executor: evaluations as Ray tasks on a cluster (the ``distributed`` extra)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from autometa.experiment._worker import Job, Outcome, run_job
+from autometa.experiment.executors import BaseExecutor
+from autometa.meta.result import failed_result
+
+__all__ = ["RayExecutor"]
+
+logger = logging.getLogger(__name__)
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "the Ray executor needs Ray: pip install 'autometa[distributed]'"
+        ) from exc
+    return ray
+
+
+def _ray_evaluate(evaluator: Any, job: Job) -> Outcome:
+    """Body of one Ray task: evaluate on the GPU Ray assigned, if any."""
+    import ray
+
+    context = ray.get_runtime_context()
+    gpus = context.get_accelerator_ids().get("GPU", [])
+    device = "cuda" if gpus else "cpu"
+    outcome = run_job(evaluator, job, device)
+    node = context.get_node_id()[:8]
+    outcome.device = f"ray:{node}/{device}{':' + ','.join(map(str, gpus)) if gpus else ''}"
+    return outcome
+
+
+class RayExecutor(BaseExecutor):
+    """Sends each evaluation to a Ray cluster as a task with its own resource request.
+
+    Connects with ``ray.init(address=address)`` unless Ray is already initialised in this
+    process (then the running instance is used and left running). The evaluator is put in
+    the object store once. A task lost with its worker (node failure, killed process) comes
+    back as a *lost* outcome, so the search retries it once; Ray's own retries are off.
+
+    Args:
+        address: the cluster address (``"auto"``, ``"ray://host:10001"``); None starts or
+            joins a local instance.
+        num_gpus_per_trial: GPUs per evaluation; fractions (``0.25``) share a GPU between
+            small policies.
+        num_cpus_per_trial: CPUs per evaluation.
+        workers: evaluations in flight at once; default: what the cluster's CPUs and GPUs
+            allow for the per-trial request.
+        timeout: per-trial time limit in seconds, counted from submission (the executor never
+            submits more than the cluster can run, so this is close to the run time); the
+            task is cancelled with ``force=True``.
+        init_kwargs: extra keyword arguments for ``ray.init``.
+    """
+
+    def __init__(
+        self,
+        address: str | None = None,
+        num_gpus_per_trial: float = 0.0,
+        num_cpus_per_trial: float = 1,
+        *,
+        workers: int | None = None,
+        timeout: float | None = None,
+        init_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        if num_gpus_per_trial < 0 or num_cpus_per_trial < 0:
+            raise ValueError(
+                "`num_gpus_per_trial` and `num_cpus_per_trial` must be >= 0, got "
+                f"{num_gpus_per_trial=}, {num_cpus_per_trial=}"
+            )
+        self.address = address
+        self.num_gpus_per_trial = float(num_gpus_per_trial)
+        self.num_cpus_per_trial = float(num_cpus_per_trial)
+        self.timeout = timeout
+        self.init_kwargs = dict(init_kwargs or {})
+        self._workers = workers
+        self.capacity = workers or 1
+        self._owns_ray = False
+        self._refs: dict[Any, tuple[Job, float]] = {}
+        self._remote: Any = None
+        self._evaluator_ref: Any = None
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "executor": type(self).__name__,
+            "address": self.address,
+            "capacity": self.capacity,
+            "num_gpus_per_trial": self.num_gpus_per_trial,
+            "num_cpus_per_trial": self.num_cpus_per_trial,
+            "timeout": self.timeout,
+        }
+
+    def start(self, evaluator: Any) -> None:
+        ray = _import_ray()
+        if not ray.is_initialized():
+            ray.init(address=self.address, **self.init_kwargs)
+            self._owns_ray = True
+        if self._workers is None:
+            resources = ray.cluster_resources()
+            limits = []
+            if self.num_cpus_per_trial > 0:
+                limits.append(int(resources.get("CPU", 1) // self.num_cpus_per_trial))
+            if self.num_gpus_per_trial > 0:
+                limits.append(int(resources.get("GPU", 0) // self.num_gpus_per_trial))
+            self.capacity = max(1, min(limits) if limits else 1)
+        self._evaluator_ref = ray.put(evaluator)
+        self._remote = ray.remote(_ray_evaluate).options(
+            num_cpus=self.num_cpus_per_trial,
+            num_gpus=self.num_gpus_per_trial,
+            max_retries=0,
+        )
+        logger.info("Ray executor: %d evaluations in flight", self.capacity)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._refs)
+
+    def submit(self, job: Job) -> None:
+        ref = self._remote.remote(self._evaluator_ref, job)
+        self._refs[ref] = (job, time.monotonic())
+
+    def wait(self, timeout: float | None = None) -> list[Outcome]:
+        ray = _import_ray()
+        if not self._refs:
+            return []
+        wait_for = timeout
+        if self.timeout is not None:
+            now = time.monotonic()
+            next_deadline = min(start + self.timeout for _, start in self._refs.values()) - now
+            wait_for = max(0.0, next_deadline if timeout is None else min(timeout, next_deadline))
+        refs = list(self._refs)
+        ready, _ = ray.wait(refs, num_returns=1, timeout=wait_for)
+        if ready:
+            ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
+        outcomes = [self._collect(ray, ref) for ref in ready]
+        if self.timeout is not None:
+            now = time.monotonic()
+            for ref, (job, start) in list(self._refs.items()):
+                if now - start >= self.timeout:
+                    ray.cancel(ref, force=True)
+                    del self._refs[ref]
+                    reason = f"timed out after {self.timeout:g} s (Ray task cancelled)"
+                    logger.warning("trial %d: %s", job.number, reason)
+                    outcomes.append(Outcome(job.number, failed_result(reason), self.timeout))
+        return outcomes
+
+    def _collect(self, ray: Any, ref: Any) -> Outcome:
+        job, start = self._refs.pop(ref)
+        try:
+            return ray.get(ref)
+        except ray.exceptions.RayTaskError as exc:  # the task body raised (run_job did not catch)
+            return Outcome(job.number, failed_result(f"Ray task failed: {exc}"))
+        except ray.exceptions.RayError as exc:  # worker or node died, object lost
+            reason = f"worker died (Ray: {type(exc).__name__})"
+            return Outcome(job.number, failed_result(reason), time.monotonic() - start, lost=True)
+
+    def cancel(self) -> list[int]:
+        ray = _import_ray()
+        numbers = []
+        for ref, (job, _) in list(self._refs.items()):
+            ray.cancel(ref, force=True)
+            numbers.append(job.number)
+        self._refs.clear()
+        return numbers
+
+    def shutdown(self) -> None:
+        if self._refs:
+            self.cancel()
+        if self._owns_ray:
+            _import_ray().shutdown()
+            self._owns_ray = False

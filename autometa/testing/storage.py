@@ -1,0 +1,266 @@
+"""Conformance suite for study storages, shipped for third-party backends.
+
+Subclass :class:`StorageTestCase` in a pytest module and provide a ``storage`` fixture that
+returns a fresh, empty storage (and, for backends that persist, a ``reopen`` fixture that
+opens the same study again, e.g. from another connection)::
+
+    class TestMine(StorageTestCase):
+        @pytest.fixture
+        def storage(self, tmp_path):
+            return MyStorage(tmp_path / "study")
+
+Every test checks one clause of the :class:`~autometa.experiment.storage.BaseStorage`
+contract.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from autometa.errors import StorageError
+from autometa.experiment.storage.base import BaseStorage, encode_weights
+from autometa.experiment.trial import StudyInfo, TrialRecord, TrialState, trial_seed
+
+__all__ = ["StorageTestCase", "make_study", "make_trial"]
+
+
+def make_study(space_hash: str = "0" * 64, seed: int = 7, **changes: Any) -> StudyInfo:
+    """A small study record for storage tests."""
+    fields: dict[str, Any] = dict(
+        space_name="test",
+        space_hash=space_hash,
+        space_spec={"name": "test", "graph": {"kind": "chain"}},
+        space_source="spaces/test.yaml",
+        space_text="name: test\n",
+        strategy="random",
+        strategy_options={"population": 4},
+        evaluator={"target": "x:Y", "config": {"meta_iterations": 3}},
+        seed=seed,
+        settings={"budget": {"trials": 5}},
+        versions={"autometa": "0", "python": "3"},
+    )
+    fields.update(changes)
+    return StudyInfo(**fields)
+
+
+def make_trial(key: str = "k0", **changes: Any) -> TrialRecord:
+    """A QUEUED trial record (number and seed are assigned by storage)."""
+    graph = {"directed": True, "graph": {}, "nodes": [{"id": "input"}], "edges": []}
+    fields: dict[str, Any] = dict(
+        number=-1,
+        state=TrialState.QUEUED,
+        key=key,
+        graph_json=graph,
+        values={"layers": 2, "hp.fast_lr": 0.1},
+        candidate_id=3,
+    )
+    fields.update(changes)
+    return TrialRecord(**fields)
+
+
+class StorageTestCase:
+    """The storage contract as pytest tests; subclasses provide a ``storage`` fixture."""
+
+    @pytest.fixture
+    def storage(self) -> BaseStorage:  # pragma: no cover - replaced by subclasses
+        raise NotImplementedError("provide a `storage` fixture returning an empty storage")
+
+    @pytest.fixture
+    def reopen(self, storage: BaseStorage) -> Callable[[], BaseStorage]:
+        """Opens the same study again; the default hands back the same object."""
+        return lambda: storage
+
+    @pytest.fixture
+    def study(self, storage: BaseStorage) -> BaseStorage:
+        storage.create_study(make_study())
+        return storage
+
+    # -- study ---------------------------------------------------------------------------
+
+    def test_empty_storage_has_no_study(self, storage: BaseStorage) -> None:
+        assert storage.get_study() is None
+        assert storage.get_all_trials() == []
+        assert storage.get_strategy_state() is None
+
+    def test_study_round_trip(self, study: BaseStorage, reopen: Callable[[], BaseStorage]) -> None:
+        stored = reopen().get_study()
+        expected = make_study()
+        assert stored is not None and stored.created is not None
+        assert stored.to_dict() == {**expected.to_dict(), "created": stored.created}
+
+    def test_second_study_refused(self, study: BaseStorage) -> None:
+        with pytest.raises(StorageError, match="already holds a study"):
+            study.create_study(make_study())
+
+    def test_open_study_checks_space_hash(self, study: BaseStorage) -> None:
+        assert study.open_study(make_study()).space_hash == "0" * 64
+        other = make_study(space_hash="1" * 64, space_source="spaces/other.yaml")
+        message = (
+            f"{study}: the study was created for space 'test' (hash {'0' * 64}, from "
+            f"spaces/test.yaml), not space 'test' (hash {'1' * 64}, from spaces/other.yaml); "
+            "use another storage for another space"
+        )
+        with pytest.raises(StorageError, match=f"^{re.escape(message)}$"):
+            study.open_study(other)
+
+    def test_update_settings(self, study: BaseStorage, reopen: Callable[[], BaseStorage]) -> None:
+        study.update_study_settings({"budget": {"trials": 9}, "workers": 2})
+        assert reopen().get_study().settings == {"budget": {"trials": 9}, "workers": 2}
+
+    def test_trials_need_a_study(self, storage: BaseStorage) -> None:
+        with pytest.raises(StorageError, match="holds no study yet"):
+            storage.create_trials([make_trial()])
+
+    # -- trials --------------------------------------------------------------------------
+
+    def test_numbers_and_seeds_assigned(self, study: BaseStorage) -> None:
+        first = study.create_trials([make_trial("a"), make_trial("b", number=99, seed=5)])
+        second = study.create_trials([make_trial("c")])
+        assert [t.number for t in first + second] == [0, 1, 2]
+        assert [t.seed for t in first + second] == [trial_seed(7, n) for n in range(3)]
+        assert [t.key for t in study.get_all_trials()] == ["a", "b", "c"]
+        assert all(t.created is not None for t in first + second)
+
+    def test_trial_round_trip(self, study: BaseStorage, reopen: Callable[[], BaseStorage]) -> None:
+        (created,) = study.create_trials([make_trial(rung=0, bracket=2)])
+        stored = reopen().get_trial(created.number)
+        assert stored == created
+        assert stored.state is TrialState.QUEUED
+        assert stored.values == {"layers": 2, "hp.fast_lr": 0.1}
+        assert (stored.candidate_id, stored.rung, stored.bracket) == (3, 0, 2)
+
+    def test_records_are_copies(self, study: BaseStorage) -> None:
+        (trial,) = study.create_trials([make_trial()])
+        trial.values["layers"] = 99
+        trial.metrics["x"] = 1
+        later = study.update_trial(0, state=TrialState.RUNNING)
+        assert study.get_trial(0).values == {"layers": 2, "hp.fast_lr": 0.1}
+        assert trial.state is TrialState.QUEUED and later.state is TrialState.RUNNING
+        with pytest.raises(AttributeError):
+            later.state = TrialState.DONE  # type: ignore[misc]
+
+    def test_update_and_finish(
+        self, study: BaseStorage, reopen: Callable[[], BaseStorage]
+    ) -> None:
+        study.create_trials([make_trial()])
+        study.update_trial(0, state=TrialState.RUNNING, started=1.0, device="cpu")
+        done = study.finish_trial(
+            0, TrialState.DONE, score=1.5, objectives={"params": 10.0},
+            metrics={"curve": [1.0, 2.0]}, fidelity=5, wall_time=0.5,
+        )  # fmt: skip
+        again = reopen().get_trial(0)
+        assert again == done
+        assert (again.state, again.score, again.fidelity, again.device) == (
+            TrialState.DONE, 1.5, 5, "cpu",
+        )  # fmt: skip
+        assert again.metrics == {"curve": [1.0, 2.0]} and again.finished is not None
+
+    def test_nan_score_stored_as_none(self, study: BaseStorage) -> None:
+        study.create_trials([make_trial(), make_trial("b")])
+        failed = study.finish_trial(0, TrialState.FAILED, score=math.nan, error="nan in loss")
+        assert failed.score is None and failed.error == "nan in loss"
+        assert study.update_trial(1, score=math.inf).score is None
+
+    def test_finished_trials_are_immutable(self, study: BaseStorage) -> None:
+        study.create_trials([make_trial()])
+        study.finish_trial(0, TrialState.FAILED, error="boom")
+        message = "trial 0 is finished (FAILED); it cannot be changed"
+        with pytest.raises(StorageError, match=f"^{re.escape(message)}$"):
+            study.update_trial(0, state=TrialState.QUEUED)
+        assert study.get_trial(0).state is TrialState.FAILED
+
+    def test_unknown_trial_raises_key_error(self, study: BaseStorage) -> None:
+        with pytest.raises(KeyError):
+            study.get_trial(0)
+        with pytest.raises(KeyError):
+            study.update_trial(3, state=TrialState.RUNNING)
+        with pytest.raises(KeyError):
+            study.get_weights_bytes(0)
+
+    def test_identity_fields_not_updatable(self, study: BaseStorage) -> None:
+        study.create_trials([make_trial()])
+        with pytest.raises(TypeError, match="cannot change \\['key'\\]"):
+            study.update_trial(0, key="other")
+
+    def test_finish_needs_finished_state(self, study: BaseStorage) -> None:
+        study.create_trials([make_trial()])
+        with pytest.raises(ValueError, match="`state` must be a finished state, got RUNNING"):
+            study.finish_trial(0, TrialState.RUNNING)
+
+    def test_filter_by_state_and_counts(self, study: BaseStorage) -> None:
+        study.create_trials([make_trial(str(i)) for i in range(4)])
+        study.update_trial(1, state=TrialState.RUNNING)
+        study.finish_trial(2, TrialState.DONE, score=0.3)
+        study.finish_trial(3, TrialState.PRUNED, score=0.1)
+        running = study.get_all_trials([TrialState.RUNNING])
+        assert [t.number for t in running] == [1]
+        assert [t.number for t in study.get_all_trials([TrialState.DONE, TrialState.PRUNED])] == [
+            2, 3,
+        ]  # fmt: skip
+        counts = study.count_states()
+        assert counts == {TrialState.QUEUED: 1, TrialState.RUNNING: 1, TrialState.DONE: 1,
+                          TrialState.FAILED: 0, TrialState.PRUNED: 1}  # fmt: skip
+
+    def test_requeue_unfinished(self, study: BaseStorage) -> None:
+        study.create_trials([make_trial("a"), make_trial("b")])
+        study.update_trial(0, state=TrialState.RUNNING, started=2.0)
+        requeued = study.requeue_unfinished()
+        assert [t.number for t in requeued] == [0]
+        assert study.get_trial(0).state is TrialState.QUEUED and study.get_trial(0).started is None
+
+    def test_leaderboard_and_best(self, study: BaseStorage) -> None:
+        study.create_trials([make_trial(str(i)) for i in range(4)])
+        study.finish_trial(0, TrialState.DONE, score=0.5)
+        study.finish_trial(1, TrialState.FAILED, error="x")
+        study.finish_trial(2, TrialState.DONE, score=0.9)
+        assert [t.number for t in study.leaderboard()] == [2, 0, 1, 3]
+        assert study.get_best_trial().number == 2
+        assert study.find_done("0").number == 0 and study.find_done("1") is None
+
+    def test_no_best_without_done(self, study: BaseStorage) -> None:
+        study.create_trials([make_trial()])
+        assert study.get_best_trial() is None
+
+    # -- strategy state, weights, sessions -----------------------------------------------
+
+    def test_strategy_state_with_writes(
+        self, study: BaseStorage, reopen: Callable[[], BaseStorage]
+    ) -> None:
+        study.create_trials([make_trial()], strategy_state={"log": [["ask", 1]]})
+        assert reopen().get_strategy_state() == {"log": [["ask", 1]]}
+        study.finish_trial(0, TrialState.DONE, score=1.0, strategy_state={"log": [["tell", 0]]})
+        assert reopen().get_strategy_state() == {"log": [["tell", 0]]}
+
+    def test_failed_write_changes_nothing(self, study: BaseStorage) -> None:
+        study.create_trials([make_trial()], strategy_state={"v": 1})
+        with pytest.raises(TypeError):
+            study.update_trial(0, strategy_state={"v": 2}, bogus=1)
+        assert study.get_strategy_state() == {"v": 1}
+
+    def test_weights_round_trip(
+        self, study: BaseStorage, reopen: Callable[[], BaseStorage]
+    ) -> None:
+        import torch
+
+        study.create_trials([make_trial(), make_trial("b")])
+        weights = {"layer.weight": torch.arange(6.0).reshape(2, 3), "log_std": torch.zeros(2)}
+        study.finish_trial(0, TrialState.DONE, score=1.0, weights=encode_weights(weights))
+        loaded = reopen().load_weights(0)
+        assert set(loaded) == set(weights)
+        assert all(torch.equal(loaded[k], weights[k]) for k in weights)
+        assert study.load_weights(1) is None
+
+    def test_sessions_add_up(self, storage: BaseStorage) -> None:
+        first = storage.start_session()
+        storage.touch_session(first, ended=True)
+        second = storage.start_session()
+        assert second != first
+        storage.touch_session(second)
+        assert storage.elapsed_seconds() >= 0.0
+        with pytest.raises(KeyError):
+            storage.touch_session(second + 100)

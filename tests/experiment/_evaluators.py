@@ -1,0 +1,53 @@
+"""Small picklable evaluators with scripted faults, keyed by trial seed (tests only)."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import time
+from pathlib import Path
+
+from autometa.meta.result import EvalResult
+from autometa.meta.synthetic import SyntheticObjective
+
+
+class Scripted:
+    """Synthetic scores, except for the trials whose seed is in ``faults``.
+
+    Fault modes: ``raise`` (ValueError from an op), ``nan`` (a NaN score), ``sleep`` (hangs
+    for a minute), ``oom`` (MemoryError), ``kill`` (SIGKILLs its own process),
+    ``kill_once`` (SIGKILLs the first time only, remembered in a marker file),
+    ``interrupt`` (KeyboardInterrupt, as Ctrl-C would inside an inline evaluation).
+    """
+
+    def __init__(self, faults=None, delay=0.0, marker_dir=None):
+        self.faults = dict(faults or {})
+        self.delay = delay
+        self.marker_dir = marker_dir
+        self.objective = SyntheticObjective()
+        self.calls = 0
+
+    def __call__(self, graph, *, seed, device=None, meta_iterations=None):
+        self.calls += 1
+        mode = self.faults.get(seed)
+        if self.delay:
+            time.sleep(self.delay)
+        if mode == "raise":
+            raise ValueError("op 'broken' cannot run on this input")
+        if mode == "nan":
+            return EvalResult(status="ok", score=math.nan, metrics={"loss": "nan"})
+        if mode == "sleep":
+            time.sleep(60)
+        if mode == "oom":
+            raise MemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+        if mode == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        if mode == "kill_once":
+            marker = Path(self.marker_dir) / f"killed-{seed}"
+            if not marker.exists():
+                marker.write_text("x")
+                os.kill(os.getpid(), signal.SIGKILL)
+        if mode == "interrupt":
+            raise KeyboardInterrupt
+        return self.objective(graph, seed=seed, device=device, meta_iterations=meta_iterations)

@@ -1,0 +1,106 @@
+"""Storage conformance over SQLite and in-memory, plus SQLite-only behaviour."""
+
+from __future__ import annotations
+
+import multiprocessing
+import re
+import sqlite3
+
+import pytest
+
+from autometa.errors import StorageError
+from autometa.experiment import InMemoryStorage, SQLiteStorage, get_storage
+from autometa.experiment.trial import TrialState
+from autometa.testing.storage import StorageTestCase, make_study, make_trial
+
+
+class TestInMemoryStorage(StorageTestCase):
+    @pytest.fixture
+    def storage(self):
+        return InMemoryStorage()
+
+
+class TestSQLiteStorage(StorageTestCase):
+    @pytest.fixture
+    def storage(self, tmp_path):
+        store = SQLiteStorage(tmp_path / "runs" / "study.db")
+        yield store
+        store.close()
+
+    @pytest.fixture
+    def reopen(self, storage):
+        opened = []
+
+        def _reopen():
+            opened.append(SQLiteStorage(storage.path))
+            return opened[-1]
+
+        yield _reopen
+        for store in opened:
+            store.close()
+
+
+def test_sqlite_uses_wal(tmp_path):
+    store = SQLiteStorage(tmp_path / "s.db")
+    conn = sqlite3.connect(tmp_path / "s.db")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"study", "trials", "strategy_state", "weights", "sessions"} <= tables
+    conn.close()
+    store.close()
+
+
+def test_sqlite_refuses_a_non_database(tmp_path):
+    path = tmp_path / "notes.db"
+    path.write_text("just some text, clearly not SQLite " * 20)
+    with pytest.raises(StorageError, match=re.escape(f"{path}: not an autometa study database")):
+        SQLiteStorage(path)
+
+
+def test_sqlite_refuses_a_newer_schema(tmp_path):
+    path = tmp_path / "new.db"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    message = f"{path}: schema version 99 is newer than this autometa's (1); upgrade autometa"
+    with pytest.raises(StorageError, match=f"^{re.escape(message)} to open it$"):
+        SQLiteStorage(path)
+
+
+def _writer(path: str, start: int) -> None:
+    store = SQLiteStorage(path)
+    for i in range(20):
+        store.create_trials([make_trial(f"{start}-{i}")])
+    store.close()
+
+
+def test_sqlite_several_processes_write(tmp_path):
+    path = tmp_path / "shared.db"
+    store = SQLiteStorage(path)
+    store.create_study(make_study())
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_writer, args=(str(path), p)) for p in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0]
+    trials = store.get_all_trials()
+    assert [t.number for t in trials] == list(range(40))
+    assert len({t.key for t in trials}) == 40
+    store.close()
+
+
+def test_get_storage():
+    assert isinstance(get_storage(None), InMemoryStorage)
+    assert isinstance(get_storage(":memory:"), InMemoryStorage)
+    store = InMemoryStorage()
+    assert get_storage(store) is store
+    with pytest.raises(
+        TypeError, match="`storage` must be a BaseStorage, a path or None, got int"
+    ):
+        get_storage(3)
+
+
+def test_state_is_finished():
+    assert [s.is_finished() for s in TrialState] == [False, False, True, True, True]
