@@ -97,7 +97,8 @@ def _checks(checks: dict[str, Any]) -> list[str]:
     lines = ["| file | status |", "| --- | --- |"]
     for label, record in checks.items():
         if "skipped" in record:
-            lines.append(f"| {label} | not written: {record['skipped']} |")
+            why = str(record["skipped"]).replace("|", "\\|")
+            lines.append(f"| {label} | not written: {why} |")
         elif record.get("max_abs_error") is None:
             lines.append(f"| `{record['file']}` | written; {record.get('note', 'not compared')} |")
         else:

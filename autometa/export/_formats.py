@@ -90,6 +90,22 @@ def _max_error(outputs: list[list[torch.Tensor]], expected: list[tuple[torch.Ten
     return worst, ok
 
 
+def reason(exc: BaseException, limit: int = 240) -> str:
+    """A one-line reason from an exception (exporters raise multi-page messages)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    last = lines[-1] if lines else ""
+    named = last.split(":", 1)[0].isidentifier() and last.split(":", 1)[0].endswith("Error")
+    text = last if named else f"{type(exc).__name__}: {last}".rstrip(": ")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _skip(path: Path, what: str, why: str) -> dict[str, str]:
+    """Remove a copy that failed, log why, and return the record saying so."""
+    path.unlink(missing_ok=True)
+    log.warning("%s export skipped: %s", what, why)
+    return {"skipped": why}
+
+
 def _reference(policy: GraphPolicy, inputs: list[torch.Tensor]) -> list[tuple[torch.Tensor, ...]]:
     with torch.no_grad():
         return [tuple(t.detach() for t in policy(x)) for x in inputs]
@@ -108,16 +124,19 @@ def write_torchscript(policy: GraphPolicy, path: Path) -> dict[str, Any]:
         with _quiet(), torch.no_grad():
             traced = torch.jit.trace(wrapper, (torch.zeros(2, policy.obs_dim),))
             torch.jit.save(traced, str(path))
+    except Exception as exc:  # any op the tracer cannot record
+        return _skip(path, "TorchScript", f"torch.jit.trace failed: {reason(exc)}")
+    try:
+        with _quiet(), torch.no_grad():
             reloaded = torch.jit.load(str(path), map_location="cpu")
             outputs = [list(reloaded(x)) for x in inputs]
-    except Exception as exc:  # any op the tracer cannot record
-        path.unlink(missing_ok=True)
-        log.warning("TorchScript export skipped: %s", exc)
-        return {"skipped": f"torch.jit.trace failed: {type(exc).__name__}: {exc}"}
+    except Exception as exc:  # e.g. a shape the trace froze as a constant
+        return _skip(
+            path, "TorchScript", f"the traced module fails on check inputs: {reason(exc)}"
+        )
     error, ok = _max_error(outputs, _reference(policy, inputs))
     if not ok:
-        path.unlink(missing_ok=True)
-        return {"skipped": f"the traced module differs from the policy (max error {error:.3g})"}
+        return _skip(path, "TorchScript", f"the traced module differs (max error {error:.3g})")
     return {
         "file": path.name,
         "max_abs_error": error,
@@ -184,9 +203,7 @@ def write_onnx(policy: GraphPolicy, path: Path) -> dict[str, Any]:
             (o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=None
         )
     except Exception as exc:
-        path.unlink(missing_ok=True)
-        log.warning("ONNX export skipped: %s", exc)
-        return {"skipped": f"torch.onnx.export failed: {type(exc).__name__}: {exc}"}
+        return _skip(path, "ONNX", f"torch.onnx.export failed: {reason(exc)}")
     record: dict[str, Any] = {"file": path.name, "exporter": exporter, "opset": opset}
     try:
         import onnxruntime
@@ -201,12 +218,10 @@ def write_onnx(policy: GraphPolicy, path: Path) -> dict[str, Any]:
             [torch.from_numpy(o) for o in session.run(names, {"obs": x.numpy()})] for x in inputs
         ]
     except Exception as exc:
-        path.unlink(missing_ok=True)
-        return {"skipped": f"onnxruntime could not run the export: {type(exc).__name__}: {exc}"}
+        return _skip(path, "ONNX", f"onnxruntime could not run the export: {reason(exc)}")
     error, ok = _max_error(outputs, _reference(policy, inputs))
     if not ok:
-        path.unlink(missing_ok=True)
-        return {"skipped": f"the ONNX model differs from the policy (max error {error:.3g})"}
+        return _skip(path, "ONNX", f"the ONNX model differs (max error {error:.3g})")
     record.update(
         runtime=f"onnxruntime {onnxruntime.__version__}",
         max_abs_error=error,

@@ -6,12 +6,13 @@ import shutil
 
 import gymnasium as gym
 import networkx as nx
+import numpy as np
 import pytest
 import torch
 from helpers import chain_graph, diamond_graph
 from safetensors.torch import load_file, save_file
 
-from autometa.build import build_policy
+from autometa.build import OPS, build_policy, register_op
 from autometa.errors import ExportError
 from autometa.export import export, load, read_export
 from autometa.export._files import file_sha256, seal
@@ -326,3 +327,39 @@ def test_spaces_come_from_the_recorded_task_family(tmp_path):
     assert loaded.obs_dim == 2 and loaded.act_dim == 2
     assert loaded.export_info["action_space"]["high"] == [1.0, 1.0]
     assert_same_outputs(policy, loaded, obs_dim=2)
+
+
+class _NumpyTanh(torch.nn.Module):
+    """An op computed outside torch: a trace freezes its result as a constant."""
+
+    def __init__(self, in_features, width):
+        super().__init__()
+        self.linear = torch.nn.Linear(in_features, width)
+
+    def forward(self, x):
+        y = self.linear(x)
+        return y + torch.from_numpy(np.tanh(y.detach().numpy()))
+
+
+@pytest.fixture
+def numpy_op():
+    register_op("linear_numpy_tanh", _NumpyTanh)
+    yield "linear_numpy_tanh"
+    OPS.unregister("linear_numpy_tanh")
+
+
+def test_a_copy_that_does_not_match_is_left_out_with_the_reason(numpy_op, tmp_path):
+    graph = chain_graph((4,), op=numpy_op)
+    policy = build_policy(graph, OBS, BOX, seed=0)
+    folder = export((graph, policy.state_dict()), tmp_path / "np", observation_space=OBS,
+                    action_space=BOX, onnx=False, drawing=False)  # fmt: skip
+    why = (
+        "the traced module fails on check inputs: RuntimeError: The size of tensor a (5) must "
+        "match the size of tensor b (2) at non-singleton dimension 0"
+    )
+    model = read_export(folder)
+    assert model["checks"] == {"torchscript": {"skipped": why}}
+    assert not (folder / "policy.torchscript.pt").exists()
+    assert "policy.torchscript.pt" not in model["files"]
+    assert f"| torchscript | not written: {why} |" in (folder / "card.md").read_text()
+    assert_same_outputs(policy, load(folder))
