@@ -1,6 +1,6 @@
 """Scoring candidates: MAML meta-training and few-step adaptation over task families."""
 
-from autometa.meta.config import PRESETS, MAMLConfig
+from autometa.meta.config import PRESETS, MAMLConfig, config_for
 from autometa.meta.evaluator import Adaptation, MAMLEvaluator, adapt, meta_train
 from autometa.meta.result import EvalResult, Evaluator, failed_result, runtime_versions
 from autometa.meta.synthetic import SyntheticObjective
@@ -14,6 +14,7 @@ __all__ = [
     "MAMLEvaluator",
     "SyntheticObjective",
     "adapt",
+    "config_for",
     "failed_result",
     "meta_train",
     "runtime_versions",

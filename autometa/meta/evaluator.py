@@ -88,9 +88,15 @@ def adapt(
     current, stacked, returns, env_steps = theta, False, [], 0
     for k in range(steps + 1):
         batch = rollout(
-            policy, current, family, task_params, episodes,
-            stacked=stacked, generator=generator, seed=derive_seed(seed, 4, k),
-        )  # fmt: skip
+            policy,
+            current,
+            family,
+            task_params,
+            episodes,
+            stacked=stacked,
+            generator=generator,
+            seed=derive_seed(seed, 4, k),
+        )
         returns.append(batch.episode_returns().mean(1))
         env_steps += batch.env_steps
         if k == steps:
@@ -253,8 +259,9 @@ class MAMLEvaluator:
         meta, post_curve, pre_curve, train_steps = meta_train(policy, family, cfg, seed)
         test_tasks = family.test_tasks(cfg.test_tasks, cfg.test_seed)
         steps = max(cfg.test_steps, cfg.report_steps)
-        result = adapt(policy, family, test_tasks, steps, params=meta, config=cfg,
-                       seed=cfg.test_seed)  # fmt: skip
+        result = adapt(
+            policy, family, test_tasks, steps, params=meta, config=cfg, seed=cfg.test_seed
+        )
         by_step = result.returns.mean(1).tolist()  # the one host read of the test phase
         if not all(math.isfinite(r) for r in by_step):
             raise EvaluationError("NaN or Inf in the held-out test returns")

@@ -186,9 +186,15 @@ def sample_meta_batch(
     train, grads = [], []
     for k in range(cfg.inner_steps):
         batch = rollout(
-            policy, params, family, tasks, cfg.episodes_per_task,
-            stacked=stacked, generator=generator, seed=seed + k,
-        )  # fmt: skip
+            policy,
+            params,
+            family,
+            tasks,
+            cfg.episodes_per_task,
+            stacked=stacked,
+            generator=generator,
+            seed=seed + k,
+        )
         adv = _advantages(batch, cfg)
         with torch.no_grad():
             g = inner_gradients(policy, params, stacked, batch, adv)
@@ -196,9 +202,15 @@ def sample_meta_batch(
         train.append((batch, adv))
         grads.append(g)
     valid = rollout(
-        policy, params, family, tasks, cfg.episodes_per_task,
-        stacked=stacked, generator=generator, seed=seed + cfg.inner_steps,
-    )  # fmt: skip
+        policy,
+        params,
+        family,
+        tasks,
+        cfg.episodes_per_task,
+        stacked=stacked,
+        generator=generator,
+        seed=seed + cfg.inner_steps,
+    )
     return MetaBatch(train, grads, valid, _advantages(valid, cfg))
 
 

@@ -117,10 +117,16 @@ class LoopMAML:
         family: the task family (only ``sample_tasks`` and ``single_env`` are used).
         cfg: the configuration.
         seed: seeds task sampling and the environments.
+        make_env: ``make_env(task) -> gym.Env`` for one task (default ``family.single_env``),
+            e.g. a plain NumPy implementation of the same dynamics.
     """
 
-    def __init__(self, policy: GraphPolicy, family, cfg: MAMLConfig, seed: int = 0) -> None:
+    def __init__(
+        self, policy: GraphPolicy, family, cfg: MAMLConfig, seed: int = 0, make_env=None
+    ) -> None:
         self.policy, self.family, self.cfg, self.seed = policy, family, cfg, seed
+        self.make_env = make_env if make_env is not None else family.single_env
+        self.env_steps = 0
         torch.manual_seed(seed)
 
     def sample(self, task: dict, params: Params, seed: int) -> Batch:
@@ -128,9 +134,8 @@ class LoopMAML:
         import gymnasium as gym
 
         envs = gym.vector.SyncVectorEnv(
-            [lambda: self.family.single_env(task) for _ in range(self.cfg.episodes_per_task)],
-            autoreset_mode=gym.vector.AutoresetMode.DISABLED,
-        )
+            [lambda: self.make_env(task) for _ in range(self.cfg.episodes_per_task)]
+        )  # ended episodes autoreset on the next step; the alive mask drops those steps
         obs, _ = envs.reset(seed=seed)
         alive = np.ones(len(obs), np.float32)
         columns: list[list] = [[], [], [], [], []]
@@ -145,6 +150,7 @@ class LoopMAML:
                 column.append(torch.as_tensor(value))
             alive = alive * (1.0 - terminated.astype(np.float32))
         envs.close()
+        self.env_steps += self.family.horizon * self.cfg.episodes_per_task
         return Batch(*(torch.stack(c, dim=1).float()[None] for c in columns))
 
     def iteration(self, iteration: int) -> float:

@@ -62,8 +62,11 @@ def test_result_record():
     assert result.status == "ok" and result.error is None and result.fidelity == 2
     assert result.objectives == {"params": policy.num_params, "macs": policy.macs}
     assert (m["params"], m["macs"], m["seed"], m["device"]) == (
-        policy.num_params, policy.macs, 3, "cpu",
-    )  # fmt: skip
+        policy.num_params,
+        policy.macs,
+        3,
+        "cpu",
+    )
     assert m["meta_train_env_steps"] == 2 * 8 * 8 * 20 * 2
     assert m["test_env_steps"] == 4 * 10 * 10 * 20
     assert m["env_steps"] == m["meta_train_env_steps"] + m["test_env_steps"]
@@ -131,8 +134,9 @@ def test_invalid_hyperparameter_value_fails_naming_it():
 
 
 def test_bad_evaluator_options_raise_at_construction():
-    with pytest.raises(ValueError, match="^invalid MAMLConfig: outer: expected one of 'trpo', "
-                       "'adam', got 'sgd'$"):  # fmt: skip
+    with pytest.raises(
+        ValueError, match="^invalid MAMLConfig: outer: expected one of 'trpo', 'adam', got 'sgd'$"
+    ):
         MAMLEvaluator("navigation2d", outer="sgd")
     with pytest.raises(
         ValueError, match="^unknown MAMLConfig field\\(s\\) 'horizon'; valid names"
@@ -141,8 +145,9 @@ def test_bad_evaluator_options_raise_at_construction():
 
 
 def test_meta_iterations_override_at_call_time_and_meta_sgd():
-    evaluator = MAMLEvaluator("navigation2d", meta_iterations=5, outer="adam", meta_sgd=True,
-                              adam_lr=0.01, **SMALL)  # fmt: skip
+    evaluator = MAMLEvaluator(
+        "navigation2d", meta_iterations=5, outer="adam", meta_sgd=True, adam_lr=0.01, **SMALL
+    )
     result = evaluator(chain_graph((8,)), seed=0, meta_iterations=2)
     assert result.ok and result.fidelity == 2 and len(result.metrics["learning_curve"]) == 2
     assert result.metrics["meta_sgd_mean_step"] != pytest.approx(0.1, abs=1e-4)
@@ -159,8 +164,9 @@ def test_presets_follow_the_paper():
 
 def test_adapt_returns_per_step_returns_and_stacked_params():
     family = make_task("navigation2d", horizon=10)
-    policy = build_policy(chain_graph((8,)), family.single_observation_space,
-                          family.single_action_space, seed=0)  # fmt: skip
+    policy = build_policy(
+        chain_graph((8,)), family.single_observation_space, family.single_action_space, seed=0
+    )
     tasks = family.test_tasks(3, seed=0)
     result = adapt(policy, family, tasks, steps=2, episodes=4, seed=1)
     assert result.returns.shape == (3, 3) and result.env_steps == 3 * 3 * 4 * 10

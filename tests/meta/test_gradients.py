@@ -85,3 +85,21 @@ def test_conjugate_gradient_solves_spd_system_and_returns_product():
     x, ax = conjugate_gradient(lambda p: a @ p, b, iters=30, residual_tol=1e-24)
     assert torch.allclose(x, torch.linalg.solve(a, b), atol=1e-8)
     assert torch.allclose(ax, a @ x, atol=1e-8)
+
+
+def test_loop_reference_iteration_runs_and_moves_the_weights():
+    from helpers import chain_graph
+
+    from autometa.build import build_policy
+    from autometa.meta.reference import LoopMAML
+    from autometa.tasks import make_task
+
+    family = make_task("navigation2d", horizon=5)
+    policy = build_policy(
+        chain_graph((4,)), family.single_observation_space, family.single_action_space, seed=0
+    )
+    before = [p.detach().clone() for p in policy.parameters()]
+    loop = LoopMAML(policy, family, MAMLConfig(num_tasks=2, episodes_per_task=3), seed=0)
+    assert loop.iteration(0) < 0
+    assert loop.env_steps == 2 * 2 * 3 * 5
+    assert any(not torch.equal(a, b) for a, b in zip(before, policy.parameters()))

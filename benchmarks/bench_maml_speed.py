@@ -1,0 +1,204 @@
+"""Speed of the batched MAML evaluator against a per-task-loop reference, at equal env steps.
+
+Times, on navigation2d with a 2x64 tanh policy and the paper's sizes (20 tasks x 20 episodes,
+horizon 100, one inner step, TRPO with 10 CG iterations):
+
+- ``batched``: ``autometa.meta`` (``torch.func`` over tasks, one tensor program per step);
+- ``loop (view)``: ``autometa.meta.reference.LoopMAML``, the way most public MAML-RL code is
+  written: a Python loop over tasks, a gymnasium ``SyncVectorEnv`` of 20 copies of
+  ``family.single_env(task)`` per task, ``create_graph=True`` inner steps and double-backprop
+  Hessian-vector products;
+- ``loop (numpy)``: the same loop over a plain NumPy single-instance env (``--numpy-env``),
+  the fastest way to step one 2D-navigation env in Python.
+
+Both do the same env steps per meta-iteration (80,000), so the time ratio is the ratio of env
+steps per second. A whole default evaluation (``--eval``) is timed for the batched evaluator;
+the reference's is extrapolated from its per-iteration time (it would take hours).
+
+Usage: ``python benchmarks/bench_maml_speed.py [--iterations 3] [--ref-iterations 1]
+[--threads 2] [--device cpu] [--eval] [--numpy-env]``. Writes
+``benchmarks/results/bench_maml_speed_<device>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import print_table, save  # noqa: E402
+
+from autometa.build import build_policy  # noqa: E402
+from autometa.meta import MAMLEvaluator, config_for  # noqa: E402
+from autometa.meta.maml import init_meta_params, meta_iteration  # noqa: E402
+from autometa.meta.reference import LoopMAML  # noqa: E402
+from autometa.tasks import make_task  # noqa: E402
+
+
+def mlp_graph(widths=(64, 64), op="linear_tanh"):
+    """The 2x64 tanh policy of pytorch-maml-rl's configs as a candidate graph."""
+    import networkx as nx
+
+    graph = nx.DiGraph(hyperparameters={}, space="bench")
+    graph.add_node("input", op="input")
+    prev = "input"
+    for i, width in enumerate(widths):
+        graph.add_node(f"h{i}", op=op, width=width, merge="sum", residual=False)
+        graph.add_edge(prev, f"h{i}", order=0)
+        prev = f"h{i}"
+    graph.add_node("output", op="output", merge="concat")
+    graph.add_edge(prev, "output", order=0)
+    return graph
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_batched(family, cfg, graph, iterations: int) -> tuple[list[float], int]:
+    """Seconds of each batched meta-iteration (after one warm-up) and env steps per iteration."""
+    policy = build_policy(
+        graph,
+        family.single_observation_space,
+        family.single_action_space,
+        seed=0,
+        device=family.device,
+    )
+    meta = init_meta_params(policy, cfg)
+    generator = torch.Generator(device=family.device).manual_seed(0)
+    times, steps = [], 0
+    for it in range(iterations + 1):
+        _sync(family.device)
+        start = time.perf_counter()
+        meta, stats, steps = meta_iteration(policy, meta, family, cfg, generator, 0, it)
+        bool(stats["finite"])
+        _sync(family.device)
+        if it > 0:
+            times.append(time.perf_counter() - start)
+    return times, steps
+
+
+def time_loop(family, cfg, graph, iterations: int, make_env=None) -> tuple[list[float], int]:
+    """Seconds of each reference meta-iteration and env steps per iteration (CPU)."""
+    policy = build_policy(
+        graph, family.single_observation_space, family.single_action_space, seed=0
+    )
+    loop = LoopMAML(policy, family, cfg, seed=0, make_env=make_env)
+    times = []
+    for it in range(iterations):
+        start = time.perf_counter()
+        loop.iteration(it)
+        times.append(time.perf_counter() - start)
+    return times, loop.env_steps // max(iterations, 1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iterations", type=int, default=3)
+    parser.add_argument("--ref-iterations", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--eval", action="store_true", help="time a whole default evaluation")
+    parser.add_argument("--numpy-env", action="store_true", help="also time a NumPy-env loop")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    cfg = config_for("navigation2d")
+    graph = mlp_graph()
+    device = torch.device(args.device)
+    cpu_family = make_task("navigation2d", device="cpu")
+    family = make_task("navigation2d", device=device)
+
+    rows, record = [], {"config": cfg.to_dict(), "device": str(device), "runs": {}}
+    b_times, b_steps = time_batched(family, cfg, graph, args.iterations)
+    b_iter = min(b_times)
+    runs = [("batched", str(device), b_times, b_steps)]
+    if args.ref_iterations > 0:
+        runs.append(
+            ("loop (view)", "cpu", *time_loop(cpu_family, cfg, graph, args.ref_iterations))
+        )
+        if args.numpy_env:
+            from bench_tasks import NumpyNavigation2D
+
+            make = lambda task: NumpyNavigation2D(task["goal"].cpu().numpy())  # noqa: E731
+            runs.append(
+                (
+                    "loop (numpy)",
+                    "cpu",
+                    *time_loop(cpu_family, cfg, graph, args.ref_iterations, make),
+                )
+            )
+    for name, dev, times, steps in runs:
+        per_iter = min(times)
+        rows.append([name, dev, per_iter, steps, steps / per_iter, per_iter / b_iter])
+        record["runs"][name] = {
+            "device": dev,
+            "seconds_per_iteration": times,
+            "env_steps_per_iteration": steps,
+        }
+    print(
+        f"one meta-iteration, navigation2d, 2x64 tanh, {cfg.num_tasks} tasks x "
+        f"{cfg.episodes_per_task} episodes x horizon {family.horizon}, torch threads "
+        f"{args.threads}"
+    )
+    print_table(
+        [
+            "implementation",
+            "device",
+            "s / iteration",
+            "env steps / iteration",
+            "env steps / s",
+            "x slower than batched",
+        ],
+        rows,
+    )
+
+    if args.eval:
+        evaluator = MAMLEvaluator("navigation2d")
+        _sync(device)
+        start = time.perf_counter()
+        result = evaluator(graph, seed=0, device=str(device))
+        _sync(device)
+        wall = time.perf_counter() - start
+        eval_rows = [
+            [
+                "batched",
+                str(device),
+                cfg.meta_iterations,
+                wall,
+                result.metrics.get("env_steps"),
+                result.score,
+            ]
+        ]
+        for name, dev, times, _ in runs[1:]:
+            eval_rows.append(
+                [
+                    name + " (extrapolated)",
+                    dev,
+                    cfg.meta_iterations,
+                    min(times) * cfg.meta_iterations,
+                    "",
+                    "",
+                ]
+            )
+        print("\nwhole default evaluation (meta-training + held-out test)")
+        print_table(
+            ["implementation", "device", "meta-iterations", "wall s", "env steps", "score"],
+            eval_rows,
+        )
+        record["evaluation"] = {
+            "wall_time": wall,
+            "status": result.status,
+            "score": result.score,
+            "env_steps": result.metrics.get("env_steps"),
+            "error": result.error,
+        }
+    save(f"bench_maml_speed_{device.type}", record)
+
+
+if __name__ == "__main__":
+    main()
