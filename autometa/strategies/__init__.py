@@ -36,6 +36,9 @@ STRATEGIES: Registry[Any] = Registry("strategy")
 for _name, _entry in [
     ("random", "autometa.strategies._random:RandomStrategy"),
     ("grid", "autometa.strategies._grid:GridStrategy"),
+    ("ga", "autometa.strategies._deap:GeneticStrategy"),
+    ("regularized-evolution", "autometa.strategies._deap:RegularizedEvolutionStrategy"),
+    ("nsga2", "autometa.strategies._deap:NSGA2Strategy"),
 ]:
     STRATEGIES.register(_name, _entry)
 
