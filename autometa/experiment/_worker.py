@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from autometa.meta.result import EvalResult, failed_result
@@ -40,6 +40,7 @@ class Outcome:
         wall_time: seconds the evaluation took (as measured where it ran).
         device: where it ran.
         lost: True when the worker died before answering; the search may retry the trial.
+        started: wall-clock time (seconds since the epoch) when the evaluation started.
     """
 
     number: int
@@ -47,7 +48,7 @@ class Outcome:
     wall_time: float = 0.0
     device: str | None = None
     lost: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    started: float | None = None
 
 
 def _error_text(exc: BaseException) -> str:
@@ -70,6 +71,7 @@ def run_job(evaluator: Any, job: Job, device: str | None) -> Outcome:
     """
     from autometa.graph import from_json
 
+    started = time.time()
     start = time.perf_counter()
     kwargs: dict[str, Any] = {"seed": job.seed, "device": device}
     if job.meta_iterations is not None:
@@ -93,7 +95,7 @@ def run_job(evaluator: Any, job: Job, device: str | None) -> Outcome:
             result.state_dict = {k: v.detach().cpu() for k, v in result.state_dict.items()}
         except AttributeError:
             result.state_dict = None
-    return Outcome(job.number, result, time.perf_counter() - start, device)
+    return Outcome(job.number, result, time.perf_counter() - start, device, started=started)
 
 
 def describe_exitcode(exitcode: int | None) -> str:

@@ -369,14 +369,16 @@ class ProcessExecutor(BaseExecutor):
         return numbers
 
     def shutdown(self) -> None:
-        for slot, worker in enumerate(self._workers):
-            if worker is None:
-                continue
+        live = [w for w in self._workers if w is not None]
+        for worker in live:  # ask idle workers to exit, all at once, then reap them
             if worker.job is None and worker.process.is_alive():
                 try:
                     worker.conn.send(None)
                 except OSError:
                     pass
-                worker.process.join(2)
+        deadline = time.monotonic() + 2.0
+        for worker in live:
+            if worker.job is None:
+                worker.process.join(max(0.0, deadline - time.monotonic()))
             worker.stop(grace=0.5)
-            self._workers[slot] = None
+        self._workers = [None] * self.capacity
