@@ -207,14 +207,15 @@ def _parse_dimension(
 ) -> Field | None:
     kinds = [k for k in raw if k in _KINDS]
     allowed_kinds = ("choice", *element.ranges)
-    if len(kinds) != 1:
+    if len(kinds) > 1:
+        expected = "exactly one of the keys " + ", ".join(kinds)
+        problems.add(path, expected, Text("all of them"), "bad_type")
+        return None
+    if not kinds:
         before = len(problems.errors)
-        if not kinds:
-            check_keys(problems, raw, path, (*allowed_kinds, "log", "default"))
-        if len(problems.errors) == before:
-            got = Text("none of them") if not kinds else Text("both " + " and ".join(kinds))
-            expected = element.expected() if not kinds else "exactly one of " + ", ".join(kinds)
-            problems.add(path, expected, got if kinds else dict(raw), "bad_type")
+        check_keys(problems, raw, path, (*allowed_kinds, "log", "default"))
+        if len(problems.errors) == before:  # no misspelt key to blame: show the forms
+            problems.add(path, element.expected(), dict(raw), "bad_type")
         return None
     kind = kinds[0]
     if kind not in allowed_kinds:
