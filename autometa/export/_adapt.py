@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -12,6 +13,8 @@ from autometa.build import GraphPolicy
 from autometa.errors import ExportError
 
 __all__ = ["AdaptResult", "adapt", "adaptation_config"]
+
+log = logging.getLogger(__name__)
 
 
 class AdaptResult(NamedTuple):
@@ -138,6 +141,12 @@ def adapt(
             f"(obs_dim={dims[0]}, act_dim={dims[1]}, discrete={dims[2]})"
         )
     cfg = adaptation_config(policy, family, fast_lr)
+    if cfg.meta_sgd and fast_lr is None:
+        log.warning(
+            "the policy was meta-trained with Meta-SGD, whose per-parameter step sizes are not "
+            "part of the export; adapting with the scalar fast_lr=%g instead",
+            cfg.fast_lr,
+        )
     params = _one_task(family, task, cfg)
     adapted = copy.deepcopy(policy).to(family.device)
     result = inner_loop(
