@@ -16,6 +16,9 @@ _COMMANDS: list[tuple[str, str]] = [
     ("autometa.cli._space", "sample"),
     ("autometa.cli._export", "export"),
     ("autometa.cli._export", "plot"),
+    ("autometa.cli._search", "search"),
+    ("autometa.cli._search", "resume"),
+    ("autometa.cli._search", "show"),
 ]
 
 
