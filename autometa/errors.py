@@ -27,7 +27,17 @@ class UnknownNameError(AutometaError, KeyError):
 
 
 class SpaceValidationError(AutometaError, ValueError):
-    """Raised when a search-space file or dict is malformed; lists every problem found."""
+    """Raised when a search-space file or dict is malformed; lists every problem found.
+
+    Attributes:
+        errors: one record per problem (file, line, col, key path, expected, got, code, hint).
+        file: the file name as the user gave it, or None for a dict.
+    """
+
+    def __init__(self, message: str, errors: list | None = None, file: str | None = None):
+        super().__init__(message)
+        self.errors = list(errors or [])
+        self.file = file
 
 
 class GraphValidationError(AutometaError, ValueError):

@@ -124,10 +124,7 @@ def raise_problems(file: str, errors: Iterable[SpaceError]) -> None:
         return
     count = f"{len(records)} problem" + ("s" if len(records) > 1 else "")
     message = "\n".join([f"{file}: {count} in the search space", *map(str, records)])
-    exc = SpaceValidationError(message)
-    exc.errors = records  # type: ignore[attr-defined]
-    exc.file = file  # type: ignore[attr-defined]
-    raise exc
+    raise SpaceValidationError(message, errors=records, file=file)
 
 
 class Problems:
