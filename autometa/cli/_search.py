@@ -178,6 +178,9 @@ def _execute(recipe: dict[str, Any], space: Any, no_progress: bool) -> int:
             low = recipe["min_iterations"] or max(1, (top or 1) // recipe["eta"] ** 2)
             cls = Hyperband if recipe["fidelity"] == "hyperband" else SuccessiveHalving
             fidelity = cls(low, top, recipe["eta"])
+        from autometa.strategies import make_strategy
+
+        make_strategy(recipe["strategy"], space, seed=recipe["seed"], **recipe["options"])
         executor = recipe["executor"]
         if executor == "ray":
             from autometa.experiment import RayExecutor

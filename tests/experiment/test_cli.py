@@ -1,0 +1,114 @@
+"""``autometa search``, ``resume`` and ``show`` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from autometa.cli import main
+from autometa.experiment import Budget, InMemoryStorage, SQLiteStorage, TrialState, search
+from autometa.meta.synthetic import SyntheticObjective
+
+ROOT = Path(__file__).resolve().parents[2]
+DAG = str(ROOT / "search_spaces" / "dag_cell.yaml")
+QUICK = ["--objective", "synthetic", "--workers", "0", "--no-progress"]
+
+
+def test_search_resume_show(tmp_path, capsys):
+    db = tmp_path / "study.db"
+    assert main(["search", DAG, *QUICK, "--trials", "4", "--storage", str(db), "--seed", "2"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("stopped: trials budget reached (4)\nstudy: SQLiteStorage(")
+    assert "  trials: 4 done\n" in out and "rank  trial  state  score" in out
+
+    assert main(["resume", str(db), "--trials", "7"]) == 0
+    assert "  trials: 7 done\n" in capsys.readouterr().out
+    straight = search(DAG, evaluator=SyntheticObjective(), budget=Budget(trials=7), seed=2,
+                      storage=InMemoryStorage(), workers=0, progress=False)  # fmt: skip
+    stored = SQLiteStorage(db)
+    assert [t.key for t in stored.leaderboard()] == [t.key for t in straight.trials]
+    assert stored.get_study().settings["cli"]["seed"] == 2
+    stored.close()
+
+    assert main(["show", str(db), "--top", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1] == "... 5 more (--top 0 shows all)"
+    assert lines[-3].startswith("1     ")  # rank 1 first
+    assert main(["show", str(db), "--json", "--top", "0"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["counts"]["DONE"] == 7 and len(data["trials"]) == 7
+    assert data["trials"][0]["score"] == max(t["score"] for t in data["trials"])
+
+
+def test_multi_fidelity_from_the_cli(tmp_path, capsys):
+    db = tmp_path / "sh.db"
+    args = ["search", DAG, *QUICK, "--trials", "9", "--storage", str(db), "--fidelity",
+            "successive-halving", "--meta-iterations", "90", "--min-iterations", "10"]  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "trials: 1 done, 8 pruned" in out and "270 meta-iterations" in out
+
+
+def test_bad_input_exits_2(tmp_path, capsys):
+    assert main(["search", str(tmp_path / "missing.yaml"), *QUICK]) == 2
+    assert "missing.yaml" in capsys.readouterr().err
+    db = str(tmp_path / "x.db")
+    assert main(["search", DAG, *QUICK, "--storage", db, "--option", "populaton=3"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("autometa search: error: strategy 'random' got an unknown option")
+    assert main(["show", str(tmp_path / "none.db")]) == 2
+    assert "none.db: no such study database" in capsys.readouterr().err
+
+
+def test_resume_needs_a_cli_study(tmp_path, capsys):
+    db = tmp_path / "py.db"
+    search(DAG, evaluator=SyntheticObjective(), budget=Budget(trials=1), storage=db, workers=0,
+           progress=False)  # fmt: skip
+    assert main(["resume", str(db)]) == 2
+    assert capsys.readouterr().err == (
+        f"autometa resume: error: {db}: the study was started from Python, not `autometa "
+        "search`; resume it by calling autometa.search(...) again with the same arguments\n"
+    )
+
+
+def test_all_failed_exits_1(tmp_path, capsys):
+    args = ["search", DAG, *QUICK, "--trials", "2", "--storage", str(tmp_path / "f.db"),
+            "--eval-option", "fail_fraction=1.0"]  # fmt: skip
+    assert main(args) == 1
+    assert "trials: 2 failed" in capsys.readouterr().out
+
+
+def test_ctrl_c_exits_130_and_resume_finishes(tmp_path):
+    db = tmp_path / "int.db"
+    cmd = [sys.executable, "-c", "import sys; from autometa.cli import main; sys.exit(main())",
+           "search", DAG, "--objective", "synthetic", "--eval-option", "delay=0.3",
+           "--trials", "10", "--workers", "2", "--storage", str(db)]  # fmt: skip
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        if db.exists():
+            store = SQLiteStorage(db)
+            n_done = len(store.get_all_trials([TrialState.DONE]))
+            store.close()
+            if n_done >= 2:
+                break
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert f"continue with `autometa resume {db}`" in err
+    store = SQLiteStorage(db)
+    states = [t.state for t in store.get_all_trials()]
+    assert TrialState.RUNNING not in states and 2 <= states.count(TrialState.DONE) < 10
+    store.close()
+    resumed = subprocess.run(
+        [*cmd[:3], "resume", str(db), "--workers", "0", "--no-progress"], capture_output=True,
+        text=True, timeout=120,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    assert "trials: 10 done" in resumed.stdout
