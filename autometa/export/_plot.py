@@ -148,7 +148,7 @@ def _title(study: Any, rows: list[dict[str, Any]]) -> str:
 
 
 def _progress(plt: Any, rows: list[dict[str, Any]], path: Path, title: str) -> Path:
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig, ax = plt.subplots(figsize=(9.5, 4.5))
     done = [r for r in rows if r["state"] == _DONE and r["score"] is not None]
     pruned = [r for r in rows if r["state"] == _PRUNED and r["score"] is not None]
     failed = [r for r in rows if r["state"] == _FAILED]
@@ -196,17 +196,21 @@ def _progress(plt: Any, rows: list[dict[str, Any]], path: Path, title: str) -> P
             zorder=2,
         )
     if failed:
+        scores = [r["score"] for r in done + pruned] or [0.0]
+        low, high = min(scores), max(scores)
+        span = (high - low) or 1.0
+        band = (low - 0.16 * span, low - 0.06 * span)  # a strip under every score
+        ax.axhspan(*band, color="#c0392b", alpha=0.08, linewidth=0, zorder=1)
         ax.scatter(
             [r["number"] for r in failed],
-            [0.03] * len(failed),
+            [sum(band) / 2] * len(failed),
             marker="x",
-            s=28,
+            s=30,
             color="#c0392b",
-            transform=ax.get_xaxis_transform(),
-            clip_on=False,
-            label=f"failed ({len(failed)})",
+            label=f"failed ({len(failed)}, no score)",
             zorder=4,
         )
+        ax.set_ylim(band[0] - 0.02 * span, high + 0.1 * span)
     if not done and not pruned:
         ax.text(0.5, 0.5, "no scored trials yet", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel("trial number")
@@ -214,7 +218,7 @@ def _progress(plt: Any, rows: list[dict[str, Any]], path: Path, title: str) -> P
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     if done or pruned or failed:
-        ax.legend(loc="lower right", fontsize=8)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -222,7 +226,7 @@ def _progress(plt: Any, rows: list[dict[str, Any]], path: Path, title: str) -> P
 
 
 def _pareto(plt: Any, rows: list[dict[str, Any]], path: Path, title: str) -> Path:
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig, ax = plt.subplots(figsize=(9.5, 4.5))
     points = [
         (r["params"], r["score"], r["number"])
         for r in rows
@@ -262,7 +266,7 @@ def _pareto(plt: Any, rows: list[dict[str, Any]], path: Path, title: str) -> Pat
                 fontsize=8,
             )
         ax.set_xscale("log")
-        ax.legend(loc="lower right", fontsize=8)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     else:
         ax.text(
             0.5,
