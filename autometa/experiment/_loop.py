@@ -309,6 +309,8 @@ class SearchLoop:
             metrics=metrics,
             objectives=dict(result.objectives),
         )
+        if outcome.started is not None:  # when the evaluation itself began, not the dispatch
+            fields["started"] = outcome.started
         weights = encode_weights(result.state_dict) if result.ok and result.state_dict else None
         if not result.ok:
             logger.info("trial %d failed: %s", trial.number, result.error)

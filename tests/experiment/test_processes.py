@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
 from _evaluators import Scripted
 
 from autometa.experiment import (
@@ -25,6 +27,7 @@ from autometa.experiment import (
 from autometa.experiment._worker import Job
 from autometa.graph import to_json
 from autometa.meta.synthetic import SyntheticObjective
+from autometa.space import load_space
 
 ROOT = Path(__file__).resolve().parents[2]
 DAG = ROOT / "search_spaces" / "dag_cell.yaml"
@@ -62,9 +65,10 @@ def test_faults_in_workers_are_recorded_and_budget_finishes(tmp_path):
     assert {t.device for t in trials.values()} == {"cpu"}
 
 
-def test_executor_runs_in_parallel():
-    graph = to_json(__import__("autometa.space", fromlist=["x"]).load_space(DAG).sample(0))
-    executor = ProcessExecutor(2)
+@pytest.mark.parametrize("start_method", ["forkserver", "spawn"])
+def test_executor_runs_in_parallel(start_method):
+    graph = to_json(load_space(DAG).sample(0))
+    executor = ProcessExecutor(2, start_method=start_method)
     executor.start(Scripted(delay=1.0))
     try:
         executor.wait(0)  # nothing in flight: returns at once
@@ -82,21 +86,30 @@ def test_executor_runs_in_parallel():
 
 
 def test_unpicklable_evaluator_is_refused():
-    import pytest
-
     executor = ProcessExecutor(1)
     with pytest.raises(TypeError, match="^the evaluator must be picklable to run in worker"):
         executor.start(lambda graph, **kw: None)
 
 
 def test_default_devices_on_cpu():
+    # one GPU per worker (CUDA_VISIBLE_DEVICES) needs several GPUs; this machine has none
     assert default_devices(2) == [("cpu", None), ("cpu", None)]
+
+
+def test_fork_is_refused():
+    message = (
+        "`start_method` must be 'spawn' or 'forkserver' (fork is not safe with torch), got "
+        "start_method='fork'"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        ProcessExecutor(1, start_method="fork")
 
 
 SCRIPT = """
 import sys
 from autometa.experiment import Budget, search
 from autometa.meta.synthetic import SyntheticObjective
+from autometa.space import load_space
 
 if __name__ == "__main__":
     search({space!r}, evaluator=SyntheticObjective(delay=0.2), budget=Budget(trials=12),
