@@ -3,7 +3,9 @@
 Each trial is the synthetic objective with a fixed sleep (default 0.5 s), so the work is
 perfectly parallel and the speed-up shows the executor's own overhead. "search s" is the
 whole ``autometa.search`` call (worker start-up included); "span s" runs from the first
-evaluation's start to the last one's end, which is what more workers divide.
+evaluation's start to the last one's end, which is what more workers divide. A one-trial
+warm-up search first starts the forkserver (torch imported once, about a second), which
+every later search reuses.
 
 Usage: python benchmarks/bench_parallel.py [--trials 20] [--delay 0.5] [--no-ray]
 """
@@ -33,7 +35,7 @@ def run(executor: object, workers: int, trials: int, delay: float, folder: Path)
         SPACE,
         evaluator=SyntheticObjective(delay=delay),
         budget=Budget(trials=trials),
-        storage=folder / f"{name}.db",
+        storage=folder / f"{name}-{trials}.db",
         workers=workers,
         executor=executor,
         progress=False,
@@ -53,6 +55,7 @@ def main() -> None:
     records = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
+        run("process", 1, 1, 0.0, folder / "warm-up")  # starts the forkserver once
         for workers in (1, 2):
             records.append(run("process", workers, args.trials, args.delay, folder))
         if not args.no_ray:
