@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from _evaluators import Scripted
+from _scripted_evaluators import Scripted
 
 from autometa.errors import StorageError
 from autometa.experiment import (

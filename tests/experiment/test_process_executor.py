@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from _evaluators import Scripted
+from _scripted_evaluators import Scripted
 
 from autometa.experiment import (
     Budget,
