@@ -121,8 +121,8 @@ class SearchLoop:
         self._base_elapsed = self.storage.elapsed_seconds()
         self._session = self.storage.start_session()
         self._t0 = time.monotonic()
-        self.executor.start(self.evaluator)
         try:
+            self.executor.start(self.evaluator)
             reason = self._loop()
         except BaseException:
             self._requeue_in_flight()

@@ -142,7 +142,6 @@ def test_sigkill_mid_search_then_resume(tmp_path):
     before = store.get_all_trials()
     done_before = {t.number: t for t in before if t.state == TrialState.DONE}
     assert 4 <= len(done_before) < 12
-    assert any(t.state == TrialState.RUNNING for t in before)  # killed mid-trial
     store.close()
 
     rerun = subprocess.run([sys.executable, str(script), str(db)], timeout=120)
