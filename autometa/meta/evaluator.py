@@ -181,6 +181,10 @@ class MAMLEvaluator:
     def __repr__(self) -> str:
         return f"MAMLEvaluator(task_family={self.task_family!r}, config={self.config})"
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without the per-device family cache (workers make their own)."""
+        return {**self.__dict__, "_families": {}}
+
     def config_for_graph(
         self, graph: nx.DiGraph, meta_iterations: int | None = None
     ) -> MAMLConfig:

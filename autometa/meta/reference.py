@@ -9,6 +9,8 @@ samples the plain way, from a gymnasium ``SyncVectorEnv`` per task.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import torch
 from torch.func import functional_call
@@ -127,6 +129,7 @@ class LoopMAML:
         self.policy, self.family, self.cfg, self.seed = policy, family, cfg, seed
         self.make_env = make_env if make_env is not None else family.single_env
         self.env_steps = 0
+        self.timings: dict[str, float] = {}
         torch.manual_seed(seed)
 
     def sample(self, task: dict, params: Params, seed: int) -> Batch:
@@ -156,6 +159,7 @@ class LoopMAML:
     def iteration(self, iteration: int) -> float:
         """Sample, adapt and take one TRPO step; returns the mean post-adaptation return."""
         cfg, policy = self.cfg, self.policy
+        start = time.perf_counter()
         tasks = self.family.sample_tasks(cfg.num_tasks, self.seed * 100003 + iteration)
         theta = {n: p.detach() for n, p in policy.named_parameters()}
         trains, valids = [], []
@@ -175,7 +179,9 @@ class LoopMAML:
             cat([b for b, _ in valids]),
             torch.cat([a for _, a in valids]),
         )
+        sampled = time.perf_counter()
         self._trpo(theta, mb)
+        self.timings = {"sample": sampled - start, "outer": time.perf_counter() - sampled}
         return float(mb.valid.episode_returns().mean())
 
     def _trpo(self, theta: Params, mb: MetaBatch) -> None:
