@@ -60,6 +60,8 @@ class TrialRecord:
         started: when its (last) evaluation started.
         finished: when it reached a finished state.
         wall_time: seconds spent evaluating (all rungs together).
+        storage: the SQLite file the record was read from (None in memory), so that
+            ``autometa.export(result.best, path)`` finds the trial's weights on its own.
     """
 
     number: int
@@ -83,6 +85,7 @@ class TrialRecord:
     started: float | None = None
     finished: float | None = None
     wall_time: float | None = None
+    storage: str | None = field(default=None, compare=False)
 
     @property
     def graph(self) -> nx.DiGraph:

@@ -107,6 +107,8 @@ def _from_trial(trial: Any, storage: Any) -> Source:
     if state is not None and state != "DONE":
         raise ExportError(f"trial {number} is {state}, only DONE trials can be exported")
     if storage is None:
+        storage = getattr(trial, "storage", None)
+    if storage is None:
         raise ExportError(
             f"trial {number} carries no weights: pass storage= (the study's storage or the path "
             "of its SQLite file) so the meta-learned weights can be read"

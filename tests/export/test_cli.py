@@ -56,9 +56,12 @@ def test_export_from_a_search_result(maml_study, tmp_path):
     folder = autometa.export(result, tmp_path / "r", onnx=False, torchscript=False)
     assert read_export(folder)["source"]["trial"]["number"] == result.best.number
     again = autometa.export(result.best, tmp_path / "s", storage=result.storage, onnx=False)
+    alone = autometa.export(result.best, tmp_path / "t", onnx=False, torchscript=False)
     result.storage.close()
-    for a, b in zip(load(folder).parameters(), load(again).parameters(), strict=True):
-        assert torch.equal(a, b)
+    for a, b, c in zip(
+        load(folder).parameters(), load(again).parameters(), load(alone).parameters(), strict=True
+    ):
+        assert torch.equal(a, b) and torch.equal(a, c)
 
 
 def test_export_errors_exit_2_with_a_message(study, maml_study, tmp_path, capsys):

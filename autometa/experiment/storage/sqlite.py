@@ -298,14 +298,13 @@ class SQLiteStorage(BaseStorage):
                 out[column] = _dumps(getattr(trial, name))
         return out
 
-    @staticmethod
-    def _row_to_record(row: sqlite3.Row) -> TrialRecord:
+    def _row_to_record(self, row: sqlite3.Row) -> TrialRecord:
         fields = {name: row[name] for name in _PLAIN_COLUMNS}
         fields["state"] = TrialState(fields["state"])
         for name, column in _JSON_COLUMNS.items():
             text = row[column]
             fields[name] = None if text is None else json.loads(text)
-        return TrialRecord(number=row["number"], **fields)
+        return TrialRecord(number=row["number"], storage=str(self.path), **fields)
 
     # -- strategy state, weights, sessions -----------------------------------------------
 
