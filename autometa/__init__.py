@@ -29,6 +29,7 @@ _LAZY: dict[str, str] = {
     "make_strategy": "autometa.strategies",
     "search": "autometa.experiment",
     "Budget": "autometa.experiment",
+    "load_result": "autometa.experiment",
     "export": "autometa.export",
     "load": "autometa.export",
     "adapt": "autometa.export",
