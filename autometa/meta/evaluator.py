@@ -22,11 +22,11 @@ from autometa.errors import EvaluationError
 from autometa.meta.baseline import advantages
 from autometa.meta.config import MAMLConfig, config_for, settable_fields
 from autometa.meta.maml import (
-    _step,
     check_finite,
     derive_seed,
     init_meta_params,
     inner_gradients,
+    inner_update,
     meta_iteration,
     split_meta,
 )
@@ -110,7 +110,7 @@ def adapt(
         )
         with torch.no_grad():
             g = inner_gradients(policy, current, stacked, batch, adv)
-            current, stacked = _step(current, g, lr), True
+            current, stacked = inner_update(current, g, lr), True
     return Adaptation(params=current, returns=torch.stack(returns), env_steps=env_steps)
 
 

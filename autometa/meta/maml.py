@@ -40,6 +40,7 @@ __all__ = [
     "derive_seed",
     "init_meta_params",
     "inner_gradients",
+    "inner_update",
     "inner_loss",
     "meta_iteration",
     "sample_meta_batch",
@@ -94,7 +95,7 @@ def inner_gradients(
     )(params, batch, adv)
 
 
-def _step(params: Params, grads: Params, lr: float | Params) -> Params:
+def inner_update(params: Params, grads: Params, lr: float | Params) -> Params:
     """``params - lr * grads`` (broadcasts shared params against stacked gradients)."""
     if isinstance(lr, dict):
         return {n: params[n] - lr[n] * grads[n] for n in params}
@@ -131,7 +132,7 @@ def adapted_params(
             if fixed_grads is not None
             else inner_gradients(policy, params, stacked, batch, adv)
         )
-        params, stacked = _step(params, g, lr), True
+        params, stacked = inner_update(params, g, lr), True
     return params, stacked
 
 
@@ -198,7 +199,7 @@ def sample_meta_batch(
         adv = _advantages(batch, cfg)
         with torch.no_grad():
             g = inner_gradients(policy, params, stacked, batch, adv)
-            params, stacked = _step(params, g, lr), True
+            params, stacked = inner_update(params, g, lr), True
         train.append((batch, adv))
         grads.append(g)
     valid = rollout(
@@ -285,7 +286,7 @@ def meta_iteration(
         ``(new_meta, stats, env_steps)``; ``stats`` holds device tensors (pre- and
         post-adaptation mean return, meta-loss, a finiteness flag), read by the caller once.
     """
-    from autometa.meta.trpo import trpo_step
+    from autometa.meta.trpo import trpo_step  # trpo builds on this module: import late
 
     tasks = family.sample_tasks(cfg.num_tasks, derive_seed(seed, iteration, 1))
     mb = sample_meta_batch(
