@@ -254,6 +254,8 @@ class MAMLEvaluator:
             )
             return self._evaluate(policy, family, cfg, int(seed), start)
         except Exception as exc:  # a bad candidate must not stop the search
+            if isinstance(exc, torch.OutOfMemoryError) and torch.cuda.is_available():
+                torch.cuda.empty_cache()  # give the memory back before the next candidate
             info["wall_time"] = time.perf_counter() - start
             return failed_result(f"{type(exc).__name__}: {exc}", **info)
 

@@ -173,3 +173,13 @@ def test_adapt_returns_per_step_returns_and_stacked_params():
     assert all(p.shape[0] == 3 for p in result.params.values())
     again = adapt(policy, family, tasks, steps=2, episodes=4, seed=1)
     assert torch.equal(result.returns, again.returns)
+
+
+def test_evaluator_pickles_for_worker_processes():
+    import pickle
+
+    evaluator = MAMLEvaluator("navigation2d", meta_iterations=1, **SMALL)
+    first = evaluator(chain_graph((8,)), seed=0)
+    clone = pickle.loads(pickle.dumps(evaluator))
+    assert clone.config == evaluator.config and clone._families == {}
+    assert clone(chain_graph((8,)), seed=0).score == first.score
