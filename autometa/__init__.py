@@ -40,7 +40,10 @@ __all__ = ["__version__", *_LAZY]
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
+        module = importlib.import_module(_LAZY[name])
+        # ``autometa.export`` is a callable package: keep the module so that
+        # ``autometa.export.plot`` works as well as ``autometa.export(...)``.
+        value = module if name == "export" else getattr(module, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'autometa' has no attribute {name!r}")

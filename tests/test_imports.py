@@ -41,3 +41,15 @@ def test_unknown_top_level_name():
         assert "frobnicate" in str(exc)
     else:  # pragma: no cover
         raise AssertionError("expected AttributeError")
+
+
+def test_export_is_both_a_function_and_a_package():
+    code = (
+        "import autometa\n"
+        "e = autometa.export\n"
+        "assert callable(e) and callable(e.plot) and callable(e.pareto_front)\n"
+        "import autometa.export\n"
+        "assert callable(autometa.export) and autometa.export.load is autometa.load\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
