@@ -18,7 +18,7 @@ import networkx as nx
 import torch
 
 from autometa.build import GraphPolicy, build_policy
-from autometa.errors import EvaluationError
+from autometa.errors import EvaluationError, UnknownNameError
 from autometa.meta.baseline import advantages
 from autometa.meta.config import MAMLConfig, config_for, settable_fields
 from autometa.meta.maml import (
@@ -218,7 +218,14 @@ class MAMLEvaluator:
 
         key = str(torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu")))
         if key not in self._families:
-            self._families[key] = make_task(self.task_family, device=key, **self.family_options)
+            try:
+                family = make_task(self.task_family, device=key, **self.family_options)
+            except UnknownNameError as exc:
+                raise UnknownNameError(
+                    f"{exc} (a family registered at run time must be registered in a module "
+                    "that worker processes import too, or run the search with workers=0)"
+                ) from exc
+            self._families[key] = family
         return self._families[key]
 
     def __call__(
