@@ -39,6 +39,18 @@ for _name, _entry in [
     ("ga", "autometa.strategies._deap:GeneticStrategy"),
     ("regularized-evolution", "autometa.strategies._deap:RegularizedEvolutionStrategy"),
     ("nsga2", "autometa.strategies._deap:NSGA2Strategy"),
+    ("bo-gp", "autometa.strategies._skopt:GPStrategy"),
+    ("bo-rf", "autometa.strategies._skopt:RFStrategy"),
+    ("bo-et", "autometa.strategies._skopt:ETStrategy"),
+    ("bo-gbrt", "autometa.strategies._skopt:GBRTStrategy"),
+    ("nni-tpe", "autometa.strategies._nni:TPEStrategy"),
+    ("nni-evolution", "autometa.strategies._nni:EvolutionStrategy"),
+    ("nni-anneal", "autometa.strategies._nni:AnnealStrategy"),
+    ("nni-gp", "autometa.strategies._nni:GPTunerStrategy"),
+    ("nni-random", "autometa.strategies._nni:NNIRandomStrategy"),
+    ("nni-grid", "autometa.strategies._nni:NNIGridStrategy"),
+    ("nni-regularized-evolution", "autometa.strategies._nni:NNIRegularizedEvolutionStrategy"),
+    ("nni-policy-rl", "autometa.strategies._nni:PolicyRLStrategy"),
 ]:
     STRATEGIES.register(_name, _entry)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -11,7 +11,7 @@ import numpy as np
 from autometa.space.dims import Categorical, Dimension, Float, Integer
 from autometa.strategies.base import BaseStrategy, Value
 
-__all__ = ["GridStrategy", "grid_levels"]
+__all__ = ["GridCounter", "GridStrategy", "finite_size", "grid_levels"]
 
 
 def grid_levels(dim: Dimension, points: int) -> list[Any]:
@@ -40,6 +40,65 @@ def grid_levels(dim: Dimension, points: int) -> list[Any]:
     if isinstance(dim, Categorical):
         return list(dim.choices)
     return dim.values()
+
+
+class GridCounter:
+    """Counts and enumerates the points of a grid over conditional dimensions.
+
+    A dimension is only varied where it is active. The count is exact and memoised over the
+    values that later conditions depend on, so it stays cheap for astronomically large grids.
+
+    Args:
+        dims: the space's dimensions, in order (parents before children).
+        levels: the grid values of each dimension.
+    """
+
+    def __init__(self, dims: Sequence[Dimension], levels: Sequence[Sequence[Any]]) -> None:
+        self.dims = list(dims)
+        self.levels = [list(v) for v in levels]
+        position = {d.name: i for i, d in enumerate(self.dims)}
+        self.needed: list[tuple[str, ...]] = []
+        for i in range(len(self.dims)):
+            names = {c[0] for d in self.dims[i:] for c in (d.condition or ())}
+            self.needed.append(tuple(sorted(n for n in names if position.get(n, i) < i)))
+        self._memo: dict[tuple, int] = {}
+        self.size = self.count(0, {})
+
+    def count(self, i: int, values: dict[str, Any]) -> int:
+        """Grid points of dims ``i..`` given the values chosen for the dims before ``i``."""
+        if i == len(self.dims):
+            return 1
+        memo_key = (i, tuple(repr(values.get(n)) for n in self.needed[i]))
+        if memo_key in self._memo:
+            return self._memo[memo_key]
+        dim = self.dims[i]
+        if not dim.active(values):
+            total = self.count(i + 1, values)
+        else:
+            total = sum(self.count(i + 1, {**values, dim.name: v}) for v in self.levels[i])
+        self._memo[memo_key] = total
+        return total
+
+    def unrank(self, k: int) -> dict[str, Any]:
+        """The ``k``-th grid point in lexicographic order (mixed radix over active dims)."""
+        values: dict[str, Any] = {}
+        for i, dim in enumerate(self.dims):
+            if not dim.active(values):
+                continue
+            for level in self.levels[i]:
+                count = self.count(i + 1, {**values, dim.name: level})
+                if k < count:
+                    values[dim.name] = level
+                    break
+                k -= count
+        return values
+
+
+def finite_size(dims: Sequence[Dimension]) -> int | None:
+    """How many distinct decision vectors the dims allow (None when a float range is free)."""
+    if any(math.isinf(d.cardinality) for d in dims):
+        return None
+    return GridCounter(dims, [d.values() if d.cardinality > 1 else [d.default] for d in dims]).size
 
 
 class GridStrategy(BaseStrategy):
@@ -79,17 +138,9 @@ class GridStrategy(BaseStrategy):
             )
 
     def _setup(self) -> None:
-        dims = self.space.dimensions
-        self._dims = dims
-        self._levels = [grid_levels(d, self.options["points_per_dim"]) for d in dims]
-        position = {d.name: i for i, d in enumerate(dims)}
-        needed: list[tuple[str, ...]] = []
-        for i in range(len(dims)):
-            names = {c[0] for d in dims[i:] for c in (d.condition or ())}
-            needed.append(tuple(sorted(n for n in names if position.get(n, i) < i)))
-        self._needed = needed
-        self._memo: dict[tuple, int] = {}
-        self.size = self._count(0, {})
+        levels = [grid_levels(d, self.options["points_per_dim"]) for d in self.space.dimensions]
+        self._grid = GridCounter(self.space.dimensions, levels)
+        self.size = self._grid.size
         if self.size > self.options["max_size"]:
             raise ValueError(
                 f"strategy 'grid': the grid over space {self.space.name!r} has "
@@ -102,38 +153,9 @@ class GridStrategy(BaseStrategy):
         self._order = order
         self._cursor = 0
 
-    def _count(self, i: int, values: dict[str, Any]) -> int:
-        """Grid points of dims ``i..`` given the values chosen for the dims before ``i``."""
-        if i == len(self._dims):
-            return 1
-        memo_key = (i, tuple(repr(values.get(n)) for n in self._needed[i]))
-        if memo_key in self._memo:
-            return self._memo[memo_key]
-        dim = self._dims[i]
-        if not dim.active(values):
-            total = self._count(i + 1, values)
-        else:
-            total = sum(self._count(i + 1, {**values, dim.name: v}) for v in self._levels[i])
-        self._memo[memo_key] = total
-        return total
-
-    def _unrank(self, k: int) -> dict[str, Any]:
-        """The ``k``-th grid point in lexicographic order (mixed radix over active dims)."""
-        values: dict[str, Any] = {}
-        for i, dim in enumerate(self._dims):
-            if not dim.active(values):
-                continue
-            for level in self._levels[i]:
-                count = self._count(i + 1, {**values, dim.name: level})
-                if k < count:
-                    values[dim.name] = level
-                    break
-                k -= count
-        return values
-
     def _propose(self, n: int) -> list[tuple[Mapping[str, Any], Any]]:
         stop = min(self._cursor + n, self.size)
-        out = [(self._unrank(int(k)), None) for k in self._order[self._cursor : stop]]
+        out = [(self._grid.unrank(int(k)), None) for k in self._order[self._cursor : stop]]
         self._cursor = stop
         return out
 

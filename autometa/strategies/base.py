@@ -80,7 +80,9 @@ class BaseStrategy(abc.ABC):
       before is answered from the record: the backend is told the recorded value and the
       strategy proposes again, so no architecture is paid for twice. A proposal whose key is
       pending is held back and told the pending candidate's result when it arrives. A proposal
-      that does not decode to a valid graph is told to the backend as a failure. After
+      that does not decode to a valid graph is told to the backend as a failure. On a space
+      without float ranges, ``ask`` returns no more once as many architectures are recorded
+      or pending as the space has decision vectors. After
       :attr:`max_rounds` proposal rounds without filling the batch, or when the backend has
       nothing left (a finished grid), ``ask`` returns fewer than ``n`` candidates, possibly
       none: the space is exhausted as far as this strategy can tell.
@@ -110,7 +112,8 @@ class BaseStrategy(abc.ABC):
     n_objectives: int = 1
     """How many values :meth:`tell` expects (1: a float)."""
     max_rounds: ClassVar[int] = 100
-    """Proposal rounds one :meth:`ask` may spend on recorded, pending or invalid proposals."""
+    """Proposal rounds one :meth:`ask` may spend on recorded, pending or invalid proposals;
+    ``self._round`` tells :meth:`_propose` which round of the current ask it serves."""
 
     def __init__(self, space: SearchSpace, *, seed: int = 0, **options: Any) -> None:
         unknown = [k for k in options if k not in self.defaults]
@@ -163,7 +166,10 @@ class BaseStrategy(abc.ABC):
         if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
             raise ValueError(f"ask(n) needs a positive int n, got n={n!r}")
         out: list[Candidate] = []
-        for _ in range(self.max_rounds):
+        for round_ in range(self.max_rounds):
+            self._round = round_
+            if self._bound is not None and len(self._record) + len(self._pending) >= self._bound:
+                break  # every architecture of a finite space is recorded or pending
             proposals = self._propose(n - len(out))
             if not proposals:
                 break
@@ -273,6 +279,10 @@ class BaseStrategy(abc.ABC):
     # ------------------------------------------------------------------ helpers
 
     def _reset(self) -> None:
+        from autometa.strategies._grid import finite_size
+
+        self._bound = finite_size(self.space.dimensions)
+        self._round = 0
         self._next_id = 0
         self._pending: dict[int, _Pending] = {}
         self._pending_keys: dict[str, int] = {}
