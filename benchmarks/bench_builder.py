@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import gymnasium as gym
-import networkx as nx
 import torch
 from torch import nn
 
@@ -18,20 +17,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import median_time, print_table, save  # noqa: E402
 
 from autometa.build import build_policy  # noqa: E402
-
-
-def mlp_graph(widths: tuple[int, ...], op: str = "linear_tanh") -> nx.DiGraph:
-    """input -> hidden layers -> output, the graph of a plain MLP."""
-    graph = nx.DiGraph()
-    graph.add_node("input", op="input")
-    prev = "input"
-    for i, width in enumerate(widths):
-        graph.add_node(f"l{i}", op=op, width=width, merge="sum", residual=False)
-        graph.add_edge(prev, f"l{i}", order=0)
-        prev = f"l{i}"
-    graph.add_node("output", op="output", merge="concat")
-    graph.add_edge(prev, "output", order=0)
-    return graph
+from autometa.graph import mlp_graph  # noqa: E402
 
 
 class SequentialPolicy(nn.Module):

@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import networkx as nx
 
+from autometa.graph import mlp_graph
+
 
 def chain_graph(widths=(8, 4), op="linear_tanh", hyper=None) -> nx.DiGraph:
     """input -> l0 -> l1 -> ... -> output."""
-    graph = nx.DiGraph(hyperparameters=dict(hyper or {}), space="test")
-    graph.add_node("input", op="input")
-    prev = "input"
-    for i, width in enumerate(widths):
-        graph.add_node(f"l{i}", op=op, width=width, merge="sum", residual=False)
-        graph.add_edge(prev, f"l{i}", order=0)
-        prev = f"l{i}"
-    graph.add_node("output", op="output", merge="concat")
-    graph.add_edge(prev, "output", order=0)
-    return graph
+    return mlp_graph(widths, op, hyper, name="test")
 
 
 def diamond_graph(merge="concat", residual=False) -> nx.DiGraph:

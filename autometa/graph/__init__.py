@@ -6,6 +6,7 @@ A candidate is a ``networkx.DiGraph`` following the convention in ``docs/design.
 from autometa.graph._draw import draw, to_dot
 from autometa.graph._hash import canonical_hash
 from autometa.graph._io import from_graphml, from_json, graph_equal, to_graphml, to_json
+from autometa.graph._make import mlp_graph
 from autometa.graph._validate import (
     INPUT,
     MERGES,
@@ -24,6 +25,7 @@ __all__ = [
     "from_graphml",
     "from_json",
     "graph_equal",
+    "mlp_graph",
     "ordered_inputs",
     "resolve_widths",
     "to_dot",
