@@ -3,7 +3,9 @@
 Times, on navigation2d with a 2x64 tanh policy and the paper's sizes (20 tasks x 20 episodes,
 horizon 100, one inner step, TRPO with 10 CG iterations):
 
-- ``batched``: ``autometa.meta`` (``torch.func`` over tasks, one tensor program per step);
+- ``batched``: ``autometa.meta`` (``torch.func`` over tasks, one tensor program per step; the
+  TRPO step as the traced program of ``autometa.meta.traced``);
+- ``batched, eager TRPO products``: the same with ``trpo_step(..., traced=False)``;
 - ``loop (view)``: ``autometa.meta.reference.LoopMAML``, the way most public MAML-RL code is
   written: a Python loop over tasks, a gymnasium ``SyncVectorEnv`` of 20 copies of
   ``family.single_env(task)`` per task, ``create_graph=True`` inner steps and double-backprop
@@ -66,9 +68,12 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_batched(family, cfg, graph, iterations: int) -> tuple[list[dict], int]:
+def time_batched(
+    family, cfg, graph, iterations: int, traced: bool = True
+) -> tuple[list[dict], int, float]:
     """Seconds of each batched meta-iteration (after one warm-up), split into sampling
-    (rollouts, baselines, inner steps) and the outer TRPO step; env steps per iteration."""
+    (rollouts, baselines, inner steps) and the outer TRPO step; env steps per iteration; the
+    warm-up iteration's seconds (which include tracing the TRPO program when ``traced``)."""
     policy = build_policy(
         graph,
         family.single_observation_space,
@@ -86,13 +91,15 @@ def time_batched(family, cfg, graph, iterations: int) -> tuple[list[dict], int]:
         mb = sample_meta_batch(policy, meta, family, tasks, cfg, generator, derive_seed(0, it, 2))
         _sync(family.device)
         sampled = time.perf_counter()
-        meta, loss, finite = trpo_step(MetaObjective(policy, mb, cfg), meta, cfg)
+        meta, loss, finite = trpo_step(MetaObjective(policy, mb, cfg), meta, cfg, traced)
         bool(finite)
         _sync(family.device)
         end, steps = time.perf_counter(), mb.env_steps
         if it > 0:
             times.append({"total": end - start, "sample": sampled - start, "outer": end - sampled})
-    return times, steps
+        else:
+            warm_up = end - start
+    return times, steps, warm_up
 
 
 def time_loop(family, cfg, graph, iterations: int, make_env=None) -> tuple[list[float], int]:
@@ -127,10 +134,15 @@ def main() -> None:
     family = make_task("navigation2d", device=device)
 
     rows, record = [], {"config": cfg.to_dict(), "device": str(device), "runs": {}}
-    b_times, b_steps = time_batched(family, cfg, graph, args.iterations)
+    b_times, b_steps, warm_up = time_batched(family, cfg, graph, args.iterations)
+    e_times, e_steps, _ = time_batched(family, cfg, graph, args.iterations, traced=False)
+    record["batched_warm_up_seconds"] = warm_up
     best = lambda times: min(times, key=lambda t: t["total"])  # noqa: E731
     b_best = best(b_times)
-    runs = [("batched", str(device), b_times, b_steps)]
+    runs = [
+        ("batched", str(device), b_times, b_steps),
+        ("batched, eager TRPO products", str(device), e_times, e_steps),
+    ]
     if args.ref_iterations > 0:
         runs.append(
             ("loop (view)", "cpu", *time_loop(cpu_family, cfg, graph, args.ref_iterations))
@@ -148,11 +160,13 @@ def main() -> None:
             )
     for name, dev, times, steps in runs:
         t = best(times)
+        median = sorted(x["total"] for x in times)[len(times) // 2]
         rows.append(
             [
                 name,
                 dev,
                 t["total"],
+                median,
                 t["sample"],
                 t["outer"],
                 steps,
@@ -176,6 +190,7 @@ def main() -> None:
             "implementation",
             "device",
             "s / iteration",
+            "median s",
             "sampling s",
             "outer step s",
             "env steps / iteration",
@@ -203,13 +218,13 @@ def main() -> None:
                 result.score,
             ]
         ]
-        for name, dev, times, _ in runs[1:]:
+        for name, dev, times, _ in (r for r in runs if r[0].startswith("loop")):
             eval_rows.append(
                 [
                     name + " (extrapolated)",
                     dev,
                     cfg.meta_iterations,
-                    min(times) * cfg.meta_iterations,
+                    best(times)["total"] * cfg.meta_iterations,
                     "",
                     "",
                 ]

@@ -13,13 +13,19 @@ and its gradient are zero, so this *is* the exact Hessian of the KL there (the s
 term of the chain rule is multiplied by a zero gradient), computed with second derivatives
 only instead of the third derivatives that differentiating the KL gradient would need.
 
+For large evaluations the loss, gradient and products run as a traced program
+(``autometa.meta.traced``): the same operations, but the forward pass through the inner step
+and everything else that does not depend on ``v`` is done once per TRPO step, so each of the
+CG products does only tangent and cotangent arithmetic (about half the work).
+
 Host synchronisation: one boolean per line-search step (the accept decision is inherently a
-host decision; the first step is usually accepted). Everything else stays on the device.
+host decision). Everything else stays on the device.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import torch
 from torch.func import grad, jvp
@@ -27,8 +33,21 @@ from torch.func import grad, jvp
 from autometa.meta.config import MAMLConfig
 from autometa.meta.maml import MetaObjective, loss_and_grad
 from autometa.meta.rollout import Outputs, Params
+from autometa.meta.traced import trpo_program
 
-__all__ = ["conjugate_gradient", "fisher_vector_product", "flatten", "trpo_step", "unflatten"]
+__all__ = [
+    "TRACE_MIN_STEPS",
+    "conjugate_gradient",
+    "fisher_vector_product",
+    "flatten",
+    "trpo_step",
+    "unflatten",
+]
+
+#: Post-adaptation transitions (summed over an evaluation's meta-iterations) from which
+#: ``trpo_step`` uses the traced program by default. The paper's 2D navigation (40,000 per
+#: iteration, 100 iterations) is far above; the tests' small evaluations stay eager.
+TRACE_MIN_STEPS = 200_000
 
 
 def flatten(tensors: Params) -> torch.Tensor:
@@ -102,15 +121,33 @@ def fisher_vector_product(
 
 
 def trpo_step(
-    obj: MetaObjective, meta: Params, cfg: MAMLConfig
+    obj: MetaObjective, meta: Params, cfg: MAMLConfig, traced: bool | None = None
 ) -> tuple[Params, torch.Tensor, torch.Tensor]:
     """One TRPO meta-update; returns ``(new_meta, loss_before, finite_flag)``.
 
     If no line-search step is accepted, the parameters stay as they were (reference code).
+
+    Args:
+        obj: the meta-objective of this meta-batch.
+        meta: the current meta-parameters.
+        cfg: the configuration (``max_kl``, CG and line-search settings).
+        traced: compute the loss, gradient and products with the traced program of
+            ``autometa.meta.traced`` (same operations, the forward pass done once per step
+            instead of once per product); False runs them eagerly. None (default) traces
+            when the evaluation is large enough to repay the one-off trace (about a second):
+            at least ``TRACE_MIN_STEPS`` post-adaptation transitions over all
+            ``cfg.meta_iterations``.
     """
-    loss, g, old, vjp_fn = loss_and_grad(obj, meta)
-    g_flat = flatten(g)
-    fvp = fisher_vector_product(obj, meta, old, vjp_fn, cfg.cg_damping)
+    if traced is None:
+        traced = obj.mb.valid.env_steps * cfg.meta_iterations >= TRACE_MIN_STEPS
+    program = trpo_program(obj, meta, flatten(meta)) if traced else None
+    if program is not None:
+        loss, g_flat, old, state = program.prepare(meta, obj.mb, flatten(meta))
+        fvp = partial(program.product, state)
+    else:
+        loss, g, old, vjp_fn = loss_and_grad(obj, meta)
+        g_flat = flatten(g)
+        fvp = fisher_vector_product(obj, meta, old, vjp_fn, cfg.cg_damping)
     direction, h_direction = conjugate_gradient(fvp, g_flat, cfg.cg_iters)
     shs = 0.5 * (direction @ h_direction)
     step = direction * torch.sqrt(cfg.max_kl / shs.clamp_min(1e-30))

@@ -1,0 +1,151 @@
+"""The TRPO step's quantities as one traced program, split into a once-per-step part and a product.
+
+Each conjugate-gradient iteration needs ``(H + damping I) v`` with ``H = J^T M J`` (see
+``autometa.meta.trpo``). Computed eagerly, every product redoes the whole forward pass through
+the inner step (the primal half of the ``jvp``), although only the tangents depend on ``v``.
+Here the meta-loss, its gradient, the old outputs and the product are traced once into a
+single ``torch.fx`` graph of aten operations (``make_fx`` with fake tensors: no arithmetic is
+done while tracing), and the graph is split in two:
+
+- the *static* part, every node that does not depend on ``v``: the loss, the gradient, the
+  post-adaptation outputs, and the intermediate values the product reads (activations,
+  inner-step gradients, their saved derivatives); run once per TRPO step;
+- the *dynamic* part, the nodes that depend on ``v``: only tangent and cotangent arithmetic;
+  run once per product.
+
+Both parts execute exactly the operations the eager code executes, in the same order, so the
+results are identical to the eager ``fisher_vector_product`` and ``loss_and_grad`` (the tests
+check this). Every data tensor is a graph input, so one trace serves every meta-iteration of
+an evaluation; it is cached per policy module and input signature (shapes, dtypes, devices,
+configuration). A policy whose forward cannot be traced falls back to the eager products.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import torch
+import torch.fx as fx
+from torch.fx.experimental.proxy_tensor import make_fx
+from torch.utils._pytree import tree_flatten, tree_unflatten
+
+from autometa.build import GraphPolicy
+from autometa.meta.config import MAMLConfig
+from autometa.meta.maml import MetaBatch, MetaObjective, loss_and_grad
+from autometa.meta.rollout import Outputs, Params
+
+__all__ = ["TRPOProgram", "split_graph", "trpo_program"]
+
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_UNTRACEABLE = object()
+
+
+def split_graph(gm: fx.GraphModule, dynamic: fx.Node) -> tuple[fx.GraphModule, fx.GraphModule]:
+    """Split ``gm`` into the part independent of the placeholder ``dynamic`` and the rest.
+
+    Args:
+        gm: a traced graph whose output is a flat tuple of tensors; the last output is the only
+            one that depends on ``dynamic``.
+        dynamic: the placeholder that changes between calls.
+
+    Returns:
+        ``(static, product)``. ``static`` takes the other placeholders (in order) and returns
+        ``gm``'s other outputs followed by the *boundary* values (static nodes read by dynamic
+        ones); ``product`` takes the boundary values, then ``dynamic``, and returns the last
+        output.
+    """
+    graph = gm.graph
+    output = next(n for n in graph.nodes if n.op == "output")
+    outputs = list(output.args[0])
+    depends = {dynamic}
+    for node in graph.nodes:
+        if node.op != "output" and any(a in depends for a in node.all_input_nodes):
+            depends.add(node)
+    if any(o in depends for o in outputs[:-1]):
+        raise ValueError("only the last output may depend on the dynamic input")
+    boundary = [n for n in graph.nodes if n not in depends and any(u in depends for u in n.users)]
+
+    static_graph, env = fx.Graph(), {}
+    for node in graph.nodes:
+        if node.op != "output" and node not in depends:
+            env[node] = static_graph.node_copy(node, lambda x: env[x])
+    static_graph.output(tuple(env[n] for n in outputs[:-1] + boundary))
+
+    dynamic_graph, denv = fx.Graph(), {}
+    for node in boundary:
+        denv[node] = dynamic_graph.placeholder(f"b_{node.name}")
+    for node in graph.nodes:
+        if node in depends:
+            denv[node] = dynamic_graph.node_copy(node, lambda x: denv[x])
+    dynamic_graph.output(denv[outputs[-1]])
+
+    parts = []
+    for part in (static_graph, dynamic_graph):
+        module = fx.GraphModule(gm, part)
+        module.graph.eliminate_dead_code()
+        module.recompile()
+        parts.append(module)
+    return parts[0], parts[1]
+
+
+class TRPOProgram:
+    """The traced TRPO quantities of one policy, configuration and meta-batch signature.
+
+    ``prepare`` runs the static part once per TRPO step; ``product`` runs the dynamic part.
+    """
+
+    def __init__(self, policy: GraphPolicy, cfg: MAMLConfig, args: tuple) -> None:
+        """Trace with fake tensors shaped like ``args = (meta, mb, v)`` and split the graph."""
+        flat, self._spec = tree_flatten(_program_inputs(*args))
+
+        def program(*flat_inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            meta, train, grads, valid, valid_adv, v = tree_unflatten(list(flat_inputs), self._spec)
+            obj = MetaObjective(policy, MetaBatch(list(train), list(grads), valid, valid_adv), cfg)
+            loss, g, old, vjp_fn = loss_and_grad(obj, meta)
+            from autometa.meta.trpo import fisher_vector_product, flatten  # import cycle
+
+            product = fisher_vector_product(obj, meta, old, vjp_fn, cfg.cg_damping)(v)
+            return (loss, flatten(g), *old, product)
+
+        gm = make_fx(program, tracing_mode="fake", _allow_non_fake_inputs=True)(*flat)
+        placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
+        self.static, self.dynamic = split_graph(gm, placeholders[-1])
+        self.num_outputs = len(next(n for n in gm.graph.nodes if n.op == "output").args[0])
+
+    def prepare(
+        self, meta: Params, mb: MetaBatch, v: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, Outputs, list[torch.Tensor]]:
+        """``(loss, flat gradient, old outputs, state)`` at ``meta``; ``v`` only gives a shape."""
+        flat, _ = tree_flatten(_program_inputs(meta, mb, v))
+        values = self.static(*flat[:-1])
+        head = self.num_outputs - 1
+        loss, g_flat, old = values[0], values[1], tuple(values[2:head])
+        return loss, g_flat, old, list(values[head:])
+
+    def product(self, state: list[torch.Tensor], v: torch.Tensor) -> torch.Tensor:
+        """``(H + damping I) v`` from the state ``prepare`` returned."""
+        return self.dynamic(*state, v)
+
+
+def _program_inputs(meta: Params, mb: MetaBatch, v: torch.Tensor) -> tuple:
+    return meta, mb.train, mb.grads, mb.valid, mb.valid_adv, v
+
+
+def _signature(cfg: MAMLConfig, args: tuple) -> tuple:
+    flat, spec = tree_flatten(_program_inputs(*args))
+    return cfg, str(spec), tuple((t.shape, t.dtype, t.device) for t in flat)
+
+
+def trpo_program(obj: MetaObjective, meta: Params, v: torch.Tensor) -> TRPOProgram | None:
+    """The cached :class:`TRPOProgram` for ``obj``'s policy and this signature (traced on first
+    use), or None when the policy's forward cannot be traced (the caller goes eager)."""
+    args = (meta, obj.mb, v)
+    per_policy = _CACHE.setdefault(obj.policy, {})
+    key = _signature(obj.cfg, args)
+    if key not in per_policy:
+        try:
+            per_policy[key] = TRPOProgram(obj.policy, obj.cfg, args)
+        except Exception:  # noqa: BLE001 - any tracing failure means: use the eager products
+            per_policy[key] = _UNTRACEABLE
+    program = per_policy[key]
+    return None if program is _UNTRACEABLE else program
