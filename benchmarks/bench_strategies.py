@@ -14,6 +14,7 @@ the median best-so-far curves to the matching ``.png``.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import statistics
 import sys
@@ -73,7 +74,14 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="processes running the runs")
     parser.add_argument("--strategies", nargs="*", help="names (default: all registered)")
     parser.add_argument("--quick", action="store_true", help="20 trials, 2 seeds, 5 strategies")
+    parser.add_argument("--replot", action="store_true", help="redraw the plot from the JSON")
     args = parser.parse_args()
+    if args.replot:
+        stem = f"bench_strategies_{args.space}{'_quick' if args.quick else ''}"
+        saved = json.loads((RESULTS / f"{stem}.json").read_text())
+        args.trials, args.seeds = saved["trials"], saved["seeds"]
+        plot(saved["strategies"], args, RESULTS / f"{stem}.png")
+        return
     if args.quick:
         args.trials, args.seeds = 20, 2
         args.strategies = args.strategies or QUICK
@@ -147,13 +155,20 @@ def plot(summary: dict, args: argparse.Namespace, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(9, 6))
-    for name, entry in summary.items():
+    styles = ["-", "-.", ":"]
+    for i, (name, entry) in enumerate(summary.items()):
         if "median_best" in entry:
-            style = "--" if name == "random" else "-"
-            ax.plot(range(1, args.trials + 1), entry["median_best"], style, label=name)
+            style = "--" if name == "random" else styles[i % len(styles)]
+            ax.plot(range(1, args.trials + 1), entry["median_best"], style, label=name, lw=1.5)
+    finals = sorted(e["median_best"][-1] for e in summary.values() if "median_best" in e)
+    start = summary["random"]["median_best"][0]
+    ax.set_ylim(min(start, finals[len(finals) // 4]) - 0.1, finals[-1] + 0.05)
     ax.set_xlabel("trials")
     ax.set_ylabel("best score so far (median over seeds)")
-    ax.set_title(f"strategies on {args.space} (synthetic objective, {args.seeds} seeds)")
+    ax.set_title(
+        f"strategies on {args.space} (synthetic objective, {args.seeds} seeds; "
+        "curves far below random are cut off)"
+    )
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
