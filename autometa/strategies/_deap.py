@@ -4,7 +4,7 @@ Selection and crossover come from ``deap.tools`` (``selTournament``, ``selBest``
 ``selRandom``, ``selNSGA2``, ``selTournamentDCD``, ``cxUniform``), registered on a
 ``deap.base.Toolbox``; mutation is the type- and graph-aware operator of
 :mod:`autometa.strategies._variation`. DEAP draws from Python's global ``random`` module, so
-every DEAP call runs inside :func:`_own_random`, which swaps in the strategy's own seeded
+every DEAP call runs inside ``global_random_from``, which swaps in the strategy's own seeded
 state and restores the global one afterwards: runs are reproducible and other code's random
 streams are left alone. Classes are built with ``type`` rather than ``deap.creator`` so no
 global registry is touched.
@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 from deap import base, tools
 
+from autometa.strategies._global_random import global_random_from
 from autometa.strategies._variation import Variation
 from autometa.strategies.base import BaseStrategy, Value
 
@@ -88,17 +88,6 @@ class _Evolutionary(BaseStrategy):
         self.toolbox.register("mate", tools.cxUniform, indpb=0.5)
         self.toolbox.register("mutate", self._variation.mutate)
 
-    @contextmanager
-    def _own_random(self) -> Iterator[None]:
-        """Run DEAP's ``random`` calls on this strategy's seeded state."""
-        saved = random.getstate()
-        random.setstate(self._py_random.getstate())
-        try:
-            yield
-        finally:
-            self._py_random.setstate(random.getstate())
-            random.setstate(saved)
-
     def _individual(self, values: Mapping[str, Any]) -> Individual:
         return Individual([values[n] for n in self._names], self._fitness())
 
@@ -122,7 +111,7 @@ class _Evolutionary(BaseStrategy):
             a = list(first)
             if second is not None:
                 b = list(second)
-                with self._own_random():
+                with global_random_from(self._py_random):
                     self.toolbox.mate(a, b)
             return self.toolbox.mutate(self._values(a))
 
@@ -192,7 +181,7 @@ class GeneticStrategy(_Evolutionary):
         if not pool:
             self._queue.extend(self._randoms(size))
             return
-        with self._own_random():
+        with global_random_from(self._py_random):
             elite = tools.selBest(pool, min(self.options["elitism"], len(pool)))
             kept = {id(i) for i in elite}
             rest = [i for i in tools.selBest(children, len(children)) if id(i) not in kept]
@@ -237,7 +226,7 @@ class RegularizedEvolutionStrategy(_Evolutionary):
                 children = self._randoms(1)
                 child = children[0] if children else None
             else:
-                with self._own_random():
+                with global_random_from(self._py_random):
                     sample = tools.selRandom(list(self._population), self.options["sample_size"])
                     parent = tools.selBest(sample, 1)[0]
                 child = self._child(parent, None)
@@ -288,7 +277,7 @@ class NSGA2Strategy(GeneticStrategy):
         if not pool:
             self._queue.extend(self._randoms(size))
             return
-        with self._own_random():
+        with global_random_from(self._py_random):
             self._parents = tools.selNSGA2(pool, min(size, len(pool)))
             chosen: list[Individual] = []
             while len(chosen) < size:

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 
 from autometa.space.dims import Float
+from autometa.strategies._global_random import global_random_from
 from autometa.strategies._nni_space import from_nni, to_nni
 from autometa.strategies.base import BaseStrategy, Value
 
@@ -81,7 +81,7 @@ class NNIStrategy(BaseStrategy):
         self._nni = import_nni()
         self._py_random = random.Random(self.seed)
         self._rng = np.random.default_rng(self.seed)
-        with self._own_random():
+        with global_random_from(self._py_random):
             self.tuner = self._tuner()
             self.tuner.update_search_space(self._nni_space())
             self._after_space()
@@ -97,17 +97,6 @@ class NNIStrategy(BaseStrategy):
         """Hook run right after the tuner generated parameters ``pid``."""
         return None
 
-    @contextmanager
-    def _own_random(self) -> Iterator[None]:
-        """Run NNI's calls to Python's global ``random`` on this strategy's seeded state."""
-        saved = random.getstate()
-        random.setstate(self._py_random.getstate())
-        try:
-            yield
-        finally:
-            self._py_random.setstate(random.getstate())
-            random.setstate(saved)
-
     def _propose(self, n: int) -> list[tuple[Mapping[str, Any], Any]]:
         if self._round >= STUCK_ROUNDS:  # the tuner keeps proposing known architectures
             return [(self.space.sample_values(self._rng), None) for _ in range(n)]
@@ -115,7 +104,7 @@ class NNIStrategy(BaseStrategy):
         while self._pushed and len(out) < n:  # configurations NNI pushed through its callback
             pid, params = self._pushed.pop(0)
             out.append((self._to_values(params), (pid, params)))
-        with self._own_random():
+        with global_random_from(self._py_random):
             for _ in range(n - len(out)):
                 self._serial += 1
                 pid = self._serial
@@ -137,7 +126,7 @@ class NNIStrategy(BaseStrategy):
             return
         pid, params = token
         score = self._worst_value() if value is None else value
-        with self._own_random():
+        with global_random_from(self._py_random):
             self.tuner.receive_trial_result(pid, params, float(score))
             self.tuner.trial_end(pid, True)
 
