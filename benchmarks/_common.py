@@ -28,6 +28,27 @@ def median_time(fn: Callable[[], Any], *, repeats: int = 7, number: int = 100) -
     return statistics.median(samples)
 
 
+def interleaved_times(
+    fns: list[Callable[[], Any]], *, repeats: int = 9, number: int = 100
+) -> list[float]:
+    """Median seconds per call of each of ``fns``, timed in alternation after a warm-up.
+
+    Alternating the functions inside every repeat keeps clock-speed changes and allocator
+    state from favouring whichever function happens to be timed first.
+    """
+    for fn in fns:
+        for _ in range(number):
+            fn()
+    samples: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeats):
+        for i, fn in enumerate(fns):
+            start = time.perf_counter()
+            for _ in range(number):
+                fn()
+            samples[i].append((time.perf_counter() - start) / number)
+    return [statistics.median(s) for s in samples]
+
+
 def machine() -> dict[str, Any]:
     """What the numbers were measured on."""
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import median_time, print_table, save  # noqa: E402
+from _common import interleaved_times, print_table, save  # noqa: E402
 
 from autometa.build import build_policy  # noqa: E402
 from autometa.graph import mlp_graph  # noqa: E402
@@ -55,8 +55,9 @@ def main() -> None:
         for batch in [1, 400, 2000]:
             obs = torch.randn(batch, obs_dim)
             with torch.no_grad():
-                t_graph = median_time(lambda p=policy, o=obs: p(o), number=300)
-                t_seq = median_time(lambda r=reference, o=obs: r(o), number=300)
+                t_graph, t_seq = interleaved_times(
+                    [lambda p=policy, o=obs: p(o), lambda r=reference, o=obs: r(o)], number=200
+                )
             over_us = (t_graph - t_seq) * 1e6
             rows.append(
                 [
