@@ -252,11 +252,7 @@ def run_resume(args: argparse.Namespace) -> int:
         return _usage("resume", f"{path}: the database holds no study")
     recipe = dict(study.settings.get("cli") or {})
     if not recipe:
-        return _usage(
-            "resume",
-            f"{path}: the study was started from Python, not `autometa search`; resume it by "
-            "calling autometa.search(...) again with the same arguments",
-        )
+        return _guard(lambda: _resume_python_study(study, path, args), "resume")
     for name in ("trials", "seconds", "budget_meta_iterations", "workers", "executor",
                  "ray_address", "gpus_per_trial", "trial_timeout"):  # fmt: skip
         if name in vars(args):
@@ -264,6 +260,47 @@ def run_resume(args: argparse.Namespace) -> int:
     recipe["storage"] = str(path)
     space = load_space(study.space_spec)
     return _guard(lambda: _execute(recipe, space, args.no_progress), "resume")
+
+
+def _resume_python_study(study: Any, path: Path, args: argparse.Namespace) -> int:
+    """Continue a study started with ``autometa.search(...)`` from what it stored."""
+    from autometa.errors import StorageError
+    from autometa.experiment import Budget, search
+    from autometa.experiment.fidelity import fidelity_from_dict
+    from autometa.experiment.search import rebuild_evaluator
+    from autometa.space import load_space
+
+    settings = study.settings
+    try:
+        evaluator = rebuild_evaluator(study.evaluator)
+    except StorageError as exc:
+        raise _UsageError(f"{path}: {exc}") from exc
+    stored = Budget.from_dict(settings.get("budget"))
+    budget = Budget(
+        getattr(args, "trials", stored.trials),
+        getattr(args, "seconds", stored.seconds),
+        getattr(args, "budget_meta_iterations", stored.meta_iterations),
+    )
+    try:
+        result = search(
+            load_space(study.space_spec),
+            strategy=study.strategy,
+            evaluator=evaluator,
+            budget=budget,
+            storage=str(path),
+            workers=getattr(args, "workers", settings.get("workers", 1)),
+            seed=study.seed,
+            strategy_options=dict(study.strategy_options),
+            fidelity=fidelity_from_dict(settings.get("fidelity")),
+            progress=False if args.no_progress else None,
+            trial_timeout=getattr(args, "trial_timeout", settings.get("trial_timeout")),
+        )
+    except KeyboardInterrupt:
+        print(f"interrupted: continue with `autometa resume {path}`", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print(f"stopped: {result.stop_reason}")
+    print(_format(result.storage, top=5))
+    return EXIT_OK if result.best is not None else EXIT_FAILURE
 
 
 def _guard(body: Any, command: str) -> int:

@@ -105,6 +105,33 @@ def describe_evaluator(evaluator: Any) -> dict[str, Any]:
     return {"target": target, "config": config}
 
 
+def rebuild_evaluator(description: dict[str, Any]) -> Any:
+    """The evaluator a study recorded with :func:`describe_evaluator`, built again.
+
+    Raises:
+        StorageError: the evaluator's class cannot be imported or has no ``from_config``.
+    """
+    import importlib
+
+    target = str(description.get("target", ""))
+    module_name, _, qualname = target.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise StorageError(f"the study's evaluator {target!r} cannot be imported: {exc}") from exc
+    if not hasattr(obj, "from_config"):
+        raise StorageError(
+            f"the study's evaluator {target!r} has no from_config(); resume it by calling "
+            "autometa.search(...) again with the same arguments"
+        )
+    try:
+        return obj.from_config(description.get("config") or {})
+    except (TypeError, ValueError, KeyError) as exc:
+        raise StorageError(f"the study's evaluator {target!r} cannot be rebuilt: {exc}") from exc
+
+
 def _json_safe(value: Any) -> bool:
     if value is None or isinstance(value, (bool, int, float, str)):
         return True

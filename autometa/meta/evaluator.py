@@ -181,6 +181,34 @@ class MAMLEvaluator:
     def __repr__(self) -> str:
         return f"MAMLEvaluator(task_family={self.task_family!r}, config={self.config})"
 
+    def to_config(self) -> dict[str, Any]:
+        """JSON-safe settings that :meth:`from_config` turns back into this evaluator.
+
+        Stored with every study, so ``autometa resume`` can rebuild the evaluator of a search
+        started from Python. A family passed as an object is recorded by its name.
+        """
+        name = self.task_family
+        if not isinstance(name, str):
+            name = getattr(name, "name", None) or repr(name)
+        config = self.config.to_dict() if hasattr(self.config, "to_dict") else {}
+        fields = set(settable_fields())
+        return {
+            "task_family": name,
+            "family_options": dict(self.family_options),
+            "keep_state_dict": self.keep_state_dict,
+            "config": {k: v for k, v in config.items() if k in fields},
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> MAMLEvaluator:
+        """Rebuild an evaluator from :meth:`to_config` output."""
+        return cls(
+            config["task_family"],
+            family_options=config.get("family_options"),
+            keep_state_dict=config.get("keep_state_dict", True),
+            **config.get("config", {}),
+        )
+
     def __getstate__(self) -> dict[str, Any]:
         """Pickle without the per-device family cache (workers make their own)."""
         return {**self.__dict__, "_families": {}}

@@ -103,6 +103,20 @@ class SyntheticObjective:
         self.full_fidelity = full_fidelity
         self._params: dict[str, int] = {}
 
+    _SETTINGS = (
+        "obs_dim", "act_dim", "discrete", "noise", "optimum_params", "optimum_depth",
+        "optimum_fast_lr", "fail_fraction", "delay", "full_fidelity",
+    )  # fmt: skip
+
+    def to_config(self) -> dict[str, Any]:
+        """JSON-safe settings that :meth:`from_config` turns back into this objective."""
+        return {name: getattr(self, name) for name in self._SETTINGS}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> SyntheticObjective:
+        """Rebuild the objective from :meth:`to_config` output."""
+        return cls(**config)
+
     def __call__(
         self,
         graph: nx.DiGraph,

@@ -65,15 +65,46 @@ def test_bad_input_exits_2(tmp_path, capsys):
     assert "none.db: no such study database" in capsys.readouterr().err
 
 
-def test_resume_needs_a_cli_study(tmp_path, capsys):
+def test_resume_a_study_started_from_python(tmp_path, capsys):
     db = tmp_path / "py.db"
-    search(DAG, evaluator=SyntheticObjective(), budget=Budget(trials=1), storage=db, workers=0,
+    objective = SyntheticObjective(optimum_depth=2, noise=0.0)
+    options = {"strategy": "ga", "evaluator": objective, "workers": 0, "seed": 4,
+               "strategy_options": {"population_size": 4}, "progress": False}  # fmt: skip
+    first = search(DAG, budget=Budget(trials=3), storage=db, **options)
+    first.storage.close()
+    assert main(["resume", str(db), "--trials", "6", "--workers", "0", "--no-progress"]) == 0
+    assert "  trials: 6 done\n" in capsys.readouterr().out
+
+    other = tmp_path / "straight.db"
+    straight = search(DAG, budget=Budget(trials=6), storage=other, **options)
+    resumed = SQLiteStorage(db)
+    assert [t.key for t in resumed.get_all_trials()] == [
+        t.key for t in straight.storage.get_all_trials()
+    ]
+    assert [t.score for t in resumed.get_all_trials()] == [
+        t.score for t in straight.storage.get_all_trials()
+    ]
+    resumed.close()
+    straight.storage.close()
+
+
+def test_resume_refuses_an_evaluator_it_cannot_rebuild(tmp_path, capsys):
+    db = tmp_path / "py.db"
+    search(DAG, evaluator=_PlainEvaluator(), budget=Budget(trials=1), storage=db, workers=0,
            progress=False)  # fmt: skip
     assert main(["resume", str(db)]) == 2
     assert capsys.readouterr().err == (
-        f"autometa resume: error: {db}: the study was started from Python, not `autometa "
-        "search`; resume it by calling autometa.search(...) again with the same arguments\n"
+        f"autometa resume: error: {db}: the study's evaluator "
+        f"'{__name__}:_PlainEvaluator' has no from_config(); resume it by calling "
+        "autometa.search(...) again with the same arguments\n"
     )
+
+
+class _PlainEvaluator:
+    """An evaluator without ``from_config``: only Python can resume its study."""
+
+    def __call__(self, graph, *, seed=0, device=None, meta_iterations=None):
+        return SyntheticObjective()(graph, seed=seed)
 
 
 def test_all_failed_exits_1(tmp_path, capsys):

@@ -183,3 +183,15 @@ def test_evaluator_pickles_for_worker_processes():
     clone = pickle.loads(pickle.dumps(evaluator))
     assert clone.config == evaluator.config and clone._families == {}
     assert clone(chain_graph((8,)), seed=0).score == first.score
+
+
+def test_evaluators_rebuild_from_their_config():
+    from autometa.experiment.search import describe_evaluator, rebuild_evaluator
+    from autometa.meta import MAMLEvaluator, SyntheticObjective
+
+    maml = MAMLEvaluator("navigation2d", meta_iterations=7, num_tasks=5, fast_lr=0.3)
+    again = rebuild_evaluator(describe_evaluator(maml))
+    assert isinstance(again, MAMLEvaluator) and again.config == maml.config
+    assert again.task_family == "navigation2d"
+    synthetic = SyntheticObjective(noise=0.0, delay=0.1, fail_fraction=0.25)
+    assert rebuild_evaluator(describe_evaluator(synthetic)).to_config() == synthetic.to_config()
