@@ -14,6 +14,7 @@ layouts. Reset noise is gymnasium's (qpos + U(-0.1, 0.1), qvel + 0.1 N(0, 1)). N
 from __future__ import annotations
 
 import functools
+import logging
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -26,6 +27,8 @@ from autometa.tasks.base import TaskParam
 
 __all__ = ["AntDir", "AntVel", "HalfCheetahDir", "HalfCheetahVel"]
 
+logger = logging.getLogger(__name__)
+
 # Control-cost weights of the MAML rewards: 0.5 * 0.1 for the cheetah; 0.005 on the action
 # divided by half the actuator range (1 for gymnasium's ant) for the ant; contact 0.0005.
 _CHEETAH_CTRL, _ANT_CTRL, _ANT_CONTACT, _ANT_SURVIVE = 0.05, 0.005, 0.0005, 0.05
@@ -33,13 +36,22 @@ _CHEETAH_CTRL, _ANT_CTRL, _ANT_CONTACT, _ANT_SURVIVE = 0.05, 0.005, 0.0005, 0.05
 
 def _make_env(kind: str) -> gym.Env:
     try:
-        if kind == "cheetah":
-            from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
+        import mujoco
 
-            return HalfCheetahEnv(ctrl_cost_weight=_CHEETAH_CTRL)
-        from gymnasium.envs.mujoco.ant_v5 import AntEnv
+        # MuJoCo prints a deprecation warning for gymnasium's model files on every build
+        # (hundreds per family); send it to logging instead of the terminal.
+        previous = mujoco.get_mju_user_warning()
+        mujoco.set_mju_user_warning(lambda message: logger.debug("mujoco: %s", message))
+        try:
+            if kind == "cheetah":
+                from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
 
-        return AntEnv(ctrl_cost_weight=_ANT_CTRL, contact_cost_weight=_ANT_CONTACT)
+                return HalfCheetahEnv(ctrl_cost_weight=_CHEETAH_CTRL)
+            from gymnasium.envs.mujoco.ant_v5 import AntEnv
+
+            return AntEnv(ctrl_cost_weight=_ANT_CTRL, contact_cost_weight=_ANT_CONTACT)
+        finally:
+            mujoco.set_mju_user_warning(previous)
     except ImportError as error:  # gymnasium raises DependencyNotInstalled (an ImportError)
         raise ImportError(
             "the MuJoCo task families need the mujoco extra: pip install 'autometa[mujoco]'"
