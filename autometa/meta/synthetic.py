@@ -11,6 +11,7 @@ nothing about how well an architecture meta-learns: never use it to choose a pol
 from __future__ import annotations
 
 import hashlib
+import inspect
 import math
 import time
 from typing import Any
@@ -103,14 +104,10 @@ class SyntheticObjective:
         self.full_fidelity = full_fidelity
         self._params: dict[str, int] = {}
 
-    _SETTINGS = (
-        "obs_dim", "act_dim", "discrete", "noise", "optimum_params", "optimum_depth",
-        "optimum_fast_lr", "fail_fraction", "delay", "full_fidelity",
-    )  # fmt: skip
-
     def to_config(self) -> dict[str, Any]:
         """JSON-safe settings that :meth:`from_config` turns back into this objective."""
-        return {name: getattr(self, name) for name in self._SETTINGS}
+        names = inspect.signature(type(self).__init__).parameters
+        return {name: getattr(self, name) for name in names if name != "self"}
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> SyntheticObjective:
