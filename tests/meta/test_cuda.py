@@ -1,0 +1,141 @@
+"""The evaluator on a CUDA device: same results as the CPU code, no host sync, same seed.
+
+Skipped where no CUDA device is present (CI has none); run on a GPU machine with
+``python -m pytest -q tests/meta/test_cuda.py``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import float64_policy, synthetic_meta_batch
+from helpers import chain_graph
+
+from autometa.build import build_policy
+from autometa.meta import MAMLConfig, MAMLEvaluator
+from autometa.meta.maml import (
+    MetaBatch,
+    MetaObjective,
+    init_meta_params,
+    loss_and_grad,
+    sample_meta_batch,
+)
+from autometa.meta.reference import loop_meta_gradient
+from autometa.meta.rollout import Batch
+from autometa.meta.traced import trpo_program
+from autometa.meta.trpo import conjugate_gradient, fisher_vector_product, flatten
+from autometa.tasks import make_task
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+NATIVE = ["navigation2d", "navigation2d-sparse", "cartpole", "pendulum", "bandit", "tabular-mdp"]
+
+
+def _to(mb: MetaBatch, device: str) -> MetaBatch:
+    move = lambda b: Batch(*(x.to(device) for x in b))  # noqa: E731
+    return MetaBatch(
+        [(move(b), a.to(device)) for b, a in mb.train],
+        [{n: g.to(device) for n, g in grads.items()} for grads in mb.grads],
+        move(mb.valid),
+        mb.valid_adv.to(device),
+    )
+
+
+def test_meta_gradient_and_trpo_products_on_cuda_match_the_cpu():
+    policy = float64_policy()
+    cfg = MAMLConfig(fast_lr=0.5)
+    mb = synthetic_meta_batch(policy, cfg)
+    meta = init_meta_params(policy, cfg)
+    looped = flatten(loop_meta_gradient(policy, meta, mb, cfg))
+    cpu_obj = MetaObjective(policy, mb, cfg)
+    _, _, cpu_old, cpu_vjp = loss_and_grad(cpu_obj, meta)
+    v = torch.randn(looped.shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    cpu_product = fisher_vector_product(cpu_obj, meta, cpu_old, cpu_vjp, 0.0)(v)
+
+    policy_cuda = policy.to("cuda")
+    meta_cuda = {n: p.to("cuda") for n, p in meta.items()}
+    obj = MetaObjective(policy_cuda, _to(mb, "cuda"), cfg)
+    _, g, old, vjp_fn = loss_and_grad(obj, meta_cuda)
+    product = fisher_vector_product(obj, meta_cuda, old, vjp_fn, 0.0)(v.cuda())
+    assert (flatten(g).cpu() - looped).abs().max() < 1e-5
+    assert torch.allclose(product.cpu(), cpu_product, rtol=1e-8, atol=1e-10)
+    program = trpo_program(obj, meta_cuda, flatten(meta_cuda))
+    assert program is not None
+    _, t_g, _, state = program.prepare(meta_cuda, obj.mb, flatten(meta_cuda))
+    traced = program.product(state, v.cuda()) - cfg.cg_damping * v.cuda()
+    assert torch.allclose(t_g, flatten(g)) and torch.allclose(traced, product, rtol=1e-8)
+
+
+def test_an_iteration_up_to_the_line_search_never_waits_for_the_host():
+    family = make_task("navigation2d", device="cuda", horizon=20)
+    cfg = MAMLConfig(num_tasks=4, episodes_per_task=5)
+    policy = build_policy(
+        chain_graph((16, 16)),
+        family.single_observation_space,
+        family.single_action_space,
+        seed=0,
+        device="cuda",
+    )
+    meta = init_meta_params(policy, cfg)
+    generator = torch.Generator(device="cuda").manual_seed(0)
+    tasks = family.sample_tasks(cfg.num_tasks, 1)
+
+    def iteration(seed: int) -> torch.Tensor:
+        mb = sample_meta_batch(policy, meta, family, tasks, cfg, generator, seed)
+        obj = MetaObjective(policy, mb, cfg)
+        _, g, old, vjp_fn = loss_and_grad(obj, meta)
+        fvp = fisher_vector_product(obj, meta, old, vjp_fn, cfg.cg_damping)
+        program = trpo_program(obj, meta, flatten(meta))
+        _, _, _, state = program.prepare(meta, mb, flatten(meta))
+        x, _ = conjugate_gradient(fvp, flatten(g), cfg.cg_iters)
+        return x + program.product(state, x)
+
+    iteration(0)  # warm-up: library handles, the trace
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        out = iteration(1)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert bool(torch.isfinite(out).all())
+
+
+def test_evaluation_on_cuda_is_reproducible_and_returns_cpu_weights():
+    evaluator = MAMLEvaluator(
+        "navigation2d",
+        meta_iterations=3,
+        num_tasks=8,
+        episodes_per_task=8,
+        test_tasks=10,
+        test_episodes=10,
+        family_options={"horizon": 20},
+    )
+    graph = chain_graph((16, 16))
+    a, b = (evaluator(graph, seed=4, device="cuda") for _ in range(2))
+    assert a.ok, a.error
+    assert a.metrics["device"].startswith("cuda")
+    assert a.score == b.score and a.metrics["learning_curve"] == b.metrics["learning_curve"]
+    assert all(t.device.type == "cpu" for t in a.state_dict.values())
+    assert all(torch.equal(a.state_dict[k], b.state_dict[k]) for k in a.state_dict)
+
+
+@pytest.mark.parametrize("name", NATIVE)
+def test_native_families_step_the_same_on_cpu_and_cuda(name):
+    cpu, gpu = make_task(name, device="cpu"), make_task(name, device="cuda")
+    tasks = cpu.sample_tasks(3, 7)
+    tasks_gpu = gpu.sample_tasks(3, 7)
+    for key in tasks:
+        assert torch.allclose(tasks[key].double(), tasks_gpu[key].cpu().double(), atol=1e-6)
+    state_c, obs_c = cpu.reset(tasks, num_episodes=4, seed=3)
+    state_g, obs_g = gpu.reset(tasks_gpu, num_episodes=4, seed=3)
+    assert torch.allclose(obs_c.double(), obs_g.cpu().double(), atol=1e-5)
+    space = cpu.single_action_space
+    space.seed(0)
+    for _ in range(10):
+        action = torch.as_tensor(np.array([[space.sample() for _ in range(4)] for _ in range(3)]))
+        state_c, obs_c, rew_c, term_c, _, _ = cpu.step(state_c, action)
+        state_g, obs_g, rew_g, term_g, _, _ = gpu.step(state_g, action.to("cuda"))
+        assert torch.allclose(obs_c.double(), obs_g.cpu().double(), atol=1e-4)
+        assert torch.allclose(rew_c.double(), rew_g.cpu().double(), atol=1e-4)
+        assert torch.equal(term_c, term_g.cpu())
