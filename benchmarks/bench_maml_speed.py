@@ -18,7 +18,7 @@ steps per second. A whole default evaluation (``--eval``) is timed for the batch
 the reference's is extrapolated from its per-iteration time (it would take hours).
 
 Usage: ``python benchmarks/bench_maml_speed.py [--iterations 3] [--ref-iterations 1]
-[--threads 1] [--device cpu] [--eval] [--numpy-env] [--first-order]``. Writes
+[--threads N] [--device cpu] [--eval] [--numpy-env] [--first-order] [--default-malloc]``. Writes
 ``benchmarks/results/bench_maml_speed_<device>.json``.
 """
 
@@ -36,6 +36,7 @@ from _common import print_table, save  # noqa: E402
 
 from autometa.build import build_policy  # noqa: E402
 from autometa.meta import MAMLEvaluator, config_for  # noqa: E402
+from autometa.meta.allocator import tune_cpu_allocator  # noqa: E402
 from autometa.meta.maml import (  # noqa: E402
     MetaObjective,
     derive_seed,
@@ -120,13 +121,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=3)
     parser.add_argument("--ref-iterations", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--threads", type=int, default=torch.get_num_threads(), help="torch threads (all cores)"
+    )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--eval", action="store_true", help="time a whole default evaluation")
     parser.add_argument("--numpy-env", action="store_true", help="also time a NumPy-env loop")
     parser.add_argument("--first-order", action="store_true", help="first-order MAML (both)")
+    parser.add_argument(
+        "--default-malloc", action="store_true", help="leave glibc malloc at its defaults"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    tuned = False if args.default_malloc else tune_cpu_allocator()
     cfg = config_for("navigation2d", first_order=args.first_order)
     graph = mlp_graph()
     device = torch.device(args.device)
@@ -134,6 +141,7 @@ def main() -> None:
     family = make_task("navigation2d", device=device)
 
     rows, record = [], {"config": cfg.to_dict(), "device": str(device), "runs": {}}
+    record["malloc_tuned"] = tuned
     b_times, b_steps, warm_up = time_batched(family, cfg, graph, args.iterations)
     e_times, e_steps, _ = time_batched(family, cfg, graph, args.iterations, traced=False)
     record["batched_warm_up_seconds"] = warm_up
@@ -183,7 +191,7 @@ def main() -> None:
     print(
         f"one meta-iteration, navigation2d, 2x64 tanh, {cfg.num_tasks} tasks x "
         f"{cfg.episodes_per_task} episodes x horizon {family.horizon}, torch threads "
-        f"{args.threads}"
+        f"{args.threads}, malloc {'tuned' if tuned else 'default'}"
     )
     print_table(
         [

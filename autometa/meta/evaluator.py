@@ -19,6 +19,7 @@ import torch
 
 from autometa.build import GraphPolicy, build_policy
 from autometa.errors import EvaluationError, UnknownNameError
+from autometa.meta.allocator import tune_cpu_allocator
 from autometa.meta.baseline import advantages
 from autometa.meta.config import MAMLConfig, config_for, settable_fields
 from autometa.meta.maml import (
@@ -279,6 +280,8 @@ class MAMLEvaluator:
             cfg = self.config_for_graph(graph, meta_iterations)
             family = self.family(device)
             info["device"] = str(family.device)
+            if family.device.type == "cpu":
+                tune_cpu_allocator()
             policy = build_policy(
                 graph,
                 family.single_observation_space,
