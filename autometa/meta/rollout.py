@@ -3,7 +3,8 @@
 Parameters come either shared by every task (a dict of tensors shaped like the policy's) or
 stacked per task (every tensor with a leading task dimension T); stacked parameters run
 through ``torch.func.vmap(functional_call)``. The only Python loop is over the ``horizon``
-time steps; nothing here synchronises with the host.
+time steps; nothing here synchronises with the host. On CUDA the time loop of a native
+family is replayed as one CUDA graph (``autometa.meta.cuda_graphs``).
 """
 
 from __future__ import annotations
@@ -12,13 +13,16 @@ import math
 from typing import NamedTuple
 
 import torch
+from gymnasium import spaces
 from torch.func import functional_call, vmap
 
 from autometa.build import GraphPolicy
+from autometa.meta.cuda_graphs import captured
 
 __all__ = [
     "Batch",
     "Params",
+    "action_noise",
     "kl_divergence",
     "log_prob",
     "policy_outputs",
@@ -99,16 +103,51 @@ def kl_divergence(old: Outputs, new: Outputs) -> torch.Tensor:
     return (ls1 - ls0 + 0.5 * (var_ratio + mahal) - 0.5).sum(-1)
 
 
-def sample_actions(outputs: Outputs, generator: torch.Generator) -> torch.Tensor:
-    """Draw one action per row from ``outputs`` with ``generator`` (on the outputs' device)."""
+def action_noise(family, batch_shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
+    """The action noise of a whole rollout, drawn at once: ``(horizon, T, E, ...)``.
+
+    Standard normals for a ``Box`` action space, uniforms in [0, 1) for the Gumbel-max draw of
+    a ``Discrete`` one. Drawing it before the time loop keeps the loop free of generator state,
+    so it can be replayed as a CUDA graph (``autometa.meta.cuda_graphs``).
+    """
+    space = family.single_action_space
+    if isinstance(space, spaces.Discrete):
+        shape = (family.horizon, *batch_shape, int(space.n))
+        return torch.rand(shape, generator=generator, device=family.device)
+    shape = (family.horizon, *batch_shape, *space.shape)
+    return torch.randn(shape, generator=generator, device=family.device)
+
+
+def sample_actions(outputs: Outputs, noise: torch.Tensor) -> torch.Tensor:
+    """One action per row from ``outputs``, given that step's slice of :func:`action_noise`."""
     if len(outputs) == 1:
-        logits = outputs[0]
-        u = torch.rand(logits.shape, generator=generator, device=logits.device)
-        gumbel = -torch.log(-torch.log(u.clamp_min(1e-20)))
-        return torch.argmax(logits + gumbel, dim=-1)
+        gumbel = -torch.log(-torch.log(noise.clamp_min(1e-20)))
+        return torch.argmax(outputs[0] + gumbel, dim=-1)
     mean, log_std = outputs
-    noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
-    return mean + torch.exp(log_std) * noise
+    return mean + torch.exp(log_std) * noise.to(mean.dtype)
+
+
+def _run_steps(
+    policy: GraphPolicy,
+    family,
+    params: Params,
+    stacked: bool,
+    state: dict[str, torch.Tensor],
+    obs: torch.Tensor,
+    noise: torch.Tensor,
+) -> Batch:
+    """The time loop of :func:`rollout` from a reset ``state``: a fixed sequence of kernels."""
+    alive = torch.ones(obs.shape[:2], dtype=obs.dtype, device=obs.device)
+    steps: list[tuple[torch.Tensor, ...]] = []
+    for t in range(family.horizon):
+        outputs = policy_outputs(policy, params, obs, stacked)
+        action = sample_actions(outputs, noise[t])
+        logp = log_prob(outputs, action)
+        state, next_obs, reward, terminated, _, _ = family.step(state, action)
+        steps.append((obs, action, reward, alive, logp))
+        alive = alive * (~terminated).to(alive.dtype)
+        obs = next_obs
+    return Batch(*(torch.stack(column, dim=2) for column in zip(*steps)))
 
 
 @torch.no_grad()
@@ -139,15 +178,19 @@ def rollout(
         The :class:`Batch`; ``alive`` masks the steps after each episode terminated.
     """
     state, obs = family.reset(tasks, num_episodes=episodes, seed=seed)
-    alive = torch.ones(obs.shape[:2], dtype=obs.dtype, device=obs.device)
-    steps: list[tuple[torch.Tensor, ...]] = []
-    for _ in range(family.horizon):
-        outputs = policy_outputs(policy, params, obs, stacked)
-        action = sample_actions(outputs, generator)
-        logp = log_prob(outputs, action)
-        state, next_obs, reward, terminated, _, _ = family.step(state, action)
-        steps.append((obs, action, reward, alive, logp))
-        alive = alive * (~terminated).to(alive.dtype)
-        obs = next_obs
-    columns = [torch.stack(column, dim=2) for column in zip(*steps)]
-    return Batch(*columns)
+    noise = action_noise(family, tuple(obs.shape[:2]), generator)
+    if family.native:  # pure-torch step: replay the time loop as a CUDA graph on a GPU
+        names, keys = list(params), list(state)
+
+        def steps(*flat: torch.Tensor) -> Batch:
+            split = len(names) + len(keys)
+            p = dict(zip(names, flat[: len(names)]))
+            s = dict(zip(keys, flat[len(names) : split]))
+            return _run_steps(policy, family, p, stacked, s, flat[split], flat[split + 1])
+
+        inputs = [*params.values(), *state.values(), obs, noise]
+        key = ("rollout", family, stacked, tuple(names), tuple(keys))
+        columns = captured(policy, key, steps, inputs)
+        if columns is not None:
+            return Batch(*columns)
+    return _run_steps(policy, family, params, stacked, state, obs, noise)

@@ -16,7 +16,9 @@ only instead of the third derivatives that differentiating the KL gradient would
 For large evaluations the loss, gradient and products run as a traced program
 (``autometa.meta.traced``): the same operations, but the forward pass through the inner step
 and everything else that does not depend on ``v`` is done once per TRPO step, so each of the
-CG products does only tangent and cotangent arithmetic (about half the work).
+CG products does only tangent and cotangent arithmetic (about half the work). On CUDA the
+whole CG solve over the traced products is replayed as one CUDA graph
+(``autometa.meta.cuda_graphs``): the same kernels without their launch cost.
 
 Host synchronisation: one boolean per line-search step (the accept decision is inherently a
 host decision). Everything else stays on the device.
@@ -31,6 +33,7 @@ import torch
 from torch.func import grad, jvp
 
 from autometa.meta.config import MAMLConfig
+from autometa.meta.cuda_graphs import captured
 from autometa.meta.maml import MetaObjective, loss_and_grad
 from autometa.meta.rollout import Outputs, Params
 from autometa.meta.traced import trpo_program
@@ -120,6 +123,18 @@ def fisher_vector_product(
     return product
 
 
+def _traced_solve(
+    program, state: list[torch.Tensor], g: torch.Tensor, iters: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """CG with the traced products; on CUDA the whole solve is replayed as one CUDA graph."""
+
+    def solve(*flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return conjugate_gradient(partial(program.product, list(flat[:-1])), flat[-1], iters)
+
+    out = captured(program, ("cg", iters), solve, [*state, g])
+    return tuple(out) if out is not None else solve(*state, g)
+
+
 def trpo_step(
     obj: MetaObjective, meta: Params, cfg: MAMLConfig, traced: bool | None = None
 ) -> tuple[Params, torch.Tensor, torch.Tensor]:
@@ -143,12 +158,12 @@ def trpo_step(
     program = trpo_program(obj, meta, flatten(meta)) if traced else None
     if program is not None:
         loss, g_flat, old, state = program.prepare(meta, obj.mb, flatten(meta))
-        fvp = partial(program.product, state)
+        direction, h_direction = _traced_solve(program, state, g_flat, cfg.cg_iters)
     else:
         loss, g, old, vjp_fn = loss_and_grad(obj, meta)
         g_flat = flatten(g)
         fvp = fisher_vector_product(obj, meta, old, vjp_fn, cfg.cg_damping)
-    direction, h_direction = conjugate_gradient(fvp, g_flat, cfg.cg_iters)
+        direction, h_direction = conjugate_gradient(fvp, g_flat, cfg.cg_iters)
     shs = 0.5 * (direction @ h_direction)
     step = direction * torch.sqrt(cfg.max_kl / shs.clamp_min(1e-30))
     finite = torch.isfinite(loss) & torch.isfinite(step).all()

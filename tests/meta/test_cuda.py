@@ -13,7 +13,7 @@ from conftest import float64_policy, synthetic_meta_batch
 from helpers import chain_graph
 
 from autometa.build import build_policy
-from autometa.meta import MAMLConfig, MAMLEvaluator
+from autometa.meta import MAMLConfig, MAMLEvaluator, cuda_graphs
 from autometa.meta.maml import (
     MetaBatch,
     MetaObjective,
@@ -22,9 +22,15 @@ from autometa.meta.maml import (
     sample_meta_batch,
 )
 from autometa.meta.reference import loop_meta_gradient
-from autometa.meta.rollout import Batch
+from autometa.meta.rollout import Batch, rollout
 from autometa.meta.traced import trpo_program
-from autometa.meta.trpo import conjugate_gradient, fisher_vector_product, flatten
+from autometa.meta.trpo import (
+    _traced_solve,
+    conjugate_gradient,
+    fisher_vector_product,
+    flatten,
+    trpo_step,
+)
 from autometa.tasks import make_task
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -139,3 +145,85 @@ def test_native_families_step_the_same_on_cpu_and_cuda(name):
         assert torch.allclose(obs_c.double(), obs_g.cpu().double(), atol=1e-4)
         assert torch.allclose(rew_c.double(), rew_g.cpu().double(), atol=1e-4)
         assert torch.equal(term_c, term_g.cpu())
+
+
+def _small_policy(family, seed=0):
+    return build_policy(
+        chain_graph((16, 16)),
+        family.single_observation_space,
+        family.single_action_space,
+        seed=seed,
+        device="cuda",
+    )
+
+
+@pytest.mark.parametrize("name", NATIVE)
+def test_rollouts_replayed_from_a_cuda_graph_equal_eager_rollouts(name, monkeypatch):
+    family = make_task(name, device="cuda")
+    policy = _small_policy(family)
+    params = {n: p.detach() for n, p in policy.named_parameters()}
+    tasks = family.sample_tasks(3, 1)
+
+    def run(seed: int) -> Batch:
+        generator = torch.Generator(device="cuda").manual_seed(seed)
+        return rollout(
+            policy, params, family, tasks, 4, stacked=False, generator=generator, seed=seed
+        )
+
+    monkeypatch.setenv("AUTOMETA_CUDA_GRAPHS", "0")
+    eager = [run(1), run(2)]
+    monkeypatch.setenv("AUTOMETA_CUDA_GRAPHS", "1")
+    replayed = [run(1), run(2)]  # the first call captures, the second only replays
+    assert len(cuda_graphs.graphs_of(policy)) == 1
+    for a, b in zip(eager, replayed):
+        for x, y in zip(a, b):
+            assert torch.allclose(x.double(), y.double(), atol=1e-6), name
+    assert any(not torch.equal(x, y) for x, y in zip(*replayed))  # new inputs, new rollout
+
+
+def test_cg_solve_replayed_from_a_cuda_graph_equals_eager(monkeypatch):
+    family = make_task("navigation2d", device="cuda", horizon=20)
+    cfg = MAMLConfig(num_tasks=4, episodes_per_task=5)
+    policy = _small_policy(family)
+    meta = init_meta_params(policy, cfg)
+    generator = torch.Generator(device="cuda").manual_seed(0)
+    batches = [
+        sample_meta_batch(policy, meta, family, family.sample_tasks(4, s), cfg, generator, s)
+        for s in (1, 2)
+    ]
+    program = trpo_program(MetaObjective(policy, batches[0], cfg), meta, flatten(meta))
+    solves, steps = {}, {}
+    for flag in ("0", "1"):
+        monkeypatch.setenv("AUTOMETA_CUDA_GRAPHS", flag)
+        solves[flag], steps[flag] = [], []
+        for mb in batches:  # the first solve captures, the second only replays
+            _, g, _, state = program.prepare(meta, mb, flatten(meta))
+            solves[flag].append(_traced_solve(program, state, g, cfg.cg_iters))
+            new, _, _ = trpo_step(MetaObjective(policy, mb, cfg), meta, cfg, traced=True)
+            steps[flag].append(flatten(new))
+    assert len(cuda_graphs.graphs_of(program)) == 1
+    for eager, replayed in zip(solves["0"], solves["1"]):
+        for x, y in zip(eager, replayed):  # direction and its product
+            assert torch.allclose(x, y, rtol=1e-5, atol=1e-7)
+    assert not torch.equal(solves["1"][0][0], solves["1"][1][0])
+    for eager, replayed in zip(steps["0"], steps["1"]):
+        assert torch.allclose(eager, replayed, rtol=1e-5, atol=1e-7)
+
+
+def test_evaluation_with_and_without_cuda_graphs_agree(monkeypatch):
+    evaluator = MAMLEvaluator(
+        "navigation2d",
+        meta_iterations=2,
+        num_tasks=8,
+        episodes_per_task=8,
+        test_tasks=10,
+        test_episodes=10,
+        family_options={"horizon": 20},
+    )
+    scores = {}
+    for flag in ("0", "1"):
+        monkeypatch.setenv("AUTOMETA_CUDA_GRAPHS", flag)
+        result = evaluator(chain_graph((16, 16)), seed=2, device="cuda")
+        assert result.ok, result.error
+        scores[flag] = result.metrics["returns_by_step"]
+    assert scores["1"] == pytest.approx(scores["0"], rel=1e-4, abs=1e-4)
