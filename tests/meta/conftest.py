@@ -13,6 +13,15 @@ from autometa.meta.baseline import advantages
 from autometa.meta.maml import MetaBatch, init_meta_params, inner_gradients, split_meta
 from autometa.meta.rollout import Batch
 
+SMALL = dict(
+    num_tasks=8,
+    episodes_per_task=8,
+    test_tasks=10,
+    test_episodes=10,
+    family_options={"horizon": 20},
+)
+"""Evaluator options for navigation2d at reduced size (horizon 20): seconds per evaluation."""
+
 OBS = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
 ACT = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import float64_policy, synthetic_meta_batch
+from conftest import SMALL, float64_policy, synthetic_meta_batch
 from helpers import chain_graph
 
 from autometa.build import build_policy
@@ -108,15 +108,7 @@ def test_an_iteration_up_to_the_line_search_never_waits_for_the_host():
 
 
 def test_evaluation_on_cuda_is_reproducible_and_returns_cpu_weights():
-    evaluator = MAMLEvaluator(
-        "navigation2d",
-        meta_iterations=3,
-        num_tasks=8,
-        episodes_per_task=8,
-        test_tasks=10,
-        test_episodes=10,
-        family_options={"horizon": 20},
-    )
+    evaluator = MAMLEvaluator("navigation2d", meta_iterations=3, **SMALL)
     graph = chain_graph((16, 16))
     a, b = (evaluator(graph, seed=4, device="cuda") for _ in range(2))
     assert a.ok, a.error
@@ -211,15 +203,7 @@ def test_cg_solve_replayed_from_a_cuda_graph_equals_eager(monkeypatch):
 
 
 def test_evaluation_with_and_without_cuda_graphs_agree(monkeypatch):
-    evaluator = MAMLEvaluator(
-        "navigation2d",
-        meta_iterations=2,
-        num_tasks=8,
-        episodes_per_task=8,
-        test_tasks=10,
-        test_episodes=10,
-        family_options={"horizon": 20},
-    )
+    evaluator = MAMLEvaluator("navigation2d", meta_iterations=2, **SMALL)
     scores = {}
     for flag in ("0", "1"):
         monkeypatch.setenv("AUTOMETA_CUDA_GRAPHS", flag)

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from conftest import SMALL
 from helpers import chain_graph
 from torch import nn
 
@@ -13,14 +14,6 @@ from autometa.build import build_policy, register_op
 from autometa.meta import MAMLConfig, MAMLEvaluator, adapt
 from autometa.meta.config import settable_fields
 from autometa.tasks import make_task
-
-SMALL = dict(
-    num_tasks=8,
-    episodes_per_task=8,
-    test_tasks=10,
-    test_episodes=10,
-    family_options={"horizon": 20},
-)
 
 
 class _NaNLayer(nn.Module):
@@ -55,7 +48,7 @@ def test_meta_training_makes_one_step_adaptation_work():
 
 def test_result_record():
     graph = chain_graph((8,))
-    result = MAMLEvaluator("navigation2d", meta_iterations=2, **SMALL)(graph, seed=3)
+    result = MAMLEvaluator("navigation2d", meta_iterations=2, **SMALL)(graph, seed=3, device="cpu")
     family = make_task("navigation2d")
     policy = build_policy(graph, family.single_observation_space, family.single_action_space)
     m = result.metrics
