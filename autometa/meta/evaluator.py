@@ -327,6 +327,7 @@ class MAMLEvaluator:
             "meta_iterations": cfg.meta_iterations,
             "wall_time": time.perf_counter() - start,
             "device": str(family.device),
+            "torch_threads": torch.get_num_threads(),
             "seed": seed,
             "task_family": family.name,
             "versions": runtime_versions(),

@@ -64,6 +64,7 @@ def test_result_record():
     assert m["test_env_steps"] == 4 * 10 * 10 * 20
     assert m["env_steps"] == m["meta_train_env_steps"] + m["test_env_steps"]
     assert len(m["returns_by_step"]) == 4 and m["score"] == m["returns_by_step"][1]
+    assert m["torch_threads"] == torch.get_num_threads()
     assert m["wall_time"] > 0 and set(m["versions"]) >= {"torch", "autometa"}
     assert m["config"]["num_tasks"] == 8 and m["task_family"] == "navigation2d"
     assert set(result.state_dict) == set(dict(policy.named_parameters()))
