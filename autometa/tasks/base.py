@@ -84,7 +84,9 @@ class TaskFamily(abc.ABC):
     ``"task.<name>"`` (the parameters with an episode axis of size 1) and the family's own
     dynamic fields. ``step`` never modifies its inputs; it returns a new dict. Native families
     (``native = True``) are pure torch: no Python loop over tasks or episodes, no ``.item()``,
-    every tensor created on ``device``, so a rollout on CUDA never waits for the host.
+    every tensor created on ``device``, so a rollout on CUDA never waits for the host and its
+    time loop can be replayed as a CUDA graph (``autometa.meta.cuda_graphs``; a step that
+    copies host data to the device cannot be captured and runs eagerly).
     Gymnasium-backed adapters (``native = False``) keep the simulators outside
     the dict, so only the state returned by the latest ``reset``/``step`` may be stepped.
 
