@@ -17,7 +17,8 @@ Both parts execute exactly the operations the eager code executes, in the same o
 results are identical to the eager ``fisher_vector_product`` and ``loss_and_grad`` (the tests
 check this). Every data tensor is a graph input, so one trace serves every meta-iteration of
 an evaluation; it is cached per policy module and input signature (shapes, dtypes, devices,
-configuration). A policy whose forward cannot be traced falls back to the eager products.
+configuration). A policy whose forward cannot be traced falls back to the eager products. On
+CUDA the static part is replayed as a CUDA graph (``autometa.meta.cuda_graphs``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from autometa.build import GraphPolicy
 from autometa.meta.config import MAMLConfig
+from autometa.meta.cuda_graphs import captured
 from autometa.meta.maml import MetaBatch, MetaObjective, loss_and_grad
 from autometa.meta.rollout import Outputs, Params
 
@@ -117,7 +119,9 @@ class TRPOProgram:
     ) -> tuple[torch.Tensor, torch.Tensor, Outputs, list[torch.Tensor]]:
         """``(loss, flat gradient, old outputs, state)`` at ``meta``; ``v`` only gives a shape."""
         flat, _ = tree_flatten(_program_inputs(meta, mb, v))
-        values = self.static(*flat[:-1])
+        values = captured(self, ("static",), self.static, flat[:-1])  # CUDA-graph replay
+        if values is None:
+            values = self.static(*flat[:-1])
         head = self.num_outputs - 1
         loss, g_flat, old = values[0], values[1], tuple(values[2:head])
         return loss, g_flat, old, list(values[head:])

@@ -17,8 +17,9 @@ For large evaluations the loss, gradient and products run as a traced program
 (``autometa.meta.traced``): the same operations, but the forward pass through the inner step
 and everything else that does not depend on ``v`` is done once per TRPO step, so each of the
 CG products does only tangent and cotangent arithmetic (about half the work). On CUDA the
-whole CG solve over the traced products is replayed as one CUDA graph
-(``autometa.meta.cuda_graphs``): the same kernels without their launch cost.
+once-per-step part, the whole CG solve over the traced products and each line-search
+evaluation are replayed as CUDA graphs (``autometa.meta.cuda_graphs``): the same kernels
+without their launch cost.
 
 Host synchronisation: one boolean per line-search step (the accept decision is inherently a
 host decision). Everything else stays on the device.
@@ -31,10 +32,11 @@ from functools import partial
 
 import torch
 from torch.func import grad, jvp
+from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from autometa.meta.config import MAMLConfig
 from autometa.meta.cuda_graphs import captured
-from autometa.meta.maml import MetaObjective, loss_and_grad
+from autometa.meta.maml import MetaBatch, MetaObjective, loss_and_grad
 from autometa.meta.rollout import Outputs, Params
 from autometa.meta.traced import trpo_program
 
@@ -43,6 +45,7 @@ __all__ = [
     "conjugate_gradient",
     "fisher_vector_product",
     "flatten",
+    "line_search_values",
     "trpo_step",
     "unflatten",
 ]
@@ -123,6 +126,29 @@ def fisher_vector_product(
     return product
 
 
+def line_search_values(
+    obj: MetaObjective, params: Params, old: Outputs
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Surrogate loss and mean KL of the adapted policies at ``params`` (one line-search test).
+
+    Every tensor it reads is an argument, so on CUDA one captured graph serves every
+    line-search step of every meta-iteration.
+    """
+    mb = obj.mb
+    flat, spec = tree_flatten((params, mb.train, mb.grads, mb.valid, mb.valid_adv, old))
+
+    def evaluate(*tensors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        p, train, grads, valid, valid_adv, o = tree_unflatten(list(tensors), spec)
+        here = MetaObjective(
+            obj.policy, MetaBatch(list(train), list(grads), valid, valid_adv), obj.cfg
+        )
+        out = here.outputs(p)
+        return here.loss(out, o), here.kl(out, o)
+
+    values = captured(obj.policy, ("line-search", str(spec)), evaluate, flat)
+    return tuple(values) if values is not None else evaluate(*flat)
+
+
 def _traced_solve(
     program, state: list[torch.Tensor], g: torch.Tensor, iters: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -172,8 +198,7 @@ def trpo_step(
     with torch.no_grad():
         for _ in range(cfg.ls_max_steps):
             candidate = unflatten(theta - scale * step, meta)
-            out = obj.outputs(candidate)
-            new_loss, kl = obj.loss(out, old), obj.kl(out, old)
+            new_loss, kl = line_search_values(obj, candidate, old)
             accept = finite & (new_loss < loss) & (kl < cfg.max_kl) & torch.isfinite(kl)
             if bool(accept):  # host decision, one per line-search step
                 return {n: t.clone() for n, t in candidate.items()}, loss, finite

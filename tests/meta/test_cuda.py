@@ -193,7 +193,8 @@ def test_cg_solve_replayed_from_a_cuda_graph_equals_eager(monkeypatch):
             solves[flag].append(_traced_solve(program, state, g, cfg.cg_iters))
             new, _, _ = trpo_step(MetaObjective(policy, mb, cfg), meta, cfg, traced=True)
             steps[flag].append(flatten(new))
-    assert len(cuda_graphs.graphs_of(program)) == 1
+    assert len(cuda_graphs.graphs_of(program)) == 2  # the once-per-step part, the CG solve
+    assert len(cuda_graphs.graphs_of(policy)) == 3  # two rollouts, the line-search test
     for eager, replayed in zip(solves["0"], solves["1"]):
         for x, y in zip(eager, replayed):  # direction and its product
             assert torch.allclose(x, y, rtol=1e-5, atol=1e-7)
