@@ -1,14 +1,16 @@
-"""CUDA-graph capture of the evaluator's fixed-shape loops (rollout time steps, the CG solve).
+"""CUDA-graph capture of the evaluator's fixed-shape computations (rollouts, the TRPO step).
 
-On a GPU at the paper's sizes these loops are thousands of small kernels, and launching them
-costs more than running them (``docs/evaluator.md``). Each loop is captured once per shape
-signature and then replayed: inputs are copied into the graph's static buffers, the graph is
-replayed, and the outputs are cloned out. A replay runs the captured kernels in the captured
-order, so it gives what the eager code gives on the same device.
+On a GPU at the paper's sizes a rollout's time loop or a CG solve is thousands of small
+kernels, and launching them costs more than running them (``docs/evaluator.md``). Each such
+computation is captured once per shape signature and then replayed: inputs are copied into
+the graph's static buffers, the graph is replayed, and the outputs are cloned out. A replay
+runs the captured kernels in the captured order, so it gives what the eager code gives on the
+same device.
 
 Capture is used only on CUDA, and can be switched off with ``AUTOMETA_CUDA_GRAPHS=0``. A
-function that cannot be captured (a host synchronisation or a host-to-device copy inside it)
-is logged once and then run eagerly.
+captured function must take as arguments every tensor it reads that changes between calls
+(anything else is baked into the graph). A function that cannot be captured (a host
+synchronisation or a host-to-device copy inside it) is logged once and then run eagerly.
 """
 
 from __future__ import annotations
