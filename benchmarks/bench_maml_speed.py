@@ -18,7 +18,8 @@ steps per second. A whole default evaluation (``--eval``) is timed for the batch
 the reference's is extrapolated from its per-iteration time (it would take hours).
 
 Usage: ``python benchmarks/bench_maml_speed.py [--iterations 3] [--ref-iterations 1]
-[--threads N] [--device cpu] [--eval] [--numpy-env] [--first-order] [--default-malloc]``. Writes
+[--threads N] [--ref-threads N] [--device cpu] [--eval] [--numpy-env] [--first-order]
+[--default-malloc]``. Writes
 ``benchmarks/results/bench_maml_speed_<device>.json``.
 """
 
@@ -103,8 +104,20 @@ def time_batched(
     return times, steps, warm_up
 
 
-def time_loop(family, cfg, graph, iterations: int, make_env=None) -> tuple[list[float], int]:
-    """Seconds of each reference meta-iteration and env steps per iteration (CPU)."""
+def time_loop(
+    family, cfg, graph, iterations: int, make_env=None, threads: int | None = None
+) -> tuple[list[float], int]:
+    """Seconds of each reference meta-iteration and env steps per iteration (CPU), run with
+    ``threads`` torch threads (default: as set)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads or previous)
+    try:
+        return _time_loop(family, cfg, graph, iterations, make_env)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _time_loop(family, cfg, graph, iterations: int, make_env) -> tuple[list[float], int]:
     policy = build_policy(
         graph, family.single_observation_space, family.single_action_space, seed=0
     )
@@ -121,6 +134,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=3)
     parser.add_argument("--ref-iterations", type=int, default=1)
+    parser.add_argument(
+        "--ref-threads", type=int, default=None, help="torch threads of the loops (--threads)"
+    )
     parser.add_argument(
         "--threads", type=int, default=torch.get_num_threads(), help="torch threads (all cores)"
     )
@@ -142,6 +158,7 @@ def main() -> None:
 
     rows, record = [], {"config": cfg.to_dict(), "device": str(device), "runs": {}}
     record["malloc_tuned"] = tuned
+    record["threads"] = {"batched": args.threads, "loops": args.ref_threads or args.threads}
     b_times, b_steps, warm_up = time_batched(family, cfg, graph, args.iterations)
     e_times, e_steps, _ = time_batched(family, cfg, graph, args.iterations, traced=False)
     record["batched_warm_up_seconds"] = warm_up
@@ -152,9 +169,8 @@ def main() -> None:
         ("batched, eager TRPO products", str(device), e_times, e_steps),
     ]
     if args.ref_iterations > 0:
-        runs.append(
-            ("loop (view)", "cpu", *time_loop(cpu_family, cfg, graph, args.ref_iterations))
-        )
+        loop_args = (cpu_family, cfg, graph, args.ref_iterations)
+        runs.append(("loop (view)", "cpu", *time_loop(*loop_args, threads=args.ref_threads)))
         if args.numpy_env:
             from bench_tasks import NumpyNavigation2D
 
@@ -163,7 +179,7 @@ def main() -> None:
                 (
                     "loop (numpy)",
                     "cpu",
-                    *time_loop(cpu_family, cfg, graph, args.ref_iterations, make),
+                    *time_loop(*loop_args, make, threads=args.ref_threads),
                 )
             )
     for name, dev, times, steps in runs:
@@ -191,7 +207,8 @@ def main() -> None:
     print(
         f"one meta-iteration, navigation2d, 2x64 tanh, {cfg.num_tasks} tasks x "
         f"{cfg.episodes_per_task} episodes x horizon {family.horizon}, torch threads "
-        f"{args.threads}, malloc {'tuned' if tuned else 'default'}"
+        f"{args.threads} (loops {args.ref_threads or args.threads}), malloc "
+        f"{'tuned' if tuned else 'default'}"
     )
     print_table(
         [
