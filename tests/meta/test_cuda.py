@@ -12,7 +12,7 @@ import torch
 from conftest import SMALL, float64_policy, synthetic_meta_batch
 from helpers import chain_graph
 
-from autometa.build import build_policy
+from autometa.build import build_policy, register_op
 from autometa.meta import MAMLConfig, MAMLEvaluator, cuda_graphs
 from autometa.meta.maml import (
     MetaBatch,
@@ -32,6 +32,22 @@ from autometa.meta.trpo import (
     trpo_step,
 )
 from autometa.tasks import make_task
+
+
+class _HostSyncLayer(torch.nn.Module):
+    """A linear layer whose forward waits for the device: it cannot be captured."""
+
+    def __init__(self, in_features: int, width: int) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(in_features, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type == "cuda":
+            torch.cuda.synchronize()
+        return self.linear(x)
+
+
+register_op("test_host_sync", _HostSyncLayer, overwrite=True)
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -212,3 +228,17 @@ def test_evaluation_with_and_without_cuda_graphs_agree(monkeypatch):
         assert result.ok, result.error
         scores[flag] = result.metrics["returns_by_step"]
     assert scores["1"] == pytest.approx(scores["0"], rel=1e-4, abs=1e-4)
+
+
+def test_a_policy_that_cannot_be_captured_runs_eagerly(monkeypatch, caplog):
+    evaluator = MAMLEvaluator("navigation2d", meta_iterations=2, **SMALL)
+    graph = chain_graph((16,), op="test_host_sync")
+    monkeypatch.setenv("AUTOMETA_CUDA_GRAPHS", "0")
+    eager = evaluator(graph, seed=1, device="cuda")
+    monkeypatch.setenv("AUTOMETA_CUDA_GRAPHS", "1")
+    with caplog.at_level("WARNING", logger="autometa.meta.cuda_graphs"):
+        fallback = evaluator(graph, seed=1, device="cuda")
+    assert eager.ok and fallback.ok, (eager.error, fallback.error)
+    assert fallback.metrics["returns_by_step"] == eager.metrics["returns_by_step"]
+    assert "CUDA-graph capture of ('rollout'" in caplog.text
+    assert evaluator(chain_graph((16,)), seed=1, device="cuda").ok  # the device is still fine
