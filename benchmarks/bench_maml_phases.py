@@ -26,7 +26,6 @@ from pathlib import Path
 
 import torch
 from torch.fx.passes.shape_prop import ShapeProp
-from torch.utils._pytree import tree_flatten
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import print_table, save  # noqa: E402
@@ -36,7 +35,7 @@ from autometa.graph import mlp_graph  # noqa: E402
 from autometa.meta import config_for  # noqa: E402
 from autometa.meta.allocator import tune_cpu_allocator  # noqa: E402
 from autometa.meta.maml import MetaObjective, init_meta_params, sample_meta_batch  # noqa: E402
-from autometa.meta.traced import _program_inputs, trpo_program  # noqa: E402
+from autometa.meta.traced import trpo_program  # noqa: E402
 from autometa.meta.trpo import conjugate_gradient, flatten, trpo_step  # noqa: E402
 from autometa.tasks import make_task  # noqa: E402
 
@@ -132,8 +131,7 @@ def main() -> None:
         replay = cuda_graph_cg(program, state, g, cfg.cg_iters)
         phases[f"CG solve as a CUDA graph ({cfg.cg_iters} products)"] = timed(replay, device, r)
 
-    flat, _ = tree_flatten(_program_inputs(meta, mb, flatten(meta)))
-    static_flops = matmul_flops(program.static, *flat[:-1])
+    static_flops = matmul_flops(program.static, *program.static_inputs(meta, mb))
     product_flops = matmul_flops(program.dynamic, *state, g)
     trpo_flops = static_flops + cfg.cg_iters * product_flops
     a = torch.randn(cfg.num_tasks * cfg.episodes_per_task * family.horizon, 64, device=device)

@@ -118,13 +118,19 @@ class TRPOProgram:
         self, meta: Params, mb: MetaBatch, v: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, Outputs, list[torch.Tensor]]:
         """``(loss, flat gradient, old outputs, state)`` at ``meta``; ``v`` only gives a shape."""
-        flat, _ = tree_flatten(_program_inputs(meta, mb, v))
-        values = captured(self, ("static",), self.static, flat[:-1])  # CUDA-graph replay
+        inputs = self.static_inputs(meta, mb)
+        values = captured(self, ("static",), self.static, inputs)  # CUDA-graph replay
         if values is None:
-            values = self.static(*flat[:-1])
+            values = self.static(*inputs)
         head = self.num_outputs - 1
         loss, g_flat, old = values[0], values[1], tuple(values[2:head])
         return loss, g_flat, old, list(values[head:])
+
+    @staticmethod
+    def static_inputs(meta: Params, mb: MetaBatch) -> list[torch.Tensor]:
+        """The static part's inputs: the meta-parameters and the meta-batch, flattened."""
+        flat, _ = tree_flatten(_program_inputs(meta, mb, None)[:-1])
+        return flat
 
     def product(self, state: list[torch.Tensor], v: torch.Tensor) -> torch.Tensor:
         """``(H + damping I) v`` from the state ``prepare`` returned."""
