@@ -26,6 +26,7 @@ from functools import partial
 import numpy as np
 import torch
 from torch.func import functional_call, grad, vjp, vmap
+from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from autometa.build import GraphPolicy
 from autometa.errors import EvaluationError
@@ -38,12 +39,14 @@ __all__ = [
     "MetaObjective",
     "adapted_params",
     "derive_seed",
+    "flatten_objective",
     "init_meta_params",
     "inner_gradients",
     "inner_update",
     "inner_loss",
     "meta_iteration",
     "sample_meta_batch",
+    "unflatten_objective",
 ]
 
 ALPHA = "alpha."
@@ -254,6 +257,24 @@ class MetaObjective:
     def kl(self, out: Outputs, old: Outputs) -> torch.Tensor:
         """Mean over tasks and valid steps of ``KL(pi_old || pi)`` (the original code's order)."""
         return self._task_mean(kl_divergence(old, out))
+
+
+def flatten_objective(meta: Params, mb: MetaBatch, *extra: object) -> tuple[list, object]:
+    """``(meta, the meta-batch, *extra)`` as flat tensors and their structure.
+
+    The inputs of a function of the meta-objective that is traced (``autometa.meta.traced``)
+    or replayed as a CUDA graph: every data tensor is an argument, none is baked in.
+    """
+    return tree_flatten((meta, mb.train, mb.grads, mb.valid, mb.valid_adv, extra))
+
+
+def unflatten_objective(
+    policy: GraphPolicy, cfg: MAMLConfig, flat: list, spec: object
+) -> tuple[MetaObjective, Params, tuple]:
+    """Inverse of :func:`flatten_objective`: ``(objective, meta, extra)``."""
+    meta, train, grads, valid, valid_adv, extra = tree_unflatten(list(flat), spec)
+    mb = MetaBatch(list(train), list(grads), valid, valid_adv)
+    return MetaObjective(policy, mb, cfg), meta, tuple(extra)
 
 
 def loss_and_grad(

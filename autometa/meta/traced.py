@@ -28,12 +28,17 @@ import weakref
 import torch
 import torch.fx as fx
 from torch.fx.experimental.proxy_tensor import make_fx
-from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from autometa.build import GraphPolicy
 from autometa.meta.config import MAMLConfig
 from autometa.meta.cuda_graphs import captured
-from autometa.meta.maml import MetaBatch, MetaObjective, loss_and_grad
+from autometa.meta.maml import (
+    MetaBatch,
+    MetaObjective,
+    flatten_objective,
+    loss_and_grad,
+    unflatten_objective,
+)
 from autometa.meta.rollout import Outputs, Params
 
 __all__ = ["TRPOProgram", "split_graph", "trpo_program"]
@@ -98,11 +103,10 @@ class TRPOProgram:
 
     def __init__(self, policy: GraphPolicy, cfg: MAMLConfig, args: tuple) -> None:
         """Trace with fake tensors shaped like ``args = (meta, mb, v)`` and split the graph."""
-        flat, self._spec = tree_flatten(_program_inputs(*args))
+        flat, self._spec = flatten_objective(*args)
 
         def program(*flat_inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-            meta, train, grads, valid, valid_adv, v = tree_unflatten(list(flat_inputs), self._spec)
-            obj = MetaObjective(policy, MetaBatch(list(train), list(grads), valid, valid_adv), cfg)
+            obj, meta, (v,) = unflatten_objective(policy, cfg, flat_inputs, self._spec)
             loss, g, old, vjp_fn = loss_and_grad(obj, meta)
             from autometa.meta.trpo import fisher_vector_product, flatten  # import cycle
 
@@ -129,20 +133,15 @@ class TRPOProgram:
     @staticmethod
     def static_inputs(meta: Params, mb: MetaBatch) -> list[torch.Tensor]:
         """The static part's inputs: the meta-parameters and the meta-batch, flattened."""
-        flat, _ = tree_flatten(_program_inputs(meta, mb, None)[:-1])
-        return flat
+        return flatten_objective(meta, mb)[0]
 
     def product(self, state: list[torch.Tensor], v: torch.Tensor) -> torch.Tensor:
         """``(H + damping I) v`` from the state ``prepare`` returned."""
         return self.dynamic(*state, v)
 
 
-def _program_inputs(meta: Params, mb: MetaBatch, v: torch.Tensor) -> tuple:
-    return meta, mb.train, mb.grads, mb.valid, mb.valid_adv, v
-
-
 def _signature(cfg: MAMLConfig, args: tuple) -> tuple:
-    flat, spec = tree_flatten(_program_inputs(*args))
+    flat, spec = flatten_objective(*args)
     return cfg, str(spec), tuple((t.shape, t.dtype, t.device) for t in flat)
 
 

@@ -32,11 +32,15 @@ from functools import partial
 
 import torch
 from torch.func import grad, jvp
-from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from autometa.meta.config import MAMLConfig
 from autometa.meta.cuda_graphs import captured
-from autometa.meta.maml import MetaBatch, MetaObjective, loss_and_grad
+from autometa.meta.maml import (
+    MetaObjective,
+    flatten_objective,
+    loss_and_grad,
+    unflatten_objective,
+)
 from autometa.meta.rollout import Outputs, Params
 from autometa.meta.traced import trpo_program
 
@@ -134,14 +138,10 @@ def line_search_values(
     Every tensor it reads is an argument, so on CUDA one captured graph serves every
     line-search step of every meta-iteration.
     """
-    mb = obj.mb
-    flat, spec = tree_flatten((params, mb.train, mb.grads, mb.valid, mb.valid_adv, old))
+    flat, spec = flatten_objective(params, obj.mb, old)
 
     def evaluate(*tensors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        p, train, grads, valid, valid_adv, o = tree_unflatten(list(tensors), spec)
-        here = MetaObjective(
-            obj.policy, MetaBatch(list(train), list(grads), valid, valid_adv), obj.cfg
-        )
+        here, p, (o,) = unflatten_objective(obj.policy, obj.cfg, tensors, spec)
         out = here.outputs(p)
         return here.loss(out, o), here.kl(out, o)
 
