@@ -116,9 +116,12 @@ def adapt(
 
 
 def meta_train(
-    policy: GraphPolicy, family, cfg: MAMLConfig, seed: int
+    policy: GraphPolicy, family, cfg: MAMLConfig, seed: int, *, traced: bool | None = None
 ) -> tuple[Params, list[float], list[float], int]:
     """Run ``cfg.meta_iterations`` meta-updates from the policy's current weights.
+
+    ``traced`` chooses how TRPO computes its products: the traced program (True), eagerly
+    (False) or by the evaluation's size (None, see ``autometa.meta.trpo.TRACE_MIN_STEPS``).
 
     Returns:
         ``(meta_params, post_curve, pre_curve, env_steps)``: the curves hold the mean return
@@ -132,7 +135,9 @@ def meta_train(
     adam = torch.optim.Adam(list(meta.values()), lr=cfg.adam_lr) if cfg.outer == "adam" else None
     post, pre, env_steps = [], [], 0
     for it in range(cfg.meta_iterations):
-        meta, stats, steps = meta_iteration(policy, meta, family, cfg, generator, seed, it, adam)
+        meta, stats, steps = meta_iteration(
+            policy, meta, family, cfg, generator, seed, it, adam, traced=traced
+        )
         check_finite(stats, it)
         post.append(stats["post_return"])
         pre.append(stats["pre_return"])
@@ -151,6 +156,10 @@ class MAMLEvaluator:
         meta_iterations: meta-updates per evaluation (default: the family's preset).
         family_options: keyword options for ``make_task`` when ``task_family`` is a name.
         keep_state_dict: return the meta-learned weights (on CPU) for export.
+        traced: how TRPO computes its loss, gradient and products: the traced program (True),
+            eagerly (False), or by the evaluation's size (None, the default: traced from
+            ``autometa.meta.trpo.TRACE_MIN_STEPS`` post-adaptation transitions). Both give
+            the same numbers; tracing costs about a second once and halves the products.
         **overrides: any :class:`MAMLConfig` field, applied over the family's preset.
 
     Raises:
@@ -168,6 +177,7 @@ class MAMLEvaluator:
         *,
         family_options: dict[str, Any] | None = None,
         keep_state_dict: bool = True,
+        traced: bool | None = None,
         **overrides: Any,
     ) -> None:
         if meta_iterations is not None:
@@ -176,6 +186,9 @@ class MAMLEvaluator:
         self.task_family = task_family
         self.family_options = dict(family_options or {})
         self.keep_state_dict = keep_state_dict
+        if traced not in (None, True, False):
+            raise ValueError(f"traced: expected True, False or None, got {traced!r}")
+        self.traced = traced
         self.config = config_for(name, **overrides)
         self._families: dict[str, Any] = {}
 
@@ -193,12 +206,15 @@ class MAMLEvaluator:
             name = getattr(name, "name", None) or repr(name)
         config = self.config.to_dict() if hasattr(self.config, "to_dict") else {}
         fields = set(settable_fields())
-        return {
+        out = {
             "task_family": name,
             "family_options": dict(self.family_options),
             "keep_state_dict": self.keep_state_dict,
             "config": {k: v for k, v in config.items() if k in fields},
         }
+        if self.traced is not None:
+            out["traced"] = self.traced
+        return out
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> MAMLEvaluator:
@@ -207,6 +223,7 @@ class MAMLEvaluator:
             config["task_family"],
             family_options=config.get("family_options"),
             keep_state_dict=config.get("keep_state_dict", True),
+            traced=config.get("traced"),
             **config.get("config", {}),
         )
 
@@ -300,7 +317,9 @@ class MAMLEvaluator:
     def _evaluate(
         self, policy: GraphPolicy, family, cfg: MAMLConfig, seed: int, start: float
     ) -> EvalResult:
-        meta, post_curve, pre_curve, train_steps = meta_train(policy, family, cfg, seed)
+        meta, post_curve, pre_curve, train_steps = meta_train(
+            policy, family, cfg, seed, traced=self.traced
+        )
         test_tasks = family.test_tasks(cfg.test_tasks, cfg.test_seed)
         steps = max(cfg.test_steps, cfg.report_steps)
         result = adapt(

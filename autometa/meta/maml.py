@@ -300,8 +300,11 @@ def meta_iteration(
     seed: int,
     iteration: int,
     adam: torch.optim.Optimizer | None = None,
+    traced: bool | None = None,
 ) -> tuple[Params, dict[str, torch.Tensor], int]:
     """Sample a meta-batch, adapt, and take one outer step.
+
+    ``traced`` is passed to :func:`~autometa.meta.trpo.trpo_step` (None: by size).
 
     Returns:
         ``(new_meta, stats, env_steps)``; ``stats`` holds device tensors (pre- and
@@ -315,7 +318,7 @@ def meta_iteration(
     )
     obj = MetaObjective(policy, mb, cfg)
     if cfg.outer == "trpo":
-        new_meta, loss, finite = trpo_step(obj, meta, cfg)
+        new_meta, loss, finite = trpo_step(obj, meta, cfg, traced=traced)
     else:
         new_meta, loss, finite = adam_step(obj, meta, adam)
     pre = (

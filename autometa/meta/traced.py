@@ -19,10 +19,21 @@ check this). Every data tensor is a graph input, so one trace serves every meta-
 an evaluation; it is cached per policy module and input signature (shapes, dtypes, devices,
 configuration). A policy whose forward cannot be traced falls back to the eager products. On
 CUDA the static part is replayed as a CUDA graph (``autometa.meta.cuda_graphs``).
+
+Memory layouts. Tracing with fake tensors propagates strides through PyTorch's *meta*
+kernels, and those do not always agree with the real kernels: the meta ``elu_backward``
+returns a contiguous tensor, while the CPU and CUDA kernels keep the layout of their input
+(for a cell whose activation feeds a transposed product, a channels-first layout). A
+``view`` recorded because the fake tensor was contiguous then fails on the real, permuted
+tensor ("view size is not compatible with input tensor's size and stride"). The traced graph
+is therefore made layout-free before it is split: every ``view`` / ``_unsafe_view`` whose
+result and input are never mutated in place becomes a ``reshape``, which is the same view
+whenever the real strides allow one and a copy otherwise. Values are unchanged either way.
 """
 
 from __future__ import annotations
 
+import logging
 import weakref
 
 import torch
@@ -41,10 +52,71 @@ from autometa.meta.maml import (
 )
 from autometa.meta.rollout import Outputs, Params
 
-__all__ = ["TRPOProgram", "split_graph", "trpo_program"]
+__all__ = ["TRPOProgram", "discard_program", "layout_free", "split_graph", "trpo_program"]
+
+log = logging.getLogger(__name__)
 
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _UNTRACEABLE = object()
+
+
+_VIEWS = (torch.ops.aten.view.default, torch.ops.aten._unsafe_view.default)
+
+
+def _written_storages(graph: fx.Graph) -> set[fx.Node]:
+    """Nodes that share memory with a tensor some in-place (schema-mutable) op writes to.
+
+    Aliasing follows the op schemas: an op whose result is annotated as an alias of an
+    argument (``view``, ``transpose``, ``expand``, ``fill_``, ...) joins that argument's storage.
+    """
+    parent: dict[fx.Node, fx.Node] = {}
+
+    def root(node: fx.Node) -> fx.Node:
+        while parent.get(node, node) is not node:
+            node = parent[node]
+        return node
+
+    written = []
+    for node in graph.nodes:
+        schema = getattr(node.target, "_schema", None)
+        if node.op != "call_function" or schema is None:
+            continue
+        for arg, value in zip(schema.arguments, node.args):
+            if not isinstance(value, fx.Node):
+                continue
+            if arg.alias_info is None:
+                if node.target in _VIEWS and value is node.args[0]:
+                    parent[root(node)] = root(value)  # _unsafe_view aliases unannotated
+                continue
+            if arg.alias_info.is_write:
+                written.append(value)
+            if node.target in _VIEWS or any(r.alias_info is not None for r in schema.returns):
+                parent[root(node)] = root(value)
+    roots = {root(n) for n in written}
+    return {n for n in graph.nodes if root(n) in roots}
+
+
+def layout_free(gm: fx.GraphModule) -> int:
+    """Turn the stride-dependent views of a traced graph into reshapes; returns how many.
+
+    A ``view`` in a graph traced with fake tensors encodes the *meta* kernels' strides, which
+    can differ from the real kernels' (see the module docstring). ``reshape`` takes the view
+    when the real strides permit it and copies otherwise, so the values are the same on every
+    layout. Views that are mutated in place (or of tensors that are) keep their aliasing and
+    are left alone.
+    """
+    graph = gm.graph
+    written = _written_storages(graph)
+    changed = 0
+    for node in list(graph.nodes):
+        if node.op != "call_function" or node.target not in _VIEWS or node in written:
+            continue
+        node.target = torch.ops.aten.reshape.default
+        changed += 1
+    if changed:
+        graph.lint()
+        gm.recompile()
+    return changed
 
 
 def split_graph(gm: fx.GraphModule, dynamic: fx.Node) -> tuple[fx.GraphModule, fx.GraphModule]:
@@ -99,6 +171,11 @@ class TRPOProgram:
     """The traced TRPO quantities of one policy, configuration and meta-batch signature.
 
     ``prepare`` runs the static part once per TRPO step; ``product`` runs the dynamic part.
+
+    Attributes:
+        reshapes: views of the trace made layout-free (:func:`layout_free`).
+        runs: TRPO steps this program has served (``trpo_step`` falls back to the eager
+            products, with a warning, when a program fails on its first run).
     """
 
     def __init__(self, policy: GraphPolicy, cfg: MAMLConfig, args: tuple) -> None:
@@ -114,6 +191,8 @@ class TRPOProgram:
             return (loss, flatten(g), *old, product)
 
         gm = make_fx(program, tracing_mode="fake", _allow_non_fake_inputs=True)(*flat)
+        self.reshapes = layout_free(gm)
+        self.runs = 0
         placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
         self.static, self.dynamic = split_graph(gm, placeholders[-1])
         self.num_outputs = len(next(n for n in gm.graph.nodes if n.op == "output").args[0])
@@ -154,7 +233,13 @@ def trpo_program(obj: MetaObjective, meta: Params, v: torch.Tensor) -> TRPOProgr
     if key not in per_policy:
         try:
             per_policy[key] = TRPOProgram(obj.policy, obj.cfg, args)
-        except Exception:  # noqa: BLE001 - any tracing failure means: use the eager products
+        except Exception as exc:  # noqa: BLE001 - any tracing failure means: use eager products
+            log.warning("tracing the TRPO program failed, using the eager products: %s", exc)
             per_policy[key] = _UNTRACEABLE
     program = per_policy[key]
     return None if program is _UNTRACEABLE else program
+
+
+def discard_program(obj: MetaObjective, meta: Params, v: torch.Tensor) -> None:
+    """Mark ``obj``'s policy and this signature untraceable (its program failed to run)."""
+    _CACHE.setdefault(obj.policy, {})[_signature(obj.cfg, (meta, obj.mb, v))] = _UNTRACEABLE

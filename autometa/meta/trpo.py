@@ -27,6 +27,7 @@ host decision). Everything else stays on the device.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from functools import partial
 
@@ -42,7 +43,7 @@ from autometa.meta.maml import (
     unflatten_objective,
 )
 from autometa.meta.rollout import Outputs, Params
-from autometa.meta.traced import trpo_program
+from autometa.meta.traced import discard_program, trpo_program
 
 __all__ = [
     "TRACE_MIN_STEPS",
@@ -53,6 +54,8 @@ __all__ = [
     "trpo_step",
     "unflatten",
 ]
+
+log = logging.getLogger(__name__)
 
 #: Post-adaptation transitions (summed over an evaluation's meta-iterations) from which
 #: ``trpo_step`` uses the traced program by default. The paper's 2D navigation (40,000 per
@@ -183,7 +186,22 @@ def trpo_step(
         traced = obj.mb.valid.env_steps * cfg.meta_iterations >= TRACE_MIN_STEPS
     program = trpo_program(obj, meta, flatten(meta)) if traced else None
     if program is not None:
-        loss, g_flat, old, state = program.prepare(meta, obj.mb, flatten(meta))
+        try:
+            loss, g_flat, old, state = program.prepare(meta, obj.mb, flatten(meta))
+        except torch.OutOfMemoryError:
+            raise
+        except RuntimeError as exc:
+            if program.runs:  # it ran before with these shapes: not a tracing problem
+                raise
+            log.warning(
+                "the traced TRPO program failed on its first run, using the eager products "
+                "for this policy: %s",
+                exc,
+            )
+            discard_program(obj, meta, flatten(meta))
+            program = None
+    if program is not None:
+        program.runs += 1
         direction, h_direction = _traced_solve(program, state, g_flat, cfg.cg_iters)
     else:
         loss, g, old, vjp_fn = loss_and_grad(obj, meta)
