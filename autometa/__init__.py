@@ -17,8 +17,8 @@ __version__ = "0.1.0"
 _LAZY: dict[str, str] = {
     "load_space": "autometa.space",
     "SearchSpace": "autometa.space",
-    "build_policy": "autometa.build",
-    "register_op": "autometa.build",
+    "build_policy": "autometa.policy",
+    "register_op": "autometa.policy",
     "canonical_hash": "autometa.graph",
     "make_task": "autometa.tasks",
     "register_task": "autometa.tasks",

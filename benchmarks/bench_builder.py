@@ -16,8 +16,8 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import interleaved_times, print_table, save  # noqa: E402
 
-from autometa.build import build_policy  # noqa: E402
 from autometa.graph import mlp_graph  # noqa: E402
+from autometa.policy import build_policy  # noqa: E402
 
 
 class SequentialPolicy(nn.Module):

@@ -35,7 +35,6 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import print_table, save  # noqa: E402
 
-from autometa.build import build_policy  # noqa: E402
 from autometa.meta import MAMLEvaluator, config_for  # noqa: E402
 from autometa.meta.allocator import tune_cpu_allocator  # noqa: E402
 from autometa.meta.maml import (  # noqa: E402
@@ -46,6 +45,7 @@ from autometa.meta.maml import (  # noqa: E402
 )
 from autometa.meta.reference import LoopMAML  # noqa: E402
 from autometa.meta.trpo import trpo_step  # noqa: E402
+from autometa.policy import build_policy  # noqa: E402
 from autometa.tasks import make_task  # noqa: E402
 
 

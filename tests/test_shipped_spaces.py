@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from autometa.build import build_policy
 from autometa.graph import from_graphml, from_json, graph_equal, to_graphml, to_json
+from autometa.policy import build_policy
 from autometa.space import load_space
 
 SPACES = sorted((Path(__file__).parents[1] / "search_spaces").glob("*.yaml"))

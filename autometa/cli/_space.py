@@ -22,7 +22,7 @@ def add_validate(sub: argparse._SubParsersAction) -> None:
 
 def run_validate(args: argparse.Namespace) -> int:
     """Load, summarise, and check that sampled candidates validate and build."""
-    from autometa.build import count_params
+    from autometa.policy import count_params
     from autometa.space import load_space
 
     space = load_space(args.space)
@@ -64,8 +64,8 @@ def add_sample(sub: argparse._SubParsersAction) -> None:
 
 def run_sample(args: argparse.Namespace) -> int:
     """Sample ``--num`` candidates starting at ``--seed``."""
-    from autometa.build import count_macs, count_params
     from autometa.graph import canonical_hash, draw, to_dot, to_graphml, to_json
+    from autometa.policy import count_macs, count_params
     from autometa.space import load_space
 
     space = load_space(args.space)

@@ -9,8 +9,8 @@ from typing import Any, NamedTuple
 
 import torch
 
-from autometa.build import GraphPolicy
 from autometa.errors import ExportError
+from autometa.policy import GraphPolicy
 
 __all__ = ["AdaptResult", "adapt", "adaptation_config"]
 
@@ -123,8 +123,8 @@ def adapt(
         >>> policy = autometa.load("runs/best")                                 # doctest: +SKIP
         >>> adapted, returns = autometa.adapt(policy, "navigation2d", task=0)   # doctest: +SKIP
     """
-    from autometa.build import space_dims
     from autometa.meta import adapt as inner_loop
+    from autometa.policy import space_dims
 
     family = task_family
     if isinstance(family, str):

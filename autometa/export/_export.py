@@ -13,12 +13,12 @@ from typing import Any
 import gymnasium as gym
 import torch
 
-from autometa.build import GraphPolicy, build_policy
 from autometa.errors import AutometaError, ExportError
 from autometa.export import _files as F
 from autometa.export._card import render_card
 from autometa.export._formats import write_onnx, write_torchscript
 from autometa.export._source import Source, adaptation_settings, resolve_source, resolve_spaces
+from autometa.policy import GraphPolicy, build_policy
 
 __all__ = ["export"]
 

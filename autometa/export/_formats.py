@@ -1,6 +1,6 @@
 """TorchScript and ONNX copies of a policy network, each checked against the eager module.
 
-The compiled plan of a :class:`~autometa.build.GraphPolicy` has no data-dependent control
+The compiled plan of a :class:`~autometa.policy.GraphPolicy` has no data-dependent control
 flow, so a trace records it exactly. Each copy is run on random observations right after it is
 written and compared with the eager policy; a copy that cannot be written or does not match
 is removed and the reason is recorded instead (``model.json`` and ``card.md`` show it).
@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from autometa.build import GraphPolicy
+from autometa.policy import GraphPolicy
 
 __all__ = [
     "TOLERANCE",

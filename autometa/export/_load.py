@@ -8,10 +8,10 @@ from typing import Any
 
 import torch
 
-from autometa.build import GraphPolicy, build_policy
 from autometa.errors import AutometaError, ExportError
 from autometa.export import _files as F
 from autometa.export._export import weights_problem
+from autometa.policy import GraphPolicy, build_policy
 
 __all__ = ["load", "read_export"]
 
@@ -43,7 +43,7 @@ def load(out_dir: str | Path, *, device: str | torch.device | None = None) -> Gr
         device: where to put the parameters (default: CPU).
 
     Returns:
-        A :class:`~autometa.build.GraphPolicy`: ``policy(obs)`` gives ``(mean, log_std)`` for a
+        A :class:`~autometa.policy.GraphPolicy`: ``policy(obs)`` gives ``(mean, log_std)`` for a
         Gaussian head or ``(logits,)`` for a categorical one; ``policy.distribution(obs)``
         gives the action distribution.
 

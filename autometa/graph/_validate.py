@@ -5,6 +5,7 @@ from __future__ import annotations
 import networkx as nx
 
 from autometa.errors import GraphValidationError, UnknownNameError
+from autometa.ops import OPS
 
 __all__ = ["INPUT", "OUTPUT", "MERGES", "validate_graph", "ordered_inputs", "resolve_widths"]
 
@@ -20,8 +21,6 @@ def ordered_inputs(graph: nx.DiGraph, node: str) -> list[str]:
 
 
 def _structure_problems(graph: nx.DiGraph) -> list[str]:
-    from autometa.build.ops import OPS
-
     problems: list[str] = []
     for name in (INPUT, OUTPUT):
         if name not in graph:
@@ -85,8 +84,6 @@ def resolve_widths(graph: nx.DiGraph, input_width: int) -> dict[str, tuple[int, 
 
     ``sum`` zero-pads its inputs to the widest one; ``concat`` adds their widths.
     """
-    from autometa.build.ops import OPS
-
     widths: dict[str, tuple[int, int]] = {}
     for node in nx.topological_sort(graph):
         attrs = graph.nodes[node]

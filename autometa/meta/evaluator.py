@@ -17,7 +17,6 @@ from typing import Any
 import networkx as nx
 import torch
 
-from autometa.build import GraphPolicy, build_policy
 from autometa.errors import EvaluationError, UnknownNameError
 from autometa.meta.allocator import tune_cpu_allocator
 from autometa.meta.baseline import advantages
@@ -33,6 +32,7 @@ from autometa.meta.maml import (
 )
 from autometa.meta.result import EvalResult, failed_result, runtime_versions
 from autometa.meta.rollout import Params, rollout
+from autometa.policy import GraphPolicy, build_policy
 
 __all__ = ["Adaptation", "MAMLEvaluator", "adapt", "meta_train"]
 

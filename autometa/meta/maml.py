@@ -28,11 +28,11 @@ import torch
 from torch.func import functional_call, grad, vjp, vmap
 from torch.utils._pytree import tree_flatten, tree_unflatten
 
-from autometa.build import GraphPolicy
 from autometa.errors import EvaluationError
 from autometa.meta.baseline import advantages
 from autometa.meta.config import MAMLConfig
 from autometa.meta.rollout import Batch, Outputs, Params, kl_divergence, log_prob, rollout
+from autometa.policy import GraphPolicy
 
 __all__ = [
     "MetaBatch",

@@ -15,11 +15,11 @@ import numpy as np
 import torch
 from torch.func import functional_call
 
-from autometa.build import GraphPolicy
 from autometa.meta.baseline import advantages
 from autometa.meta.config import MAMLConfig
 from autometa.meta.maml import MetaBatch
 from autometa.meta.rollout import Batch, Params, kl_divergence, log_prob
+from autometa.policy import GraphPolicy
 
 __all__ = ["LoopMAML", "loop_kl_hvp", "loop_meta_gradient", "loop_meta_loss"]
 

@@ -16,8 +16,8 @@ import torch
 from gymnasium import spaces
 from torch.func import functional_call, vmap
 
-from autometa.build import GraphPolicy
 from autometa.meta.cuda_graphs import captured
+from autometa.policy import GraphPolicy
 
 __all__ = [
     "Batch",

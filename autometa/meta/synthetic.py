@@ -56,7 +56,7 @@ class SyntheticObjective:
           - 0.05 * (inner_steps - 2) ** 2
           + noise * u,   u in [-1, 1) drawn from the canonical hash
 
-    ``params`` is :func:`autometa.build.count_params` for ``obs_dim``/``act_dim``; depth is
+    ``params`` is :func:`autometa.policy.count_params` for ``obs_dim``/``act_dim``; depth is
     the number of hidden nodes on the longest input-to-output path. Missing hyperparameters
     count as at their optimum. The result does not depend on ``seed`` or ``device``.
 
@@ -133,8 +133,8 @@ class SyntheticObjective:
 
     def features(self, graph: nx.DiGraph) -> dict[str, Any]:
         """The features the score is built from (params, depth, op quality, wiring, ...)."""
-        from autometa.build import count_params
         from autometa.graph import canonical_hash
+        from autometa.policy import count_params
 
         key = canonical_hash(graph)
         if key not in self._params:

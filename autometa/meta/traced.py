@@ -40,7 +40,6 @@ import torch
 import torch.fx as fx
 from torch.fx.experimental.proxy_tensor import make_fx
 
-from autometa.build import GraphPolicy
 from autometa.meta.config import MAMLConfig
 from autometa.meta.cuda_graphs import captured
 from autometa.meta.maml import (
@@ -51,6 +50,7 @@ from autometa.meta.maml import (
     unflatten_objective,
 )
 from autometa.meta.rollout import Outputs, Params
+from autometa.policy import GraphPolicy
 
 __all__ = ["TRPOProgram", "discard_program", "layout_free", "split_graph", "trpo_program"]
 

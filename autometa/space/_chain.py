@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from autometa.ops import OPS
 from autometa.space._body import Body, NodeTemplate
 from autometa.space._common import RESIDUAL, WIDTH, parse_count
 from autometa.space._errors import NOTHING, Problems
@@ -27,14 +28,10 @@ def activation_op(activation: str) -> str:
 
 
 def _activations() -> list[str]:
-    from autometa.build.ops import OPS
-
     return ["none", *(n[len("linear_") :] for n in OPS.names() if n.startswith("linear_"))]
 
 
 def _is_activation(value: Any) -> bool:
-    from autometa.build.ops import OPS
-
     return isinstance(value, str) and (value in _LINEAR or activation_op(value) in OPS)
 
 

@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from autometa.ops import OPS
 from autometa.space._errors import NOTHING, Problems
 from autometa.space._fields import Element, Field, is_int, parse_field
 
@@ -27,15 +28,11 @@ NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 def _op_names() -> list[str]:
-    from autometa.build.ops import OPS
-
     return OPS.names()
 
 
 def op_has_width(name: str) -> bool:
     """Whether the registered op ``name`` has its own output width."""
-    from autometa.build.ops import OPS
-
     return OPS.get(name).has_width
 
 

@@ -204,7 +204,7 @@ class SearchSpace:
     # ------------------------------------------------------------------ checks
 
     def _counts(self, graph: nx.DiGraph) -> dict[str, int]:
-        from autometa.build import count_macs, count_params
+        from autometa.policy import count_macs, count_params
 
         io = (self.io["obs_dim"], self.io["act_dim"], self.io["discrete"])
         counts = {}

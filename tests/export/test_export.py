@@ -12,11 +12,11 @@ import torch
 from helpers import chain_graph, diamond_graph
 from safetensors.torch import load_file, save_file
 
-from autometa.build import OPS, build_policy, register_op
 from autometa.errors import ExportError
 from autometa.export import export, load, read_export
 from autometa.export._files import file_sha256, seal
 from autometa.meta import EvalResult
+from autometa.policy import OPS, build_policy, register_op
 
 OBS = gym.spaces.Box(-1.0, 1.0, (3,))
 BOX = gym.spaces.Box(-2.0, 2.0, (2,))

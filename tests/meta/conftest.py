@@ -8,10 +8,10 @@ import pytest
 import torch
 from helpers import chain_graph
 
-from autometa.build import build_policy
 from autometa.meta.baseline import advantages
 from autometa.meta.maml import MetaBatch, init_meta_params, inner_gradients, split_meta
 from autometa.meta.rollout import Batch
+from autometa.policy import build_policy
 
 SMALL = dict(
     num_tasks=8,

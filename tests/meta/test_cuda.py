@@ -12,7 +12,6 @@ import torch
 from conftest import SMALL, float64_policy, synthetic_meta_batch
 from helpers import chain_graph
 
-from autometa.build import build_policy, register_op
 from autometa.meta import MAMLConfig, MAMLEvaluator, cuda_graphs
 from autometa.meta.maml import (
     MetaBatch,
@@ -31,6 +30,7 @@ from autometa.meta.trpo import (
     flatten,
     trpo_step,
 )
+from autometa.policy import build_policy, register_op
 from autometa.tasks import make_task
 
 

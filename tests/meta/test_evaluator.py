@@ -10,9 +10,9 @@ from conftest import SMALL
 from helpers import chain_graph
 from torch import nn
 
-from autometa.build import build_policy, register_op
 from autometa.meta import MAMLConfig, MAMLEvaluator, adapt
 from autometa.meta.config import settable_fields
+from autometa.policy import build_policy, register_op
 from autometa.tasks import make_task
 
 

@@ -100,8 +100,8 @@ def test_conjugate_gradient_solves_spd_system_and_returns_product():
 def test_loop_reference_iteration_runs_and_moves_the_weights():
     from helpers import chain_graph
 
-    from autometa.build import build_policy
     from autometa.meta.reference import LoopMAML
+    from autometa.policy import build_policy
     from autometa.tasks import make_task
 
     family = make_task("navigation2d", horizon=5)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import yaml
 
-from autometa.build.ops import OPS
 from autometa.errors import SpaceValidationError
+from autometa.ops import OPS
 from autometa.space import SpaceError, load_space
 
 INVALID = Path(__file__).parent / "invalid"

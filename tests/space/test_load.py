@@ -10,9 +10,9 @@ import pytest
 import torch
 import yaml
 
-from autometa.build.ops import OPS, register_op
 from autometa.errors import SpaceValidationError
 from autometa.graph import graph_equal
+from autometa.ops import OPS, register_op
 from autometa.space import Float, SearchSpace, load_space
 
 SPACES = Path(__file__).parents[2] / "search_spaces"

@@ -15,9 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autometa.build.ops import OPS
 from autometa.errors import BuildError, GraphValidationError
 from autometa.graph import INPUT, OUTPUT, ordered_inputs, resolve_widths, validate_graph
+from autometa.ops import OPS
 
 __all__ = [
     "GraphPolicy",

@@ -5,14 +5,15 @@ from helpers import chain_graph, diamond_graph
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
-from autometa.build import (
+from autometa.errors import BuildError, UnknownNameError
+from autometa.policy import (
+    OPS,
     GraphPolicy,
     build_policy,
     count_macs,
     count_params,
     register_op,
 )
-from autometa.errors import BuildError, UnknownNameError
 
 OBS = gym.spaces.Box(-1.0, 1.0, (3,))
 ACT = gym.spaces.Box(-1.0, 1.0, (2,))
@@ -111,17 +112,23 @@ def test_unsupported_spaces_and_failing_ops_raise_build_errors():
     register_op("test_broken", broken, overwrite=True)
     graph = chain_graph()
     graph.nodes["l0"]["op"] = "test_broken"
-    with pytest.raises(BuildError, match="op 'test_broken' of node 'l0': no such kernel"):
-        build_policy(graph, OBS, ACT)
+    try:
+        with pytest.raises(BuildError, match="op 'test_broken' of node 'l0': no such kernel"):
+            build_policy(graph, OBS, ACT)
+    finally:
+        OPS.unregister("test_broken")  # other tests list the registered ops
 
 
 def test_user_ops_are_registered_by_name():
     register_op("test_linear_sin", lambda i, o: _Sin(i, o), overwrite=True)
     graph = chain_graph((4,), op="test_linear_sin")
-    policy = build_policy(graph, OBS, ACT)
+    try:
+        policy = build_policy(graph, OBS, ACT)
+    finally:
+        OPS.unregister("test_linear_sin")  # other tests list the registered ops
     assert isinstance(policy, GraphPolicy) and policy(torch.zeros(1, 3))[0].shape == (1, 2)
     with pytest.raises(UnknownNameError, match="unknown op 'nope'"):
-        from autometa.build import get_op
+        from autometa.policy import get_op
 
         get_op("nope")
 
