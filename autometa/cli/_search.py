@@ -87,6 +87,27 @@ def add_search(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--eta", type=int, default=3, help="rung reduction factor")
     p.add_argument("--storage", default=None, help="SQLite file (default: runs/<space>-...db)")
     p.add_argument("--seed", type=int, default=0, help="search seed")
+    p.add_argument(
+        "--seeds", type=int, default=1, metavar="S",
+        help="seeds each candidate is scored on; its score is their mean (default 1)",
+    )  # fmt: skip
+    p.add_argument(
+        "--final-top", type=int, default=3, metavar="K",
+        help="distinct best candidates re-evaluated on fresh seeds at the end (0: no final stage)",
+    )  # fmt: skip
+    p.add_argument(
+        "--final-seeds", type=int, default=3, metavar="S",
+        help="fresh seeds of the final stage, shared by finalists and baselines (default 3)",
+    )  # fmt: skip
+    p.add_argument(
+        "--baseline", action="append", default=[], metavar="NAME",
+        help="reference architecture scored in the final stage (repeatable): "
+        "maml-relu-2x100 (Finn et al. 2017), tanh-2x64",
+    )  # fmt: skip
+    p.add_argument(
+        "--no-ablation", action="store_true",
+        help="skip the cells that swap the winner's and the best baseline's hyperparameters",
+    )  # fmt: skip
     _add_run_options(p, resume=False)
     p.set_defaults(handler=run_search)
 
@@ -137,6 +158,13 @@ def _recipe(args: argparse.Namespace) -> dict[str, Any]:
         "eta": args.eta,
         "storage": args.storage,
         "seed": args.seed,
+        "seeds": args.seeds,
+        "final": {
+            "top": args.final_top,
+            "seeds": args.final_seeds,
+            "baselines": list(args.baseline),
+            "ablation": not args.no_ablation,
+        },
         "trials": args.trials,
         "seconds": args.seconds,
         "budget_meta_iterations": args.budget_meta_iterations,
@@ -164,11 +192,15 @@ def _evaluator(recipe: dict[str, Any]) -> Any:
 def _execute(recipe: dict[str, Any], space: Any, no_progress: bool) -> int:
     """Build everything from a recipe, run the search, print the outcome."""
     from autometa.errors import AutometaError
-    from autometa.experiment import Budget, Hyperband, SuccessiveHalving, search
+    from autometa.experiment import Budget, Final, Hyperband, SuccessiveHalving, search
     from autometa.experiment._loop import default_iterations
 
     try:
         evaluator = _evaluator(recipe)
+        for name in ("seeds",):
+            if recipe.get(name, 1) < 1:
+                raise ValueError(f"--{name}: expected an int >= 1, got {recipe[name]}")
+        final = Final.from_dict(recipe.get("final"))
         budget = Budget(recipe["trials"], recipe["seconds"], recipe["budget_meta_iterations"])
         if budget == Budget():
             budget = Budget(trials=20)
@@ -207,6 +239,8 @@ def _execute(recipe: dict[str, Any], space: Any, no_progress: bool) -> int:
             progress=False if no_progress else None,
             trial_timeout=recipe["trial_timeout"],
             settings={"cli": recipe},
+            seeds=recipe.get("seeds", 1),
+            final=final if final is not None else False,
         )
     except KeyboardInterrupt:
         print(
@@ -265,7 +299,7 @@ def run_resume(args: argparse.Namespace) -> int:
 def _resume_python_study(study: Any, path: Path, args: argparse.Namespace) -> int:
     """Continue a study started with ``autometa.search(...)`` from what it stored."""
     from autometa.errors import StorageError
-    from autometa.experiment import Budget, search
+    from autometa.experiment import Budget, Final, search
     from autometa.experiment.fidelity import fidelity_from_dict
     from autometa.experiment.search import rebuild_evaluator
     from autometa.space import load_space
@@ -294,6 +328,8 @@ def _resume_python_study(study: Any, path: Path, args: argparse.Namespace) -> in
             fidelity=fidelity_from_dict(settings.get("fidelity")),
             progress=False if args.no_progress else None,
             trial_timeout=getattr(args, "trial_timeout", settings.get("trial_timeout")),
+            seeds=int(settings.get("seeds") or 1),
+            final=Final.from_dict(settings.get("final")) or False,
         )
     except KeyboardInterrupt:
         print(f"interrupted: continue with `autometa resume {path}`", file=sys.stderr)
@@ -339,6 +375,8 @@ def run_show(args: argparse.Namespace) -> int:
                 "trials": [
                     {k: v for k, v in t.to_dict().items() if k != "graph_json"} for t in rows
                 ],
+                "best": result.best.number if result.best is not None else None,
+                "final": result.verdict.to_dict() if result.verdict is not None else None,
             }
             print(json.dumps(data, indent=2, default=str))
         else:
@@ -388,4 +426,28 @@ def _format(store: Any, top: int = 20) -> str:
         lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
     if top and len(result.trials) > top:
         lines.append(f"... {len(result.trials) - top} more (--top 0 shows all)")
+    if result.verdict is not None:
+        lines += ["", *_format_verdict(result.verdict)]
     return "\n".join(lines)
+
+
+def _format_verdict(verdict: Any) -> list[str]:
+    """The final stage as a table (per-seed scores, mean, 95% interval) and its sentence."""
+    seeds = max((len(e.scores) for e in verdict.entries), default=0)
+    header = ["entry", *[f"seed {i}" for i in range(seeds)], "mean", "95% CI"]
+    rows = []
+    for e in verdict.entries:
+        cells = [("-" if s is None else f"{s:.3f}") for s in e.scores]
+        cells += [""] * (seeds - len(cells))
+        ci = f"[{e.low:.3f}, {e.high:.3f}]" if math.isfinite(e.low) else "-"
+        mean = f"{e.mean:.3f}" if math.isfinite(e.mean) else "-"
+        mark = " *" if verdict.winner is not None and e.label == verdict.winner.label else ""
+        rows.append([e.label + mark, *cells, mean, ci])
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    state = "" if verdict.complete else " (not finished: `autometa resume` completes it)"
+    lines = [f"final stage: fresh seeds, the same for every entry{state}"]
+    for row in [header, *rows]:
+        lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+    lines.append("")
+    lines.append(verdict.sentence())
+    return lines

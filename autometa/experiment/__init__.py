@@ -11,6 +11,15 @@
 See ``docs/experiments.md``.
 """
 
+from autometa.experiment._final import (
+    BASELINES,
+    Final,
+    Verdict,
+    VerdictEntry,
+    baseline_graph,
+    register_baseline,
+    verdict,
+)
 from autometa.experiment.budget import Budget, Usage
 from autometa.experiment.executors import (
     BaseExecutor,
@@ -33,13 +42,24 @@ from autometa.experiment.storage import (
     SQLiteStorage,
     get_storage,
 )
-from autometa.experiment.trial import StudyInfo, TrialRecord, TrialState, trial_seed
+from autometa.experiment.trial import (
+    FinalRun,
+    StudyInfo,
+    TrialRecord,
+    TrialState,
+    final_seeds,
+    seed_list,
+    trial_seed,
+)
 
 __all__ = [
+    "BASELINES",
     "BaseExecutor",
     "BaseStorage",
     "BracketPlan",
     "Budget",
+    "Final",
+    "FinalRun",
     "Hyperband",
     "InMemoryStorage",
     "InlineExecutor",
@@ -53,13 +73,20 @@ __all__ = [
     "TrialRecord",
     "TrialState",
     "Usage",
+    "Verdict",
+    "VerdictEntry",
+    "baseline_graph",
     "default_devices",
     "default_storage_path",
     "describe_evaluator",
+    "final_seeds",
     "get_storage",
     "load_result",
+    "register_baseline",
     "search",
+    "seed_list",
     "trial_seed",
+    "verdict",
 ]
 
 

@@ -7,11 +7,12 @@ import math
 import time
 from typing import Any
 
+from autometa.experiment._final import Final, run_final_stage
 from autometa.experiment._worker import Job, Outcome
 from autometa.experiment.budget import Budget, Usage
 from autometa.experiment.fidelity import Scheduler
 from autometa.experiment.storage.base import BaseStorage, encode_weights
-from autometa.experiment.trial import TrialRecord, TrialState
+from autometa.experiment.trial import TrialRecord, TrialState, seed_list
 
 __all__ = ["SearchLoop", "default_iterations"]
 
@@ -44,6 +45,9 @@ class SearchLoop:
         budget: the limits.
         progress: an object with ``update(loop)`` and ``close()``, or None.
         max_retries: evaluations lost to a dead worker that a trial may retry.
+        seeds: seeds each candidate is scored on (the score is their mean).
+        final: the final stage to run when the search ends (None: none).
+        search_seed: the study's seed (the final stage draws its fresh seeds from it).
     """
 
     def __init__(
@@ -57,11 +61,17 @@ class SearchLoop:
         budget: Budget,
         progress: Any = None,
         max_retries: int = 1,
+        seeds: int = 1,
+        final: Final | None = None,
+        search_seed: int = 0,
     ) -> None:
         self.storage, self.strategy, self.executor = storage, strategy, executor
         self.evaluator, self.scheduler, self.budget = evaluator, scheduler, budget
         self.progress = progress
         self.max_retries = max_retries
+        self.seeds, self.final, self.search_seed = max(1, int(seeds)), final, int(search_seed)
+        self.final_inflight: set[int] = set()
+        self._final_started = False
         self.trials: dict[int, TrialRecord] = {}
         self._inflight: dict[int, Job] = {}
         self._exhausted = False
@@ -124,6 +134,9 @@ class SearchLoop:
         try:
             self.executor.start(self.evaluator)
             reason = self._loop()
+            if self.final is not None and self.final.enabled:
+                self._final_started = True
+                run_final_stage(self, self.final, self.search_seed)
         except BaseException:
             self._requeue_in_flight()
             raise
@@ -164,6 +177,19 @@ class SearchLoop:
         if self._exhausted:
             return "the strategy has no new candidates"
         return self.budget.exhausted(usage) or "nothing left to run"
+
+    def final_progress(self) -> tuple[int, int] | None:
+        """``(finished, planned)`` final-stage evaluations, or None before the stage starts."""
+        if self.final is None or not self.final.enabled:
+            return None
+        runs = self.storage.get_final_runs() if self._final_started else []
+        if not runs:
+            return None
+        return sum(r.state.is_finished() for r in runs), len(runs)
+
+    def heartbeat(self) -> None:
+        """Mark the session alive and refresh the progress display (the final stage calls it)."""
+        self._heartbeat()
 
     def _heartbeat(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -267,7 +293,10 @@ class SearchLoop:
         return (float(score), *extra) if len(extra) == n - 1 else None
 
     def _submit(self, trial: TrialRecord) -> None:
-        job = Job(trial.number, trial.graph_json, trial.seed, self.scheduler.job_fidelity(trial))
+        job = Job(
+            trial.number, trial.graph_json, trial.seed, self.scheduler.job_fidelity(trial),
+            tuple(seed_list(trial.seed, self.seeds)) if self.seeds > 1 else (),
+        )  # fmt: skip
         self._put(self.storage.update_trial(trial.number, state=TrialState.RUNNING,
                                             started=time.time()))  # fmt: skip
         self._inflight[trial.number] = job
@@ -350,6 +379,13 @@ class SearchLoop:
         """Stop running evaluations and put their trials back in the queue."""
         for number in self.executor.cancel():
             self._inflight.pop(number, None)
+            if number < 0:  # a final-stage evaluation
+                self.final_inflight.discard(number)
+                try:
+                    self.storage.update_final_run(-number - 1, state=TrialState.QUEUED)
+                except Exception:  # noqa: BLE001 - the next session re-queues it anyway
+                    logger.exception("could not re-queue final run %d", -number - 1)
+                continue
             try:
                 record = self.storage.update_trial(number, state=TrialState.QUEUED, started=None)
                 self._put(record)

@@ -10,7 +10,7 @@ from typing import Any
 
 from autometa.meta.result import EvalResult, failed_result
 
-__all__ = ["Job", "Outcome", "run_job", "describe_exitcode"]
+__all__ = ["Job", "Outcome", "combine_seeds", "run_job", "describe_exitcode"]
 
 
 @dataclass(frozen=True)
@@ -22,12 +22,15 @@ class Job:
         graph_json: the candidate as node-link JSON.
         seed: the evaluation seed.
         meta_iterations: the fidelity to evaluate at; None lets the evaluator use its default.
+        seeds: every seed to score the candidate on (``seed`` first); empty means ``(seed,)``.
+            The score is their mean (:func:`combine_seeds`).
     """
 
     number: int
     graph_json: dict[str, Any]
     seed: int
     meta_iterations: int | None = None
+    seeds: tuple[int, ...] = ()
 
 
 @dataclass
@@ -63,6 +66,54 @@ def _error_text(exc: BaseException) -> str:
     return text
 
 
+def combine_seeds(seeds: list[int], results: list[EvalResult]) -> EvalResult:
+    """One result for a candidate scored on several seeds: the mean score, and per seed.
+
+    ``metrics`` keeps the first seed's metrics (curves, sizes, versions) and adds ``seeds``,
+    ``seed_scores`` and ``score_sem`` (the standard error of the mean, ``std / sqrt(S)``);
+    the weights are the first seed's. A candidate fails when any of its seeds fails, with
+    that seed's reason.
+    """
+    for seed, result in zip(seeds, results):
+        if not result.ok:
+            reason = result.error or (
+                f"score is {result.score} (not finite)"
+                if result.status == "ok"
+                else f"evaluation ended with status {result.status!r}"
+            )
+            error = f"seed {seed}: {reason}" if len(seeds) > 1 else reason
+            return failed_result(error, **result.metrics)
+    if len(results) == 1:
+        return results[0]
+    scores = [float(r.score) for r in results]
+    mean = sum(scores) / len(scores)
+    var = sum((x - mean) ** 2 for x in scores) / (len(scores) - 1)
+    first = results[0]
+    metrics = dict(first.metrics)
+    metrics.update(
+        score=mean,
+        seeds=[int(s) for s in seeds],
+        seed_scores=scores,
+        score_sem=math.sqrt(var / len(scores)),
+        seed_wall_times=[float(r.metrics.get("wall_time") or 0.0) for r in results],
+    )
+    return EvalResult(
+        status="ok",
+        score=mean,
+        objectives=dict(first.objectives),
+        metrics=metrics,
+        state_dict=first.state_dict,
+        fidelity=first.fidelity,
+    )
+
+
+def _evaluate(evaluator: Any, graph: Any, seeds: list[int], kwargs: dict[str, Any]) -> Any:
+    """Every seed's result: one batched call when the evaluator offers ``evaluate_seeds``."""
+    if len(seeds) > 1 and hasattr(evaluator, "evaluate_seeds"):
+        return list(evaluator.evaluate_seeds(graph, seeds=seeds, **kwargs))
+    return [evaluator(graph, seed=seed, **kwargs) for seed in seeds]
+
+
 def run_job(evaluator: Any, job: Job, device: str | None) -> Outcome:
     """Evaluate one job; exceptions, NaN / infinite scores and OOM become failed results.
 
@@ -73,11 +124,16 @@ def run_job(evaluator: Any, job: Job, device: str | None) -> Outcome:
 
     started = time.time()
     start = time.perf_counter()
-    kwargs: dict[str, Any] = {"seed": job.seed, "device": device}
+    kwargs: dict[str, Any] = {"device": device}
     if job.meta_iterations is not None:
         kwargs["meta_iterations"] = job.meta_iterations
+    seeds = list(job.seeds) or [job.seed]
     try:
-        result = evaluator(from_json(job.graph_json), **kwargs)
+        results = _evaluate(evaluator, from_json(job.graph_json), seeds, kwargs)
+        bad = next((r for r in results if not isinstance(r, EvalResult)), None)
+        result = (
+            combine_seeds(seeds, results) if bad is None and len(results) == len(seeds) else bad
+        )
         if not isinstance(result, EvalResult):
             result = failed_result(
                 f"evaluator returned {type(result).__name__}, expected EvalResult"

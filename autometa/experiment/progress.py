@@ -74,6 +74,9 @@ class ProgressBar:
         parts.append(elapsed)
         if "meta_iterations" in remaining:
             parts.append(f"{int(remaining['meta_iterations'])} meta-it left")
+        final = loop.final_progress()
+        if final is not None:
+            parts.append(f"final {final[0]}/{final[1]}")
         return " | ".join(parts)
 
     def update(self, loop: Any, force: bool = False) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from autometa.errors import StorageError
+from autometa.experiment._final import Final, Verdict, verdict
 from autometa.experiment._loop import SearchLoop
 from autometa.experiment.budget import Budget, Usage
 from autometa.experiment.executors import BaseExecutor, InlineExecutor, ProcessExecutor
@@ -33,13 +34,16 @@ class SearchResult:
     """What a search produced, read back from its storage.
 
     Attributes:
-        best: the DONE trial with the highest score, or None when no trial succeeded.
+        best: the finalist with the highest mean over the final stage's fresh seeds once the
+            stage is complete, else the DONE trial with the highest search score; None when
+            no trial succeeded.
         trials: every trial, best first (the leaderboard; unscored trials last, by number).
         study: what the study was started with.
         storage: the storage holding everything (weights: ``storage.load_weights(n)``).
         counts: number of trials per state name (``"DONE"``, ``"FAILED"``, ...).
         usage: trials, seconds and meta-iterations spent over all sessions.
         stop_reason: why the last session stopped.
+        verdict: the final stage's entries, winner and paired margins (None without one).
     """
 
     best: TrialRecord | None
@@ -49,6 +53,12 @@ class SearchResult:
     counts: dict[str, int] = field(default_factory=dict)
     usage: Usage = field(default_factory=Usage)
     stop_reason: str = ""
+    verdict: Verdict | None = None
+
+    def __repr__(self) -> str:
+        best = "None" if self.best is None else f"trial {self.best.number} ({self.best.score:.4g})"
+        counts = ", ".join(f"{k.lower()}={v}" for k, v in self.counts.items() if v)
+        return f"SearchResult(best={best}, {counts or 'no trials'}, storage={self.storage})"
 
     @property
     def meta_iterations(self) -> int:
@@ -73,7 +83,7 @@ def load_result(
     counts = {state.name: n for state, n in store.count_states().items()}
     usage = Usage(len(trials), store.elapsed_seconds(), spent)
     best = store.get_best_trial()
-    return SearchResult(best, trials, study, store, counts, usage, stop_reason)
+    return SearchResult(best, trials, study, store, counts, usage, stop_reason, verdict(store))
 
 
 def default_storage_path(space_name: str, strategy: str, seed: int) -> Path:
@@ -186,6 +196,8 @@ def search(
     progress: bool | None = None,
     trial_timeout: float | None = None,
     settings: dict[str, Any] | None = None,
+    seeds: int = 1,
+    final: Final | bool | None = True,
 ) -> SearchResult:
     """Run a search, or resume it when ``storage`` already holds the same study.
 
@@ -215,6 +227,11 @@ def search(
         trial_timeout: seconds after which one evaluation is stopped and recorded as failed.
         settings: extra JSON-safe settings stored with the study (the CLI keeps its
             arguments here for ``autometa resume``).
+        seeds: seeds each candidate is scored on during the search; its score is their mean
+            and the trial keeps the per-seed scores, their standard error and the seeds.
+        final: the final stage run when the budget is spent (``docs/scoring.md``): True for
+            ``Final()`` (the top 3 distinct candidates on 3 fresh seeds), a :class:`Final`
+            (finalists, seeds, baselines, ablation), or False / None for none.
 
     Returns:
         The :class:`SearchResult` read back from storage.
@@ -239,6 +256,13 @@ def search(
 
         evaluator = MAMLEvaluator()
     budget = budget if budget is not None else Budget(trials=DEFAULT_TRIALS)
+    if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
+        raise ValueError(f"`seeds` must be an int >= 1, got {seeds!r}")
+    plan = Final() if final is True else (final or None)
+    if plan is not None and not isinstance(plan, Final):
+        raise TypeError(f"`final` must be a Final, True, False or None, got {final!r}")
+    if plan is not None and getattr(space_obj, "baselines", None):
+        plan = Final(plan.top, plan.seeds, (*space_obj.baselines, *plan.baselines), plan.ablation)
     if storage is None:
         storage = default_storage_path(space_obj.name, strategy_name, seed)
     store = get_storage(storage)
@@ -247,6 +271,8 @@ def search(
         "workers": workers,
         "fidelity": fidelity.to_dict() if fidelity is not None else None,
         "trial_timeout": trial_timeout,
+        "seeds": seeds,
+        "final": plan.to_dict() if plan is not None else None,
         **(settings or {}),
     }
     source = getattr(space_obj, "source", None)
@@ -292,6 +318,9 @@ def search(
         scheduler=Scheduler(fidelity),
         budget=budget,
         progress=bar,
+        seeds=seeds,
+        final=plan,
+        search_seed=int(seed),
     )
     reason = loop.run()
     return load_result(store, reason)

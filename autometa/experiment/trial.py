@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, field, replace
 from enum import IntEnum
@@ -9,7 +10,15 @@ from typing import Any
 
 import networkx as nx
 
-__all__ = ["TrialState", "TrialRecord", "StudyInfo", "trial_seed"]
+__all__ = [
+    "FinalRun",
+    "StudyInfo",
+    "TrialRecord",
+    "TrialState",
+    "final_seeds",
+    "seed_list",
+    "trial_seed",
+]
 
 
 class TrialState(IntEnum):
@@ -148,6 +157,98 @@ class StudyInfo:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
+@dataclass(frozen=True)
+class FinalRun:
+    """One evaluation of the final stage: one entry (a finalist, a baseline or an ablation
+    cell) on one of the fresh seeds every entry shares.
+
+    Attributes:
+        id: position in the final stage, from 0 (assigned by storage).
+        entry: the entry's label (``"trial 12"``, ``"baseline maml-relu-2x100"``, ...).
+        kind: ``"finalist"``, ``"baseline"`` or ``"ablation"``.
+        trial: the search trial a finalist re-evaluates (None for the others).
+        key: the canonical hash of the evaluated graph (hyperparameters included).
+        graph_json: the evaluated graph as node-link JSON.
+        seed_index: which of the final seeds (0 .. S'-1); the same index is the same seed
+            for every entry, so differences between entries are paired.
+        seed: the evaluation seed.
+        state: ``QUEUED``, ``RUNNING``, ``DONE`` or ``FAILED``.
+        score: the held-out score, or None.
+        metrics: what the evaluator reported (JSON-safe).
+        error: why it failed, or None.
+        device: where it ran.
+        wall_time: seconds it took.
+        created: when it was created (seconds since the epoch).
+        finished: when it finished.
+    """
+
+    id: int
+    entry: str
+    kind: str
+    trial: int | None
+    key: str
+    graph_json: dict[str, Any]
+    seed_index: int
+    seed: int
+    state: TrialState = TrialState.QUEUED
+    score: float | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    device: str | None = None
+    wall_time: float | None = None
+    created: float | None = None
+    finished: float | None = None
+
+    @property
+    def graph(self) -> nx.DiGraph:
+        """A fresh ``nx.DiGraph`` of the evaluated graph."""
+        from autometa.graph import from_json
+
+        return from_json(self.graph_json)
+
+    def replace(self, **changes: Any) -> FinalRun:
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict of every field (``state`` by name)."""
+        out = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        out["state"] = self.state.name
+        return out
+
+
+def _mix(*parts: object) -> int:
+    digest = hashlib.sha256(":".join(str(p) for p in parts).encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+def seed_list(first: int, count: int) -> list[int]:
+    """The ``count`` evaluation seeds of one trial: its own seed, then seeds mixed from it.
+
+    With ``count=1`` this is ``[first]``, so a one-seed search evaluates exactly as before.
+    """
+    return [int(first)] + [_mix("autometa-seed", int(first), k) for k in range(1, count)]
+
+
+def final_seeds(
+    search_seed: int, count: int, used: set[int] | frozenset[int] = frozenset()
+) -> list[int]:
+    """``count`` fresh seeds for the final stage, none of them in ``used`` (the search's).
+
+    They come from their own stream (``"autometa-final"``), so they are the same for every
+    finalist, baseline and ablation cell of a study (common random numbers), and a resumed
+    study draws the same ones.
+    """
+    out: list[int] = []
+    k = 0
+    while len(out) < count:
+        seed = _mix("autometa-final", int(search_seed), k)
+        k += 1
+        if seed not in used and seed not in out:
+            out.append(seed)
+    return out
+
+
 def trial_seed(search_seed: int, number: int) -> int:
     """The evaluation seed of trial ``number``: a fixed mix of the search seed and the number.
 
@@ -155,7 +256,4 @@ def trial_seed(search_seed: int, number: int) -> int:
     the same pair always gives the same seed, on every machine, so a resumed or repeated
     search evaluates every trial with the seed it had the first time.
     """
-    import hashlib
-
-    digest = hashlib.sha256(f"autometa-trial:{int(search_seed)}:{int(number)}".encode()).digest()
-    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+    return _mix("autometa-trial", int(search_seed), int(number))

@@ -93,6 +93,36 @@ def _search(model: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _score_definition(model: dict[str, Any]) -> list[str]:
+    """What the score is, in the evaluator's own settings."""
+    study = (model.get("source") or {}).get("study") or {}
+    config = ((study.get("evaluator") or {}).get("config") or {}).get("config") or {}
+    steps = config.get("test_steps", 1)
+    tasks, episodes = config.get("test_tasks", "the"), config.get("test_episodes", "several")
+    return [
+        f"The score is the mean episode return on {tasks} fixed held-out test tasks "
+        f"({episodes} episodes each) after {steps} policy-gradient adaptation "
+        f"step{'s' * (steps != 1)} from the meta-learned initial weights: the quantity MAML "
+        "maximises (Finn et al. 2017). Higher is better; returns are the task family's own "
+        "(2D navigation: minus the distance to the goal, summed over the episode).",
+    ]
+
+
+def _final(model: dict[str, Any]) -> list[str]:
+    """The final stage's verdict: the sentence and each entry's mean and interval."""
+    final = ((model.get("source") or {}).get("study") or {}).get("final")
+    if not final:
+        return []
+    lines = ["## Final stage", "", final["sentence"], ""]
+    lines += ["| entry | mean | 95% CI | per-seed scores |", "| --- | --- | --- | --- |"]
+    for e in final["entries"]:
+        scores = ", ".join("-" if s is None else f"{s:.3f}" for s in e["scores"])
+        ci = "-" if e["low"] is None else f"[{e['low']:.3f}, {e['high']:.3f}]"
+        mean = "-" if e["mean"] is None else f"{e['mean']:.3f}"
+        lines.append(f"| {e['label']} | {mean} | {ci} | {scores} |")
+    return [*lines, ""]
+
+
 def _checks(checks: dict[str, Any]) -> list[str]:
     lines = ["| file | status |", "| --- | --- |"]
     for label, record in checks.items():
@@ -140,6 +170,8 @@ def render_card(model: dict[str, Any]) -> str:
     drawing = model.get("drawing")
     if drawing:
         lines += [f"![architecture]({drawing})", ""]
+    lines += ["## Score", "", *_score_definition(model), ""]
+    lines += _final(model)
     returns = _returns(model.get("metrics") or {})
     if returns:
         lines += ["## Returns", "", *returns, ""]

@@ -98,6 +98,12 @@ def _study_dict(storage: Any) -> dict[str, Any] | None:
         return None
     data = info.to_dict() if hasattr(info, "to_dict") else dict(info)
     data.pop("space_text", None)  # the full file text stays in the database
+    if hasattr(storage, "get_final_runs"):
+        from autometa.experiment import verdict
+
+        final = verdict(storage)
+        if final is not None:
+            data["final"] = final.to_dict()
     return data
 
 

@@ -55,16 +55,20 @@ class SyntheticObjective:
           - 0.25 * ((log10(fast_lr) - log10(optimum_fast_lr)) / 0.5) ** 2
           - 0.05 * (inner_steps - 2) ** 2
           + noise * u,   u in [-1, 1) drawn from the canonical hash
+          + seed_noise * v,   v in [-1, 1) drawn from the canonical hash and the seed
 
     ``params`` is :func:`autometa.policy.count_params` for ``obs_dim``/``act_dim``; depth is
     the number of hidden nodes on the longest input-to-output path. Missing hyperparameters
-    count as at their optimum. The result does not depend on ``seed`` or ``device``.
+    count as at their optimum. The result does not depend on ``device``, nor on ``seed``
+    unless ``seed_noise`` is set (a stand-in for the seed-to-seed spread of a real evaluation,
+    to show what the final stage guards against).
 
     Args:
         obs_dim: observation size used to count parameters.
         act_dim: action size used to count parameters.
         discrete: count parameters for a categorical head instead of a Gaussian one.
         noise: amplitude of the hash-based deterministic noise.
+        seed_noise: amplitude of a noise that changes with the evaluation seed (0: none).
         optimum_params: parameter count at the size optimum.
         optimum_depth: depth at the depth optimum.
         optimum_fast_lr: ``fast_lr`` at its optimum.
@@ -87,6 +91,7 @@ class SyntheticObjective:
         fail_fraction: float = 0.0,
         delay: float = 0.0,
         full_fidelity: int = 100,
+        seed_noise: float = 0.0,
     ) -> None:
         if not 0.0 <= fail_fraction <= 1.0:
             raise ValueError(f"`0 <= fail_fraction <= 1` must hold, got {fail_fraction=}")
@@ -102,6 +107,7 @@ class SyntheticObjective:
         self.fail_fraction = fail_fraction
         self.delay = delay
         self.full_fidelity = full_fidelity
+        self.seed_noise = seed_noise
         self._params: dict[str, int] = {}
 
     def to_config(self) -> dict[str, Any]:
@@ -203,6 +209,8 @@ class SyntheticObjective:
             return result
         shortfall = 1.0 - min(fidelity, self.full_fidelity) / self.full_fidelity
         score = self._score(f) - 0.5 * shortfall
+        if self.seed_noise:
+            score += self.seed_noise * (2.0 * _unit(f"seed:{f['key']}:{int(seed)}") - 1.0)
         metrics["wall_time"] = time.perf_counter() - start
         return EvalResult(
             status="ok",

@@ -25,7 +25,9 @@ from autometa.space._fields import (
 
 __all__ = ["ParsedSpace", "parse_space", "TOP_KEYS", "CONSTRAINTS", "DEFAULT_IO"]
 
-TOP_KEYS = ("name", "description", "graph", "hyperparameters", "constraints", "io")
+TOP_KEYS = (
+    "name", "description", "graph", "hyperparameters", "constraints", "io", "baselines"
+)  # fmt: skip
 KINDS = {"chain": parse_chain, "dag": parse_dag, "explicit": parse_explicit}
 CONSTRAINTS = ("max_params", "min_params", "max_macs", "min_macs")
 DEFAULT_IO = {"obs_dim": 2, "act_dim": 2, "discrete": False}
@@ -49,10 +51,11 @@ class ParsedSpace:
     hyperparameters: dict[str, Field] = field(default_factory=dict)
     constraints: dict[str, int] = field(default_factory=dict)
     io: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_IO))
+    baselines: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The normalised spec: loading it again gives the same space (JSON-safe)."""
-        return {
+        out = {
             "name": self.name,
             "description": self.description,
             "graph": self.body.spec,
@@ -60,6 +63,9 @@ class ParsedSpace:
             "constraints": dict(self.constraints),
             "io": dict(self.io),
         }
+        if self.baselines:  # absent when empty, so older spaces keep their content hash
+            out["baselines"] = list(self.baselines)
+        return out
 
 
 def _valid_name(value: Any) -> bool:
@@ -137,6 +143,17 @@ def _parse_constraints(problems: Problems, raw: Any) -> dict[str, int]:
     return out
 
 
+def _parse_baselines(problems: Problems, raw: Any) -> list[str]:
+    """``baselines:``: names of reference architectures for the final stage (checked there)."""
+    if raw is None:
+        return []
+    what = "a list of baseline names (e.g. maml-relu-2x100)"
+    if not isinstance(raw, list) or not all(isinstance(v, str) and v for v in raw):
+        problems.add(("baselines",), what, raw, "bad_type")
+        return []
+    return list(dict.fromkeys(raw))
+
+
 def _parse_io(problems: Problems, raw: Any) -> dict[str, Any]:
     path = ("io",)
     io = dict(DEFAULT_IO)
@@ -188,6 +205,7 @@ def parse_space(problems: Problems, data: Any) -> ParsedSpace | None:
     hyperparameters = _parse_hyperparameters(problems, data.get("hyperparameters"))
     constraints = _parse_constraints(problems, data.get("constraints"))
     io = _parse_io(problems, data.get("io"))
+    baselines = _parse_baselines(problems, data.get("baselines"))
     if problems or body is None:
         return None
-    return ParsedSpace(name, description, body, hyperparameters, constraints, io)
+    return ParsedSpace(name, description, body, hyperparameters, constraints, io, baselines)

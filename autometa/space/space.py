@@ -43,6 +43,7 @@ class SearchSpace:
         dimensions: list of :class:`~autometa.space.dims.Dimension`.
         constraints: e.g. ``{"max_params": 200000}``.
         io: reference ``{"obs_dim", "act_dim", "discrete"}`` used to count params and MACs.
+        baselines: reference architectures the final stage scores beside the winner.
     """
 
     def __init__(self, parsed: ParsedSpace, *, source: str | None, file: str, marks: dict) -> None:
@@ -56,6 +57,7 @@ class SearchSpace:
         self.source = source
         self.constraints: dict[str, int] = dict(parsed.constraints)
         self.io: dict[str, Any] = dict(parsed.io)
+        self.baselines: list[str] = list(parsed.baselines)
         self._hp_dims: dict[str, Dimension | None] = {
             name: f.dimension(f"hp.{name}") for name, f in parsed.hyperparameters.items()
         }

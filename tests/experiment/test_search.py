@@ -209,7 +209,7 @@ def test_duplicates_answered_from_storage():
     strategy = RepeatStrategy(space)
     evaluator = Scripted()
     result = search(space, strategy=strategy, evaluator=evaluator, budget=Budget(trials=4),
-                    storage=InMemoryStorage(), workers=0, progress=False)  # fmt: skip
+                    storage=InMemoryStorage(), workers=0, progress=False, final=False)  # fmt: skip
     trials = sorted(result.trials, key=lambda t: t.number)
     assert [t.duplicate_of for t in trials] == [None, 0, None, 2]
     assert trials[1].score == trials[0].score and trials[1].metrics == {"duplicate_of": 0}

@@ -37,8 +37,9 @@ def test_search_resume_show(tmp_path, capsys):
 
     assert main(["show", str(db), "--top", "2"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[-1] == "... 5 more (--top 0 shows all)"
-    assert lines[-3].startswith("1     ")  # rank 1 first
+    more = lines.index("... 5 more (--top 0 shows all)")
+    assert lines[more - 2].startswith("1     ")  # rank 1 first
+    assert lines[more + 2] == "final stage: fresh seeds, the same for every entry"
     assert main(["show", str(db), "--json", "--top", "0"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["counts"]["DONE"] == 7 and len(data["trials"]) == 7

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from autometa.errors import StorageError
-from autometa.experiment.trial import StudyInfo, TrialRecord, TrialState
+from autometa.experiment.trial import FinalRun, StudyInfo, TrialRecord, TrialState
 
 __all__ = ["BaseStorage", "UPDATABLE_FIELDS", "encode_weights", "decode_weights"]
 
@@ -154,6 +154,31 @@ class BaseStorage(abc.ABC):
     def get_all_trials(self, states: Iterable[TrialState] | None = None) -> list[TrialRecord]:
         """Every trial (or those in ``states``), by number."""
 
+    # -- final stage ---------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def create_final_runs(self, runs: Sequence[FinalRun]) -> list[FinalRun]:
+        """Add final-stage evaluations (their ``id`` is assigned here) in one write.
+
+        Raises:
+            StorageError: there is no study yet.
+        """
+
+    @abc.abstractmethod
+    def update_final_run(self, run_id: int, **fields: Any) -> FinalRun:
+        """Change ``state``, ``score``, ``metrics``, ``error``, ``device``, ``wall_time`` or
+        ``finished`` of an unfinished final run.
+
+        Raises:
+            KeyError: no final run has this id.
+            StorageError: the run is finished (``DONE`` or ``FAILED``).
+            TypeError: a field is not updatable.
+        """
+
+    @abc.abstractmethod
+    def get_final_runs(self) -> list[FinalRun]:
+        """Every final-stage evaluation, by id."""
+
     # -- strategy state, weights, sessions -----------------------------------------------
 
     @abc.abstractmethod
@@ -247,7 +272,21 @@ class BaseStorage(abc.ABC):
         return scored + [t for t in trials if t.number not in seen]
 
     def get_best_trial(self) -> TrialRecord | None:
-        """The DONE trial with the highest score (lowest number on ties), or None."""
+        """The best DONE trial: the finalist with the highest mean over the final stage's
+        seeds once every finalist has all of them, else the highest search score (lowest
+        number on ties); None when no trial is DONE."""
+        by_trial: dict[int, list[float]] = {}
+        complete = True
+        for run in self.get_final_runs():
+            if run.kind != "finalist" or run.trial is None:
+                continue
+            if run.state != TrialState.DONE or run.score is None:
+                complete = complete and run.state == TrialState.FAILED
+                continue
+            by_trial.setdefault(run.trial, []).append(run.score)
+        if by_trial and complete:
+            number = max(by_trial, key=lambda n: (sum(by_trial[n]) / len(by_trial[n]), -n))
+            return self.get_trial(number)
         board = self.leaderboard()
         return board[0] if board and board[0].state == TrialState.DONE else None
 
@@ -269,6 +308,29 @@ class BaseStorage(abc.ABC):
 
     def __str__(self) -> str:
         return type(self).__name__
+
+
+FINAL_UPDATABLE = frozenset(
+    {"state", "score", "metrics", "error", "device", "wall_time", "finished"}
+)
+
+
+def check_final_update(run: FinalRun, fields: dict[str, Any]) -> dict[str, Any]:
+    """Shared checks of :meth:`BaseStorage.update_final_run`; returns the normalised fields."""
+    unknown = sorted(set(fields) - FINAL_UPDATABLE)
+    if unknown:
+        raise TypeError(
+            f"update_final_run() cannot change {unknown}; updatable fields are "
+            f"{sorted(FINAL_UPDATABLE)}"
+        )
+    if run.state.is_finished():
+        raise StorageError(f"final run {run.id} is finished ({run.state.name}); it cannot change")
+    out = dict(fields)
+    if "state" in out:
+        out["state"] = TrialState(out["state"])
+    if "score" in out:
+        out["score"] = clean_score(out["score"])
+    return out
 
 
 def check_update(record: TrialRecord, fields: dict[str, Any]) -> dict[str, Any]:

@@ -10,8 +10,13 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from autometa.errors import StorageError
-from autometa.experiment.storage.base import BaseStorage, check_update, clean_score
-from autometa.experiment.trial import StudyInfo, TrialRecord, TrialState, trial_seed
+from autometa.experiment.storage.base import (
+    BaseStorage,
+    check_final_update,
+    check_update,
+    clean_score,
+)
+from autometa.experiment.trial import FinalRun, StudyInfo, TrialRecord, TrialState, trial_seed
 
 __all__ = ["InMemoryStorage"]
 
@@ -29,6 +34,7 @@ class InMemoryStorage(BaseStorage):
         self._strategy_state: dict[str, Any] | None = None
         self._weights: dict[int, bytes] = {}
         self._sessions: dict[int, list[float | None]] = {}
+        self._final: list[FinalRun] = []
 
     # -- study ---------------------------------------------------------------------------
 
@@ -110,6 +116,35 @@ class InMemoryStorage(BaseStorage):
         return self._trials[number]
 
     # -- strategy state, weights, sessions -----------------------------------------------
+
+    # -- final stage ---------------------------------------------------------------------
+
+    def create_final_runs(self, runs: Sequence[FinalRun]) -> list[FinalRun]:
+        with self._lock:
+            if self._study is None:
+                raise StorageError(f"{self} holds no study yet")
+            out = []
+            for run in runs:
+                stored = copy.deepcopy(run).replace(
+                    id=len(self._final), state=TrialState.QUEUED,
+                    created=run.created or time.time(),
+                )  # fmt: skip
+                self._final.append(stored)
+                out.append(copy.deepcopy(stored))
+            return out
+
+    def update_final_run(self, run_id: int, **fields: Any) -> FinalRun:
+        with self._lock:
+            if not 0 <= run_id < len(self._final):
+                raise KeyError(f"no final run {run_id!r} in {self}")
+            run = self._final[run_id]
+            run = run.replace(**copy.deepcopy(check_final_update(run, fields)))
+            self._final[run_id] = run
+            return copy.deepcopy(run)
+
+    def get_final_runs(self) -> list[FinalRun]:
+        with self._lock:
+            return copy.deepcopy(self._final)
 
     def get_strategy_state(self) -> dict[str, Any] | None:
         with self._lock:

@@ -14,8 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from autometa.errors import StorageError
-from autometa.experiment.storage.base import BaseStorage, check_update, clean_score
-from autometa.experiment.trial import StudyInfo, TrialRecord, TrialState, trial_seed
+from autometa.experiment.storage.base import (
+    BaseStorage,
+    check_final_update,
+    check_update,
+    clean_score,
+)
+from autometa.experiment.trial import FinalRun, StudyInfo, TrialRecord, TrialState, trial_seed
 
 __all__ = ["SQLiteStorage", "SCHEMA_VERSION"]
 
@@ -66,6 +71,11 @@ CREATE TABLE IF NOT EXISTS weights (
     number INTEGER PRIMARY KEY REFERENCES trials (number),
     format TEXT NOT NULL,
     data BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS final_runs (
+    id INTEGER PRIMARY KEY,
+    state INTEGER NOT NULL,
+    data TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS sessions (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -305,6 +315,52 @@ class SQLiteStorage(BaseStorage):
             text = row[column]
             fields[name] = None if text is None else json.loads(text)
         return TrialRecord(number=row["number"], storage=str(self.path), **fields)
+
+    # -- final stage ---------------------------------------------------------------------
+
+    @staticmethod
+    def _final_data(run: FinalRun) -> str:
+        data = run.to_dict()
+        del data["id"], data["state"]
+        return _dumps(data)
+
+    @staticmethod
+    def _row_to_final(row: sqlite3.Row) -> FinalRun:
+        data = json.loads(row["data"])
+        return FinalRun(id=row["id"], state=TrialState(row["state"]), **data)
+
+    def create_final_runs(self, runs: Sequence[FinalRun]) -> list[FinalRun]:
+        with self._write() as conn:
+            if conn.execute("SELECT 1 FROM study WHERE id = 1").fetchone() is None:
+                raise StorageError(f"{self} holds no study yet")
+            start = conn.execute("SELECT COALESCE(MAX(id) + 1, 0) FROM final_runs").fetchone()[0]
+            out = []
+            for offset, run in enumerate(runs):
+                stored = run.replace(
+                    id=start + offset, state=TrialState.QUEUED, created=run.created or time.time()
+                )
+                conn.execute(
+                    "INSERT INTO final_runs (id, state, data) VALUES (?, ?, ?)",
+                    (stored.id, int(stored.state), self._final_data(stored)),
+                )
+                out.append(stored)
+        return out
+
+    def update_final_run(self, run_id: int, **fields: Any) -> FinalRun:
+        with self._write() as conn:
+            row = conn.execute("SELECT * FROM final_runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise KeyError(f"no final run {run_id!r} in {self}")
+            run = self._row_to_final(row)
+            run = run.replace(**check_final_update(run, fields))
+            conn.execute(
+                "UPDATE final_runs SET state = ?, data = ? WHERE id = ?",
+                (int(run.state), self._final_data(run), run_id),
+            )
+        return run
+
+    def get_final_runs(self) -> list[FinalRun]:
+        return [self._row_to_final(r) for r in self._read("SELECT * FROM final_runs ORDER BY id")]
 
     # -- strategy state, weights, sessions -----------------------------------------------
 
