@@ -69,7 +69,8 @@ def wrap_strategy_error(name: str, exc: Exception) -> ConfigurationError:
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(value, dict) and value:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; an empty dict below the top stays a value."""
+    if isinstance(value, dict) and (value or not prefix):
         out: dict[str, Any] = {}
         for key in sorted(value):
             out.update(_flatten(value[key], f"{prefix}{key}."))
