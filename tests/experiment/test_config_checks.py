@@ -227,13 +227,10 @@ print("best", result.best)
 """
 
 
-@pytest.mark.parametrize("start_method", ["forkserver", "spawn"])
-def test_a_script_without_main_guard_is_explained_before_anything_is_spent(tmp_path, start_method):
+def test_a_script_without_main_guard_is_explained_before_anything_is_spent(tmp_path):
     db = tmp_path / "s.db"
     script = tmp_path / "unguarded.py"
     text = UNGUARDED.format(space=TINY, db=str(db))
-    executor = f"autometa.experiment.ProcessExecutor(2, start_method={start_method!r})"
-    text = text.replace("workers=2,", f"executor={executor},")
     script.write_text(text)
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                           timeout=180, cwd=tmp_path)  # fmt: skip
