@@ -12,6 +12,8 @@ __all__ = [
     "EvaluationError",
     "StorageError",
     "ExportError",
+    "ConfigurationError",
+    "SearchFailedError",
 ]
 
 
@@ -62,3 +64,25 @@ class StorageError(AutometaError, RuntimeError):
 
 class ExportError(AutometaError, ValueError):
     """Raised when an exported architecture folder is missing files or does not match itself."""
+
+
+class ConfigurationError(AutometaError, ValueError):
+    """Raised when a setting cannot work for any candidate; found before anything is spent.
+
+    Unknown task family, evaluator option or hyperparameter name, an unavailable strategy or
+    a fidelity plan the evaluator cannot follow: ``search()`` checks these before it creates
+    or resumes a study, and an evaluation that raises it stops the search.
+    """
+
+
+class SearchFailedError(AutometaError, RuntimeError):
+    """Raised by ``search()`` when a run ends with failed trials and no successful one.
+
+    Attributes:
+        result: the :class:`~autometa.experiment.SearchResult` read back from storage (every
+            trial is stored, so the failures can be inspected).
+    """
+
+    def __init__(self, message: str, result: object = None):
+        super().__init__(message)
+        self.result = result

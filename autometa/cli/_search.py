@@ -49,6 +49,11 @@ def _add_run_options(p: argparse.ArgumentParser, resume: bool) -> None:
         help="seconds after which one evaluation is stopped and recorded as failed",
     )  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--allow-changes", action="store_true",
+        help="continue a study whose evaluator settings differ from the ones it ran with "
+        "(the change is recorded in the study); without it such a run is refused",
+    )  # fmt: skip
 
 
 def add_search(sub: argparse._SubParsersAction) -> None:
@@ -64,7 +69,7 @@ def add_search(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--strategy", default="random", help="strategy name (default: random)")
     p.add_argument(
         "--option", action="append", type=_key_value, default=[], metavar="KEY=VALUE",
-        help="strategy option (repeatable), e.g. --option population=20",
+        help="strategy option (repeatable), e.g. --option population_size=20 for ga",
     )  # fmt: skip
     p.add_argument(
         "--objective", choices=["maml", "synthetic"], default="maml",
@@ -84,8 +89,12 @@ def add_search(sub: argparse._SubParsersAction) -> None:
         help="drop weak candidates early by rungs of meta-iterations",
     )  # fmt: skip
     p.add_argument("--min-iterations", type=int, default=None, help="first rung's meta-iterations")
-    p.add_argument("--eta", type=int, default=3, help="rung reduction factor")
+    p.add_argument("--eta", type=int, default=None, help="rung reduction factor (default 3)")
     p.add_argument("--storage", default=None, help="SQLite file (default: runs/<space>-...db)")
+    p.add_argument(
+        "--fresh", action="store_true",
+        help="delete the study at --storage first (only an autometa study file) and start over",
+    )  # fmt: skip
     p.add_argument("--seed", type=int, default=0, help="search seed")
     p.add_argument(
         "--seeds", type=int, default=1, metavar="S",
@@ -155,7 +164,7 @@ def _recipe(args: argparse.Namespace) -> dict[str, Any]:
         "eval_options": dict(args.eval_option),
         "fidelity": args.fidelity,
         "min_iterations": args.min_iterations,
-        "eta": args.eta,
+        "eta": args.eta if args.eta is not None else 3,
         "storage": args.storage,
         "seed": args.seed,
         "seeds": args.seeds,
@@ -189,9 +198,15 @@ def _evaluator(recipe: dict[str, Any]) -> Any:
     return MAMLEvaluator(recipe["task"], meta_iterations=recipe["meta_iterations"], **options)
 
 
-def _execute(recipe: dict[str, Any], space: Any, no_progress: bool) -> int:
-    """Build everything from a recipe, run the search, print the outcome."""
-    from autometa.errors import AutometaError
+def _execute(
+    recipe: dict[str, Any], space: Any, no_progress: bool, command: str, **flags: bool
+) -> int:
+    """Build everything from a recipe, run the search, print the outcome.
+
+    ``flags`` are ``allow_changes`` and ``fresh``, passed to ``search``; they belong to this
+    run and are not stored in the recipe.
+    """
+    from autometa.errors import AutometaError, SearchFailedError
     from autometa.experiment import Budget, Final, Hyperband, SuccessiveHalving, search
     from autometa.experiment._loop import default_iterations
 
@@ -210,9 +225,6 @@ def _execute(recipe: dict[str, Any], space: Any, no_progress: bool) -> int:
             low = recipe["min_iterations"] or max(1, (top or 1) // recipe["eta"] ** 2)
             cls = Hyperband if recipe["fidelity"] == "hyperband" else SuccessiveHalving
             fidelity = cls(low, top, recipe["eta"])
-        from autometa.strategies import make_strategy
-
-        make_strategy(recipe["strategy"], space, seed=recipe["seed"], **recipe["options"])
         executor = recipe["executor"]
         if executor == "ray":
             from autometa.experiment import RayExecutor
@@ -241,6 +253,7 @@ def _execute(recipe: dict[str, Any], space: Any, no_progress: bool) -> int:
             settings={"cli": recipe},
             seeds=recipe.get("seeds", 1),
             final=final if final is not None else False,
+            **flags,
         )
     except KeyboardInterrupt:
         print(
@@ -248,11 +261,23 @@ def _execute(recipe: dict[str, Any], space: Any, no_progress: bool) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
+    except SearchFailedError as exc:
+        return _report_failed(exc, command)
     except AutometaError:
         raise
     print(f"stopped: {result.stop_reason}")
     print(_format(result.storage, top=5))
     return EXIT_OK if result.best is not None else EXIT_FAILURE
+
+
+def _report_failed(exc: Any, command: str) -> int:
+    """Print the stored study and why the run failed (no trial succeeded); exit code 1."""
+    result = exc.result
+    if result is not None:
+        print(f"stopped: {result.stop_reason}")
+        print(_format(result.storage, top=5))
+    print(f"autometa {command}: {exc}", file=sys.stderr)
+    return EXIT_FAILURE
 
 
 class _UsageError(Exception):
@@ -265,10 +290,16 @@ def run_search(args: argparse.Namespace) -> int:
     from autometa.space import load_space
 
     space = load_space(args.space)
+    if args.fidelity is None:
+        given = [f"--{n.replace('_', '-')}" for n in ("min_iterations", "eta")
+                 if getattr(args, n) is not None]  # fmt: skip
+        if given:
+            return _usage("search", f"{' and '.join(given)} apply only with --fidelity")
     recipe = _recipe(args)
     if recipe["storage"] is None:
         recipe["storage"] = str(default_storage_path(space.name, args.strategy, args.seed))
-    return _guard(lambda: _execute(recipe, space, args.no_progress), "search")
+    flags = {"allow_changes": args.allow_changes, "fresh": args.fresh}
+    return _guard(lambda: _execute(recipe, space, args.no_progress, "search", **flags), "search")
 
 
 def run_resume(args: argparse.Namespace) -> int:
@@ -293,20 +324,21 @@ def run_resume(args: argparse.Namespace) -> int:
             recipe[name] = getattr(args, name)
     recipe["storage"] = str(path)
     space = load_space(study.space_spec)
-    return _guard(lambda: _execute(recipe, space, args.no_progress), "resume")
+    flags = {"allow_changes": args.allow_changes}
+    return _guard(lambda: _execute(recipe, space, args.no_progress, "resume", **flags), "resume")
 
 
 def _resume_python_study(study: Any, path: Path, args: argparse.Namespace) -> int:
     """Continue a study started with ``autometa.search(...)`` from what it stored."""
-    from autometa.errors import StorageError
+    from autometa.errors import SearchFailedError, StorageError
     from autometa.experiment import Budget, Final, search
     from autometa.experiment.fidelity import fidelity_from_dict
-    from autometa.experiment.search import rebuild_evaluator
+    from autometa.experiment.search import current_evaluator, rebuild_evaluator
     from autometa.space import load_space
 
     settings = study.settings
     try:
-        evaluator = rebuild_evaluator(study.evaluator)
+        evaluator = rebuild_evaluator(current_evaluator(study))
     except StorageError as exc:
         raise _UsageError(f"{path}: {exc}") from exc
     stored = Budget.from_dict(settings.get("budget"))
@@ -330,10 +362,13 @@ def _resume_python_study(study: Any, path: Path, args: argparse.Namespace) -> in
             trial_timeout=getattr(args, "trial_timeout", settings.get("trial_timeout")),
             seeds=int(settings.get("seeds") or 1),
             final=Final.from_dict(settings.get("final")) or False,
+            allow_changes=args.allow_changes,
         )
     except KeyboardInterrupt:
         print(f"interrupted: continue with `autometa resume {path}`", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except SearchFailedError as exc:
+        return _report_failed(exc, "resume")
     print(f"stopped: {result.stop_reason}")
     print(_format(result.storage, top=5))
     return EXIT_OK if result.best is not None else EXIT_FAILURE
@@ -428,6 +463,10 @@ def _format(store: Any, top: int = 20) -> str:
         lines.append(f"... {len(result.trials) - top} more (--top 0 shows all)")
     if result.verdict is not None:
         lines += ["", *_format_verdict(result.verdict)]
+    if result.failures:  # each kind of failure with its count and first error, not cut
+        lines += ["", "failures (the first of each kind in full):"]
+        for k in result.failures:
+            lines.append(f"  {k.count} x {k.kind}, first trial {k.first}: {k.error}")
     return "\n".join(lines)
 
 

@@ -13,19 +13,28 @@ def add_validate(sub: argparse._SubParsersAction) -> None:
         "validate",
         help="check a search-space file and summarise it",
         description="Load a search-space file, report every problem with its key path, or "
-        "print a summary of its dimensions and constraints. Exit code 2 if it is malformed.",
+        "print a summary of its dimensions and constraints. Its hyperparameters are checked "
+        "against the MAML evaluator of --task, as `autometa search` would. Exit code 2 if it "
+        "is malformed.",
     )
     p.add_argument("space", help="path to a YAML or JSON search-space file")
     p.add_argument("--samples", type=int, default=20, help="candidates to sample and check")
+    p.add_argument(
+        "--task", default="navigation2d",
+        help="task family whose MAML evaluator checks the hyperparameter names and values "
+        "(default: navigation2d)",
+    )  # fmt: skip
     p.set_defaults(handler=run_validate)
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    """Load, summarise, and check that sampled candidates validate and build."""
+    """Load, check the hyperparameters, summarise, and check that sampled candidates build."""
+    from autometa.meta import MAMLEvaluator
     from autometa.policy import count_params
     from autometa.space import load_space
 
     space = load_space(args.space)
+    MAMLEvaluator(args.task).check_space(space)  # ConfigurationError: one line, exit code 2
     print(space.summary())
     params = []
     for seed in range(args.samples):
@@ -42,6 +51,7 @@ def run_validate(args: argparse.Namespace) -> int:
             f"(obs_dim={space.io['obs_dim']}, act_dim={space.io['act_dim']}): "
             f"min {min(params)}, median {sorted(params)[len(params) // 2]}, max {max(params)}"
         )
+    print(f"hyperparameters are settings of MAMLEvaluator({args.task!r})")
     print(f"OK: {args.space}")
     return 0
 

@@ -7,6 +7,8 @@ import math
 import time
 from typing import Any
 
+from autometa.errors import ConfigurationError
+from autometa.experiment._failures import describe_failure, failure_kind
 from autometa.experiment._final import Final, run_final_stage
 from autometa.experiment._worker import Job, Outcome
 from autometa.experiment.budget import Budget, Usage
@@ -36,6 +38,11 @@ class SearchLoop:
     killed at any point loses at most the evaluations in flight; they are re-queued and run
     first by the next session. The loop keeps an in-memory mirror of the records it wrote.
 
+    Failures are loud: the first failure of each kind (exception type, out of memory, time-out,
+    ...) is logged in full, with its traceback, as it happens, and the end of the session
+    logs the count of each kind. An evaluation that raises :class:`ConfigurationError` stops
+    the session: its trial is queued again and the error is raised.
+
     Args:
         storage: the study's storage (the study must exist).
         strategy: an ask/tell strategy, already restored from the stored state.
@@ -48,6 +55,7 @@ class SearchLoop:
         seeds: seeds each candidate is scored on (the score is their mean).
         final: the final stage to run when the search ends (None: none).
         search_seed: the study's seed (the final stage draws its fresh seeds from it).
+        executor_started: the caller has already called ``executor.start(evaluator)``.
     """
 
     def __init__(
@@ -64,6 +72,7 @@ class SearchLoop:
         seeds: int = 1,
         final: Final | None = None,
         search_seed: int = 0,
+        executor_started: bool = False,
     ) -> None:
         self.storage, self.strategy, self.executor = storage, strategy, executor
         self.evaluator, self.scheduler, self.budget = evaluator, scheduler, budget
@@ -80,6 +89,9 @@ class SearchLoop:
         self._session: int | None = None
         self._last_touch = 0.0
         self._default_iterations = default_iterations(evaluator)
+        self._executor_started = executor_started
+        self.failures: dict[str, int] = {}
+        """Failed trials of this session per failure kind."""
 
     # -- accounting ----------------------------------------------------------------------
 
@@ -132,7 +144,8 @@ class SearchLoop:
         self._session = self.storage.start_session()
         self._t0 = time.monotonic()
         try:
-            self.executor.start(self.evaluator)
+            if not self._executor_started:
+                self.executor.start(self.evaluator)
             reason = self._loop()
             if self.final is not None and self.final.enabled:
                 self._final_started = True
@@ -146,6 +159,14 @@ class SearchLoop:
             if self.progress is not None:
                 self.progress.close(self)
         logger.info("search stopped: %s", reason)
+        if self.failures:
+            logger.warning(
+                "%d trial(s) failed in this session: %s",
+                sum(self.failures.values()),
+                ", ".join(f"{n} {kind}" for kind, n in sorted(
+                    self.failures.items(), key=lambda item: -item[1]
+                )),
+            )  # fmt: skip
         return reason
 
     def _loop(self) -> str:
@@ -307,6 +328,13 @@ class SearchLoop:
         job = self._inflight.pop(outcome.number)
         trial = self.trials[outcome.number]
         result = outcome.result
+        if outcome.fatal:  # the settings cannot work: stop, and keep the trial for later
+            self._put(self.storage.update_trial(trial.number, state=TrialState.QUEUED,
+                                                started=None))  # fmt: skip
+            raise ConfigurationError(
+                f"{result.error} (raised by the evaluation of trial {trial.number}; the search "
+                "stopped and the trial is queued again)"
+            )
         lost = list(trial.metrics.get("lost", []))
         if outcome.lost:
             lost.append(result.error)
@@ -342,7 +370,7 @@ class SearchLoop:
             fields["started"] = outcome.started
         weights = encode_weights(result.state_dict) if result.ok and result.state_dict else None
         if not result.ok:
-            logger.info("trial %d failed: %s", trial.number, result.error)
+            self._report_failure(trial.number, result.error, metrics)
             self.strategy.tell(trial.candidate_id, None)
             record = self.storage.finish_trial(
                 trial.number, TrialState.FAILED, error=result.error or "failed",
@@ -362,6 +390,21 @@ class SearchLoop:
             )  # fmt: skip
         self._put(record)
         self._heartbeat(force=False)
+
+    def _report_failure(self, number: int, error: str | None, metrics: dict[str, Any]) -> None:
+        """Log the first failure of each kind in full (with traceback), later ones briefly."""
+        kind = failure_kind(error)
+        first = kind not in self.failures
+        self.failures[kind] = self.failures.get(kind, 0) + 1
+        if first:
+            logger.warning(
+                "%s\n(the first failure of kind %r in this session; later ones are counted "
+                "at the end)",
+                describe_failure(number, error, metrics),
+                kind,
+            )
+        else:
+            logger.info("trial %d failed: %s", number, error)
 
     def _decide(self) -> None:
         """Apply multi-fidelity rung decisions that are due: promote or prune."""

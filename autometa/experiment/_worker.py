@@ -8,6 +8,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
+from autometa.errors import ConfigurationError
 from autometa.meta.result import EvalResult, failed_result
 
 __all__ = ["Job", "Outcome", "combine_seeds", "run_job", "describe_exitcode"]
@@ -44,6 +45,8 @@ class Outcome:
         device: where it ran.
         lost: True when the worker died before answering; the search may retry the trial.
         started: wall-clock time (seconds since the epoch) when the evaluation started.
+        fatal: True when the evaluator raised :class:`ConfigurationError`: the settings
+            cannot work for any candidate, so the search stops (the trial is not failed).
     """
 
     number: int
@@ -52,6 +55,7 @@ class Outcome:
     device: str | None = None
     lost: bool = False
     started: float | None = None
+    fatal: bool = False
 
 
 def _error_text(exc: BaseException) -> str:
@@ -118,7 +122,9 @@ def run_job(evaluator: Any, job: Job, device: str | None) -> Outcome:
     """Evaluate one job; exceptions, NaN / infinite scores and OOM become failed results.
 
     The evaluator's contract is never to raise for a bad candidate, but a search must survive
-    one that does, so this is the last line of defence in every executor.
+    one that does, so this is the last line of defence in every executor; the traceback is
+    kept in ``metrics["traceback"]``. A :class:`ConfigurationError` is no candidate's fault:
+    the outcome is marked ``fatal`` and the search stops.
     """
     from autometa.graph import from_json
 
@@ -142,10 +148,15 @@ def run_job(evaluator: Any, job: Job, device: str | None) -> Outcome:
             result = failed_result(f"score is {result.score} (not finite)", **result.metrics)
         elif result.status != "ok" and not result.error:
             result.error = f"evaluation ended with status {result.status!r}"
+    except ConfigurationError as exc:
+        result = failed_result(str(exc))
+        return Outcome(job.number, result, time.perf_counter() - start, device, started=started,
+                       fatal=True)  # fmt: skip
     except BaseException as exc:  # noqa: BLE001 - a KeyboardInterrupt here is the worker's own
         if isinstance(exc, KeyboardInterrupt):
             raise
-        result = failed_result(_error_text(exc))
+        trace = "".join(traceback.format_exception(exc))
+        result = failed_result(_error_text(exc), traceback=trace)
     if result.state_dict is not None:
         try:
             result.state_dict = {k: v.detach().cpu() for k, v in result.state_dict.items()}

@@ -12,10 +12,16 @@ from collections import deque
 from multiprocessing import connection, get_all_start_methods, get_context
 from typing import Any
 
+from autometa.experiment._startup import wait_ready
 from autometa.experiment._worker import Job, Outcome, describe_exitcode, run_job
 from autometa.meta.result import failed_result
 
-__all__ = ["BaseExecutor", "InlineExecutor", "ProcessExecutor", "default_devices"]
+__all__ = [
+    "BaseExecutor",
+    "InlineExecutor",
+    "ProcessExecutor",
+    "default_devices",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -147,6 +153,7 @@ def _worker_main(
 
         torch.set_num_threads(threads)
     evaluate_on = "cuda" if device.startswith("cuda") else device
+    conn.send(("ready", os.getpid()))
     while True:
         try:
             job = conn.recv()
@@ -204,6 +211,11 @@ class ProcessExecutor(BaseExecutor):
             a clean server process and each worker is forked from it, so starting or
             replacing a worker is fast) or ``"spawn"`` (a fresh interpreter per worker).
             Both are safe with torch and CUDA; plain ``fork`` is not offered.
+
+    :meth:`start` waits until every worker is ready. A worker that cannot start raises
+    :class:`ConfigurationError` there, before anything is evaluated: in particular a script
+    that calls ``search()`` without an ``if __name__ == "__main__":`` guard, which every
+    worker would run again.
     """
 
     def __init__(
@@ -256,12 +268,16 @@ class ProcessExecutor(BaseExecutor):
                 f"{type(evaluator).__name__} failed: {exc}"
             ) from exc
         self._evaluator = evaluator
-        if self.start_method == "forkserver":
+        if self.start_method == "forkserver":  # never the main script: each worker runs it
             modules = ["autometa.experiment._worker", type(evaluator).__module__]
-            if type(evaluator).__module__ != "__main__":
-                self._ctx.set_forkserver_preload(modules)
+            self._ctx.set_forkserver_preload([m for m in modules if m != "__main__"])
         for slot in range(self.capacity):
             self._spawn(slot)
+        try:
+            wait_ready({slot: (w.process, w.conn) for slot, w in enumerate(self._workers) if w})
+        except BaseException:
+            self.shutdown()
+            raise
 
     def _spawn(self, slot: int) -> _Worker:
         device, visible = self._devices[slot]
@@ -329,6 +345,8 @@ class ProcessExecutor(BaseExecutor):
         try:
             while worker.conn.poll():
                 message = worker.conn.recv()
+                if message[0] == "ready":  # a replacement worker's hello
+                    continue
                 if message[0] == "start":
                     worker.started_a_job = True
                     if self.timeout is not None:

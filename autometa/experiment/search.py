@@ -12,16 +12,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autometa.errors import StorageError
+from autometa.errors import ConfigurationError, SearchFailedError, StorageError
+from autometa.experiment._checks import (
+    check_evaluator,
+    evaluator_changes,
+    start_over,
+    wrap_strategy_error,
+)
+from autometa.experiment._failures import FailureKind, failure_kinds, no_success
 from autometa.experiment._final import Final, Verdict, verdict
 from autometa.experiment._loop import SearchLoop
+from autometa.experiment._startup import exit_if_reimporting_main
 from autometa.experiment.budget import Budget, Usage
 from autometa.experiment.executors import BaseExecutor, InlineExecutor, ProcessExecutor
 from autometa.experiment.fidelity import Scheduler, SuccessiveHalving
 from autometa.experiment.storage import BaseStorage, get_storage
 from autometa.experiment.trial import StudyInfo, TrialRecord
 
-__all__ = ["search", "SearchResult", "load_result", "default_storage_path", "describe_evaluator"]
+__all__ = [
+    "search",
+    "SearchResult",
+    "load_result",
+    "default_storage_path",
+    "describe_evaluator",
+    "current_evaluator",
+]
 
 logger = logging.getLogger("autometa.experiment")
 
@@ -64,6 +79,11 @@ class SearchResult:
     def meta_iterations(self) -> int:
         """Meta-iterations evaluated over the whole study (every multi-fidelity rung)."""
         return self.usage.meta_iterations
+
+    @property
+    def failures(self) -> list[FailureKind]:
+        """Failed trials grouped by kind (``ValueError``, ``out of memory``, ...), most first."""
+        return failure_kinds(self.trials)
 
 
 def load_result(
@@ -113,6 +133,11 @@ def describe_evaluator(evaluator: Any) -> dict[str, Any]:
         else:
             config[name] = repr(value)
     return {"target": target, "config": config}
+
+
+def current_evaluator(study: StudyInfo) -> dict[str, Any]:
+    """The evaluator description a study last ran with (it changes only with allow_changes)."""
+    return dict(study.settings.get("evaluator") or study.evaluator)
 
 
 def rebuild_evaluator(description: dict[str, Any]) -> Any:
@@ -177,7 +202,7 @@ def _make_executor(
         from autometa.experiment._ray import RayExecutor
 
         return RayExecutor(workers=max(1, workers), timeout=trial_timeout)
-    raise ValueError(
+    raise ConfigurationError(
         f"`executor` must be a BaseExecutor, 'process', 'inline', 'ray' or None, got {executor!r}"
     )
 
@@ -196,6 +221,9 @@ def search(
     progress: bool | None = None,
     trial_timeout: float | None = None,
     settings: dict[str, Any] | None = None,
+    *,
+    allow_changes: bool = False,
+    fresh: bool = False,
     seeds: int = 1,
     final: Final | bool | None = True,
 ) -> SearchResult:
@@ -205,6 +233,12 @@ def search(
     state is written with every ``ask`` and ``tell``. Calling ``search`` again with the same
     storage resumes: finished trials are kept and count toward the budget, trials that were
     running are re-queued and run first, and the strategy is restored from its stored state.
+
+    Before a study is created or resumed, and before any evaluation, the settings are checked:
+    the strategy is built with its options, the evaluator checks the space's hyperparameters
+    (``evaluator.check_space(space)``), a fidelity plan needs an evaluator that takes
+    ``meta_iterations=``, and worker processes are started (a script without an
+    ``if __name__ == "__main__":`` guard is caught here).
 
     Args:
         space: a :class:`~autometa.space.SearchSpace`, a space file path, or a dict.
@@ -232,12 +266,22 @@ def search(
         final: the final stage run when the budget is spent (``docs/scoring.md``): True for
             ``Final()`` (the top 3 distinct candidates on 3 fresh seeds), a :class:`Final`
             (finalists, seeds, baselines, ablation), or False / None for none.
+        allow_changes: continue a study whose evaluator settings or fidelity plan differ from
+            the ones it ran with; the change is recorded in the study's settings.
+        fresh: delete the study file at ``storage`` first (only an autometa study file) and
+            start over.
 
     Returns:
         The :class:`SearchResult` read back from storage.
 
     Raises:
-        StorageError: the storage holds a study for another space, strategy or seed.
+        ConfigurationError: a setting that cannot work (unknown strategy or option, a
+            hyperparameter the evaluator does not have, a script without a main guard with
+            worker processes, ...); nothing was created or evaluated.
+        StorageError: the storage holds a study for another space, strategy or seed, or one
+            run with other evaluator settings (unless ``allow_changes``).
+        SearchFailedError: the run ended with failed trials and none succeeded; the message
+            quotes the first failure and ``.result`` holds the stored study.
         KeyboardInterrupt: on Ctrl-C, after running trials are stopped and re-queued and
             everything finished is safely stored; ``load_result(storage)`` reads it, and
             running the same call again resumes.
@@ -245,85 +289,100 @@ def search(
     from autometa.meta.result import runtime_versions
     from autometa.space import SearchSpace, load_space
 
+    exit_if_reimporting_main()  # a worker re-running an unguarded script: the parent explains
     space_obj = space if isinstance(space, SearchSpace) else load_space(space)
     strategy_name, options = _strategy_spec(strategy)
     if isinstance(strategy, str):
         options = dict(strategy_options or {})
     elif strategy_options:
-        raise TypeError("`strategy_options` only applies when `strategy` is a name")
+        raise ConfigurationError("`strategy_options` only applies when `strategy` is a name")
     if evaluator is None:
         from autometa.meta import MAMLEvaluator
 
         evaluator = MAMLEvaluator()
     budget = budget if budget is not None else Budget(trials=DEFAULT_TRIALS)
     if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
-        raise ValueError(f"`seeds` must be an int >= 1, got {seeds!r}")
+        raise ConfigurationError(f"`seeds` must be an int >= 1, got {seeds!r}")
     plan = Final() if final is True else (final or None)
     if plan is not None and not isinstance(plan, Final):
-        raise TypeError(f"`final` must be a Final, True, False or None, got {final!r}")
+        raise ConfigurationError(f"`final` must be a Final, True, False or None, got {final!r}")
     if plan is not None and getattr(space_obj, "baselines", None):
         plan = Final(plan.top, plan.seeds, (*space_obj.baselines, *plan.baselines), plan.ablation)
+    strat = _build_strategy(strategy, space_obj, seed, options)
+    check_evaluator(evaluator, space_obj, fidelity)
     if storage is None:
         storage = default_storage_path(space_obj.name, strategy_name, seed)
-    store = get_storage(storage)
-    run_settings = {
-        "budget": budget.to_dict(),
-        "workers": workers,
-        "fidelity": fidelity.to_dict() if fidelity is not None else None,
-        "trial_timeout": trial_timeout,
-        "seeds": seeds,
-        "final": plan.to_dict() if plan is not None else None,
-        **(settings or {}),
-    }
-    source = getattr(space_obj, "source", None)
-    info = StudyInfo(
-        space_name=space_obj.name,
-        space_hash=space_obj.content_hash,
-        space_spec=space_obj.to_dict(),
-        space_source=str(source) if source else None,
-        space_text=_read_text(source),
-        strategy=strategy_name,
-        strategy_options=options,
-        evaluator=describe_evaluator(evaluator),
-        seed=int(seed),
-        settings=run_settings,
-        versions=runtime_versions(),
-        created=time.time(),
-    )
-    stored = store.open_study(info)
-    resuming = bool(store.get_all_trials())
-    _check_same_study(store, stored, info)
-    if stored.settings != run_settings:
-        store.update_study_settings(run_settings)
-    strat = _build_strategy(strategy, space_obj, seed, options)
-    state = store.get_strategy_state()
-    if state is not None:
-        strat.load_state_dict(state)
-    if resuming:
-        counts = {s.name: n for s, n in store.count_states().items() if n}
-        logger.info("resuming %s: %s", store, counts)
-    if fidelity is not None and stored.settings.get("fidelity") not in (None, fidelity.to_dict()):
-        logger.warning("the study was started with fidelity %s", stored.settings.get("fidelity"))
     exe = _make_executor(executor, workers, trial_timeout)
-    bar = None
-    from autometa.experiment.progress import ProgressBar
+    exe.start(evaluator)  # workers up (and the main guard checked) before the study is touched
+    try:
+        if fresh:
+            start_over(storage)
+        store = get_storage(storage)
+        evaluator_info = describe_evaluator(evaluator)
+        run_settings = {
+            "budget": budget.to_dict(),
+            "workers": workers,
+            "fidelity": fidelity.to_dict() if fidelity is not None else None,
+            "trial_timeout": trial_timeout,
+            "evaluator": evaluator_info,
+            "seeds": seeds,
+            "final": plan.to_dict() if plan is not None else None,
+            **(settings or {}),
+        }
+        source = getattr(space_obj, "source", None)
+        info = StudyInfo(
+            space_name=space_obj.name,
+            space_hash=space_obj.content_hash,
+            space_spec=space_obj.to_dict(),
+            space_source=str(source) if source else None,
+            space_text=_read_text(source),
+            strategy=strategy_name,
+            strategy_options=options,
+            evaluator=evaluator_info,
+            seed=int(seed),
+            settings=run_settings,
+            versions=runtime_versions(),
+            created=time.time(),
+        )
+        stored = store.open_study(info)
+        resuming = bool(store.get_all_trials())
+        _check_same_study(store, stored, info)
+        run_settings["changes"] = _check_same_scoring(store, stored, info, allow_changes)
+        if stored.settings != run_settings:
+            store.update_study_settings(run_settings)
+        state = store.get_strategy_state()
+        if state is not None:
+            strat.load_state_dict(state)
+        if resuming:
+            counts = {s.name: n for s, n in store.count_states().items() if n}
+            logger.info("resuming %s: %s", store, counts)
+        bar = None
+        from autometa.experiment.progress import ProgressBar
 
-    if ProgressBar.wanted(progress):
-        bar = ProgressBar(budget)
-    loop = SearchLoop(
-        storage=store,
-        strategy=strat,
-        executor=exe,
-        evaluator=evaluator,
-        scheduler=Scheduler(fidelity),
-        budget=budget,
-        progress=bar,
-        seeds=seeds,
-        final=plan,
-        search_seed=int(seed),
-    )
+        if ProgressBar.wanted(progress):
+            bar = ProgressBar(budget)
+        loop = SearchLoop(
+            storage=store,
+            strategy=strat,
+            executor=exe,
+            evaluator=evaluator,
+            scheduler=Scheduler(fidelity),
+            budget=budget,
+            progress=bar,
+            executor_started=True,
+            seeds=seeds,
+            final=plan,
+            search_seed=int(seed),
+        )
+    except BaseException:
+        exe.shutdown()
+        raise
     reason = loop.run()
-    return load_result(store, reason)
+    result = load_result(store, reason)
+    failed = no_success(result.trials)
+    if failed is not None:
+        raise SearchFailedError(f"{store}: {failed}", result)
+    return result
 
 
 def _read_text(source: Any) -> str | None:
@@ -348,23 +407,46 @@ def _check_same_study(store: BaseStorage, stored: StudyInfo, info: StudyInfo) ->
             f"{store}: the study was created with strategy options {stored.strategy_options!r}, "
             f"not {info.strategy_options!r}; use another storage, or the same options to resume"
         )
-    if stored.evaluator.get("target") != info.evaluator.get("target"):
-        logger.warning(
-            "%s: the study was evaluated with %s, now with %s",
-            store,
-            stored.evaluator.get("target"),
-            info.evaluator.get("target"),
+
+
+def _check_same_scoring(
+    store: BaseStorage, stored: StudyInfo, info: StudyInfo, allow: bool
+) -> list[dict[str, Any]]:
+    """Refuse other evaluator settings or fidelity unless ``allow``; returns the change log.
+
+    Trials scored two ways would be ranked together, so a change must be asked for; an allowed
+    one is appended to the study's ``settings["changes"]`` with the time and the diff.
+    """
+    history = list(stored.settings.get("changes") or [])
+    diff = evaluator_changes(
+        current_evaluator(stored), stored.settings.get("fidelity"),
+        info.evaluator, info.settings.get("fidelity"),
+    )  # fmt: skip
+    if not diff:
+        return history
+    if not allow:
+        lines = "\n".join(f"  {line}" for line in diff)
+        raise StorageError(
+            f"{store}: the study was scored with other evaluator settings:\n{lines}\n"
+            "continue with the new settings: allow_changes=True (--allow-changes); start "
+            "over: fresh=True (--fresh); or use another storage"
         )
+    logger.warning("%s: evaluator settings changed: %s", store, "; ".join(diff))
+    return [*history, {"time": time.time(), "changes": diff}]
 
 
 def _build_strategy(strategy: Any, space: Any, seed: int, options: dict[str, Any]) -> Any:
+    """The strategy object; a name that cannot be made raises :class:`ConfigurationError`."""
     if not isinstance(strategy, str):
         return strategy
-    if ":" in strategy:  # a class path stored for an instance
-        module, _, name = strategy.partition(":")
-        cls = getattr(importlib.import_module(module), name)
-        kwargs = {"seed": seed} if "seed" in inspect.signature(cls).parameters else {}
-        return cls(space, **kwargs, **options)
-    from autometa.strategies import make_strategy
+    try:
+        if ":" in strategy:  # a class path stored for an instance
+            module, _, name = strategy.partition(":")
+            cls = getattr(importlib.import_module(module), name)
+            kwargs = {"seed": seed} if "seed" in inspect.signature(cls).parameters else {}
+            return cls(space, **kwargs, **options)
+        from autometa.strategies import make_strategy
 
-    return make_strategy(strategy, space, seed=seed, **options)
+        return make_strategy(strategy, space, seed=seed, **options)
+    except (ImportError, AttributeError, LookupError, TypeError, ValueError) as exc:
+        raise wrap_strategy_error(strategy, exc) from exc

@@ -8,11 +8,14 @@ code" is the authors' ``cbfinn/maml_rl``; "pytorch-maml-rl" is the standard PyTo
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["MAMLConfig", "PRESETS", "config_for"]
+from autometa.errors import ConfigurationError
+
+__all__ = ["MAMLConfig", "PRESETS", "config_for", "check_space_hyperparameters"]
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,7 @@ class MAMLConfig:
     def __post_init__(self) -> None:
         problems = _problems(self)
         if problems:
-            raise ValueError("invalid MAMLConfig: " + "; ".join(problems))
+            raise ConfigurationError("invalid MAMLConfig: " + "; ".join(problems))
         object.__setattr__(
             self,
             "episodes_per_iteration",
@@ -110,12 +113,17 @@ class MAMLConfig:
         )
 
     def replace(self, **changes: Any) -> MAMLConfig:
-        """A copy with ``changes`` applied (unknown names raise ``ValueError`` naming them)."""
+        """A copy with ``changes`` applied.
+
+        Raises:
+            ConfigurationError: an unknown field (named, with the closest valid one) or a
+                value that breaks a field's rule.
+        """
         unknown = sorted(set(changes) - set(settable_fields()))
         if unknown:
-            raise ValueError(
-                f"unknown MAMLConfig field(s) {', '.join(map(repr, unknown))}; "
-                f"valid names: {', '.join(settable_fields())}"
+            raise ConfigurationError(
+                f"unknown MAMLConfig field(s) {', '.join(map(repr, unknown))}."
+                f"{close_match_hint(unknown)} Valid names: {', '.join(settable_fields())}"
             )
         return dataclasses.replace(self, **changes)
 
@@ -127,6 +135,72 @@ class MAMLConfig:
 def settable_fields() -> list[str]:
     """Names of the fields a user, a preset or a graph hyperparameter may set."""
     return [f.name for f in dataclasses.fields(MAMLConfig) if f.init]
+
+
+def close_match_hint(names: list[str], known: list[str] | None = None) -> str:
+    """`` Did you mean 'x'?`` for the first of ``names`` close to a known name, else ``""``."""
+    known = settable_fields() if known is None else known
+    for name in names:
+        close = difflib.get_close_matches(str(name), known, n=1)
+        if close:
+            return f" Did you mean {close[0]!r}" + (f" for {name!r}?" if len(names) > 1 else "?")
+    return ""
+
+
+def check_space_hyperparameters(space: Any, config: MAMLConfig, owner: str) -> None:
+    """Check that every hyperparameter of ``space`` is a valid :class:`MAMLConfig` setting.
+
+    Each name must be a settable field, and every value the space can give it (its constant,
+    its choices, or both ends of its range) must pass the field's rule over ``config``.
+
+    Args:
+        space: a :class:`~autometa.space.SearchSpace`.
+        config: the configuration the hyperparameters override.
+        owner: who is checking, for the message (e.g. ``"MAMLEvaluator"``).
+
+    Raises:
+        ConfigurationError: one line naming the space, each bad name or value, and the valid
+            names.
+    """
+    where = f"space {space.name!r}" + (f" ({space.source})" if space.source else "")
+    names = list(space.to_dict().get("hyperparameters") or {})
+    unknown = [n for n in names if n not in settable_fields()]
+    if unknown:
+        what = (
+            f"hyperparameter {unknown[0]!r} is not a setting"
+            if len(unknown) == 1
+            else f"hyperparameters {', '.join(map(repr, unknown))} are not settings"
+        )
+        raise ConfigurationError(
+            f"{where}: {what} of {owner}.{close_match_hint(unknown)} "
+            f"Valid names: {', '.join(settable_fields())}"
+        )
+    problems = []
+    for name in names:
+        for value in _space_values(space, name):
+            try:
+                config.replace(**{name: value})
+            except ConfigurationError as exc:  # only ``name`` changed: the problem is its own
+                problem = str(exc).removeprefix("invalid MAMLConfig: ")
+                if problem not in problems:
+                    problems.append(problem)
+    if problems:
+        raise ConfigurationError(
+            f"{where}: hyperparameter values {owner} cannot use: {'; '.join(problems)}"
+        )
+
+
+def _space_values(space: Any, name: str) -> list[Any]:
+    """The values to check for hyperparameter ``name``: constant, choices or range ends."""
+    dims = {d.name: d for d in space.dimensions}
+    dim = dims.get(f"hp.{name}")
+    if dim is None:
+        return [space.to_dict()["hyperparameters"][name]]
+    if hasattr(dim, "choices"):
+        return list(dim.choices)
+    if hasattr(dim, "low"):
+        return [dim.low, dim.high]
+    return [True, False]
 
 
 def _problems(cfg: MAMLConfig) -> list[str]:

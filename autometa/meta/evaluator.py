@@ -4,23 +4,40 @@
 ``meta_iterations`` MAML meta-updates on the task family, adapts the meta-learned
 initialisation on fixed held-out test tasks and returns an :class:`EvalResult`. It never
 raises for a bad candidate: build errors, NaN/Inf, out-of-memory and bad hyperparameters come
-back as failed results with the reason.
+back as failed results with the reason. Settings that cannot work for any candidate (an
+unknown task family, option or hyperparameter name) raise :class:`ConfigurationError` at
+construction or from :meth:`MAMLEvaluator.check_space`, and a code bug raises, so neither is
+mistaken for a bad candidate.
 """
 
 from __future__ import annotations
 
 import math
 import time
+import traceback
 from dataclasses import dataclass
 from typing import Any
 
 import networkx as nx
 import torch
 
-from autometa.errors import EvaluationError, UnknownNameError
+from autometa.errors import (
+    BuildError,
+    ConfigurationError,
+    EvaluationError,
+    GraphValidationError,
+    TaskParameterError,
+    UnknownNameError,
+)
 from autometa.meta.allocator import tune_cpu_allocator
 from autometa.meta.baseline import advantages
-from autometa.meta.config import MAMLConfig, config_for, settable_fields
+from autometa.meta.config import (
+    MAMLConfig,
+    check_space_hyperparameters,
+    close_match_hint,
+    config_for,
+    settable_fields,
+)
 from autometa.meta.maml import (
     derive_seed,
     init_meta_params,
@@ -32,8 +49,26 @@ from autometa.meta.outer import OUTER_STEPS, check_finite, meta_iteration
 from autometa.meta.result import EvalResult, failed_result, runtime_versions
 from autometa.meta.rollout import Params, rollout
 from autometa.policy import GraphPolicy, build_policy
+from autometa.tasks import TASKS, make_task
 
-__all__ = ["Adaptation", "MAMLEvaluator", "adapt", "meta_train"]
+__all__ = ["Adaptation", "MAMLEvaluator", "adapt", "meta_train", "is_candidate_error"]
+
+
+def is_candidate_error(exc: BaseException) -> bool:
+    """Whether ``exc`` says that one candidate is bad, not that the settings or code are.
+
+    Candidate errors end as failed results: a graph that does not build or validate, NaN or
+    Inf during training or test (:class:`EvaluationError`), and out-of-memory. Everything
+    else (a configuration mistake, a bug) is raised, so it cannot fail every candidate quietly.
+    """
+    if isinstance(exc, BuildError | GraphValidationError | EvaluationError | MemoryError):
+        return True
+    if isinstance(exc, torch.OutOfMemoryError):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and (
+        "out of memory" in text or "can't allocate memory" in text
+    )
 
 
 @dataclass
@@ -49,6 +84,19 @@ class Adaptation:
     params: Params
     returns: torch.Tensor
     env_steps: int
+
+
+def _check_family(name: str, options: dict[str, Any]) -> None:
+    """Refuse an unregistered family name, or options the family refuses (made once on CPU)."""
+    if name not in TASKS:
+        raise ConfigurationError(TASKS.unknown_message(name))
+    if options:
+        try:
+            make_task(name, device="cpu", **options)
+        except (TaskParameterError, TypeError) as exc:
+            raise ConfigurationError(
+                f"task family {name!r} with family_options {options!r}: {exc}"
+            ) from exc
 
 
 def adapt(
@@ -163,7 +211,9 @@ class MAMLEvaluator:
         **overrides: any :class:`MAMLConfig` field, applied over the family's preset.
 
     Raises:
-        ValueError: for an unknown or invalid configuration field (at construction).
+        ConfigurationError: at construction, for an unknown task family (with the closest
+            registered name), ``family_options`` the family does not take, or an unknown or
+            invalid configuration field.
 
     Example:
         >>> evaluator = MAMLEvaluator("navigation2d", meta_iterations=50)  # doctest: +SKIP
@@ -186,11 +236,19 @@ class MAMLEvaluator:
         self.task_family = task_family
         self.family_options = dict(family_options or {})
         self.keep_state_dict = keep_state_dict
-        if traced not in (None, True, False):
-            raise ValueError(f"traced: expected True, False or None, got {traced!r}")
+        if traced is not None and not isinstance(traced, bool):
+            raise ConfigurationError(f"traced: expected True, False or None, got {traced!r}")
         self.traced = traced
+        if isinstance(task_family, str):
+            _check_family(task_family, self.family_options)
+        elif self.family_options:
+            raise ConfigurationError(
+                "family_options apply only when task_family is a registered name, not a "
+                f"{type(task_family).__name__} instance"
+            )
         self.config = config_for(name, **overrides)
-        OUTER_STEPS.get(self.config.outer)  # an unknown name raises here, naming the valid ones
+        if self.config.outer not in OUTER_STEPS:
+            raise ConfigurationError(f"outer: {OUTER_STEPS.unknown_message(self.config.outer)}")
         self._families: dict[str, Any] = {}
 
     def __repr__(self) -> str:
@@ -228,6 +286,19 @@ class MAMLEvaluator:
             **config.get("config", {}),
         )
 
+    def settable_names(self) -> list[str]:
+        """Names a space's ``hyperparameters`` may set: the :class:`MAMLConfig` fields."""
+        return settable_fields()
+
+    def check_space(self, space: Any) -> None:
+        """Check, before a search starts, that every hyperparameter of ``space`` is usable.
+
+        Raises:
+            ConfigurationError: a name that is not a :class:`MAMLConfig` field (with the
+                closest one), or a value (constant, choice or range end) the field refuses.
+        """
+        check_space_hyperparameters(space, self.config, type(self).__name__)
+
     def __getstate__(self) -> dict[str, Any]:
         """Pickle without the per-device family cache (workers make their own)."""
         return {**self.__dict__, "_families": {}}
@@ -238,14 +309,16 @@ class MAMLEvaluator:
         """The configuration for one candidate: graph hyperparameters override the evaluator's.
 
         Raises:
-            ValueError: naming every hyperparameter that is not a :class:`MAMLConfig` field.
+            ConfigurationError: naming every hyperparameter that is not a :class:`MAMLConfig`
+                field, or a value a field refuses.
         """
         hyper = dict(graph.graph.get("hyperparameters") or {})
         unknown = sorted(set(hyper) - set(settable_fields()))
         if unknown:
-            raise ValueError(
+            raise ConfigurationError(
                 f"unknown hyperparameter(s) {', '.join(map(repr, unknown))} in "
-                f"graph.graph['hyperparameters']; valid names: {', '.join(settable_fields())}"
+                f"graph.graph['hyperparameters'].{close_match_hint(unknown)} "
+                f"Valid names: {', '.join(settable_fields())}"
             )
         changes = {k: (v.item() if hasattr(v, "item") else v) for k, v in hyper.items()}
         if meta_iterations is not None:
@@ -253,24 +326,32 @@ class MAMLEvaluator:
         return self.config.replace(**changes) if changes else self.config
 
     def family(self, device: str | torch.device | None = None):
-        """The task family on ``device`` (made once per device for a registered name)."""
+        """The task family on ``device`` (made once per device for a registered name).
+
+        Raises:
+            ConfigurationError: the family cannot be made with these options here (unknown
+                in this process, an option out of range) or lives on another device.
+        """
         if not isinstance(self.task_family, str):
             if device is not None and torch.device(device) != self.task_family.device:
-                raise ValueError(
+                raise ConfigurationError(
                     f"the task family lives on {self.task_family.device}; got device={device!r} "
                     "(pass the family's name to have it made on any device)"
                 )
             return self.task_family
-        from autometa.tasks import make_task
-
         key = str(torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu")))
         if key not in self._families:
             try:
                 family = make_task(self.task_family, device=key, **self.family_options)
             except UnknownNameError as exc:
-                raise UnknownNameError(
+                raise ConfigurationError(
                     f"{exc} (a family registered at run time must be registered in a module "
                     "that worker processes import too, or run the search with workers=0)"
+                ) from exc
+            except (TaskParameterError, TypeError) as exc:
+                raise ConfigurationError(
+                    f"task family {self.task_family!r} with family_options "
+                    f"{self.family_options!r}: {exc}"
                 ) from exc
             self._families[key] = family
         return self._families[key]
@@ -283,7 +364,11 @@ class MAMLEvaluator:
         device: str | torch.device | None = None,
         meta_iterations: int | None = None,
     ) -> EvalResult:
-        """Meta-train and score ``graph``; never raises for a bad candidate.
+        """Meta-train and score ``graph``; a bad candidate comes back as a failed result.
+
+        Only candidate errors (see :func:`is_candidate_error`) become failed results; a
+        :class:`ConfigurationError` (e.g. a hyperparameter that is not a setting) or a bug is
+        raised, so that it stops the search instead of failing every candidate.
 
         Args:
             graph: the candidate.
@@ -294,12 +379,13 @@ class MAMLEvaluator:
         """
         start = time.perf_counter()
         info: dict[str, Any] = {"seed": int(seed)}
+        cfg = self.config_for_graph(graph, meta_iterations)
+        family = self.family(device)
+        info["device"] = str(family.device)
+        if family.device.type == "cpu":
+            tune_cpu_allocator()
+        reached = 0  # meta-iterations spent when it fails: none before training starts
         try:
-            cfg = self.config_for_graph(graph, meta_iterations)
-            family = self.family(device)
-            info["device"] = str(family.device)
-            if family.device.type == "cpu":
-                tune_cpu_allocator()
             policy = build_policy(
                 graph,
                 family.single_observation_space,
@@ -308,12 +394,18 @@ class MAMLEvaluator:
                 init_std=cfg.init_std,
                 device=family.device,
             )
+            reached = cfg.meta_iterations
             return self._evaluate(policy, family, cfg, int(seed), start)
-        except Exception as exc:  # a bad candidate must not stop the search
+        except Exception as exc:
+            if not is_candidate_error(exc):
+                raise  # a configuration mistake or a bug: not this candidate's fault
             if isinstance(exc, torch.OutOfMemoryError) and torch.cuda.is_available():
                 torch.cuda.empty_cache()  # give the memory back before the next candidate
             info["wall_time"] = time.perf_counter() - start
-            return failed_result(f"{type(exc).__name__}: {exc}", **info)
+            info["traceback"] = "".join(traceback.format_exception(exc))
+            result = failed_result(f"{type(exc).__name__}: {exc}", **info)
+            result.fidelity = reached
+            return result
 
     def _evaluate(
         self, policy: GraphPolicy, family, cfg: MAMLConfig, seed: int, start: float

@@ -18,6 +18,8 @@ from typing import Any
 
 import networkx as nx
 
+from autometa.errors import ConfigurationError
+from autometa.meta.config import MAMLConfig, check_space_hyperparameters, settable_fields
 from autometa.meta.result import EvalResult, failed_result
 
 __all__ = ["SyntheticObjective", "OP_QUALITY"]
@@ -94,9 +96,9 @@ class SyntheticObjective:
         seed_noise: float = 0.0,
     ) -> None:
         if not 0.0 <= fail_fraction <= 1.0:
-            raise ValueError(f"`0 <= fail_fraction <= 1` must hold, got {fail_fraction=}")
+            raise ConfigurationError(f"`0 <= fail_fraction <= 1` must hold, got {fail_fraction=}")
         if delay < 0 or full_fidelity < 1:
-            raise ValueError(
+            raise ConfigurationError(
                 f"`delay >= 0` and `full_fidelity >= 1` must hold, got {delay=}, {full_fidelity=}"
             )
         self.obs_dim, self.act_dim, self.discrete = obs_dim, act_dim, discrete
@@ -109,6 +111,19 @@ class SyntheticObjective:
         self.full_fidelity = full_fidelity
         self.seed_noise = seed_noise
         self._params: dict[str, int] = {}
+
+    def settable_names(self) -> list[str]:
+        """Names a space's ``hyperparameters`` may set: those of the MAML evaluator it stands
+        in for (only ``fast_lr`` and ``inner_steps`` change the score)."""
+        return settable_fields()
+
+    def check_space(self, space: Any) -> None:
+        """Refuse a space whose hyperparameters the MAML evaluator would refuse.
+
+        Raises:
+            ConfigurationError: an unknown hyperparameter name or a value out of its range.
+        """
+        check_space_hyperparameters(space, MAMLConfig(), type(self).__name__)
 
     def to_config(self) -> dict[str, Any]:
         """JSON-safe settings that :meth:`from_config` turns back into this objective."""

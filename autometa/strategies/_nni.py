@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from autometa.errors import ConfigurationError
 from autometa.space.dims import Float
 from autometa.strategies._global_random import global_random_from
 from autometa.strategies._nni_space import from_nni, to_nni
@@ -305,13 +306,17 @@ class NNIRegularizedEvolutionStrategy(NNIStrategy):
 
 
 class PolicyRLStrategy(NNIStrategy):
-    """NNI's policy-based RL NAS strategy: not available in-process (see the error)."""
+    """NNI's policy-based RL NAS strategy: not available in-process.
+
+    Registered so that the name is known, it raises :class:`ConfigurationError` when made
+    (before nni is imported), so a search with it stops before anything is created.
+    """
 
     name = "nni-policy-rl"
     defaults: ClassVar[dict[str, Any]] = {}
 
     def _setup(self) -> None:
-        raise RuntimeError(
+        raise ConfigurationError(
             "strategy 'nni-policy-rl' is unavailable: NNI 3.0's PolicyBasedRL lives in nni.nas, "
             "which needs pytorch_lightning and NNI's model-space and execution engine; it "
             "cannot be driven as an ask/tell tuner over an autometa space. Use 'nni-tpe', "

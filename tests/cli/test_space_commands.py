@@ -73,3 +73,52 @@ def test_sample_json_lines_are_seeded(capsys):
     main(["sample", "search_spaces/chain_mlp.yaml", "-n", "2", "--json"])
     assert capsys.readouterr().out.splitlines() == first
     assert [json.loads(line)["seed"] for line in first] == [0, 1]
+
+
+TYPO = """name: typo
+graph:
+  kind: chain
+  layers: {int: [1, 2]}
+  layer: {width: 16, activation: tanh}
+hyperparameters:
+  fast_lrr: 0.1
+"""
+
+
+def cli(*args):
+    """The console script's entry point in a fresh interpreter, as a user runs it."""
+    code = "import sys; from autometa.cli import main; sys.exit(main())"
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+
+
+def test_validate_checks_hyperparameters_against_the_tasks_evaluator(tmp_path):
+    from autometa.meta.config import settable_fields
+
+    space = tmp_path / "typo.yaml"
+    space.write_text(TYPO)
+    proc = cli("validate", str(space), "--task", "navigation2d")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr == (
+        f"autometa validate: error: space 'typo' ({space}): hyperparameter 'fast_lrr' is not a "
+        "setting of MAMLEvaluator. Did you mean 'fast_lr'? Valid names: "
+        f"{', '.join(settable_fields())}\n"
+    )
+
+
+def test_validate_refuses_an_unknown_task_and_names_the_checking_evaluator(tmp_path, capsys):
+    from autometa.tasks import TASKS
+
+    space = tmp_path / "ok.yaml"
+    space.write_text(TYPO.replace("fast_lrr", "fast_lr"))
+    assert main(["validate", str(space), "--task", "navigation2"]) == 2
+    assert capsys.readouterr().err == (
+        "autometa validate: error: unknown task family 'navigation2'. Did you mean "
+        f"'navigation2d'? Valid names: {', '.join(TASKS.names())}\n"
+    )
+    assert main(["validate", str(space), "--task", "halfcheetah-vel", "--samples", "2"]) == 0
+    out = capsys.readouterr().out
+    assert out.endswith(
+        f"hyperparameters are settings of MAMLEvaluator('halfcheetah-vel')\nOK: {space}\n"
+    )

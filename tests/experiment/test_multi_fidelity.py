@@ -25,7 +25,7 @@ from autometa.meta.synthetic import SyntheticObjective
 DAG = Path(__file__).resolve().parents[2] / "search_spaces" / "dag_cell.yaml"
 
 
-def run(storage, trials, fidelity, evaluator=None, workers=0):
+def run(storage, trials, fidelity, evaluator=None, workers=0, **kw):
     return search(
         DAG,
         evaluator=evaluator or SyntheticObjective(full_fidelity=90),
@@ -34,6 +34,7 @@ def run(storage, trials, fidelity, evaluator=None, workers=0):
         workers=workers,
         fidelity=fidelity,
         progress=False,
+        **kw,
     )
 
 
@@ -108,7 +109,7 @@ def test_resume_mid_bracket_matches_uninterrupted(tmp_path):
         run(path, 9, fidelity, evaluator=InterruptAt())
     partial = load_result(path)
     assert partial.counts["PRUNED"] == 6 and partial.counts["QUEUED"] == 3
-    resumed = run(path, 9, fidelity)
+    resumed = run(path, 9, fidelity, allow_changes=True)  # the interrupting evaluator is replaced
     straight = run(InMemoryStorage(), 9, fidelity)
     assert resumed.counts == straight.counts
     assert resumed.meta_iterations == straight.meta_iterations == 270

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from _scripted_evaluators import Scripted
 
-from autometa.errors import StorageError
+from autometa.errors import SearchFailedError, StorageError
 from autometa.experiment import (
     Budget,
     InMemoryStorage,
@@ -129,8 +129,14 @@ def test_failures_inline_recorded(tmp_path):
 
 def test_inline_timeout_is_checked_after(tmp_path):
     evaluator = Scripted(delay=0.05)
-    result = run(InMemoryStorage(), trials=2, evaluator=evaluator, trial_timeout=0.01)
-    assert result.counts["FAILED"] == 2
+    with pytest.raises(SearchFailedError) as info:  # no trial succeeded: the run failed
+        run(InMemoryStorage(), trials=2, evaluator=evaluator, trial_timeout=0.01)
+    result = info.value.result
+    assert result.counts["FAILED"] == 2 and result.best is None
+    assert str(info.value) == (
+        f"InMemoryStorage: no trial succeeded: 2 failed (2 timed out); the first failure, trial "
+        f"0: {result.trials[0].error}"
+    )
     assert re.fullmatch(
         r"timed out: took [0-9.e-]+ s, over the 0.01 s limit \(the inline executor checks "
         r"after the evaluation\)",
@@ -146,7 +152,7 @@ def test_ctrl_c_requeues_and_resume_finishes(tmp_path):
     states = {t.number: t.state for t in partial.trials}
     assert states == {0: TrialState.DONE, 1: TrialState.DONE, 2: TrialState.DONE,
                       3: TrialState.QUEUED}  # fmt: skip
-    done = run(path, trials=6)
+    done = run(path, trials=6, allow_changes=True)  # the interrupting evaluator is replaced
     assert done.counts["DONE"] == 6
     straight = run(InMemoryStorage(), trials=6)
     assert sorted(t.key for t in done.trials) == sorted(t.key for t in straight.trials)

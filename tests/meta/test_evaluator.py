@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,11 +12,14 @@ from helpers import chain_graph
 from meta_fixtures import SMALL
 from torch import nn
 
-from autometa.errors import UnknownNameError
-from autometa.meta import MAMLConfig, MAMLEvaluator, adapt
+from autometa.errors import ConfigurationError
+from autometa.meta import MAMLConfig, MAMLEvaluator, SyntheticObjective, adapt
 from autometa.meta.config import settable_fields
 from autometa.policy import build_policy, register_op
-from autometa.tasks import make_task
+from autometa.space import load_space
+from autometa.tasks import TASKS, make_task
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class _NaNLayer(nn.Module):
@@ -30,8 +35,18 @@ def _raise(in_features: int, width: int) -> nn.Module:
     raise ValueError("this op cannot be built")
 
 
+class _BuggyLayer(nn.Module):
+    def __init__(self, in_features: int, width: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(in_features, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise ValueError("this op is broken")
+
+
 register_op("test_nan", _NaNLayer, overwrite=True)
 register_op("test_unbuildable", _raise, overwrite=True)
+register_op("test_buggy", _BuggyLayer, overwrite=True)
 
 
 def test_meta_training_makes_one_step_adaptation_work():
@@ -88,6 +103,7 @@ def test_nan_policy_fails_with_reason_and_the_caller_continues():
     bad = evaluator(chain_graph((8,), op="test_nan"), seed=0)
     assert bad.status == "failed" and not bad.ok and math.isnan(bad.score)
     assert bad.error == "EvaluationError: NaN or Inf in the returns at meta-iteration 0"
+    assert bad.fidelity == 2  # counted as the meta-iterations it was given
     assert evaluator(chain_graph((8,)), seed=0).ok
 
 
@@ -97,6 +113,8 @@ def test_build_error_fails_with_reason():
     assert bad.status == "failed" and bad.state_dict is None
     assert bad.error == "BuildError: op 'test_unbuildable' of node 'l0': this op cannot be built"
     assert bad.metrics["seed"] == 0 and bad.metrics["wall_time"] >= 0
+    assert bad.fidelity == 0  # it failed before meta-training: nothing spent
+    assert bad.metrics["traceback"].startswith("Traceback (most recent call last):")
 
 
 def test_graph_hyperparameters_override_the_config():
@@ -110,33 +128,108 @@ def test_graph_hyperparameters_override_the_config():
     assert evaluator.config.fast_lr == 0.1  # the evaluator's own config is unchanged
 
 
-def test_unknown_hyperparameter_fails_naming_it():
+def test_unknown_hyperparameter_raises_naming_it():
     graph = chain_graph((8,), hyper={"fast_lrr": 0.1, "fast_lr": 0.2})
-    result = MAMLEvaluator("navigation2d", meta_iterations=1, **SMALL)(graph, seed=0)
-    assert result.status == "failed"
-    assert result.error == (
-        "ValueError: unknown hyperparameter(s) 'fast_lrr' in graph.graph['hyperparameters']; "
-        f"valid names: {', '.join(settable_fields())}"
+    evaluator = MAMLEvaluator("navigation2d", meta_iterations=1, **SMALL)
+    message = (
+        "unknown hyperparameter(s) 'fast_lrr' in graph.graph['hyperparameters']. Did you mean "
+        f"'fast_lr'? Valid names: {', '.join(settable_fields())}"
     )
+    with pytest.raises(ConfigurationError, match=f"^{re.escape(message)}$"):
+        evaluator(graph, seed=0)  # a setting mistake, not a bad candidate
 
 
-def test_invalid_hyperparameter_value_fails_naming_it():
+def test_invalid_hyperparameter_value_raises_naming_it():
     graph = chain_graph((8,), hyper={"fast_lr": -1.0})
-    result = MAMLEvaluator("navigation2d", meta_iterations=1, **SMALL)(graph, seed=0)
-    assert result.error == (
-        "ValueError: invalid MAMLConfig: fast_lr: expected a finite number > 0, got -1.0"
-    )
+    evaluator = MAMLEvaluator("navigation2d", meta_iterations=1, **SMALL)
+    message = "invalid MAMLConfig: fast_lr: expected a finite number > 0, got -1.0"
+    with pytest.raises(ConfigurationError, match=f"^{re.escape(message)}$"):
+        evaluator(graph, seed=0)
+
+
+def test_a_bug_raises_instead_of_failing_the_candidate():
+    evaluator = MAMLEvaluator("navigation2d", meta_iterations=1, **SMALL)
+    with pytest.raises(ValueError, match="^this op is broken$"):
+        evaluator(chain_graph((8,), op="test_buggy"), seed=0)
 
 
 def test_bad_evaluator_options_raise_at_construction():
     with pytest.raises(
-        UnknownNameError, match="^unknown outer step 'sgd'. Valid names: adam, trpo$"
+        ConfigurationError, match="^outer: unknown outer step 'sgd'. Valid names: adam, trpo$"
     ):
         MAMLEvaluator("navigation2d", outer="sgd")
-    with pytest.raises(
-        ValueError, match="^unknown MAMLConfig field\\(s\\) 'horizon'; valid names"
-    ):
+    message = f"unknown MAMLConfig field(s) 'horizon'. Valid names: {', '.join(settable_fields())}"
+    with pytest.raises(ConfigurationError, match=f"^{re.escape(message)}$"):
         MAMLEvaluator("navigation2d", horizon=10)
+    with pytest.raises(ConfigurationError, match="^traced: expected True, False or None, got 1$"):
+        MAMLEvaluator("navigation2d", traced=1)
+
+
+def test_unknown_task_family_raises_at_construction_with_the_closest_name():
+    message = (
+        "unknown task family 'navigation2'. Did you mean 'navigation2d'? Valid names: "
+        f"{', '.join(TASKS.names())}"
+    )
+    with pytest.raises(ConfigurationError, match=f"^{re.escape(message)}$"):
+        MAMLEvaluator("navigation2")
+
+
+def test_bad_family_options_raise_at_construction():
+    message = (
+        "task family 'navigation2d' with family_options {'horizon': -1}: navigation2d: option "
+        "'horizon' must be a positive int; got -1"
+    )
+    with pytest.raises(ConfigurationError, match=f"^{re.escape(message)}$"):
+        MAMLEvaluator("navigation2d", family_options={"horizon": -1})
+    message = (
+        "task family 'navigation2d' with family_options {'horizn': 5}: "
+        "Navigation2D.__init__() got an unexpected keyword argument 'horizn'"
+    )
+    with pytest.raises(ConfigurationError, match=f"^{re.escape(message)}$"):
+        MAMLEvaluator("navigation2d", family_options={"horizn": 5})
+
+
+def test_check_space_names_the_misspelled_hyperparameter(tmp_path):
+    path = tmp_path / "typo.yaml"
+    path.write_text(TYPO_SPACE)
+    space = load_space(path)
+    message = (
+        f"space 'typo' ({path}): hyperparameter 'fast_lrr' is not a setting of MAMLEvaluator. "
+        f"Did you mean 'fast_lr'? Valid names: {', '.join(settable_fields())}"
+    )
+    for evaluator in (MAMLEvaluator(), SyntheticObjective()):
+        owner = type(evaluator).__name__
+        with pytest.raises(ConfigurationError, match=f"^{re.escape(message)}$".replace(
+            "MAMLEvaluator", owner
+        )):  # fmt: skip
+            evaluator.check_space(space)
+        assert evaluator.settable_names() == settable_fields()
+
+
+def test_check_space_checks_every_value_the_space_can_give():
+    space = load_space({
+        "name": "ranges",
+        "graph": {"kind": "chain", "layers": 1, "layer": {"width": 8, "activation": "tanh"}},
+        "hyperparameters": {"fast_lr": {"float": [0.0, 0.5]}, "inner_steps": {"choice": [1, 2.5]},
+                            "outer": "adam"},
+    })  # fmt: skip
+    message = (
+        "space 'ranges': hyperparameter values MAMLEvaluator cannot use: fast_lr: expected a "
+        "finite number > 0, got 0.0; inner_steps: expected an int >= 0, got 2.5"
+    )
+    with pytest.raises(ConfigurationError, match=f"^{re.escape(message)}$"):
+        MAMLEvaluator().check_space(space)
+    MAMLEvaluator().check_space(load_space(ROOT / "search_spaces" / "dag_cell.yaml"))
+
+
+TYPO_SPACE = """name: typo
+graph:
+  kind: chain
+  layers: {int: [1, 2]}
+  layer: {width: 16, activation: tanh}
+hyperparameters:
+  fast_lrr: 0.1
+"""
 
 
 def test_meta_iterations_override_at_call_time_and_meta_sgd():

@@ -5,6 +5,7 @@ import re
 import pytest
 from conftest import SPACE_NAMES
 
+from autometa.errors import ConfigurationError
 from autometa.strategies import STRATEGIES, make_strategy
 from autometa.testing import check_strategy, check_unknown_option
 
@@ -39,7 +40,7 @@ POLICY_RL = (
 
 EXPECTED_ERRORS = {
     ("grid", "dag_cell"): (ValueError, GRID_TOO_BIG),
-    **{("nni-policy-rl", space): (RuntimeError, POLICY_RL) for space in SPACE_NAMES},
+    **{("nni-policy-rl", space): (ConfigurationError, POLICY_RL) for space in SPACE_NAMES},
 }
 
 

@@ -1,0 +1,186 @@
+"""Checks a search makes before it spends anything: settings, evaluator changes, start-over."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import re
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from autometa.errors import ConfigurationError, StorageError
+
+__all__ = [
+    "LIVE_SESSION_SECONDS",
+    "check_evaluator",
+    "evaluator_changes",
+    "start_over",
+    "wrap_strategy_error",
+]
+
+#: A session that showed a sign of life this recently is taken to be running.
+LIVE_SESSION_SECONDS = 30.0
+
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+>")
+
+
+def check_evaluator(evaluator: Any, space: Any, fidelity: Any) -> None:
+    """Refuse an evaluator that cannot score this space or follow this fidelity plan.
+
+    Calls ``evaluator.check_space(space)`` when the evaluator has it (the MAML evaluator and
+    the synthetic objective check every hyperparameter name and value of the space), and,
+    with a fidelity plan, checks that the evaluator takes ``meta_iterations=``.
+
+    Raises:
+        ConfigurationError: naming what the evaluator refuses.
+    """
+    if not callable(evaluator):
+        raise ConfigurationError(
+            f"the evaluator must be callable as evaluator(graph, *, seed, device), got a "
+            f"{type(evaluator).__name__}"
+        )
+    check = getattr(evaluator, "check_space", None)
+    if callable(check):
+        check(space)
+    if fidelity is not None and not _takes(evaluator, "meta_iterations"):
+        raise ConfigurationError(
+            f"a fidelity plan ({type(fidelity).__name__}) calls the evaluator with "
+            f"meta_iterations=, which {type(evaluator).__name__}.__call__ does not take"
+        )
+
+
+def _takes(function: Any, name: str) -> bool:
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):  # no signature to read: let it try
+        return True
+    return any(p.name == name or p.kind is p.VAR_KEYWORD for p in parameters)
+
+
+def wrap_strategy_error(name: str, exc: Exception) -> ConfigurationError:
+    """A :class:`ConfigurationError` with the message of a strategy that could not be made."""
+    if isinstance(exc, ConfigurationError):
+        return exc
+    if isinstance(exc, ImportError):
+        return ConfigurationError(f"strategy {name!r} needs a package that is missing: {exc}")
+    return ConfigurationError(str(exc))
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; an empty dict below the top stays a value."""
+    if isinstance(value, dict) and (value or not prefix):
+        out: dict[str, Any] = {}
+        for key in sorted(value):
+            out.update(_flatten(value[key], f"{prefix}{key}."))
+        return out
+    return {prefix[:-1]: value}
+
+
+def evaluator_changes(
+    stored: dict[str, Any],
+    stored_fidelity: Any,
+    current: dict[str, Any],
+    current_fidelity: Any,
+) -> list[str]:
+    """One line per setting that differs: ``"config.meta_iterations: 100 -> 2"``.
+
+    Compares the evaluator class, every setting of :func:`describe_evaluator` and the fidelity
+    plan: the things that decide how a trial is scored. A value that is only an object's
+    default ``repr`` (with a memory address) on both sides is not compared.
+    """
+    before = {"evaluator": stored.get("target"), **_flatten(stored.get("config") or {})}
+    after = {"evaluator": current.get("target"), **_flatten(current.get("config") or {})}
+    before["fidelity"], after["fidelity"] = stored_fidelity, current_fidelity
+    lines = []
+    for key in sorted(set(before) | set(after), key=lambda k: (k != "evaluator", k)):
+        old, new = before.get(key, _UNSET), after.get(key, _UNSET)
+        if old == new or (_is_address(old) and _is_address(new)):
+            continue
+        lines.append(f"{key}: {_show(old)} -> {_show(new)}")
+    return lines
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "(unset)"
+
+
+_UNSET = _Unset()
+
+
+def _show(value: Any) -> str:
+    return repr(value) if not isinstance(value, _Unset) else "(unset)"
+
+
+def _is_address(value: Any) -> bool:
+    return isinstance(value, str) and bool(_ADDRESS.search(value))
+
+
+def start_over(storage: Any) -> None:
+    """Delete the autometa study file at ``storage`` (and its WAL files) so a search starts over.
+
+    Only a SQLite file that holds an autometa study is deleted; a missing file is fine.
+
+    Raises:
+        ConfigurationError: ``storage`` is not a path, or the file is not an autometa study.
+        StorageError: a search is running on the study (a session showed life recently).
+    """
+    if not isinstance(storage, str | os.PathLike) or str(storage) == ":memory:":
+        raise ConfigurationError(
+            f"fresh=True starts over a study file; it needs a storage path, got {storage!r}"
+        )
+    path = Path(storage)
+    if not path.exists():
+        return
+    if not path.is_file():
+        raise ConfigurationError(f"{path}: not a file; fresh=True deletes only an autometa study")
+    pids = _live_sessions(path)
+    if pids:
+        raise StorageError(
+            f"{path}: a search is running on this study (process {', '.join(map(str, pids))}); "
+            "stop it before starting the study over"
+        )
+    for extra in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if extra.exists():
+            extra.unlink()
+
+
+def _live_sessions(path: Path) -> list[int]:
+    """Pids of sessions still running on the study at ``path``; refuses non-autometa files."""
+    refuse = ConfigurationError(
+        f"{path}: not an autometa study; fresh=True deletes only a study file autometa created"
+    )
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error:
+        raise refuse from None
+    try:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if not {"study", "trials", "sessions"} <= tables:
+            raise refuse
+        if conn.execute("SELECT COUNT(*) FROM study").fetchone()[0] != 1:
+            raise refuse
+        since = time.time() - LIVE_SESSION_SECONDS
+        rows = conn.execute(
+            "SELECT pid FROM sessions WHERE ended IS NULL AND updated > ?", (since,)
+        ).fetchall()
+    except sqlite3.Error:
+        raise refuse from None
+    finally:
+        conn.close()
+    return [int(r[0]) for r in rows if r[0] is not None and _alive(int(r[0]))]
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this machine (and is not this one)."""
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
