@@ -28,7 +28,11 @@ def add_export(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="task family giving the policy's spaces (default: the one the evaluator recorded)",
     )
-    p.add_argument("--overwrite", action="store_true", help="replace a non-empty OUT_DIR")
+    p.add_argument(
+        "--overwrite", action="store_true",
+        help="replace an earlier export in OUT_DIR (only a folder holding exactly an earlier "
+        "autometa export; never the current folder, a parent of it or of STORAGE)",
+    )  # fmt: skip
     p.add_argument("--no-onnx", action="store_true", help="do not write policy.onnx")
     p.add_argument(
         "--no-torchscript", action="store_true", help="do not write policy.torchscript.pt"
