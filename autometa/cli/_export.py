@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from autometa.cli._args import integer
+
 
 def add_export(sub: argparse._SubParsersAction) -> None:
     """Register ``autometa export STORAGE [--trial N | --best] OUT_DIR``."""
@@ -19,7 +21,7 @@ def add_export(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("storage", metavar="STORAGE", help="the study's SQLite file")
     which = p.add_mutually_exclusive_group()
-    which.add_argument("--trial", type=int, metavar="N", help="export trial number N")
+    which.add_argument("--trial", type=integer(0), metavar="N", help="export trial number N")
     which.add_argument("--best", action="store_true", help="export the best trial (default)")
     p.add_argument("out_dir", metavar="OUT_DIR", type=Path, help="the folder to create")
     p.add_argument(

@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
+from autometa.cli._args import OneLineParser
 from autometa.errors import AutometaError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -18,7 +19,7 @@ _COMMANDS: list[tuple[str, str]] = [
     ("autometa.cli._export", "plot"),
     ("autometa.cli._search", "search"),
     ("autometa.cli._search", "resume"),
-    ("autometa.cli._search", "show"),
+    ("autometa.cli._show", "show"),
 ]
 
 
@@ -28,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from autometa import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="autometa",
         description="Neural architecture search for policies that meta-learn RL tasks.",
     )

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
-import math
+import inspect
 import sys
 from pathlib import Path
 from typing import Any
+
+from autometa.cli._args import integer, number, storage_path
+from autometa.cli._show import format_study
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -25,14 +27,17 @@ def _key_value(text: str) -> tuple[str, Any]:
 def _add_run_options(p: argparse.ArgumentParser, resume: bool) -> None:
     """Options shared by ``search`` and ``resume`` (on resume they override the stored ones)."""
     default = argparse.SUPPRESS if resume else None
-    p.add_argument("--trials", type=int, default=default, help="trial budget")
-    p.add_argument("--seconds", type=float, default=default, help="wall-clock budget (s)")
+    p.add_argument("--trials", type=integer(1), default=default, help="trial budget")
     p.add_argument(
-        "--budget-meta-iterations", type=int, default=default, metavar="N",
+        "--seconds", type=number(0, strict=True, unit="seconds"), default=default,
+        help="wall-clock budget (s)",
+    )  # fmt: skip
+    p.add_argument(
+        "--budget-meta-iterations", type=integer(1), default=default, metavar="N",
         help="budget of meta-iterations summed over all evaluations",
     )  # fmt: skip
     p.add_argument(
-        "--workers", type=int, default=argparse.SUPPRESS if resume else 1,
+        "--workers", type=integer(0), default=argparse.SUPPRESS if resume else 1,
         help="parallel evaluations (0: in this process, for debugging)",
     )  # fmt: skip
     p.add_argument(
@@ -41,11 +46,12 @@ def _add_run_options(p: argparse.ArgumentParser, resume: bool) -> None:
     )  # fmt: skip
     p.add_argument("--ray-address", default=default, help="Ray cluster address (ray executor)")
     p.add_argument(
-        "--gpus-per-trial", type=float, default=default,
+        "--gpus-per-trial", type=number(0, strict=False), default=default,
         help="GPUs per evaluation on Ray (fractions share a GPU)",
     )  # fmt: skip
     p.add_argument(
-        "--trial-timeout", type=float, default=default, metavar="S",
+        "--trial-timeout", type=number(0, strict=True, unit="seconds"), default=default,
+        metavar="S",
         help="seconds after which one evaluation is stopped and recorded as failed",
     )  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -72,7 +78,7 @@ def add_search(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     p.add_argument("--task", default="navigation2d", help="task family for MAML")
     p.add_argument(
-        "--meta-iterations", type=int, default=None,
+        "--meta-iterations", type=integer(1), default=None,
         help="meta-iterations per full evaluation (default: the task's preset)",
     )  # fmt: skip
     p.add_argument(
@@ -83,10 +89,15 @@ def add_search(sub: argparse._SubParsersAction) -> None:
         "--fidelity", choices=["successive-halving", "hyperband"], default=None,
         help="drop weak candidates early by rungs of meta-iterations",
     )  # fmt: skip
-    p.add_argument("--min-iterations", type=int, default=None, help="first rung's meta-iterations")
-    p.add_argument("--eta", type=int, default=3, help="rung reduction factor")
-    p.add_argument("--storage", default=None, help="SQLite file (default: runs/<space>-...db)")
-    p.add_argument("--seed", type=int, default=0, help="search seed")
+    p.add_argument(
+        "--min-iterations", type=integer(1), default=None, help="first rung's meta-iterations"
+    )
+    p.add_argument("--eta", type=integer(2), default=3, help="rung reduction factor")
+    p.add_argument(
+        "--storage", type=storage_path, default=None,
+        help="SQLite file (default: runs/<space>-...db)",
+    )  # fmt: skip
+    p.add_argument("--seed", type=integer(0), default=0, help="search seed")
     _add_run_options(p, resume=False)
     p.set_defaults(handler=run_search)
 
@@ -103,20 +114,6 @@ def add_resume(sub: argparse._SubParsersAction) -> None:
     p.add_argument("storage", help="the study's SQLite file")
     _add_run_options(p, resume=True)
     p.set_defaults(handler=run_resume)
-
-
-def add_show(sub: argparse._SubParsersAction) -> None:
-    """Register ``autometa show STORAGE``."""
-    p = sub.add_parser(
-        "show",
-        help="print a study's leaderboard and status counts",
-        description="Print the study's configuration, trial counts per status and the "
-        "leaderboard, best first. Safe while the search is running.",
-    )
-    p.add_argument("storage", help="the study's SQLite file")
-    p.add_argument("--top", type=int, default=20, help="rows of the leaderboard (0: all)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.set_defaults(handler=run_show)
 
 
 # -- running -----------------------------------------------------------------------------
@@ -149,16 +146,27 @@ def _recipe(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _evaluator(recipe: dict[str, Any]) -> Any:
+    """The evaluator a recipe names; a bad ``--eval-option`` is a usage error naming it."""
     options = dict(recipe["eval_options"])
-    if recipe["objective"] == "synthetic":
-        from autometa.meta.synthetic import SyntheticObjective
+    try:
+        if recipe["objective"] == "synthetic":
+            from autometa.meta.synthetic import SyntheticObjective
 
-        if recipe["meta_iterations"] is not None:
-            options.setdefault("full_fidelity", recipe["meta_iterations"])
-        return SyntheticObjective(**options)
-    from autometa.meta import MAMLEvaluator
+            known = list(inspect.signature(SyntheticObjective).parameters)
+            unknown = sorted(set(options) - set(known))
+            if unknown:
+                raise ValueError(
+                    f"unknown synthetic objective option(s) {', '.join(map(repr, unknown))}; "
+                    f"valid names: {', '.join(known)}"
+                )
+            if recipe["meta_iterations"] is not None:
+                options.setdefault("full_fidelity", recipe["meta_iterations"])
+            return SyntheticObjective(**options)
+        from autometa.meta import MAMLEvaluator
 
-    return MAMLEvaluator(recipe["task"], meta_iterations=recipe["meta_iterations"], **options)
+        return MAMLEvaluator(recipe["task"], meta_iterations=recipe["meta_iterations"], **options)
+    except (TypeError, ValueError) as exc:
+        raise _UsageError(f"argument --eval-option: {exc}") from exc
 
 
 def _execute(recipe: dict[str, Any], space: Any, no_progress: bool) -> int:
@@ -174,8 +182,17 @@ def _execute(recipe: dict[str, Any], space: Any, no_progress: bool) -> int:
             budget = Budget(trials=20)
         fidelity = None
         if recipe["fidelity"]:
-            top = recipe["meta_iterations"] or default_iterations(evaluator)
+            top = (
+                recipe["meta_iterations"]
+                or default_iterations(evaluator)
+                or getattr(evaluator, "full_fidelity", None)
+            )
             low = recipe["min_iterations"] or max(1, (top or 1) // recipe["eta"] ** 2)
+            if top is not None and low > top:
+                raise ValueError(
+                    f"argument --min-iterations: expected at most the {top} meta-iterations of "
+                    f"a full evaluation (--meta-iterations), got {low}"
+                )
             cls = Hyperband if recipe["fidelity"] == "hyperband" else SuccessiveHalving
             fidelity = cls(low, top, recipe["eta"])
         from autometa.strategies import make_strategy
@@ -217,7 +234,7 @@ def _execute(recipe: dict[str, Any], space: Any, no_progress: bool) -> int:
     except AutometaError:
         raise
     print(f"stopped: {result.stop_reason}")
-    print(_format(result.storage, top=5))
+    print(format_study(result.storage, top=5))
     return EXIT_OK if result.best is not None else EXIT_FAILURE
 
 
@@ -299,7 +316,7 @@ def _resume_python_study(study: Any, path: Path, args: argparse.Namespace) -> in
         print(f"interrupted: continue with `autometa resume {path}`", file=sys.stderr)
         return EXIT_INTERRUPTED
     print(f"stopped: {result.stop_reason}")
-    print(_format(result.storage, top=5))
+    print(format_study(result.storage, top=5))
     return EXIT_OK if result.best is not None else EXIT_FAILURE
 
 
@@ -313,79 +330,3 @@ def _guard(body: Any, command: str) -> int:
 def _usage(command: str, message: str) -> int:
     print(f"autometa {command}: error: {message}", file=sys.stderr)
     return EXIT_USAGE
-
-
-# -- showing -----------------------------------------------------------------------------
-
-
-def run_show(args: argparse.Namespace) -> int:
-    """Print the study in ``args.storage``."""
-    from autometa.experiment import SQLiteStorage, load_result
-
-    path = Path(args.storage)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such study database")
-    store = SQLiteStorage(path)
-    try:
-        if store.get_study() is None:
-            return _usage("show", f"{path}: the database holds no study")
-        if args.json:
-            result = load_result(store)
-            rows = result.trials[: args.top or None]
-            data = {
-                "study": {k: v for k, v in result.study.to_dict().items() if k != "space_text"},
-                "counts": result.counts,
-                "usage": vars(result.usage),
-                "trials": [
-                    {k: v for k, v in t.to_dict().items() if k != "graph_json"} for t in rows
-                ],
-            }
-            print(json.dumps(data, indent=2, default=str))
-        else:
-            print(_format(store, top=args.top))
-    finally:
-        store.close()
-    return EXIT_OK
-
-
-def _format(store: Any, top: int = 20) -> str:
-    """The study header, status counts and leaderboard as text."""
-    from autometa.experiment import load_result
-    from autometa.experiment.progress import format_seconds
-
-    result = load_result(store)
-    study, usage = result.study, result.usage
-    lines = [
-        f"study: {store}",
-        f"  space {study.space_name!r} ({study.space_source or 'dict'}, hash "
-        f"{study.space_hash[:12]}), strategy {study.strategy!r}, seed {study.seed}",
-        f"  evaluator {study.evaluator.get('target', '?')}; autometa "
-        f"{study.versions.get('autometa', '?')}, torch {study.versions.get('torch', '?')}, "
-        f"Python {study.versions.get('python', '?')}",
-        "  trials: " + ", ".join(f"{n} {s.lower()}" for s, n in result.counts.items() if n),
-        f"  spent: {format_seconds(usage.seconds)} over all sessions, "
-        f"{usage.meta_iterations} meta-iterations",
-        "",
-    ]
-    header = ["rank", "trial", "state", "score", "fidelity", "params", "time", "device", "key"]
-    rows = []
-    for rank, trial in enumerate(result.trials[: top or None], start=1):
-        params = trial.objectives.get("params", trial.metrics.get("params"))
-        note = trial.error or (f"= trial {trial.duplicate_of}" if trial.duplicate_of else "")
-        rows.append([
-            str(rank) if trial.has_score and trial.state.name == "DONE" else "-",
-            str(trial.number),
-            trial.state.name.lower(),
-            f"{trial.score:.4f}" if trial.has_score else "-",
-            "-" if trial.fidelity is None else str(trial.fidelity),
-            "-" if not isinstance(params, (int, float)) or math.isnan(params) else f"{params:g}",
-            "-" if trial.wall_time is None else f"{trial.wall_time:.1f}s",
-            trial.device or "-",
-            trial.key[:12] + (f"  {note[:60]}" if note else ""),
-        ])  # fmt: skip
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
-    if top and len(result.trials) > top:
-        lines.append(f"... {len(result.trials) - top} more (--top 0 shows all)")
-    return "\n".join(lines)
