@@ -10,8 +10,9 @@ from typing import Any
 
 from autometa.cli._args import integer, number, storage_path
 from autometa.cli._show import format_study
+from autometa.cli._signals import exit_code, report
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 
 def _key_value(text: str) -> tuple[str, Any]:
@@ -64,7 +65,8 @@ def add_search(sub: argparse._SubParsersAction) -> None:
         help="search a space for the architecture that meta-learns best",
         description="Run a search and store every trial in a SQLite file. Running the same "
         "command again on the same storage resumes it. Exit codes: 0 ok, 1 no trial "
-        "succeeded, 2 bad input, 130 interrupted (resume with `autometa resume STORAGE`).",
+        "succeeded, 2 bad input, 130 interrupted by Ctrl-C, 143 by SIGTERM, 129 by SIGHUP "
+        "(resume with `autometa resume STORAGE`).",
     )
     p.add_argument("space", help="path to a YAML or JSON search-space file")
     p.add_argument("--strategy", default="random", help="strategy name (default: random)")
@@ -225,12 +227,9 @@ def _execute(recipe: dict[str, Any], space: Any, no_progress: bool) -> int:
             trial_timeout=recipe["trial_timeout"],
             settings={"cli": recipe},
         )
-    except KeyboardInterrupt:
-        print(
-            f"interrupted: finished trials are stored; continue with `autometa resume {storage}`",
-            file=sys.stderr,
-        )
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM or SIGHUP
+        report(exc, f"finished trials are stored; continue with `autometa resume {storage}`")
+        return exit_code(exc)
     except AutometaError:
         raise
     print(f"stopped: {result.stop_reason}")
@@ -312,9 +311,9 @@ def _resume_python_study(study: Any, path: Path, args: argparse.Namespace) -> in
             progress=False if args.no_progress else None,
             trial_timeout=getattr(args, "trial_timeout", settings.get("trial_timeout")),
         )
-    except KeyboardInterrupt:
-        print(f"interrupted: continue with `autometa resume {path}`", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM or SIGHUP
+        report(exc, f"finished trials are stored; continue with `autometa resume {path}`")
+        return exit_code(exc)
     print(f"stopped: {result.stop_reason}")
     print(format_study(result.storage, top=5))
     return EXIT_OK if result.best is not None else EXIT_FAILURE
