@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from autometa.cli._args import integer
+
 
 def add_export(sub: argparse._SubParsersAction) -> None:
     """Register ``autometa export STORAGE [--trial N | --best] OUT_DIR``."""
@@ -19,7 +21,7 @@ def add_export(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("storage", metavar="STORAGE", help="the study's SQLite file")
     which = p.add_mutually_exclusive_group()
-    which.add_argument("--trial", type=int, metavar="N", help="export trial number N")
+    which.add_argument("--trial", type=integer(0), metavar="N", help="export trial number N")
     which.add_argument("--best", action="store_true", help="export the best trial (default)")
     p.add_argument("out_dir", metavar="OUT_DIR", type=Path, help="the folder to create")
     p.add_argument(
@@ -28,7 +30,11 @@ def add_export(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="task family giving the policy's spaces (default: the one the evaluator recorded)",
     )
-    p.add_argument("--overwrite", action="store_true", help="replace a non-empty OUT_DIR")
+    p.add_argument(
+        "--overwrite", action="store_true",
+        help="replace an earlier export in OUT_DIR (only a folder holding exactly an earlier "
+        "autometa export; never the current folder, a parent of it or of STORAGE)",
+    )  # fmt: skip
     p.add_argument("--no-onnx", action="store_true", help="do not write policy.onnx")
     p.add_argument(
         "--no-torchscript", action="store_true", help="do not write policy.torchscript.pt"

@@ -7,9 +7,13 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
+from autometa.cli._args import OneLineParser
+from autometa.cli._signals import EXIT_INTERRUPTED, exit_code, report, signals_as_interrupts
 from autometa.errors import AutometaError
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+__all__ = ["EXIT_FAILURE", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
 
 _COMMANDS: list[tuple[str, str]] = [
     ("autometa.cli._space", "validate"),
@@ -18,7 +22,7 @@ _COMMANDS: list[tuple[str, str]] = [
     ("autometa.cli._export", "plot"),
     ("autometa.cli._search", "search"),
     ("autometa.cli._search", "resume"),
-    ("autometa.cli._search", "show"),
+    ("autometa.cli._show", "show"),
 ]
 
 
@@ -28,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from autometa import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="autometa",
         description="Neural architecture search for policies that meta-learn RL tasks.",
     )
@@ -52,10 +56,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
-        return int(handler(args) or EXIT_OK)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        with signals_as_interrupts():
+            return int(handler(args) or EXIT_OK)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM / SIGHUP (Terminated)
+        report(exc, "")
+        return exit_code(exc)
     except (AutometaError, FileNotFoundError, IsADirectoryError) as exc:
         print(f"autometa {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import json
-import math
+import inspect
 import sys
 from pathlib import Path
 from typing import Any
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+from autometa.cli._args import integer, number, storage_path
+from autometa.cli._show import format_study
+from autometa.cli._signals import exit_code, report
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 
 def _key_value(text: str) -> tuple[str, Any]:
@@ -25,14 +28,17 @@ def _key_value(text: str) -> tuple[str, Any]:
 def _add_run_options(p: argparse.ArgumentParser, resume: bool) -> None:
     """Options shared by ``search`` and ``resume`` (on resume they override the stored ones)."""
     default = argparse.SUPPRESS if resume else None
-    p.add_argument("--trials", type=int, default=default, help="trial budget")
-    p.add_argument("--seconds", type=float, default=default, help="wall-clock budget (s)")
+    p.add_argument("--trials", type=integer(1), default=default, help="trial budget")
     p.add_argument(
-        "--budget-meta-iterations", type=int, default=default, metavar="N",
+        "--seconds", type=number(0, strict=True, unit="seconds"), default=default,
+        help="wall-clock budget (s)",
+    )  # fmt: skip
+    p.add_argument(
+        "--budget-meta-iterations", type=integer(1), default=default, metavar="N",
         help="budget of meta-iterations summed over all evaluations",
     )  # fmt: skip
     p.add_argument(
-        "--workers", type=int, default=argparse.SUPPRESS if resume else 1,
+        "--workers", type=integer(0), default=argparse.SUPPRESS if resume else 1,
         help="parallel evaluations (0: in this process, for debugging)",
     )  # fmt: skip
     p.add_argument(
@@ -41,11 +47,12 @@ def _add_run_options(p: argparse.ArgumentParser, resume: bool) -> None:
     )  # fmt: skip
     p.add_argument("--ray-address", default=default, help="Ray cluster address (ray executor)")
     p.add_argument(
-        "--gpus-per-trial", type=float, default=default,
+        "--gpus-per-trial", type=number(0, strict=False), default=default,
         help="GPUs per evaluation on Ray (fractions share a GPU)",
     )  # fmt: skip
     p.add_argument(
-        "--trial-timeout", type=float, default=default, metavar="S",
+        "--trial-timeout", type=number(0, strict=True, unit="seconds"), default=default,
+        metavar="S",
         help="seconds after which one evaluation is stopped and recorded as failed",
     )  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -63,7 +70,8 @@ def add_search(sub: argparse._SubParsersAction) -> None:
         help="search a space for the architecture that meta-learns best",
         description="Run a search and store every trial in a SQLite file. Running the same "
         "command again on the same storage resumes it. Exit codes: 0 ok, 1 no trial "
-        "succeeded, 2 bad input, 130 interrupted (resume with `autometa resume STORAGE`).",
+        "succeeded, 2 bad input, 130 interrupted by Ctrl-C, 143 by SIGTERM, 129 by SIGHUP "
+        "(resume with `autometa resume STORAGE`).",
     )
     p.add_argument("space", help="path to a YAML or JSON search-space file")
     p.add_argument("--strategy", default="random", help="strategy name (default: random)")
@@ -77,7 +85,7 @@ def add_search(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     p.add_argument("--task", default="navigation2d", help="task family for MAML")
     p.add_argument(
-        "--meta-iterations", type=int, default=None,
+        "--meta-iterations", type=integer(1), default=None,
         help="meta-iterations per full evaluation (default: the task's preset)",
     )  # fmt: skip
     p.add_argument(
@@ -88,24 +96,31 @@ def add_search(sub: argparse._SubParsersAction) -> None:
         "--fidelity", choices=["successive-halving", "hyperband"], default=None,
         help="drop weak candidates early by rungs of meta-iterations",
     )  # fmt: skip
-    p.add_argument("--min-iterations", type=int, default=None, help="first rung's meta-iterations")
-    p.add_argument("--eta", type=int, default=None, help="rung reduction factor (default 3)")
-    p.add_argument("--storage", default=None, help="SQLite file (default: runs/<space>-...db)")
+    p.add_argument(
+        "--min-iterations", type=integer(1), default=None, help="first rung's meta-iterations"
+    )
+    p.add_argument(
+        "--eta", type=integer(2), default=None, help="rung reduction factor (default 3)"
+    )
+    p.add_argument(
+        "--storage", type=storage_path, default=None,
+        help="SQLite file (default: runs/<space>-...db)",
+    )  # fmt: skip
     p.add_argument(
         "--fresh", action="store_true",
         help="delete the study at --storage first (only an autometa study file) and start over",
     )  # fmt: skip
-    p.add_argument("--seed", type=int, default=0, help="search seed")
+    p.add_argument("--seed", type=integer(0), default=0, help="search seed")
     p.add_argument(
-        "--seeds", type=int, default=1, metavar="S",
+        "--seeds", type=integer(1), default=1, metavar="S",
         help="seeds each candidate is scored on; its score is their mean (default 1)",
     )  # fmt: skip
     p.add_argument(
-        "--final-top", type=int, default=3, metavar="K",
+        "--final-top", type=integer(0), default=3, metavar="K",
         help="distinct best candidates re-evaluated on fresh seeds at the end (0: no final stage)",
     )  # fmt: skip
     p.add_argument(
-        "--final-seeds", type=int, default=3, metavar="S",
+        "--final-seeds", type=integer(0), default=3, metavar="S",
         help="fresh seeds of the final stage, shared by finalists and baselines (default 3)",
     )  # fmt: skip
     p.add_argument(
@@ -133,20 +148,6 @@ def add_resume(sub: argparse._SubParsersAction) -> None:
     p.add_argument("storage", help="the study's SQLite file")
     _add_run_options(p, resume=True)
     p.set_defaults(handler=run_resume)
-
-
-def add_show(sub: argparse._SubParsersAction) -> None:
-    """Register ``autometa show STORAGE``."""
-    p = sub.add_parser(
-        "show",
-        help="print a study's leaderboard and status counts",
-        description="Print the study's configuration, trial counts per status and the "
-        "leaderboard, best first. Safe while the search is running.",
-    )
-    p.add_argument("storage", help="the study's SQLite file")
-    p.add_argument("--top", type=int, default=20, help="rows of the leaderboard (0: all)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.set_defaults(handler=run_show)
 
 
 # -- running -----------------------------------------------------------------------------
@@ -186,16 +187,27 @@ def _recipe(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _evaluator(recipe: dict[str, Any]) -> Any:
+    """The evaluator a recipe names; a bad ``--eval-option`` is a usage error naming it."""
     options = dict(recipe["eval_options"])
-    if recipe["objective"] == "synthetic":
-        from autometa.meta.synthetic import SyntheticObjective
+    try:
+        if recipe["objective"] == "synthetic":
+            from autometa.meta.synthetic import SyntheticObjective
 
-        if recipe["meta_iterations"] is not None:
-            options.setdefault("full_fidelity", recipe["meta_iterations"])
-        return SyntheticObjective(**options)
-    from autometa.meta import MAMLEvaluator
+            known = list(inspect.signature(SyntheticObjective).parameters)
+            unknown = sorted(set(options) - set(known))
+            if unknown:
+                raise ValueError(
+                    f"unknown synthetic objective option(s) {', '.join(map(repr, unknown))}; "
+                    f"valid names: {', '.join(known)}"
+                )
+            if recipe["meta_iterations"] is not None:
+                options.setdefault("full_fidelity", recipe["meta_iterations"])
+            return SyntheticObjective(**options)
+        from autometa.meta import MAMLEvaluator
 
-    return MAMLEvaluator(recipe["task"], meta_iterations=recipe["meta_iterations"], **options)
+        return MAMLEvaluator(recipe["task"], meta_iterations=recipe["meta_iterations"], **options)
+    except (TypeError, ValueError) as exc:
+        raise _UsageError(f"argument --eval-option: {exc}") from exc
 
 
 def _execute(
@@ -221,8 +233,17 @@ def _execute(
             budget = Budget(trials=20)
         fidelity = None
         if recipe["fidelity"]:
-            top = recipe["meta_iterations"] or default_iterations(evaluator)
+            top = (
+                recipe["meta_iterations"]
+                or default_iterations(evaluator)
+                or getattr(evaluator, "full_fidelity", None)
+            )
             low = recipe["min_iterations"] or max(1, (top or 1) // recipe["eta"] ** 2)
+            if top is not None and low > top:
+                raise ValueError(
+                    f"argument --min-iterations: expected at most the {top} meta-iterations of "
+                    f"a full evaluation (--meta-iterations), got {low}"
+                )
             cls = Hyperband if recipe["fidelity"] == "hyperband" else SuccessiveHalving
             fidelity = cls(low, top, recipe["eta"])
         executor = recipe["executor"]
@@ -255,18 +276,15 @@ def _execute(
             final=final if final is not None else False,
             **flags,
         )
-    except KeyboardInterrupt:
-        print(
-            f"interrupted: finished trials are stored; continue with `autometa resume {storage}`",
-            file=sys.stderr,
-        )
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM or SIGHUP
+        report(exc, f"finished trials are stored; continue with `autometa resume {storage}`")
+        return exit_code(exc)
     except SearchFailedError as exc:
         return _report_failed(exc, command)
     except AutometaError:
         raise
     print(f"stopped: {result.stop_reason}")
-    print(_format(result.storage, top=5))
+    print(format_study(result.storage, top=5))
     return EXIT_OK if result.best is not None else EXIT_FAILURE
 
 
@@ -275,7 +293,7 @@ def _report_failed(exc: Any, command: str) -> int:
     result = exc.result
     if result is not None:
         print(f"stopped: {result.stop_reason}")
-        print(_format(result.storage, top=5))
+        print(format_study(result.storage, top=5))
     print(f"autometa {command}: {exc}", file=sys.stderr)
     return EXIT_FAILURE
 
@@ -364,13 +382,13 @@ def _resume_python_study(study: Any, path: Path, args: argparse.Namespace) -> in
             final=Final.from_dict(settings.get("final")) or False,
             allow_changes=args.allow_changes,
         )
-    except KeyboardInterrupt:
-        print(f"interrupted: continue with `autometa resume {path}`", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM or SIGHUP
+        report(exc, f"finished trials are stored; continue with `autometa resume {path}`")
+        return exit_code(exc)
     except SearchFailedError as exc:
         return _report_failed(exc, "resume")
     print(f"stopped: {result.stop_reason}")
-    print(_format(result.storage, top=5))
+    print(format_study(result.storage, top=5))
     return EXIT_OK if result.best is not None else EXIT_FAILURE
 
 
@@ -384,109 +402,3 @@ def _guard(body: Any, command: str) -> int:
 def _usage(command: str, message: str) -> int:
     print(f"autometa {command}: error: {message}", file=sys.stderr)
     return EXIT_USAGE
-
-
-# -- showing -----------------------------------------------------------------------------
-
-
-def run_show(args: argparse.Namespace) -> int:
-    """Print the study in ``args.storage``."""
-    from autometa.experiment import SQLiteStorage, load_result
-
-    path = Path(args.storage)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such study database")
-    store = SQLiteStorage(path)
-    try:
-        if store.get_study() is None:
-            return _usage("show", f"{path}: the database holds no study")
-        if args.json:
-            result = load_result(store)
-            rows = result.trials[: args.top or None]
-            data = {
-                "study": {k: v for k, v in result.study.to_dict().items() if k != "space_text"},
-                "counts": result.counts,
-                "usage": vars(result.usage),
-                "trials": [
-                    {k: v for k, v in t.to_dict().items() if k != "graph_json"} for t in rows
-                ],
-                "best": result.best.number if result.best is not None else None,
-                "final": result.verdict.to_dict() if result.verdict is not None else None,
-            }
-            print(json.dumps(data, indent=2, default=str))
-        else:
-            print(_format(store, top=args.top))
-    finally:
-        store.close()
-    return EXIT_OK
-
-
-def _format(store: Any, top: int = 20) -> str:
-    """The study header, status counts and leaderboard as text."""
-    from autometa.experiment import load_result
-    from autometa.experiment.progress import format_seconds
-
-    result = load_result(store)
-    study, usage = result.study, result.usage
-    lines = [
-        f"study: {store}",
-        f"  space {study.space_name!r} ({study.space_source or 'dict'}, hash "
-        f"{study.space_hash[:12]}), strategy {study.strategy!r}, seed {study.seed}",
-        f"  evaluator {study.evaluator.get('target', '?')}; autometa "
-        f"{study.versions.get('autometa', '?')}, torch {study.versions.get('torch', '?')}, "
-        f"Python {study.versions.get('python', '?')}",
-        "  trials: " + ", ".join(f"{n} {s.lower()}" for s, n in result.counts.items() if n),
-        f"  spent: {format_seconds(usage.seconds)} over all sessions, "
-        f"{usage.meta_iterations} meta-iterations",
-        "",
-    ]
-    header = ["rank", "trial", "state", "score", "fidelity", "params", "time", "device", "key"]
-    rows = []
-    for rank, trial in enumerate(result.trials[: top or None], start=1):
-        params = trial.objectives.get("params", trial.metrics.get("params"))
-        note = trial.error or (f"= trial {trial.duplicate_of}" if trial.duplicate_of else "")
-        rows.append([
-            str(rank) if trial.has_score and trial.state.name == "DONE" else "-",
-            str(trial.number),
-            trial.state.name.lower(),
-            f"{trial.score:.4f}" if trial.has_score else "-",
-            "-" if trial.fidelity is None else str(trial.fidelity),
-            "-" if not isinstance(params, (int, float)) or math.isnan(params) else f"{params:g}",
-            "-" if trial.wall_time is None else f"{trial.wall_time:.1f}s",
-            trial.device or "-",
-            trial.key[:12] + (f"  {note[:60]}" if note else ""),
-        ])  # fmt: skip
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
-    if top and len(result.trials) > top:
-        lines.append(f"... {len(result.trials) - top} more (--top 0 shows all)")
-    if result.verdict is not None:
-        lines += ["", *_format_verdict(result.verdict)]
-    if result.failures:  # each kind of failure with its count and first error, not cut
-        lines += ["", "failures (the first of each kind in full):"]
-        for k in result.failures:
-            lines.append(f"  {k.count} x {k.kind}, first trial {k.first}: {k.error}")
-    return "\n".join(lines)
-
-
-def _format_verdict(verdict: Any) -> list[str]:
-    """The final stage as a table (per-seed scores, mean, 95% interval) and its sentence."""
-    seeds = max((len(e.scores) for e in verdict.entries), default=0)
-    header = ["entry", *[f"seed {i}" for i in range(seeds)], "mean", "95% CI"]
-    rows = []
-    for e in verdict.entries:
-        cells = [("-" if s is None else f"{s:.3f}") for s in e.scores]
-        cells += [""] * (seeds - len(cells))
-        ci = f"[{e.low:.3f}, {e.high:.3f}]" if math.isfinite(e.low) else "-"
-        mean = f"{e.mean:.3f}" if math.isfinite(e.mean) else "-"
-        mark = " *" if verdict.winner is not None and e.label == verdict.winner.label else ""
-        rows.append([e.label + mark, *cells, mean, ci])
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    state = "" if verdict.complete else " (not finished: `autometa resume` completes it)"
-    lines = [f"final stage: fresh seeds, the same for every entry{state}"]
-    for row in [header, *rows]:
-        lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
-    lines.append("")
-    lines.append(verdict.sentence())
-    return lines

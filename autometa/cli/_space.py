@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from autometa.cli._args import integer
+
 
 def add_validate(sub: argparse._SubParsersAction) -> None:
     """Register ``autometa validate SPACE``."""
@@ -18,7 +20,9 @@ def add_validate(sub: argparse._SubParsersAction) -> None:
         "is malformed.",
     )
     p.add_argument("space", help="path to a YAML or JSON search-space file")
-    p.add_argument("--samples", type=int, default=20, help="candidates to sample and check")
+    p.add_argument(
+        "--samples", type=integer(0), default=20, help="candidates to sample and check (0: none)"
+    )
     p.add_argument(
         "--task", default="navigation2d",
         help="task family whose MAML evaluator checks the hyperparameter names and values "
@@ -65,8 +69,8 @@ def add_sample(sub: argparse._SubParsersAction) -> None:
         "and size, and optionally write node-link JSON, GraphML, DOT and PNG files.",
     )
     p.add_argument("space", help="path to a YAML or JSON search-space file")
-    p.add_argument("-n", "--num", type=int, default=3, help="how many candidates")
-    p.add_argument("--seed", type=int, default=0, help="seed of the first candidate")
+    p.add_argument("-n", "--num", type=integer(1), default=3, help="how many candidates")
+    p.add_argument("--seed", type=integer(0), default=0, help="seed of the first candidate")
     p.add_argument("--out", type=Path, default=None, help="folder to write the candidates to")
     p.add_argument("--json", action="store_true", help="print node-link JSON instead of text")
     p.set_defaults(handler=run_sample)

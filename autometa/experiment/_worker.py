@@ -11,7 +11,15 @@ from typing import Any
 from autometa.errors import ConfigurationError
 from autometa.meta.result import EvalResult, failed_result
 
-__all__ = ["Job", "Outcome", "combine_seeds", "run_job", "describe_exitcode"]
+__all__ = [
+    "OUT_OF_MEMORY",
+    "Job",
+    "Outcome",
+    "combine_seeds",
+    "describe_exitcode",
+    "out_of_memory_reason",
+    "run_job",
+]
 
 
 @dataclass(frozen=True)
@@ -58,11 +66,35 @@ class Outcome:
     fatal: bool = False
 
 
+#: Lower-case fragments of the messages an allocation failure carries: CUDA's and torch's
+#: ``OutOfMemoryError``, torch's CPU allocator (``can't allocate memory``), the C library's
+#: ``ENOMEM`` text and Python's ``MemoryError``.
+_OOM_MARKS = (
+    "out of memory",
+    "outofmemoryerror",
+    "can't allocate memory",
+    "cannot allocate memory",
+    "not enough memory",
+    "memoryerror",
+)
+
+#: The prefix of every out-of-memory failure reason.
+OUT_OF_MEMORY = "out of memory: "
+
+
+def out_of_memory_reason(error: str) -> str:
+    """``error`` prefixed with ``"out of memory: "`` when it reports an allocation failure."""
+    if error.startswith(OUT_OF_MEMORY) or not any(m in error.lower() for m in _OOM_MARKS):
+        return error
+    return OUT_OF_MEMORY + error
+
+
 def _error_text(exc: BaseException) -> str:
     """A one-line reason plus the innermost frame, so a failed trial says where it broke."""
     text = f"{type(exc).__name__}: {exc}"
-    if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
-        text = f"out of memory: {text}"
+    if isinstance(exc, MemoryError):
+        text = OUT_OF_MEMORY + text
+    text = out_of_memory_reason(text)
     frames = traceback.extract_tb(exc.__traceback__)
     if frames:
         last = frames[-1]
@@ -148,6 +180,8 @@ def run_job(evaluator: Any, job: Job, device: str | None) -> Outcome:
             result = failed_result(f"score is {result.score} (not finite)", **result.metrics)
         elif result.status != "ok" and not result.error:
             result.error = f"evaluation ended with status {result.status!r}"
+        elif result.status != "ok":  # an evaluator that caught its own allocation failure
+            result.error = out_of_memory_reason(str(result.error))
     except ConfigurationError as exc:
         result = failed_result(str(exc))
         return Outcome(job.number, result, time.perf_counter() - start, device, started=started,

@@ -144,8 +144,15 @@ def default_devices(workers: int) -> list[tuple[str, str | None]]:
 def _worker_main(
     conn: Any, evaluator: Any, device: str, visible: str | None, threads: int | None
 ) -> None:
-    """Body of a worker process: answer jobs until the pipe closes or ``None`` arrives."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
+    """Body of a worker process: answer jobs until the pipe closes or ``None`` arrives.
+
+    Ctrl-C and a hang-up reach the whole process group; the parent handles them and stops its
+    workers, so a worker ignores them. If the parent is gone (its end of the pipe is closed),
+    the worker exits quietly instead of raising ``BrokenPipeError``.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     if visible is not None:  # before anything initialises CUDA in this process
         os.environ["CUDA_VISIBLE_DEVICES"] = visible
     if threads:
@@ -161,14 +168,19 @@ def _worker_main(
             return
         if job is None:
             return
-        conn.send(("start", job.number, time.time()))
-        outcome = run_job(evaluator, job, evaluate_on)
-        outcome.device = device
         try:
-            conn.send(("done", outcome))
-        except Exception as exc:  # noqa: BLE001 - an unpicklable result fails the trial only
-            outcome.result = failed_result(f"result could not be sent back: {exc}")
-            conn.send(("done", outcome))
+            conn.send(("start", job.number, time.time()))
+            outcome = run_job(evaluator, job, evaluate_on)
+            outcome.device = device
+            try:
+                conn.send(("done", outcome))
+            except (BrokenPipeError, ConnectionError, EOFError):
+                raise
+            except Exception as exc:  # noqa: BLE001 - an unpicklable result fails the trial only
+                outcome.result = failed_result(f"result could not be sent back: {exc}")
+                conn.send(("done", outcome))
+        except (BrokenPipeError, ConnectionError, EOFError):
+            return  # the search process is gone: nobody to answer
 
 
 class _Worker:

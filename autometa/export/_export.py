@@ -18,6 +18,7 @@ from autometa.export import _files as F
 from autometa.export._card import render_card
 from autometa.export._formats import write_onnx, write_torchscript
 from autometa.export._source import Source, adaptation_settings, resolve_source, resolve_spaces
+from autometa.export._target import check_out_dir, move_into_place, study_files
 from autometa.policy import GraphPolicy, build_policy
 
 __all__ = ["export"]
@@ -56,7 +57,8 @@ def export(
             - a search result (anything with ``.best`` and ``.storage``);
             - ``(graph, EvalResult)``: an evaluator's result for ``graph`` (with weights);
             - ``(graph, state_dict)``: weights of ``build_policy(graph, ...)``.
-        out_dir: the folder to create; it must not exist or be empty unless ``overwrite``.
+        out_dir: the folder to create; it must not exist, or be empty. Never the current
+            folder or one of its parents.
         storage: the study's storage (or the path of its SQLite file), to read the weights and
             the study of a trial record.
         task_family: a ``TaskFamily`` or its registered name; defaults to the family the
@@ -68,14 +70,17 @@ def export(
         torchscript: write the TorchScript copy.
         onnx: write the ONNX copy (needs the ``onnx`` extra; skipped with a note otherwise).
         drawing: draw the graph to SVG and PNG (needs matplotlib; skipped with a note).
-        overwrite: replace an existing non-empty ``out_dir``.
+        overwrite: replace an earlier export in ``out_dir``: only a folder holding exactly
+            what an earlier :func:`export` wrote (its ``model.json`` manifest and the unchanged
+            files it lists) is replaced, never one with other files or the study database.
 
     Returns:
         The folder written.
 
     Raises:
         ExportError: an unsupported source, a failed trial, missing weights, unknown spaces,
-            weights that do not fit the graph, or an occupied ``out_dir``.
+            weights that do not fit the graph, or an ``out_dir`` that cannot be used (one
+            line saying why).
 
     Example:
         >>> folder = autometa.export((graph, result), "runs/best")      # doctest: +SKIP
@@ -83,20 +88,17 @@ def export(
     """
     src = resolve_source(source, storage)
     out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ExportError(f"{out_dir}: exists and is not a folder")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
-        raise ExportError(
-            f"{out_dir}: folder is not empty (pass overwrite=True, or --overwrite, to replace it)"
-        )
+    keep = study_files(storage, source, getattr(source, "best", None))
+    replaced = check_out_dir(out_dir, overwrite=overwrite, keep=keep)
     obs_space, act_space, family, options = resolve_spaces(
         src, observation_space, action_space, task_family
     )
     adaptation = adaptation_settings(src, family)
     std = float(init_std if init_std is not None else adaptation.get("init_std", 1.0))
     policy = _policy_with_weights(src, obs_space, act_space, std)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    target = out_dir.absolute()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         model = _write_folder(
             work,
@@ -112,9 +114,7 @@ def export(
             onnx=onnx,
             drawing=drawing,
         )
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        work.rename(out_dir)
+        move_into_place(work, target, replaced)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise

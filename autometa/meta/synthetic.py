@@ -95,6 +95,16 @@ class SyntheticObjective:
         full_fidelity: int = 100,
         seed_noise: float = 0.0,
     ) -> None:
+        numbers = dict(
+            noise=noise, optimum_params=optimum_params, optimum_depth=optimum_depth,
+            optimum_fast_lr=optimum_fast_lr, fail_fraction=fail_fraction, delay=delay,
+            full_fidelity=full_fidelity, obs_dim=obs_dim, act_dim=act_dim,
+        )  # fmt: skip
+        for name, value in numbers.items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise TypeError(
+                    f"`{name}` must be a number, got {value!r} ({type(value).__name__})"
+                )
         if not 0.0 <= fail_fraction <= 1.0:
             raise ConfigurationError(f"`0 <= fail_fraction <= 1` must hold, got {fail_fraction=}")
         if delay < 0 or full_fidelity < 1:

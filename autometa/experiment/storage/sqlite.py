@@ -133,17 +133,33 @@ class SQLiteStorage(BaseStorage):
 
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.is_dir():
+            raise StorageError(f"{self.path}: is a folder; expected the path of a SQLite file")
+        blocking = next((p for p in self.path.parents if p.exists() and not p.is_dir()), None)
+        if blocking is not None:
+            raise StorageError(f"{self.path}: {blocking} is a file, not a folder")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(
+                str(self.path), timeout=timeout, isolation_level=None, check_same_thread=False
+            )
+        except (OSError, sqlite3.Error) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise StorageError(
+                f"{self.path}: cannot open or create a study database ({reason})"
+            ) from exc
         self._lock = threading.RLock()
-        self._conn = sqlite3.connect(
-            str(self.path), timeout=timeout, isolation_level=None, check_same_thread=False
-        )
         self._conn.row_factory = sqlite3.Row
         try:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute("PRAGMA foreign_keys=ON")
             version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.OperationalError as exc:
+            self._conn.close()
+            raise StorageError(
+                f"{self.path}: cannot open or create a study database ({exc})"
+            ) from exc
         except sqlite3.DatabaseError as exc:
             self._conn.close()
             raise StorageError(f"{self.path}: not an autometa study database ({exc})") from exc

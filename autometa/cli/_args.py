@@ -1,0 +1,100 @@
+"""Argument types shared by the subcommands, and a parser that reports bad input in one line.
+
+Each type checks a value when it is parsed, so ``--workers -1`` or ``--trial-timeout 0`` stop
+the command with exit code 2 and ``autometa search: error: argument --workers: expected an
+integer >= 0, got '-1'`` before anything is opened or spent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import NoReturn
+
+__all__ = ["OneLineParser", "integer", "number", "storage_path"]
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one line: ``autometa search: error: ...``.
+
+    The usage block argparse prints by default is left out: ``--help`` shows it, and the
+    message already names the option and what it expects.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``<prog>: error: <message>`` and exit with code 2."""
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def integer(minimum: int) -> Callable[[str], int]:
+    """An argparse type accepting whole numbers ``>= minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
+        return value
+
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
+
+
+def number(minimum: float, *, strict: bool, unit: str = "a number") -> Callable[[str], float]:
+    """An argparse type accepting finite numbers above ``minimum`` (``strict``) or at least it."""
+    relation = ">" if strict else ">="
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        ok = math.isfinite(value) and (value > minimum if strict else value >= minimum)
+        if not ok:
+            raise argparse.ArgumentTypeError(
+                f"expected {unit} {relation} {minimum:g}, got {text!r}"
+            )
+        return value
+
+    parse.__name__ = f"number {relation} {minimum:g}"
+    return parse
+
+
+def storage_path(text: str) -> str:
+    """An argparse type for a study file to open or create: not a folder, somewhere writable.
+
+    Checks what can be known without creating anything: the path is not a folder, none of its
+    parents is a file, and the nearest existing folder accepts a new file (a trial file is
+    created there and removed, which also rejects ``/proc`` and read-only mounts).
+    """
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"{text} is a folder; expected the path of a SQLite file (e.g. {path / 'study.db'})"
+        )
+    for parent in path.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise argparse.ArgumentTypeError(
+                    f"{text}: {parent} is a file, not a folder; expected the path of a SQLite file"
+                )
+            if not path.exists():
+                try:
+                    with tempfile.TemporaryFile(dir=parent):
+                        pass
+                except OSError as exc:
+                    reason = exc.strerror or str(exc)
+                    raise argparse.ArgumentTypeError(
+                        f"{text}: cannot create a file in {parent} ({reason}); expected the path "
+                        "of a SQLite file in a writable folder"
+                    ) from None
+            break
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        raise argparse.ArgumentTypeError(f"{text}: the file is not readable and writable")
+    return text

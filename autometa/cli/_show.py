@@ -1,0 +1,134 @@
+"""``autometa show``: a study's configuration, status counts and leaderboard."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from autometa.cli._args import integer
+
+__all__ = ["add_show", "format_study", "run_show"]
+
+EXIT_OK, EXIT_USAGE = 0, 2
+
+
+def add_show(sub: argparse._SubParsersAction) -> None:
+    """Register ``autometa show STORAGE``."""
+    p = sub.add_parser(
+        "show",
+        help="print a study's leaderboard and status counts",
+        description="Print the study's configuration, trial counts per status and the "
+        "leaderboard, best first. Safe while the search is running.",
+    )
+    p.add_argument("storage", help="the study's SQLite file")
+    p.add_argument("--top", type=integer(0), default=20, help="rows of the leaderboard (0: all)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(handler=run_show)
+
+
+def run_show(args: argparse.Namespace) -> int:
+    """Print the study in ``args.storage``."""
+    from autometa.experiment import SQLiteStorage, load_result
+
+    path = Path(args.storage)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such study database")
+    store = SQLiteStorage(path)
+    try:
+        if store.get_study() is None:
+            print(f"autometa show: error: {path}: the database holds no study", file=sys.stderr)
+            return EXIT_USAGE
+        if args.json:
+            result = load_result(store)
+            rows = result.trials[: args.top or None]
+            data = {
+                "study": {k: v for k, v in result.study.to_dict().items() if k != "space_text"},
+                "counts": result.counts,
+                "usage": vars(result.usage),
+                "trials": [
+                    {k: v for k, v in t.to_dict().items() if k != "graph_json"} for t in rows
+                ],
+                "best": result.best.number if result.best is not None else None,
+                "final": result.verdict.to_dict() if result.verdict is not None else None,
+            }
+            print(json.dumps(data, indent=2, default=str))
+        else:
+            print(format_study(store, top=args.top))
+    finally:
+        store.close()
+    return EXIT_OK
+
+
+def format_study(store: Any, top: int = 20) -> str:
+    """The study header, status counts and leaderboard as text."""
+    from autometa.experiment import load_result
+    from autometa.experiment.progress import format_seconds
+
+    result = load_result(store)
+    study, usage = result.study, result.usage
+    lines = [
+        f"study: {store}",
+        f"  space {study.space_name!r} ({study.space_source or 'dict'}, hash "
+        f"{study.space_hash[:12]}), strategy {study.strategy!r}, seed {study.seed}",
+        f"  evaluator {study.evaluator.get('target', '?')}; autometa "
+        f"{study.versions.get('autometa', '?')}, torch {study.versions.get('torch', '?')}, "
+        f"Python {study.versions.get('python', '?')}",
+        "  trials: " + ", ".join(f"{n} {s.lower()}" for s, n in result.counts.items() if n),
+        f"  spent: {format_seconds(usage.seconds)} over all sessions, "
+        f"{usage.meta_iterations} meta-iterations",
+        "",
+    ]
+    header = ["rank", "trial", "state", "score", "fidelity", "params", "time", "device", "key"]
+    rows = []
+    for rank, trial in enumerate(result.trials[: top or None], start=1):
+        params = trial.objectives.get("params", trial.metrics.get("params"))
+        note = trial.error or (f"= trial {trial.duplicate_of}" if trial.duplicate_of else "")
+        rows.append([
+            str(rank) if trial.has_score and trial.state.name == "DONE" else "-",
+            str(trial.number),
+            trial.state.name.lower(),
+            f"{trial.score:.4f}" if trial.has_score else "-",
+            "-" if trial.fidelity is None else str(trial.fidelity),
+            "-" if not isinstance(params, (int, float)) or math.isnan(params) else f"{params:g}",
+            "-" if trial.wall_time is None else f"{trial.wall_time:.1f}s",
+            trial.device or "-",
+            trial.key[:12] + (f"  {note[:60]}" if note else ""),
+        ])  # fmt: skip
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    if top and len(result.trials) > top:
+        lines.append(f"... {len(result.trials) - top} more (--top 0 shows all)")
+    if result.verdict is not None:
+        lines += ["", *_format_verdict(result.verdict)]
+    if result.failures:  # each kind of failure with its count and first error, not cut
+        lines += ["", "failures (the first of each kind in full):"]
+        for k in result.failures:
+            lines.append(f"  {k.count} x {k.kind}, first trial {k.first}: {k.error}")
+    return "\n".join(lines)
+
+
+def _format_verdict(verdict: Any) -> list[str]:
+    """The final stage as a table (per-seed scores, mean, 95% interval) and its sentence."""
+    seeds = max((len(e.scores) for e in verdict.entries), default=0)
+    header = ["entry", *[f"seed {i}" for i in range(seeds)], "mean", "95% CI"]
+    rows = []
+    for e in verdict.entries:
+        cells = [("-" if s is None else f"{s:.3f}") for s in e.scores]
+        cells += [""] * (seeds - len(cells))
+        ci = f"[{e.low:.3f}, {e.high:.3f}]" if math.isfinite(e.low) else "-"
+        mean = f"{e.mean:.3f}" if math.isfinite(e.mean) else "-"
+        mark = " *" if verdict.winner is not None and e.label == verdict.winner.label else ""
+        rows.append([e.label + mark, *cells, mean, ci])
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    state = "" if verdict.complete else " (not finished: `autometa resume` completes it)"
+    lines = [f"final stage: fresh seeds, the same for every entry{state}"]
+    for row in [header, *rows]:
+        lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+    lines.append("")
+    lines.append(verdict.sentence())
+    return lines
