@@ -51,7 +51,7 @@ SEARCH_CASES = [
     (["--eval-option", "dely=1"],
      "argument --eval-option: unknown synthetic objective option(s) 'dely'; valid names: "
      "obs_dim, act_dim, discrete, noise, optimum_params, optimum_depth, optimum_fast_lr, "
-     "fail_fraction, delay, full_fidelity"),
+     "fail_fraction, delay, full_fidelity, seed_noise"),
     (["--fidelity", "hyperband", "--min-iterations", "500"],
      "argument --min-iterations: expected at most the 100 meta-iterations of a full evaluation "
      "(--meta-iterations), got 500"),
