@@ -11,7 +11,9 @@ __all__ = [
     "TaskParameterError",
     "EvaluationError",
     "StorageError",
+    "StudyInUseError",
     "ExportError",
+    "PluginError",
 ]
 
 
@@ -60,5 +62,13 @@ class StorageError(AutometaError, RuntimeError):
     """Raised when a study's storage refuses an operation (unknown id, mismatched space)."""
 
 
+class StudyInUseError(StorageError):
+    """Raised when a search would start on a study that another live process is working on."""
+
+
 class ExportError(AutometaError, ValueError):
     """Raised when an exported architecture folder is missing files or does not match itself."""
+
+
+class PluginError(AutometaError, ImportError):
+    """Raised when a module named with ``--import`` (or a plugin asked for) cannot be imported."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from autometa.cli._search import add_import_option
+
 
 def add_export(sub: argparse._SubParsersAction) -> None:
     """Register ``autometa export STORAGE [--trial N | --best] OUT_DIR``."""
@@ -33,6 +35,7 @@ def add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--no-torchscript", action="store_true", help="do not write policy.torchscript.pt"
     )
+    add_import_option(p)
     p.set_defaults(handler=run_export)
 
 
@@ -103,6 +106,7 @@ def add_plot(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="folder to write to (default: <STORAGE without suffix>-plots next to it)",
     )
+    add_import_option(p)
     p.set_defaults(handler=run_plot)
 
 

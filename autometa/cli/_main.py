@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from autometa.errors import AutometaError
+from autometa.plugins import import_modules
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -52,6 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
+        if getattr(args, "imports", None):  # --import: user code that registers names
+            args.imports = import_modules(args.imports)
         return int(handler(args) or EXIT_OK)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -6,6 +6,7 @@ import argparse
 import json
 import math
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,21 @@ def _add_run_options(p: argparse.ArgumentParser, resume: bool) -> None:
         help="seconds after which one evaluation is stopped and recorded as failed",
     )  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--take-over", action="store_true",
+        help="claim the study even if another search seems to hold it (use once that "
+        "process is gone; a live one stops at its next heartbeat)",
+    )  # fmt: skip
+    add_import_option(p)
+
+
+def add_import_option(p: argparse.ArgumentParser) -> None:
+    """``--import MODULE_OR_FILE`` (repeatable): user code that registers names."""
+    p.add_argument(
+        "--import", dest="imports", action="append", default=[], metavar="MODULE_OR_FILE",
+        help="import a module or Python file first, so the evaluators, strategies and task "
+        "families it registers can be used (repeatable)",
+    )  # fmt: skip
 
 
 def add_search(sub: argparse._SubParsersAction) -> None:
@@ -67,8 +83,9 @@ def add_search(sub: argparse._SubParsersAction) -> None:
         help="strategy option (repeatable), e.g. --option population=20",
     )  # fmt: skip
     p.add_argument(
-        "--objective", choices=["maml", "synthetic"], default="maml",
-        help="maml: MAMLEvaluator on --task; synthetic: a cheap stand-in for demos and tests",
+        "--objective", default="maml", metavar="NAME",
+        help="a registered evaluator: maml (MAMLEvaluator on --task), synthetic (a cheap "
+        "stand-in for demos and tests), or one registered by --import or a plugin",
     )  # fmt: skip
     p.add_argument("--task", default="navigation2d", help="task family for MAML")
     p.add_argument(
@@ -116,6 +133,7 @@ def add_show(sub: argparse._SubParsersAction) -> None:
     p.add_argument("storage", help="the study's SQLite file")
     p.add_argument("--top", type=int, default=20, help="rows of the leaderboard (0: all)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_import_option(p)
     p.set_defaults(handler=run_show)
 
 
@@ -145,23 +163,26 @@ def _recipe(args: argparse.Namespace) -> dict[str, Any]:
         "ray_address": args.ray_address,
         "gpus_per_trial": args.gpus_per_trial,
         "trial_timeout": args.trial_timeout,
+        "imports": list(args.imports),
     }
 
 
 def _evaluator(recipe: dict[str, Any]) -> Any:
-    options = dict(recipe["eval_options"])
-    if recipe["objective"] == "synthetic":
-        from autometa.meta.synthetic import SyntheticObjective
+    """The evaluator registered as ``recipe["objective"]``, made from the recipe's options."""
+    from autometa.experiment import EVALUATORS
 
-        if recipe["meta_iterations"] is not None:
-            options.setdefault("full_fidelity", recipe["meta_iterations"])
-        return SyntheticObjective(**options)
-    from autometa.meta import MAMLEvaluator
+    name, options = recipe["objective"], dict(recipe["eval_options"])
+    factory = EVALUATORS.get(name)
+    if name == "maml":
+        return factory(recipe["task"], meta_iterations=recipe["meta_iterations"], **options)
+    if name == "synthetic" and recipe["meta_iterations"] is not None:
+        options.setdefault("full_fidelity", recipe["meta_iterations"])
+    return factory.from_config(options)
 
-    return MAMLEvaluator(recipe["task"], meta_iterations=recipe["meta_iterations"], **options)
 
-
-def _execute(recipe: dict[str, Any], space: Any, no_progress: bool) -> int:
+def _execute(
+    recipe: dict[str, Any], space: Any, no_progress: bool, take_over: bool = False
+) -> int:
     """Build everything from a recipe, run the search, print the outcome."""
     from autometa.errors import AutometaError
     from autometa.experiment import Budget, Hyperband, SuccessiveHalving, search
@@ -207,6 +228,8 @@ def _execute(recipe: dict[str, Any], space: Any, no_progress: bool) -> int:
             progress=False if no_progress else None,
             trial_timeout=recipe["trial_timeout"],
             settings={"cli": recipe},
+            take_over=take_over,
+            imports=recipe.get("imports") or [],
         )
     except KeyboardInterrupt:
         print(
@@ -234,22 +257,25 @@ def run_search(args: argparse.Namespace) -> int:
     recipe = _recipe(args)
     if recipe["storage"] is None:
         recipe["storage"] = str(default_storage_path(space.name, args.strategy, args.seed))
-    return _guard(lambda: _execute(recipe, space, args.no_progress), "search")
+    return _guard(lambda: _execute(recipe, space, args.no_progress, args.take_over), "search")
 
 
 def run_resume(args: argparse.Namespace) -> int:
     """Continue the study in ``args.storage`` with its stored recipe."""
-    from autometa.experiment import SQLiteStorage
+    from autometa.experiment import SQLiteStorage, check_study
     from autometa.space import load_space
 
     path = Path(args.storage)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such study database")
     store = SQLiteStorage(path)
-    study = store.get_study()
-    store.close()
+    try:
+        study = store.get_study()
+    finally:
+        store.close()
     if study is None:
         return _usage("resume", f"{path}: the database holds no study")
+    check_study(study, str(path), resume=True)  # names it needs are registered: nothing runs
     recipe = dict(study.settings.get("cli") or {})
     if not recipe:
         return _guard(lambda: _resume_python_study(study, path, args), "resume")
@@ -257,9 +283,21 @@ def run_resume(args: argparse.Namespace) -> int:
                  "ray_address", "gpus_per_trial", "trial_timeout"):  # fmt: skip
         if name in vars(args):
             recipe[name] = getattr(args, name)
+    missing = sorted(set(_RECIPE_KEYS) - set(recipe))
+    if missing:
+        return _usage("resume", f"{path}: the stored command line lacks {', '.join(missing)}")
     recipe["storage"] = str(path)
     space = load_space(study.space_spec)
-    return _guard(lambda: _execute(recipe, space, args.no_progress), "resume")
+    return _guard(lambda: _execute(recipe, space, args.no_progress, args.take_over), "resume")
+
+
+# What every stored command line holds (``imports`` came later and may be absent).
+_RECIPE_KEYS = [
+    "space", "strategy", "options", "objective", "task", "meta_iterations", "eval_options",
+    "fidelity", "min_iterations", "eta", "storage", "seed", "trials", "seconds",
+    "budget_meta_iterations", "workers", "executor", "ray_address", "gpus_per_trial",
+    "trial_timeout",
+]  # fmt: skip
 
 
 def _resume_python_study(study: Any, path: Path, args: argparse.Namespace) -> int:
@@ -272,7 +310,7 @@ def _resume_python_study(study: Any, path: Path, args: argparse.Namespace) -> in
 
     settings = study.settings
     try:
-        evaluator = rebuild_evaluator(study.evaluator)
+        evaluator = rebuild_evaluator(study.evaluator, study.imports)
     except StorageError as exc:
         raise _UsageError(f"{path}: {exc}") from exc
     stored = Budget.from_dict(settings.get("budget"))
@@ -294,6 +332,7 @@ def _resume_python_study(study: Any, path: Path, args: argparse.Namespace) -> in
             fidelity=fidelity_from_dict(settings.get("fidelity")),
             progress=False if args.no_progress else None,
             trial_timeout=getattr(args, "trial_timeout", settings.get("trial_timeout")),
+            take_over=args.take_over,
         )
     except KeyboardInterrupt:
         print(f"interrupted: continue with `autometa resume {path}`", file=sys.stderr)
@@ -320,15 +359,17 @@ def _usage(command: str, message: str) -> int:
 
 def run_show(args: argparse.Namespace) -> int:
     """Print the study in ``args.storage``."""
-    from autometa.experiment import SQLiteStorage, load_result
+    from autometa.experiment import SQLiteStorage, check_study, load_result
 
     path = Path(args.storage)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such study database")
     store = SQLiteStorage(path)
     try:
-        if store.get_study() is None:
+        study = store.get_study()
+        if study is None:
             return _usage("show", f"{path}: the database holds no study")
+        check_study(study, str(path))
         if args.json:
             result = load_result(store)
             rows = result.trials[: args.top or None]
@@ -359,10 +400,11 @@ def _format(store: Any, top: int = 20) -> str:
         f"study: {store}",
         f"  space {study.space_name!r} ({study.space_source or 'dict'}, hash "
         f"{study.space_hash[:12]}), strategy {study.strategy!r}, seed {study.seed}",
-        f"  evaluator {study.evaluator.get('target', '?')}; autometa "
+        f"  evaluator {_evaluator_label(study)}; autometa "
         f"{study.versions.get('autometa', '?')}, torch {study.versions.get('torch', '?')}, "
         f"Python {study.versions.get('python', '?')}",
         "  trials: " + ", ".join(f"{n} {s.lower()}" for s, n in result.counts.items() if n),
+        *_holder(store),
         f"  spent: {format_seconds(usage.seconds)} over all sessions, "
         f"{usage.meta_iterations} meta-iterations",
         "",
@@ -389,3 +431,20 @@ def _format(store: Any, top: int = 20) -> str:
     if top and len(result.trials) > top:
         lines.append(f"... {len(result.trials) - top} more (--top 0 shows all)")
     return "\n".join(lines)
+
+
+def _evaluator_label(study: Any) -> str:
+    """``'name' (module:Class)``, or the class alone for an unregistered evaluator."""
+    from autometa.experiment._references import evaluator_name
+
+    name, target = evaluator_name(study.evaluator), study.evaluator.get("target", "?")
+    return f"{target} (not registered)" if name is None else f"{name!r} ({target})"
+
+
+def _holder(store: Any) -> list[str]:
+    """A line naming the live search working on the study, if any."""
+    session = store.live_session()
+    if session is None:
+        return []
+    since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(session.started))
+    return [f"  running: pid {session.pid} on {session.host or '?'} since {since}"]

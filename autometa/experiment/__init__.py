@@ -11,6 +11,13 @@
 See ``docs/experiments.md``.
 """
 
+from autometa.experiment._lease import HEARTBEAT_ENV, Lease
+from autometa.experiment._references import (
+    EVALUATORS,
+    check_study,
+    rebuild_evaluator,
+    register_evaluator,
+)
 from autometa.experiment.budget import Budget, Usage
 from autometa.experiment.executors import (
     BaseExecutor,
@@ -28,14 +35,20 @@ from autometa.experiment.search import (
     search,
 )
 from autometa.experiment.storage import (
+    HEARTBEAT_SECONDS,
+    STALE_AFTER_HEARTBEATS,
     BaseStorage,
     InMemoryStorage,
     SQLiteStorage,
     get_storage,
 )
-from autometa.experiment.trial import StudyInfo, TrialRecord, TrialState, trial_seed
+from autometa.experiment.trial import SessionInfo, StudyInfo, TrialRecord, TrialState, trial_seed
 
 __all__ = [
+    "EVALUATORS",
+    "HEARTBEAT_ENV",
+    "HEARTBEAT_SECONDS",
+    "STALE_AFTER_HEARTBEATS",
     "BaseExecutor",
     "BaseStorage",
     "BracketPlan",
@@ -43,21 +56,26 @@ __all__ = [
     "Hyperband",
     "InMemoryStorage",
     "InlineExecutor",
+    "Lease",
     "ProcessExecutor",
     "ProgressBar",
     "RayExecutor",
     "SQLiteStorage",
     "SearchResult",
+    "SessionInfo",
     "StudyInfo",
     "SuccessiveHalving",
     "TrialRecord",
     "TrialState",
     "Usage",
+    "check_study",
     "default_devices",
     "default_storage_path",
     "describe_evaluator",
     "get_storage",
     "load_result",
+    "rebuild_evaluator",
+    "register_evaluator",
     "search",
     "trial_seed",
 ]

@@ -7,6 +7,8 @@ import math
 import time
 from typing import Any
 
+from autometa.errors import StudyInUseError
+from autometa.experiment._lease import Lease
 from autometa.experiment._worker import Job, Outcome
 from autometa.experiment.budget import Budget, Usage
 from autometa.experiment.fidelity import Scheduler
@@ -34,6 +36,8 @@ class SearchLoop:
     the ``ask``, start, finish with the strategy state after the ``tell``), so a process
     killed at any point loses at most the evaluations in flight; they are re-queued and run
     first by the next session. The loop keeps an in-memory mirror of the records it wrote.
+    It runs under a :class:`Lease` (the study claimed by this process); if another process
+    takes the study over, the loop stops evaluating and writes nothing more.
 
     Args:
         storage: the study's storage (the study must exist).
@@ -44,6 +48,8 @@ class SearchLoop:
         budget: the limits.
         progress: an object with ``update(loop)`` and ``close()``, or None.
         max_retries: evaluations lost to a dead worker that a trial may retry.
+        lease: this process's claim on the study; default: claimed in :meth:`run` and
+            released when it returns.
     """
 
     def __init__(
@@ -57,6 +63,7 @@ class SearchLoop:
         budget: Budget,
         progress: Any = None,
         max_retries: int = 1,
+        lease: Lease | None = None,
     ) -> None:
         self.storage, self.strategy, self.executor = storage, strategy, executor
         self.evaluator, self.scheduler, self.budget = evaluator, scheduler, budget
@@ -67,8 +74,7 @@ class SearchLoop:
         self._exhausted = False
         self._base_elapsed = 0.0
         self._t0 = time.monotonic()
-        self._session: int | None = None
-        self._last_touch = 0.0
+        self.lease = lease
         self._default_iterations = default_iterations(evaluator)
 
     # -- accounting ----------------------------------------------------------------------
@@ -113,23 +119,29 @@ class SearchLoop:
     # -- the loop ------------------------------------------------------------------------
 
     def run(self) -> str:
-        """Run until done; returns why it stopped. Ctrl-C re-queues running trials, re-raises."""
-        for trial in self.storage.requeue_unfinished():
-            logger.info("trial %d was interrupted; re-queued", trial.number)
+        """Run until done; returns why it stopped. Ctrl-C re-queues running trials, re-raises.
+
+        Raises:
+            StudyInUseError: another process holds the study (on the claim), or took it over
+                while this loop ran (the loop then stopped without writing).
+        """
+        own_lease = self.lease is None
+        lease = self.lease = self.lease or Lease(self.storage)
         for trial in self.storage.get_all_trials():
             self._put(trial)
         self._base_elapsed = self.storage.elapsed_seconds()
-        self._session = self.storage.start_session()
         self._t0 = time.monotonic()
         try:
             self.executor.start(self.evaluator)
             reason = self._loop()
         except BaseException:
-            self._requeue_in_flight()
+            if not lease.lost.is_set():
+                self._requeue_in_flight()
             raise
         finally:
             self.executor.shutdown()
-            self.storage.touch_session(self._session, ended=True)
+            if own_lease:
+                lease.release()
             if self.progress is not None:
                 self.progress.close(self)
         logger.info("search stopped: %s", reason)
@@ -137,6 +149,7 @@ class SearchLoop:
 
     def _loop(self) -> str:
         while True:
+            self._check_lease()
             self._decide()
             usage = self.usage()
             if self.budget.seconds is not None and usage.seconds >= self.budget.seconds:
@@ -157,21 +170,26 @@ class SearchLoop:
             if self.budget.seconds is not None:
                 timeout = min(timeout, max(0.0, self.budget.seconds - usage.seconds))
             for outcome in self.executor.wait(timeout):
+                self._check_lease()
                 self._handle(outcome)
-            self._heartbeat()
+            if self.progress is not None:
+                self.progress.update(self)
 
     def _end_reason(self, usage: Usage) -> str:
         if self._exhausted:
             return "the strategy has no new candidates"
         return self.budget.exhausted(usage) or "nothing left to run"
 
-    def _heartbeat(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if force or now - self._last_touch > 2.0:
-            self.storage.touch_session(self._session)  # type: ignore[arg-type]
-            self._last_touch = now
-        if self.progress is not None:
-            self.progress.update(self)
+    def _check_lease(self) -> None:
+        """Stop at once, writing nothing, when another process took the study over."""
+        if self.lease is None or not self.lease.lost.is_set():
+            return
+        dropped = self.executor.cancel()
+        self._inflight.clear()
+        raise StudyInUseError(
+            f"{self.storage}: another process took the study over; this search stopped and "
+            f"left its {len(dropped)} running trial(s) to it"
+        )
 
     def _runnable(self) -> list[TrialRecord]:
         return [
@@ -332,7 +350,8 @@ class SearchLoop:
                 **fields,
             )  # fmt: skip
         self._put(record)
-        self._heartbeat(force=False)
+        if self.progress is not None:
+            self.progress.update(self)
 
     def _decide(self) -> None:
         """Apply multi-fidelity rung decisions that are due: promote or prune."""

@@ -2,25 +2,39 @@
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import logging
 import os
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from autometa.errors import StorageError
+from autometa.experiment._lease import Lease
 from autometa.experiment._loop import SearchLoop
+from autometa.experiment._references import (
+    build_strategy,
+    describe_evaluator,
+    rebuild_evaluator,
+    strategy_spec,
+)
 from autometa.experiment.budget import Budget, Usage
 from autometa.experiment.executors import BaseExecutor, InlineExecutor, ProcessExecutor
 from autometa.experiment.fidelity import Scheduler, SuccessiveHalving
+from autometa.experiment.progress import ProgressBar
 from autometa.experiment.storage import BaseStorage, get_storage
 from autometa.experiment.trial import StudyInfo, TrialRecord
 
-__all__ = ["search", "SearchResult", "load_result", "default_storage_path", "describe_evaluator"]
+__all__ = [
+    "SearchResult",
+    "default_storage_path",
+    "describe_evaluator",
+    "load_result",
+    "rebuild_evaluator",
+    "search",
+]
 
 logger = logging.getLogger("autometa.experiment")
 
@@ -82,76 +96,6 @@ def default_storage_path(space_name: str, strategy: str, seed: int) -> Path:
     return Path("runs") / f"{safe}.db"
 
 
-def describe_evaluator(evaluator: Any) -> dict[str, Any]:
-    """``{"target": "module:Class", "config": {...}}``: the evaluator's public settings.
-
-    Uses ``evaluator.to_config()`` when it exists, else the JSON-safe public attributes
-    (objects with ``to_dict()`` are expanded). Stored with the study for the record.
-    """
-    cls = type(evaluator)
-    target = f"{cls.__module__}:{cls.__qualname__}"
-    if hasattr(evaluator, "to_config"):
-        return {"target": target, "config": evaluator.to_config()}
-    config: dict[str, Any] = {}
-    for name, value in vars(evaluator).items() if hasattr(evaluator, "__dict__") else []:
-        if name.startswith("_"):
-            continue
-        if hasattr(value, "to_dict"):
-            value = value.to_dict()
-        if _json_safe(value):
-            config[name] = value
-        else:
-            config[name] = repr(value)
-    return {"target": target, "config": config}
-
-
-def rebuild_evaluator(description: dict[str, Any]) -> Any:
-    """The evaluator a study recorded with :func:`describe_evaluator`, built again.
-
-    Raises:
-        StorageError: the evaluator's class cannot be imported or has no ``from_config``.
-    """
-    import importlib
-
-    target = str(description.get("target", ""))
-    module_name, _, qualname = target.partition(":")
-    try:
-        obj: Any = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError, ValueError) as exc:
-        raise StorageError(f"the study's evaluator {target!r} cannot be imported: {exc}") from exc
-    if not hasattr(obj, "from_config"):
-        raise StorageError(
-            f"the study's evaluator {target!r} has no from_config(); resume it by calling "
-            "autometa.search(...) again with the same arguments"
-        )
-    try:
-        return obj.from_config(description.get("config") or {})
-    except (TypeError, ValueError, KeyError) as exc:
-        raise StorageError(f"the study's evaluator {target!r} cannot be rebuilt: {exc}") from exc
-
-
-def _json_safe(value: Any) -> bool:
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return True
-    if isinstance(value, (list, tuple)):
-        return all(_json_safe(v) for v in value)
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and _json_safe(v) for k, v in value.items())
-    return False
-
-
-def _strategy_spec(strategy: Any) -> tuple[str, dict[str, Any]]:
-    """The name and options stored for a strategy given by name or as an instance."""
-    if isinstance(strategy, str):
-        return strategy, {}
-    name = (
-        getattr(strategy, "name", "") or f"{type(strategy).__module__}:{type(strategy).__name__}"
-    )
-    return name, dict(getattr(strategy, "options", {}) or {})
-
-
 def _make_executor(
     executor: BaseExecutor | str | None, workers: int, trial_timeout: float | None
 ) -> BaseExecutor:
@@ -186,6 +130,8 @@ def search(
     progress: bool | None = None,
     trial_timeout: float | None = None,
     settings: dict[str, Any] | None = None,
+    take_over: bool = False,
+    imports: Sequence[str] | None = None,
 ) -> SearchResult:
     """Run a search, or resume it when ``storage`` already holds the same study.
 
@@ -193,6 +139,8 @@ def search(
     state is written with every ``ask`` and ``tell``. Calling ``search`` again with the same
     storage resumes: finished trials are kept and count toward the budget, trials that were
     running are re-queued and run first, and the strategy is restored from its stored state.
+    One process works on a study at a time: a search on a study that another live process is
+    searching is refused before it writes anything (see ``docs/experiments.md``).
 
     Args:
         space: a :class:`~autometa.space.SearchSpace`, a space file path, or a dict.
@@ -215,12 +163,20 @@ def search(
         trial_timeout: seconds after which one evaluation is stopped and recorded as failed.
         settings: extra JSON-safe settings stored with the study (the CLI keeps its
             arguments here for ``autometa resume``).
+        take_over: claim the study even while another session looks alive (for a process
+            known to be gone, e.g. on a machine that went down); a live one stops at its
+            next heartbeat.
+        imports: the modules or files that registered a user evaluator, strategy or task
+            family (the CLI's ``--import`` list), recorded with a new study; default: the
+            modules that define a registered evaluator and strategy outside autometa.
 
     Returns:
         The :class:`SearchResult` read back from storage.
 
     Raises:
         StorageError: the storage holds a study for another space, strategy or seed.
+        StudyInUseError: another live process is searching the study (it names the host
+            and pid).
         KeyboardInterrupt: on Ctrl-C, after running trials are stopped and re-queued and
             everything finished is safely stored; ``load_result(storage)`` reads it, and
             running the same call again resumes.
@@ -229,7 +185,7 @@ def search(
     from autometa.space import SearchSpace, load_space
 
     space_obj = space if isinstance(space, SearchSpace) else load_space(space)
-    strategy_name, options = _strategy_spec(strategy)
+    strategy_name, options, strategy_registered = strategy_spec(strategy)
     if isinstance(strategy, str):
         options = dict(strategy_options or {})
     elif strategy_options:
@@ -242,6 +198,12 @@ def search(
     if storage is None:
         storage = default_storage_path(space_obj.name, strategy_name, seed)
     store = get_storage(storage)
+    described = describe_evaluator(evaluator)
+    unregistered = [] if strategy_registered else ["strategy"]
+    if described["name"] is None:
+        unregistered.insert(0, "evaluator")
+    if imports is None:
+        imports = _defining_modules(evaluator, strategy, described["name"], strategy_registered)
     run_settings = {
         "budget": budget.to_dict(),
         "workers": workers,
@@ -258,43 +220,57 @@ def search(
         space_text=_read_text(source),
         strategy=strategy_name,
         strategy_options=options,
-        evaluator=describe_evaluator(evaluator),
+        evaluator=described,
         seed=int(seed),
         settings=run_settings,
         versions=runtime_versions(),
         created=time.time(),
+        imports=list(imports),
+        unregistered=unregistered,
     )
-    stored = store.open_study(info)
-    resuming = bool(store.get_all_trials())
-    _check_same_study(store, stored, info)
-    if stored.settings != run_settings:
-        store.update_study_settings(run_settings)
-    strat = _build_strategy(strategy, space_obj, seed, options)
-    state = store.get_strategy_state()
-    if state is not None:
-        strat.load_state_dict(state)
-    if resuming:
-        counts = {s.name: n for s, n in store.count_states().items() if n}
-        logger.info("resuming %s: %s", store, counts)
-    if fidelity is not None and stored.settings.get("fidelity") not in (None, fidelity.to_dict()):
-        logger.warning("the study was started with fidelity %s", stored.settings.get("fidelity"))
-    exe = _make_executor(executor, workers, trial_timeout)
-    bar = None
-    from autometa.experiment.progress import ProgressBar
-
-    if ProgressBar.wanted(progress):
-        bar = ProgressBar(budget)
-    loop = SearchLoop(
-        storage=store,
-        strategy=strat,
-        executor=exe,
-        evaluator=evaluator,
-        scheduler=Scheduler(fidelity),
-        budget=budget,
-        progress=bar,
-    )
-    reason = loop.run()
+    with Lease(store, take_over=take_over) as lease:  # refused while another search runs
+        stored = store.open_study(info)
+        resuming = bool(store.get_all_trials())
+        _check_same_study(store, stored, info)
+        if stored.settings != run_settings:
+            store.update_study_settings(run_settings)
+        strat = build_strategy(strategy, space_obj, seed, options)
+        state = store.get_strategy_state()
+        if state is not None:
+            strat.load_state_dict(state)
+        if resuming:
+            counts = {s.name: n for s, n in store.count_states().items() if n}
+            logger.info("resuming %s: %s", store, counts)
+        was = stored.settings.get("fidelity")
+        if fidelity is not None and was not in (None, fidelity.to_dict()):
+            logger.warning("the study was started with fidelity %s", was)
+        exe = _make_executor(executor, workers, trial_timeout)
+        bar = ProgressBar(budget) if ProgressBar.wanted(progress) else None
+        loop = SearchLoop(
+            storage=store,
+            strategy=strat,
+            executor=exe,
+            evaluator=evaluator,
+            scheduler=Scheduler(fidelity),
+            budget=budget,
+            progress=bar,
+            lease=lease,
+        )
+        reason = loop.run()
     return load_result(store, reason)
+
+
+def _defining_modules(
+    evaluator: Any, strategy: Any, evaluator_name: str | None, strategy_registered: bool
+) -> list[str]:
+    """Modules outside autometa that define a registered evaluator or strategy given as an
+    object: what ``--import`` needs to register them again."""
+    found = []
+    if evaluator_name is not None:
+        found.append(type(evaluator).__module__)
+    if strategy_registered and not isinstance(strategy, str):
+        found.append(type(strategy).__module__)
+    return [m for m in dict.fromkeys(found) if m != "__main__" and m.split(".")[0] != "autometa"]
 
 
 def _read_text(source: Any) -> str | None:
@@ -326,16 +302,3 @@ def _check_same_study(store: BaseStorage, stored: StudyInfo, info: StudyInfo) ->
             stored.evaluator.get("target"),
             info.evaluator.get("target"),
         )
-
-
-def _build_strategy(strategy: Any, space: Any, seed: int, options: dict[str, Any]) -> Any:
-    if not isinstance(strategy, str):
-        return strategy
-    if ":" in strategy:  # a class path stored for an instance
-        module, _, name = strategy.partition(":")
-        cls = getattr(importlib.import_module(module), name)
-        kwargs = {"seed": seed} if "seed" in inspect.signature(cls).parameters else {}
-        return cls(space, **kwargs, **options)
-    from autometa.strategies import make_strategy
-
-    return make_strategy(strategy, space, seed=seed, **options)
