@@ -184,11 +184,12 @@ class SearchLoop:
         """Stop at once, writing nothing, when another process took the study over."""
         if self.lease is None or not self.lease.lost.is_set():
             return
-        dropped = self.executor.cancel()
+        unfinished = len(self._inflight)
+        self.executor.cancel()
         self._inflight.clear()
         raise StudyInUseError(
             f"{self.storage}: another process took the study over; this search stopped and "
-            f"left its {len(dropped)} running trial(s) to it"
+            f"left its {unfinished} unfinished trial(s) to it"
         )
 
     def _runnable(self) -> list[TrialRecord]:
