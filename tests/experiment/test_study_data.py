@@ -330,3 +330,14 @@ def test_an_import_that_raises_is_one_line(tmp_path, capsys, monkeypatch):
         "autometa show: error: --import raising_for_test.py: importing it raised "
         "RuntimeError: no GPU here\n"
     )
+
+
+def test_search_refuses_an_objective_that_is_not_registered(tmp_path, capsys):
+    db = tmp_path / "x.db"
+    args = ["search", DAG, "--objective", "synthetc", "--workers", "0", "--storage", str(db)]
+    assert main(args) == 2
+    assert capsys.readouterr().err == (
+        "autometa search: error: unknown evaluator 'synthetc'. Did you mean 'synthetic'? "
+        "Valid names: maml, synthetic\n"
+    )
+    assert not db.exists()

@@ -55,7 +55,7 @@ def wait_until(condition, timeout: float = 120.0) -> None:
 
 
 # Runs in a second interpreter: imports everything a search needs, waits until the first
-# search evaluates, then tries `search` and `resume` on its study at once.
+# search evaluates, then tries `search` and `resume` on its study at once, and `show`s it.
 SECOND = """
 import sqlite3, sys, time
 from pathlib import Path
@@ -74,7 +74,8 @@ while time.monotonic() < deadline:
         finally:
             conn.close()
     time.sleep(0.05)
-print(main(args), main(["resume", str(db), "--no-progress"]))
+codes = [main(args), main(["resume", str(db), "--no-progress"]), main(["show", str(db)])]
+print(*codes)
 """
 
 
@@ -91,7 +92,8 @@ def test_a_second_search_on_a_study_in_use_is_refused(tmp_path):
     finally:
         if first.poll() is None:
             os.killpg(first.pid, signal.SIGKILL)
-    assert second.stdout == "2 2\n", second.stderr
+    assert second.stdout.splitlines()[-1] == "2 2 0", second.stderr
+    assert f"\n  running: pid {first.pid} on {socket.gethostname()} since " in second.stdout
     lines = second.stderr.splitlines()
     assert len(lines) == 2
     assert re.fullmatch(in_use("search", db, first.pid), lines[0])
