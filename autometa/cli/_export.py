@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from autometa.cli._search import add_import_option
+from autometa.cli._imports import add_import_option
 
 
 def add_export(sub: argparse._SubParsersAction) -> None:

@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from autometa.cli._imports import add_import_option
+
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
@@ -56,15 +58,6 @@ def _add_run_options(p: argparse.ArgumentParser, resume: bool) -> None:
         "process is gone; a live one stops at its next heartbeat)",
     )  # fmt: skip
     add_import_option(p)
-
-
-def add_import_option(p: argparse.ArgumentParser) -> None:
-    """``--import MODULE_OR_FILE`` (repeatable): user code that registers names."""
-    p.add_argument(
-        "--import", dest="imports", action="append", default=[], metavar="MODULE_OR_FILE",
-        help="import a module or Python file first, so the evaluators, strategies and task "
-        "families it registers can be used (repeatable)",
-    )  # fmt: skip
 
 
 def add_search(sub: argparse._SubParsersAction) -> None:
