@@ -30,6 +30,7 @@ _LAZY: dict[str, str] = {
     "search": "autometa.experiment",
     "Budget": "autometa.experiment",
     "load_result": "autometa.experiment",
+    "register_evaluator": "autometa.experiment",
     "export": "autometa.export",
     "load": "autometa.export",
     "adapt": "autometa.export",

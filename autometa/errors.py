@@ -11,9 +11,11 @@ __all__ = [
     "TaskParameterError",
     "EvaluationError",
     "StorageError",
+    "StudyInUseError",
     "ExportError",
     "ConfigurationError",
     "SearchFailedError",
+    "PluginError",
 ]
 
 
@@ -62,6 +64,10 @@ class StorageError(AutometaError, RuntimeError):
     """Raised when a study's storage refuses an operation (unknown id, mismatched space)."""
 
 
+class StudyInUseError(StorageError):
+    """Raised when a search would start on a study that another live process is working on."""
+
+
 class ExportError(AutometaError, ValueError):
     """Raised when an exported architecture folder is missing files or does not match itself."""
 
@@ -86,3 +92,7 @@ class SearchFailedError(AutometaError, RuntimeError):
     def __init__(self, message: str, result: object = None):
         super().__init__(message)
         self.result = result
+
+
+class PluginError(AutometaError, ImportError):
+    """Raised when a module named with ``--import`` (or a plugin asked for) cannot be imported."""

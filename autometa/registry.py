@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any, Generic, TypeVar
 
 from autometa.errors import UnknownNameError
+from autometa.plugins import load_plugins
 
 __all__ = ["Registry"]
 
@@ -18,7 +19,10 @@ class Registry(Generic[T]):
     """Maps names to objects, or to lazy ``"package.module:attr"`` entry points.
 
     Entry points are imported on first use, so heavy optional backends (nni, ray, mujoco)
-    cost nothing until they are asked for by name.
+    cost nothing until they are asked for by name. A name not registered makes the registry
+    import the installed plugins once (:func:`autometa.plugins.load_plugins`) before it is
+    reported unknown. Only code registers entries: a name read from a file is looked up here
+    and never imported as a module path.
     """
 
     def __init__(self, kind: str) -> None:
@@ -51,7 +55,7 @@ class Registry(Generic[T]):
 
     def get(self, name: str) -> T:
         """Return the object registered as ``name``, importing a lazy entry point if needed."""
-        if name not in self._entries:
+        if name not in self:
             raise UnknownNameError(self.unknown_message(name))
         entry = self._entries[name]
         if isinstance(entry, str):
@@ -72,7 +76,21 @@ class Registry(Generic[T]):
         """Registered names, sorted."""
         return sorted(self._entries)
 
+    def name_of(self, obj: object) -> str | None:
+        """The name ``obj`` (a class or factory) is registered under, or None.
+
+        Lazy entries are matched by their ``"module:attr"`` path, so nothing is imported.
+        """
+        path = f"{getattr(obj, '__module__', '')}:{getattr(obj, '__qualname__', '')}"
+        for name in self.names():
+            entry = self._entries[name]
+            if entry is obj or (isinstance(entry, str) and entry == path):
+                return name
+        return None
+
     def __contains__(self, name: object) -> bool:
+        if name not in self._entries and isinstance(name, str):
+            load_plugins()
         return name in self._entries
 
     def __iter__(self) -> Iterator[str]:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from autometa.cli._args import integer
+from autometa.cli._imports import add_import_option
 
 
 def add_export(sub: argparse._SubParsersAction) -> None:
@@ -39,6 +40,7 @@ def add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--no-torchscript", action="store_true", help="do not write policy.torchscript.pt"
     )
+    add_import_option(p)
     p.set_defaults(handler=run_export)
 
 
@@ -109,6 +111,7 @@ def add_plot(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="folder to write to (default: <STORAGE without suffix>-plots next to it)",
     )
+    add_import_option(p)
     p.set_defaults(handler=run_plot)
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from autometa.cli._args import OneLineParser
 from autometa.cli._signals import EXIT_INTERRUPTED, exit_code, report, signals_as_interrupts
 from autometa.errors import AutometaError
+from autometa.plugins import import_modules
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -56,6 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
+        if getattr(args, "imports", None):  # --import: user code that registers names
+            args.imports = import_modules(args.imports)
         with signals_as_interrupts():
             return int(handler(args) or EXIT_OK)
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM / SIGHUP (Terminated)

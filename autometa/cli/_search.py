@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from autometa.cli._args import integer, number, storage_path
+from autometa.cli._imports import add_import_option
 from autometa.cli._show import format_study
 from autometa.cli._signals import exit_code, report
 
@@ -61,6 +62,12 @@ def _add_run_options(p: argparse.ArgumentParser, resume: bool) -> None:
         help="continue a study whose evaluator settings differ from the ones it ran with "
         "(the change is recorded in the study); without it such a run is refused",
     )  # fmt: skip
+    p.add_argument(
+        "--take-over", action="store_true",
+        help="claim the study even if another search seems to hold it (use once that "
+        "process is gone; a live one stops at its next heartbeat)",
+    )  # fmt: skip
+    add_import_option(p)
 
 
 def add_search(sub: argparse._SubParsersAction) -> None:
@@ -80,8 +87,9 @@ def add_search(sub: argparse._SubParsersAction) -> None:
         help="strategy option (repeatable), e.g. --option population_size=20 for ga",
     )  # fmt: skip
     p.add_argument(
-        "--objective", choices=["maml", "synthetic"], default="maml",
-        help="maml: MAMLEvaluator on --task; synthetic: a cheap stand-in for demos and tests",
+        "--objective", default="maml", metavar="NAME",
+        help="a registered evaluator: maml (MAMLEvaluator on --task), synthetic (a cheap "
+        "stand-in for demos and tests), or one registered by --import or a plugin",
     )  # fmt: skip
     p.add_argument("--task", default="navigation2d", help="task family for MAML")
     p.add_argument(
@@ -183,17 +191,22 @@ def _recipe(args: argparse.Namespace) -> dict[str, Any]:
         "ray_address": args.ray_address,
         "gpus_per_trial": args.gpus_per_trial,
         "trial_timeout": args.trial_timeout,
+        "imports": list(args.imports),
     }
 
 
 def _evaluator(recipe: dict[str, Any]) -> Any:
-    """The evaluator a recipe names; a bad ``--eval-option`` is a usage error naming it."""
-    options = dict(recipe["eval_options"])
-    try:
-        if recipe["objective"] == "synthetic":
-            from autometa.meta.synthetic import SyntheticObjective
+    """The evaluator registered as ``recipe["objective"]``, made from the recipe's options;
+    a bad ``--eval-option`` is a usage error naming it."""
+    from autometa.experiment import EVALUATORS
 
-            known = list(inspect.signature(SyntheticObjective).parameters)
+    name, options = recipe["objective"], dict(recipe["eval_options"])
+    factory = EVALUATORS.get(name)
+    try:
+        if name == "maml":
+            return factory(recipe["task"], meta_iterations=recipe["meta_iterations"], **options)
+        if name == "synthetic":
+            known = list(inspect.signature(factory).parameters)
             unknown = sorted(set(options) - set(known))
             if unknown:
                 raise ValueError(
@@ -202,10 +215,7 @@ def _evaluator(recipe: dict[str, Any]) -> Any:
                 )
             if recipe["meta_iterations"] is not None:
                 options.setdefault("full_fidelity", recipe["meta_iterations"])
-            return SyntheticObjective(**options)
-        from autometa.meta import MAMLEvaluator
-
-        return MAMLEvaluator(recipe["task"], meta_iterations=recipe["meta_iterations"], **options)
+        return factory.from_config(options)
     except (TypeError, ValueError) as exc:
         raise _UsageError(f"argument --eval-option: {exc}") from exc
 
@@ -215,8 +225,8 @@ def _execute(
 ) -> int:
     """Build everything from a recipe, run the search, print the outcome.
 
-    ``flags`` are ``allow_changes`` and ``fresh``, passed to ``search``; they belong to this
-    run and are not stored in the recipe.
+    ``flags`` are ``allow_changes``, ``fresh`` and ``take_over``, passed to ``search``; they
+    belong to this run and are not stored in the recipe.
     """
     from autometa.errors import AutometaError, SearchFailedError
     from autometa.experiment import Budget, Final, Hyperband, SuccessiveHalving, search
@@ -275,6 +285,7 @@ def _execute(
             seeds=recipe.get("seeds", 1),
             final=final if final is not None else False,
             **flags,
+            imports=recipe.get("imports") or [],
         )
     except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM or SIGHUP
         report(exc, f"finished trials are stored; continue with `autometa resume {storage}`")
@@ -316,23 +327,26 @@ def run_search(args: argparse.Namespace) -> int:
     recipe = _recipe(args)
     if recipe["storage"] is None:
         recipe["storage"] = str(default_storage_path(space.name, args.strategy, args.seed))
-    flags = {"allow_changes": args.allow_changes, "fresh": args.fresh}
+    flags = {"allow_changes": args.allow_changes, "fresh": args.fresh, "take_over": args.take_over}
     return _guard(lambda: _execute(recipe, space, args.no_progress, "search", **flags), "search")
 
 
 def run_resume(args: argparse.Namespace) -> int:
     """Continue the study in ``args.storage`` with its stored recipe."""
-    from autometa.experiment import SQLiteStorage
+    from autometa.experiment import SQLiteStorage, check_study
     from autometa.space import load_space
 
     path = Path(args.storage)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such study database")
     store = SQLiteStorage(path)
-    study = store.get_study()
-    store.close()
+    try:
+        study = store.get_study()
+    finally:
+        store.close()
     if study is None:
         return _usage("resume", f"{path}: the database holds no study")
+    check_study(study, str(path), resume=True)  # names it needs are registered: nothing runs
     recipe = dict(study.settings.get("cli") or {})
     if not recipe:
         return _guard(lambda: _resume_python_study(study, path, args), "resume")
@@ -340,10 +354,22 @@ def run_resume(args: argparse.Namespace) -> int:
                  "ray_address", "gpus_per_trial", "trial_timeout"):  # fmt: skip
         if name in vars(args):
             recipe[name] = getattr(args, name)
+    missing = sorted(set(_RECIPE_KEYS) - set(recipe))
+    if missing:
+        return _usage("resume", f"{path}: the stored command line lacks {', '.join(missing)}")
     recipe["storage"] = str(path)
     space = load_space(study.space_spec)
-    flags = {"allow_changes": args.allow_changes}
+    flags = {"allow_changes": args.allow_changes, "take_over": args.take_over}
     return _guard(lambda: _execute(recipe, space, args.no_progress, "resume", **flags), "resume")
+
+
+# What every stored command line holds (``imports`` came later and may be absent).
+_RECIPE_KEYS = [
+    "space", "strategy", "options", "objective", "task", "meta_iterations", "eval_options",
+    "fidelity", "min_iterations", "eta", "storage", "seed", "trials", "seconds",
+    "budget_meta_iterations", "workers", "executor", "ray_address", "gpus_per_trial",
+    "trial_timeout",
+]  # fmt: skip
 
 
 def _resume_python_study(study: Any, path: Path, args: argparse.Namespace) -> int:
@@ -356,7 +382,7 @@ def _resume_python_study(study: Any, path: Path, args: argparse.Namespace) -> in
 
     settings = study.settings
     try:
-        evaluator = rebuild_evaluator(current_evaluator(study))
+        evaluator = rebuild_evaluator(current_evaluator(study), study.imports)
     except StorageError as exc:
         raise _UsageError(f"{path}: {exc}") from exc
     stored = Budget.from_dict(settings.get("budget"))
@@ -381,6 +407,7 @@ def _resume_python_study(study: Any, path: Path, args: argparse.Namespace) -> in
             seeds=int(settings.get("seeds") or 1),
             final=Final.from_dict(settings.get("final")) or False,
             allow_changes=args.allow_changes,
+            take_over=args.take_over,
         )
     except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM or SIGHUP
         report(exc, f"finished trials are stored; continue with `autometa resume {path}`")

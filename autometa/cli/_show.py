@@ -6,10 +6,12 @@ import argparse
 import json
 import math
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from autometa.cli._args import integer
+from autometa.cli._imports import add_import_option
 
 __all__ = ["add_show", "format_study", "run_show"]
 
@@ -27,21 +29,24 @@ def add_show(sub: argparse._SubParsersAction) -> None:
     p.add_argument("storage", help="the study's SQLite file")
     p.add_argument("--top", type=integer(0), default=20, help="rows of the leaderboard (0: all)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_import_option(p)
     p.set_defaults(handler=run_show)
 
 
 def run_show(args: argparse.Namespace) -> int:
     """Print the study in ``args.storage``."""
-    from autometa.experiment import SQLiteStorage, load_result
+    from autometa.experiment import SQLiteStorage, check_study, load_result
 
     path = Path(args.storage)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such study database")
     store = SQLiteStorage(path)
     try:
-        if store.get_study() is None:
+        study = store.get_study()
+        if study is None:
             print(f"autometa show: error: {path}: the database holds no study", file=sys.stderr)
             return EXIT_USAGE
+        check_study(study, str(path))  # every name it records is registered: nothing is run
         if args.json:
             result = load_result(store)
             rows = result.trials[: args.top or None]
@@ -74,10 +79,11 @@ def format_study(store: Any, top: int = 20) -> str:
         f"study: {store}",
         f"  space {study.space_name!r} ({study.space_source or 'dict'}, hash "
         f"{study.space_hash[:12]}), strategy {study.strategy!r}, seed {study.seed}",
-        f"  evaluator {study.evaluator.get('target', '?')}; autometa "
+        f"  evaluator {_evaluator_label(study)}; autometa "
         f"{study.versions.get('autometa', '?')}, torch {study.versions.get('torch', '?')}, "
         f"Python {study.versions.get('python', '?')}",
         "  trials: " + ", ".join(f"{n} {s.lower()}" for s, n in result.counts.items() if n),
+        *_holder(store),
         f"  spent: {format_seconds(usage.seconds)} over all sessions, "
         f"{usage.meta_iterations} meta-iterations",
         "",
@@ -132,3 +138,20 @@ def _format_verdict(verdict: Any) -> list[str]:
     lines.append("")
     lines.append(verdict.sentence())
     return lines
+
+
+def _evaluator_label(study: Any) -> str:
+    """``'name' (module:Class)``, or the class alone for an unregistered evaluator."""
+    from autometa.experiment._references import evaluator_name
+
+    name, target = evaluator_name(study.evaluator), study.evaluator.get("target", "?")
+    return f"{target} (not registered)" if name is None else f"{name!r} ({target})"
+
+
+def _holder(store: Any) -> list[str]:
+    """A line naming the live search working on the study, if any."""
+    session = store.live_session()
+    if session is None:
+        return []
+    since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(session.started))
+    return [f"  running: pid {session.pid} on {session.host or '?'} since {since}"]

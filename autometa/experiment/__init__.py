@@ -20,6 +20,13 @@ from autometa.experiment._final import (
     register_baseline,
     verdict,
 )
+from autometa.experiment._lease import HEARTBEAT_ENV, Lease
+from autometa.experiment._references import (
+    EVALUATORS,
+    check_study,
+    rebuild_evaluator,
+    register_evaluator,
+)
 from autometa.experiment.budget import Budget, Usage
 from autometa.experiment.executors import (
     BaseExecutor,
@@ -37,6 +44,8 @@ from autometa.experiment.search import (
     search,
 )
 from autometa.experiment.storage import (
+    HEARTBEAT_SECONDS,
+    STALE_AFTER_HEARTBEATS,
     BaseStorage,
     InMemoryStorage,
     SQLiteStorage,
@@ -44,6 +53,7 @@ from autometa.experiment.storage import (
 )
 from autometa.experiment.trial import (
     FinalRun,
+    SessionInfo,
     StudyInfo,
     TrialRecord,
     TrialState,
@@ -54,6 +64,10 @@ from autometa.experiment.trial import (
 
 __all__ = [
     "BASELINES",
+    "EVALUATORS",
+    "HEARTBEAT_ENV",
+    "HEARTBEAT_SECONDS",
+    "STALE_AFTER_HEARTBEATS",
     "BaseExecutor",
     "BaseStorage",
     "BracketPlan",
@@ -63,11 +77,13 @@ __all__ = [
     "Hyperband",
     "InMemoryStorage",
     "InlineExecutor",
+    "Lease",
     "ProcessExecutor",
     "ProgressBar",
     "RayExecutor",
     "SQLiteStorage",
     "SearchResult",
+    "SessionInfo",
     "StudyInfo",
     "SuccessiveHalving",
     "TrialRecord",
@@ -76,6 +92,7 @@ __all__ = [
     "Verdict",
     "VerdictEntry",
     "baseline_graph",
+    "check_study",
     "default_devices",
     "default_storage_path",
     "describe_evaluator",
@@ -83,6 +100,8 @@ __all__ = [
     "get_storage",
     "load_result",
     "register_baseline",
+    "rebuild_evaluator",
+    "register_evaluator",
     "search",
     "seed_list",
     "trial_seed",

@@ -7,9 +7,10 @@ import math
 import time
 from typing import Any
 
-from autometa.errors import ConfigurationError
+from autometa.errors import ConfigurationError, StudyInUseError
 from autometa.experiment._failures import describe_failure, failure_kind
 from autometa.experiment._final import Final, run_final_stage
+from autometa.experiment._lease import Lease
 from autometa.experiment._worker import Job, Outcome
 from autometa.experiment.budget import Budget, Usage
 from autometa.experiment.fidelity import Scheduler
@@ -37,6 +38,8 @@ class SearchLoop:
     the ``ask``, start, finish with the strategy state after the ``tell``), so a process
     killed at any point loses at most the evaluations in flight; they are re-queued and run
     first by the next session. The loop keeps an in-memory mirror of the records it wrote.
+    It runs under a :class:`Lease` (the study claimed by this process); if another process
+    takes the study over, the loop stops evaluating and writes nothing more.
 
     Failures are loud: the first failure of each kind (exception type, out of memory, time-out,
     ...) is logged in full, with its traceback, as it happens, and the end of the session
@@ -56,6 +59,8 @@ class SearchLoop:
         final: the final stage to run when the search ends (None: none).
         search_seed: the study's seed (the final stage draws its fresh seeds from it).
         executor_started: the caller has already called ``executor.start(evaluator)``.
+        lease: this process's claim on the study; default: claimed in :meth:`run` and
+            released when it returns.
     """
 
     def __init__(
@@ -73,6 +78,7 @@ class SearchLoop:
         final: Final | None = None,
         search_seed: int = 0,
         executor_started: bool = False,
+        lease: Lease | None = None,
     ) -> None:
         self.storage, self.strategy, self.executor = storage, strategy, executor
         self.evaluator, self.scheduler, self.budget = evaluator, scheduler, budget
@@ -86,8 +92,7 @@ class SearchLoop:
         self._exhausted = False
         self._base_elapsed = 0.0
         self._t0 = time.monotonic()
-        self._session: int | None = None
-        self._last_touch = 0.0
+        self.lease = lease
         self._default_iterations = default_iterations(evaluator)
         self._executor_started = executor_started
         self.failures: dict[str, int] = {}
@@ -135,13 +140,17 @@ class SearchLoop:
     # -- the loop ------------------------------------------------------------------------
 
     def run(self) -> str:
-        """Run until done; returns why it stopped. Ctrl-C re-queues running trials, re-raises."""
-        for trial in self.storage.requeue_unfinished():
-            logger.info("trial %d was interrupted; re-queued", trial.number)
+        """Run until done; returns why it stopped. Ctrl-C re-queues running trials, re-raises.
+
+        Raises:
+            StudyInUseError: another process holds the study (on the claim), or took it over
+                while this loop ran (the loop then stopped without writing).
+        """
+        own_lease = self.lease is None
+        lease = self.lease = self.lease or Lease(self.storage)
         for trial in self.storage.get_all_trials():
             self._put(trial)
         self._base_elapsed = self.storage.elapsed_seconds()
-        self._session = self.storage.start_session()
         self._t0 = time.monotonic()
         try:
             if not self._executor_started:
@@ -151,11 +160,13 @@ class SearchLoop:
                 self._final_started = True
                 run_final_stage(self, self.final, self.search_seed)
         except BaseException:
-            self._requeue_in_flight()
+            if not lease.lost.is_set():
+                self._requeue_in_flight()
             raise
         finally:
             self.executor.shutdown()
-            self.storage.touch_session(self._session, ended=True)
+            if own_lease:
+                lease.release()
             if self.progress is not None:
                 self.progress.close(self)
         logger.info("search stopped: %s", reason)
@@ -171,6 +182,7 @@ class SearchLoop:
 
     def _loop(self) -> str:
         while True:
+            self._check_lease()
             self._decide()
             usage = self.usage()
             if self.budget.seconds is not None and usage.seconds >= self.budget.seconds:
@@ -191,8 +203,10 @@ class SearchLoop:
             if self.budget.seconds is not None:
                 timeout = min(timeout, max(0.0, self.budget.seconds - usage.seconds))
             for outcome in self.executor.wait(timeout):
+                self._check_lease()
                 self._handle(outcome)
-            self._heartbeat()
+            if self.progress is not None:
+                self.progress.update(self)
 
     def _end_reason(self, usage: Usage) -> str:
         if self._exhausted:
@@ -209,16 +223,22 @@ class SearchLoop:
         return sum(r.state.is_finished() for r in runs), len(runs)
 
     def heartbeat(self) -> None:
-        """Mark the session alive and refresh the progress display (the final stage calls it)."""
-        self._heartbeat()
-
-    def _heartbeat(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if force or now - self._last_touch > 2.0:
-            self.storage.touch_session(self._session)  # type: ignore[arg-type]
-            self._last_touch = now
+        """Between final-stage evaluations: stop if the study was taken over, redraw progress."""
+        self._check_lease()
         if self.progress is not None:
             self.progress.update(self)
+
+    def _check_lease(self) -> None:
+        """Stop at once, writing nothing, when another process took the study over."""
+        if self.lease is None or not self.lease.lost.is_set():
+            return
+        unfinished = len(self._inflight)
+        self.executor.cancel()
+        self._inflight.clear()
+        raise StudyInUseError(
+            f"{self.storage}: another process took the study over; this search stopped and "
+            f"left its {unfinished} unfinished trial(s) to it"
+        )
 
     def _runnable(self) -> list[TrialRecord]:
         return [
@@ -389,7 +409,8 @@ class SearchLoop:
                 **fields,
             )  # fmt: skip
         self._put(record)
-        self._heartbeat(force=False)
+        if self.progress is not None:
+            self.progress.update(self)
 
     def _report_failure(self, number: int, error: str | None, metrics: dict[str, Any]) -> None:
         """Log the first failure of each kind in full (with traceback), later ones briefly."""

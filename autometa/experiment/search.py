@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import logging
 import os
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,21 +20,30 @@ from autometa.experiment._checks import (
 )
 from autometa.experiment._failures import FailureKind, failure_kinds, no_success
 from autometa.experiment._final import Final, Verdict, verdict
+from autometa.experiment._lease import Lease
 from autometa.experiment._loop import SearchLoop
+from autometa.experiment._references import (
+    build_strategy,
+    describe_evaluator,
+    rebuild_evaluator,
+    strategy_spec,
+)
 from autometa.experiment._startup import exit_if_reimporting_main
 from autometa.experiment.budget import Budget, Usage
 from autometa.experiment.executors import BaseExecutor, InlineExecutor, ProcessExecutor
 from autometa.experiment.fidelity import Scheduler, SuccessiveHalving
+from autometa.experiment.progress import ProgressBar
 from autometa.experiment.storage import BaseStorage, get_storage
 from autometa.experiment.trial import StudyInfo, TrialRecord
 
 __all__ = [
-    "search",
     "SearchResult",
-    "load_result",
+    "current_evaluator",
     "default_storage_path",
     "describe_evaluator",
-    "current_evaluator",
+    "load_result",
+    "rebuild_evaluator",
+    "search",
 ]
 
 logger = logging.getLogger("autometa.experiment")
@@ -112,79 +120,9 @@ def default_storage_path(space_name: str, strategy: str, seed: int) -> Path:
     return Path("runs") / f"{safe}.db"
 
 
-def describe_evaluator(evaluator: Any) -> dict[str, Any]:
-    """``{"target": "module:Class", "config": {...}}``: the evaluator's public settings.
-
-    Uses ``evaluator.to_config()`` when it exists, else the JSON-safe public attributes
-    (objects with ``to_dict()`` are expanded). Stored with the study for the record.
-    """
-    cls = type(evaluator)
-    target = f"{cls.__module__}:{cls.__qualname__}"
-    if hasattr(evaluator, "to_config"):
-        return {"target": target, "config": evaluator.to_config()}
-    config: dict[str, Any] = {}
-    for name, value in vars(evaluator).items() if hasattr(evaluator, "__dict__") else []:
-        if name.startswith("_"):
-            continue
-        if hasattr(value, "to_dict"):
-            value = value.to_dict()
-        if _json_safe(value):
-            config[name] = value
-        else:
-            config[name] = repr(value)
-    return {"target": target, "config": config}
-
-
 def current_evaluator(study: StudyInfo) -> dict[str, Any]:
     """The evaluator description a study last ran with (it changes only with allow_changes)."""
     return dict(study.settings.get("evaluator") or study.evaluator)
-
-
-def rebuild_evaluator(description: dict[str, Any]) -> Any:
-    """The evaluator a study recorded with :func:`describe_evaluator`, built again.
-
-    Raises:
-        StorageError: the evaluator's class cannot be imported or has no ``from_config``.
-    """
-    import importlib
-
-    target = str(description.get("target", ""))
-    module_name, _, qualname = target.partition(":")
-    try:
-        obj: Any = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError, ValueError) as exc:
-        raise StorageError(f"the study's evaluator {target!r} cannot be imported: {exc}") from exc
-    if not hasattr(obj, "from_config"):
-        raise StorageError(
-            f"the study's evaluator {target!r} has no from_config(); resume it by calling "
-            "autometa.search(...) again with the same arguments"
-        )
-    try:
-        return obj.from_config(description.get("config") or {})
-    except (TypeError, ValueError, KeyError) as exc:
-        raise StorageError(f"the study's evaluator {target!r} cannot be rebuilt: {exc}") from exc
-
-
-def _json_safe(value: Any) -> bool:
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return True
-    if isinstance(value, (list, tuple)):
-        return all(_json_safe(v) for v in value)
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and _json_safe(v) for k, v in value.items())
-    return False
-
-
-def _strategy_spec(strategy: Any) -> tuple[str, dict[str, Any]]:
-    """The name and options stored for a strategy given by name or as an instance."""
-    if isinstance(strategy, str):
-        return strategy, {}
-    name = (
-        getattr(strategy, "name", "") or f"{type(strategy).__module__}:{type(strategy).__name__}"
-    )
-    return name, dict(getattr(strategy, "options", {}) or {})
 
 
 def _make_executor(
@@ -226,6 +164,8 @@ def search(
     fresh: bool = False,
     seeds: int = 1,
     final: Final | bool | None = True,
+    take_over: bool = False,
+    imports: Sequence[str] | None = None,
 ) -> SearchResult:
     """Run a search, or resume it when ``storage`` already holds the same study.
 
@@ -270,6 +210,12 @@ def search(
             the ones it ran with; the change is recorded in the study's settings.
         fresh: delete the study file at ``storage`` first (only an autometa study file) and
             start over.
+        take_over: claim the study even while another session looks alive (for a process
+            known to be gone, e.g. on a machine that went down); a live one stops at its
+            next heartbeat.
+        imports: the modules or files that registered a user evaluator, strategy or task
+            family (the CLI's ``--import`` list), recorded with a new study; default: the
+            modules that define a registered evaluator and strategy outside autometa.
 
     Returns:
         The :class:`SearchResult` read back from storage.
@@ -282,6 +228,8 @@ def search(
             run with other evaluator settings (unless ``allow_changes``).
         SearchFailedError: the run ended with failed trials and none succeeded; the message
             quotes the first failure and ``.result`` holds the stored study.
+        StudyInUseError: another live process is searching the study (it names the host
+            and pid).
         KeyboardInterrupt: on Ctrl-C, after running trials are stopped and re-queued and
             everything finished is safely stored; ``load_result(storage)`` reads it, and
             running the same call again resumes.
@@ -291,7 +239,7 @@ def search(
 
     exit_if_reimporting_main()  # a worker re-running an unguarded script: the parent explains
     space_obj = space if isinstance(space, SearchSpace) else load_space(space)
-    strategy_name, options = _strategy_spec(strategy)
+    strategy_name, options, strategy_registered = strategy_spec(strategy)
     if isinstance(strategy, str):
         options = dict(strategy_options or {})
     elif strategy_options:
@@ -308,7 +256,10 @@ def search(
         raise ConfigurationError(f"`final` must be a Final, True, False or None, got {final!r}")
     if plan is not None and getattr(space_obj, "baselines", None):
         plan = Final(plan.top, plan.seeds, (*space_obj.baselines, *plan.baselines), plan.ablation)
-    strat = _build_strategy(strategy, space_obj, seed, options)
+    try:
+        strat = build_strategy(strategy, space_obj, seed, options)
+    except (ImportError, AttributeError, LookupError, TypeError, ValueError) as exc:
+        raise wrap_strategy_error(strategy, exc) from exc
     check_evaluator(evaluator, space_obj, fidelity)
     if storage is None:
         storage = default_storage_path(space_obj.name, strategy_name, seed)
@@ -318,13 +269,20 @@ def search(
         if fresh:
             start_over(storage)
         store = get_storage(storage)
-        evaluator_info = describe_evaluator(evaluator)
+        described = describe_evaluator(evaluator)
+        unregistered = [] if strategy_registered else ["strategy"]
+        if described["name"] is None:
+            unregistered.insert(0, "evaluator")
+        if imports is None:
+            imports = _defining_modules(
+                evaluator, strategy, described["name"], strategy_registered
+            )
         run_settings = {
             "budget": budget.to_dict(),
             "workers": workers,
             "fidelity": fidelity.to_dict() if fidelity is not None else None,
             "trial_timeout": trial_timeout,
-            "evaluator": evaluator_info,
+            "evaluator": described,
             "seeds": seeds,
             "final": plan.to_dict() if plan is not None else None,
             **(settings or {}),
@@ -338,12 +296,19 @@ def search(
             space_text=_read_text(source),
             strategy=strategy_name,
             strategy_options=options,
-            evaluator=evaluator_info,
+            evaluator=described,
             seed=int(seed),
             settings=run_settings,
             versions=runtime_versions(),
             created=time.time(),
+            imports=list(imports),
+            unregistered=unregistered,
         )
+        lease = Lease(store, take_over=take_over)  # refused while another search runs
+    except BaseException:
+        exe.shutdown()
+        raise
+    try:
         stored = store.open_study(info)
         resuming = bool(store.get_all_trials())
         _check_same_study(store, stored, info)
@@ -356,11 +321,7 @@ def search(
         if resuming:
             counts = {s.name: n for s, n in store.count_states().items() if n}
             logger.info("resuming %s: %s", store, counts)
-        bar = None
-        from autometa.experiment.progress import ProgressBar
-
-        if ProgressBar.wanted(progress):
-            bar = ProgressBar(budget)
+        bar = ProgressBar(budget) if ProgressBar.wanted(progress) else None
         loop = SearchLoop(
             storage=store,
             strategy=strat,
@@ -369,6 +330,7 @@ def search(
             scheduler=Scheduler(fidelity),
             budget=budget,
             progress=bar,
+            lease=lease,
             executor_started=True,
             seeds=seeds,
             final=plan,
@@ -376,13 +338,30 @@ def search(
         )
     except BaseException:
         exe.shutdown()
+        lease.release()
         raise
-    reason = loop.run()
+    try:
+        reason = loop.run()
+    finally:
+        lease.release()
     result = load_result(store, reason)
     failed = no_success(result.trials)
     if failed is not None:
         raise SearchFailedError(f"{store}: {failed}", result)
     return result
+
+
+def _defining_modules(
+    evaluator: Any, strategy: Any, evaluator_name: str | None, strategy_registered: bool
+) -> list[str]:
+    """Modules outside autometa that define a registered evaluator or strategy given as an
+    object: what ``--import`` needs to register them again."""
+    found = []
+    if evaluator_name is not None:
+        found.append(type(evaluator).__module__)
+    if strategy_registered and not isinstance(strategy, str):
+        found.append(type(strategy).__module__)
+    return [m for m in dict.fromkeys(found) if m != "__main__" and m.split(".")[0] != "autometa"]
 
 
 def _read_text(source: Any) -> str | None:
@@ -433,20 +412,3 @@ def _check_same_scoring(
         )
     logger.warning("%s: evaluator settings changed: %s", store, "; ".join(diff))
     return [*history, {"time": time.time(), "changes": diff}]
-
-
-def _build_strategy(strategy: Any, space: Any, seed: int, options: dict[str, Any]) -> Any:
-    """The strategy object; a name that cannot be made raises :class:`ConfigurationError`."""
-    if not isinstance(strategy, str):
-        return strategy
-    try:
-        if ":" in strategy:  # a class path stored for an instance
-            module, _, name = strategy.partition(":")
-            cls = getattr(importlib.import_module(module), name)
-            kwargs = {"seed": seed} if "seed" in inspect.signature(cls).parameters else {}
-            return cls(space, **kwargs, **options)
-        from autometa.strategies import make_strategy
-
-        return make_strategy(strategy, space, seed=seed, **options)
-    except (ImportError, AttributeError, LookupError, TypeError, ValueError) as exc:
-        raise wrap_strategy_error(strategy, exc) from exc

@@ -10,8 +10,11 @@ from typing import Any
 
 import networkx as nx
 
+from autometa.errors import StorageError
+
 __all__ = [
     "FinalRun",
+    "SessionInfo",
     "StudyInfo",
     "TrialRecord",
     "TrialState",
@@ -129,14 +132,22 @@ class StudyInfo:
         space_spec: ``SearchSpace.to_dict()``, so the space can be rebuilt from storage alone.
         space_source: the space file's path when it came from a file, else None.
         space_text: the space file's text when it came from a file, else None.
-        strategy: the strategy's registry name, or its class path for an instance.
+        strategy: the strategy's registered name (``STRATEGIES``); for a strategy object no
+            registry knows, its class path (a record only: see ``unregistered``).
         strategy_options: keyword options the strategy was made with (JSON-safe).
-        evaluator: ``{"target": "module:Class", "config": {...}}`` describing the evaluator.
+        evaluator: ``{"name": ..., "target": "module:Class", "config": {...}}``: the
+            evaluator's registered name (``EVALUATORS``; None for an object no registry
+            knows), its class path (a record only, never imported) and ``to_config()``.
         seed: the search seed.
         settings: run settings reused by ``autometa resume`` (budget, workers, fidelity,
             trial time-out).
         versions: autometa, torch, numpy and Python versions at creation.
         created: creation time (seconds since the epoch).
+        imports: the modules and files that registered the study's names (the command
+            line's ``--import`` list), named again in the message when a name is missing.
+            Never imported because the study lists them.
+        unregistered: which of ``"evaluator"`` and ``"strategy"`` were objects no registry
+            knows; such a study is shown and exported, and resumed only from Python.
     """
 
     space_name: str
@@ -151,10 +162,81 @@ class StudyInfo:
     settings: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     created: float | None = None
+    imports: list[str] = field(default_factory=list)
+    unregistered: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict of every field."""
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "the study") -> StudyInfo:
+        """The study record read from storage, checked field by field (unknown keys ignored).
+
+        Raises:
+            StorageError: a field is missing or has the wrong type (one line naming it).
+        """
+        if not isinstance(data, dict):
+            raise StorageError(f"{where}: the study record is {type(data).__name__}, not a dict")
+        out: dict[str, Any] = {}
+        for name, (types, required) in _STUDY_FIELDS.items():
+            if name not in data:
+                if required:
+                    raise StorageError(f"{where}: the study record lacks {name!r}")
+                continue
+            value = data[name]
+            if not isinstance(value, types) or isinstance(value, bool) and bool not in types:
+                expected = " or ".join("None" if t is type(None) else t.__name__ for t in types)
+                raise StorageError(
+                    f"{where}: the study record's {name!r} must be {expected}, "
+                    f"got {type(value).__name__}"
+                )
+            if isinstance(value, list) and not all(isinstance(v, str) for v in value):
+                raise StorageError(f"{where}: the study record's {name!r} must list strings")
+            out[name] = value
+        return cls(**out)
+
+
+_STUDY_FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {
+    "space_name": ((str,), True),
+    "space_hash": ((str,), True),
+    "space_spec": ((dict,), True),
+    "strategy": ((str,), True),
+    "seed": ((int,), False),
+    "space_source": ((str, type(None)), False),
+    "space_text": ((str, type(None)), False),
+    "strategy_options": ((dict,), False),
+    "evaluator": ((dict,), False),
+    "settings": ((dict,), False),
+    "versions": ((dict,), False),
+    "created": ((float, int, type(None)), False),
+    "imports": ((list,), False),
+    "unregistered": ((list,), False),
+}
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """One process's work on a study, as storage records it (see ``autometa.experiment``'s
+    heartbeat: a session that misses its heartbeats is stale and its study may be taken over).
+
+    Attributes:
+        id: the session number.
+        host: the machine's name (``socket.gethostname()``), or None for old records.
+        pid: the process id.
+        started: when the session began (seconds since the epoch).
+        updated: its last heartbeat.
+        heartbeat: the seconds between its heartbeats, or None for old records.
+        ended: when it ended (or was taken over), or None while it claims the study.
+    """
+
+    id: int
+    host: str | None
+    pid: int | None
+    started: float
+    updated: float
+    heartbeat: float | None = None
+    ended: float | None = None
 
 
 @dataclass(frozen=True)

@@ -20,18 +20,26 @@ _DONE, _FAILED, _PRUNED = "DONE", "FAILED", "PRUNED"
 def open_study(path: str | Path) -> Any:
     """Open an existing study database (never creates one).
 
+    The study's recorded names must be registered (nothing it names is imported).
+
     Raises:
         ExportError: the file does not exist or holds no study.
+        StorageError: the study is malformed or names something no registry holds.
     """
-    from autometa.experiment.storage import SQLiteStorage
+    from autometa.experiment import SQLiteStorage, check_study
 
     path = Path(path)
     if not path.is_file():
         raise ExportError(f"{path}: no such study database")
     storage = SQLiteStorage(path)
-    if storage.get_study() is None:
+    try:
+        study = storage.get_study()
+        if study is None:
+            raise ExportError(f"{path}: the database holds no study")
+        check_study(study, str(path))
+    except BaseException:
         storage.close()
-        raise ExportError(f"{path}: the database holds no study")
+        raise
     return storage
 
 

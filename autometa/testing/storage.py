@@ -16,14 +16,22 @@ contract.
 from __future__ import annotations
 
 import math
+import os
 import re
+import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from autometa.errors import StorageError
-from autometa.experiment.storage.base import BaseStorage, encode_weights
+from autometa.errors import StorageError, StudyInUseError
+from autometa.experiment.storage.base import (
+    HEARTBEAT_SECONDS,
+    STALE_AFTER_HEARTBEATS,
+    BaseStorage,
+    encode_weights,
+)
 from autometa.experiment.trial import StudyInfo, TrialRecord, TrialState, trial_seed
 
 __all__ = ["StorageTestCase", "make_study", "make_trial"]
@@ -257,10 +265,60 @@ class StorageTestCase:
 
     def test_sessions_add_up(self, storage: BaseStorage) -> None:
         first = storage.start_session()
-        storage.touch_session(first, ended=True)
+        assert storage.touch_session(first, ended=True) is True
         second = storage.start_session()
         assert second != first
-        storage.touch_session(second)
+        assert storage.touch_session(second) is True
         assert storage.elapsed_seconds() >= 0.0
         with pytest.raises(KeyError):
             storage.touch_session(second + 100)
+        session = storage.get_sessions()[-1]
+        assert (session.id, session.host, session.pid) == (
+            second,
+            socket.gethostname(),
+            os.getpid(),
+        )
+        assert session.heartbeat == HEARTBEAT_SECONDS and session.ended is None
+
+    def test_a_live_session_refuses_another(
+        self, study: BaseStorage, reopen: Callable[[], BaseStorage]
+    ) -> None:
+        holder = study.start_session(heartbeat=60.0)
+        other = reopen()
+        with pytest.raises(StudyInUseError) as info:
+            other.start_session()
+        started = study.get_sessions()[-1].started
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started))
+        where = str(getattr(other, "path", other))
+        assert re.fullmatch(
+            f"{re.escape(where)} is in use by pid {os.getpid()} on "
+            f"{re.escape(socket.gethostname())} since {since} "
+            r"\(last heartbeat \d+\.\d s ago\); wait for it to end, or if that process is gone, "
+            r"run again in 1\d\d s or with --take-over \(take_over=True in Python\)",
+            str(info.value),
+        )
+        assert [s.id for s in study.get_sessions()] == [holder]  # the refusal wrote nothing
+        assert study.live_session().id == holder  # type: ignore[union-attr]
+
+    def test_a_stale_session_is_ended_and_its_trials_requeued(
+        self, study: BaseStorage, reopen: Callable[[], BaseStorage]
+    ) -> None:
+        study.create_trials([make_trial("a"), make_trial("b")])
+        old = study.start_session(heartbeat=0.01)
+        study.update_trial(1, state=TrialState.RUNNING, started=2.0)
+        time.sleep(STALE_AFTER_HEARTBEATS * 0.01 + 0.02)
+        assert study.live_session() is None
+        new = reopen().start_session()
+        assert study.get_trial(1).state is TrialState.QUEUED and study.get_trial(1).started is None
+        assert study.touch_session(old) is False  # it was ended by the claim: nothing written
+        assert [s.ended is None for s in study.get_sessions()] == [False, True]
+        assert study.live_session().id == new  # type: ignore[union-attr]
+
+    def test_take_over_ends_a_live_session(
+        self, study: BaseStorage, reopen: Callable[[], BaseStorage]
+    ) -> None:
+        holder = study.start_session(heartbeat=60.0)
+        taker = reopen().start_session(take_over=True)
+        assert study.touch_session(holder) is False
+        assert study.touch_session(holder, ended=True) is False
+        assert study.touch_session(taker) is True

@@ -15,6 +15,7 @@ import pytest
 from _scripted_evaluators import Scripted
 
 from autometa.experiment import (
+    HEARTBEAT_ENV,
     Budget,
     InMemoryStorage,
     ProcessExecutor,
@@ -121,7 +122,9 @@ def test_sigkill_mid_search_then_resume(tmp_path):
     script = tmp_path / "run.py"
     script.write_text(textwrap.dedent(SCRIPT.format(space=str(DAG))))
     db = tmp_path / "killed.db"
-    proc = subprocess.Popen([sys.executable, str(script), str(db)], start_new_session=True)
+    env = {**os.environ, HEARTBEAT_ENV: "0.2"}  # the killed search is stale 0.6 s after it dies
+    proc = subprocess.Popen([sys.executable, str(script), str(db)], start_new_session=True,
+                            env=env)  # fmt: skip
     done_before: dict[int, tuple] = {}
     try:
         deadline = time.monotonic() + 60
@@ -144,7 +147,8 @@ def test_sigkill_mid_search_then_resume(tmp_path):
     assert 4 <= len(done_before) < 12
     store.close()
 
-    rerun = subprocess.run([sys.executable, str(script), str(db)], timeout=120)
+    time.sleep(0.7)
+    rerun = subprocess.run([sys.executable, str(script), str(db)], timeout=120, env=env)
     assert rerun.returncode == 0
     store = SQLiteStorage(db)
     after = {t.number: t for t in store.get_all_trials()}

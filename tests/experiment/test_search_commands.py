@@ -89,15 +89,15 @@ def test_resume_a_study_started_from_python(tmp_path, capsys):
     straight.storage.close()
 
 
-def test_resume_refuses_an_evaluator_it_cannot_rebuild(tmp_path, capsys):
+def test_resume_refuses_an_unregistered_evaluator(tmp_path, capsys):
     db = tmp_path / "py.db"
     search(DAG, evaluator=_PlainEvaluator(), budget=Budget(trials=1), storage=db, workers=0,
            progress=False)  # fmt: skip
     assert main(["resume", str(db)]) == 2
     assert capsys.readouterr().err == (
-        f"autometa resume: error: {db}: the study's evaluator "
-        f"'{__name__}:_PlainEvaluator' has no from_config(); resume it by calling "
-        "autometa.search(...) again with the same arguments\n"
+        f"autometa resume: error: {db}: the study's evaluator '{__name__}:_PlainEvaluator' "
+        "was not registered when the study was created; resume it from Python by calling "
+        "autometa.search(...) on this storage with the same object\n"
     )
 
 

@@ -104,3 +104,23 @@ def test_get_storage():
 
 def test_state_is_finished():
     assert [s.is_finished() for s in TrialState] == [False, False, True, True, True]
+
+
+def test_sqlite_adds_the_session_columns_to_an_older_file(tmp_path):
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.execute(
+        "CREATE TABLE sessions (id INTEGER PRIMARY KEY AUTOINCREMENT, pid INTEGER, "
+        "started REAL NOT NULL, updated REAL NOT NULL, ended REAL)"
+    )
+    conn.execute("INSERT INTO sessions (pid, started, updated) VALUES (12, 1.0, 2.0)")
+    conn.commit()
+    conn.close()
+    store = SQLiteStorage(path)
+    [old] = store.get_sessions()
+    assert (old.pid, old.host, old.heartbeat, old.ended) == (12, None, None, None)
+    assert store.live_session() is None  # judged with the default heartbeat: long stale
+    new = store.start_session()
+    assert [s.ended is None for s in store.get_sessions()] == [False, True]
+    assert store.live_session().id == new
+    store.close()

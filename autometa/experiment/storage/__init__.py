@@ -5,11 +5,19 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from autometa.experiment.storage.base import BaseStorage, decode_weights, encode_weights
+from autometa.experiment.storage.base import (
+    HEARTBEAT_SECONDS,
+    STALE_AFTER_HEARTBEATS,
+    BaseStorage,
+    decode_weights,
+    encode_weights,
+)
 from autometa.experiment.storage.memory import InMemoryStorage
 from autometa.experiment.storage.sqlite import SQLiteStorage
 
 __all__ = [
+    "HEARTBEAT_SECONDS",
+    "STALE_AFTER_HEARTBEATS",
     "BaseStorage",
     "InMemoryStorage",
     "SQLiteStorage",

@@ -4,14 +4,31 @@ from __future__ import annotations
 
 import abc
 import math
+import socket
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from autometa.errors import StorageError
-from autometa.experiment.trial import FinalRun, StudyInfo, TrialRecord, TrialState
+from autometa.errors import StorageError, StudyInUseError
+from autometa.experiment.trial import FinalRun, SessionInfo, StudyInfo, TrialRecord, TrialState
 
-__all__ = ["BaseStorage", "UPDATABLE_FIELDS", "encode_weights", "decode_weights"]
+__all__ = [
+    "BaseStorage",
+    "HEARTBEAT_SECONDS",
+    "STALE_AFTER_HEARTBEATS",
+    "UPDATABLE_FIELDS",
+    "decode_weights",
+    "encode_weights",
+    "is_stale",
+    "sessions_to_end",
+]
+
+#: Seconds between two heartbeats of a search process (it records that it is alive).
+HEARTBEAT_SECONDS = 5.0
+
+#: A session whose last heartbeat is older than this many of its own heartbeat intervals is
+#: stale: its process is taken to be gone, and another search may take the study over.
+STALE_AFTER_HEARTBEATS = 3
 
 #: Fields :meth:`BaseStorage.update_trial` may change; identity fields (number, key, graph,
 #: values, seed, candidate id, duplicate_of, created) are fixed when the trial is created.
@@ -194,12 +211,39 @@ class BaseStorage(abc.ABC):
         """
 
     @abc.abstractmethod
-    def start_session(self) -> int:
-        """Record that a search process starts working on the study; returns the session id."""
+    def start_session(
+        self, *, heartbeat: float = HEARTBEAT_SECONDS, take_over: bool = False
+    ) -> int:
+        """Claim the study for this process, in one atomic step; returns the session id.
+
+        Refuses while another session is live (see :func:`sessions_to_end`). Otherwise ends
+        every other unended session, puts RUNNING trials back to QUEUED (the process that
+        ran them is gone) and records the new session with this host, pid and ``heartbeat``.
+
+        Args:
+            heartbeat: the seconds between this session's heartbeats (:meth:`touch_session`);
+                others judge it stale after ``STALE_AFTER_HEARTBEATS`` of them.
+            take_over: end live sessions too (for a holder known to be gone); a holder that
+                is still alive finds out at its next heartbeat and stops.
+
+        Raises:
+            StudyInUseError: another session is live (the message names its host and pid).
+        """
 
     @abc.abstractmethod
-    def touch_session(self, session: int, *, ended: bool = False) -> None:
-        """Record that the session is alive (or has ended) now."""
+    def touch_session(self, session: int, *, ended: bool = False) -> bool:
+        """Record that the session is alive (or has ended) now.
+
+        Returns:
+            True; False, writing nothing, when the session has ended or was taken over.
+
+        Raises:
+            KeyError: no such session.
+        """
+
+    @abc.abstractmethod
+    def get_sessions(self) -> list[SessionInfo]:
+        """Every session, by id."""
 
     @abc.abstractmethod
     def elapsed_seconds(self) -> float:
@@ -246,6 +290,12 @@ class BaseStorage(abc.ABC):
         return self.update_trial(
             number, state=state, strategy_state=strategy_state, weights=weights, **fields
         )
+
+    def live_session(self) -> SessionInfo | None:
+        """The session that holds the study now (unended, not stale), or None."""
+        now = time.time()
+        live = [s for s in self.get_sessions() if s.ended is None and not is_stale(s, now)]
+        return live[-1] if live else None
 
     def requeue_unfinished(self) -> list[TrialRecord]:
         """Put RUNNING trials (left by a process that stopped) back to QUEUED; returns them."""
@@ -331,6 +381,41 @@ def check_final_update(run: FinalRun, fields: dict[str, Any]) -> dict[str, Any]:
     if "score" in out:
         out["score"] = clean_score(out["score"])
     return out
+
+
+def is_stale(session: SessionInfo, now: float) -> bool:
+    """True when ``session`` missed ``STALE_AFTER_HEARTBEATS`` of its heartbeats at ``now``."""
+    interval = session.heartbeat or HEARTBEAT_SECONDS
+    return now - session.updated > STALE_AFTER_HEARTBEATS * interval
+
+
+def sessions_to_end(
+    sessions: list[SessionInfo], now: float, take_over: bool, where: str
+) -> list[int]:
+    """The unended sessions a new session ends when it claims the study.
+
+    Raises:
+        StudyInUseError: one of them is live and ``take_over`` is False.
+    """
+    unended = [s for s in sessions if s.ended is None]
+    live = [s for s in unended if not is_stale(s, now)]
+    if live and not take_over:
+        holder = live[-1]
+        grace = STALE_AFTER_HEARTBEATS * (holder.heartbeat or HEARTBEAT_SECONDS)
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(holder.started))
+        raise StudyInUseError(
+            f"{where} is in use by pid {holder.pid} on {holder.host or 'an unknown host'} "
+            f"since {since} (last heartbeat {max(0.0, now - holder.updated):.1f} s ago); "
+            f"wait for it to end, or if that process is gone, run again in "
+            f"{max(0.0, holder.updated + grace - now):.0f} s or with --take-over "
+            "(take_over=True in Python)"
+        )
+    return [s.id for s in unended]
+
+
+def this_host() -> str:
+    """The name sessions record for this machine."""
+    return socket.gethostname()
 
 
 def check_update(record: TrialRecord, fields: dict[str, Any]) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import os
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -11,12 +12,22 @@ from typing import Any
 
 from autometa.errors import StorageError
 from autometa.experiment.storage.base import (
+    HEARTBEAT_SECONDS,
     BaseStorage,
     check_final_update,
     check_update,
     clean_score,
+    sessions_to_end,
+    this_host,
 )
-from autometa.experiment.trial import FinalRun, StudyInfo, TrialRecord, TrialState, trial_seed
+from autometa.experiment.trial import (
+    FinalRun,
+    SessionInfo,
+    StudyInfo,
+    TrialRecord,
+    TrialState,
+    trial_seed,
+)
 
 __all__ = ["InMemoryStorage"]
 
@@ -33,7 +44,7 @@ class InMemoryStorage(BaseStorage):
         self._trials: list[TrialRecord] = []
         self._strategy_state: dict[str, Any] | None = None
         self._weights: dict[int, bytes] = {}
-        self._sessions: dict[int, list[float | None]] = {}
+        self._sessions: dict[int, SessionInfo] = {}
         self._final: list[FinalRun] = []
 
     # -- study ---------------------------------------------------------------------------
@@ -155,22 +166,40 @@ class InMemoryStorage(BaseStorage):
             self._get(number)
             return self._weights.get(number)
 
-    def start_session(self) -> int:
+    def start_session(
+        self, *, heartbeat: float = HEARTBEAT_SECONDS, take_over: bool = False
+    ) -> int:
         with self._lock:
-            session = len(self._sessions) + 1
             now = time.time()
-            self._sessions[session] = [now, now, None]
+            for number in sessions_to_end(
+                list(self._sessions.values()), now, take_over, str(self)
+            ):
+                self._sessions[number] = dataclasses.replace(self._sessions[number], ended=now)
+            for number, trial in enumerate(self._trials):
+                if trial.state == TrialState.RUNNING:
+                    self._trials[number] = trial.replace(state=TrialState.QUEUED, started=None)
+            session = len(self._sessions) + 1
+            self._sessions[session] = SessionInfo(
+                session, this_host(), os.getpid(), now, now, float(heartbeat)
+            )
             return session
 
-    def touch_session(self, session: int, *, ended: bool = False) -> None:
+    def touch_session(self, session: int, *, ended: bool = False) -> bool:
         with self._lock:
             if session not in self._sessions:
                 raise KeyError(f"no session {session!r} in {self}")
+            if self._sessions[session].ended is not None:
+                return False
             now = time.time()
-            self._sessions[session][1] = now
-            if ended:
-                self._sessions[session][2] = now
+            self._sessions[session] = dataclasses.replace(
+                self._sessions[session], updated=now, ended=now if ended else None
+            )
+            return True
+
+    def get_sessions(self) -> list[SessionInfo]:
+        with self._lock:
+            return [self._sessions[k] for k in sorted(self._sessions)]
 
     def elapsed_seconds(self) -> float:
         with self._lock:
-            return float(sum(s[1] - s[0] for s in self._sessions.values()))  # type: ignore[operator]
+            return float(sum(s.updated - s.started for s in self._sessions.values()))

@@ -15,12 +15,22 @@ from typing import Any
 
 from autometa.errors import StorageError
 from autometa.experiment.storage.base import (
+    HEARTBEAT_SECONDS,
     BaseStorage,
     check_final_update,
     check_update,
     clean_score,
+    sessions_to_end,
+    this_host,
 )
-from autometa.experiment.trial import FinalRun, StudyInfo, TrialRecord, TrialState, trial_seed
+from autometa.experiment.trial import (
+    FinalRun,
+    SessionInfo,
+    StudyInfo,
+    TrialRecord,
+    TrialState,
+    trial_seed,
+)
 
 __all__ = ["SQLiteStorage", "SCHEMA_VERSION"]
 
@@ -82,9 +92,14 @@ CREATE TABLE IF NOT EXISTS sessions (
     pid INTEGER,
     started REAL NOT NULL,
     updated REAL NOT NULL,
-    ended REAL
+    ended REAL,
+    host TEXT,
+    heartbeat REAL
 );
 """
+
+# Columns added to a table after its first release: (table, column, type).
+_ADDED_COLUMNS = [("sessions", "host", "TEXT"), ("sessions", "heartbeat", "REAL")]
 
 # Trial fields stored as JSON text, with the column that holds each.
 _JSON_COLUMNS = {
@@ -173,6 +188,10 @@ class SQLiteStorage(BaseStorage):
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
+            for table, column, kind in _ADDED_COLUMNS:
+                have = {row["name"] for row in conn.execute(f"PRAGMA table_info({table})")}
+                if column not in have:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def __str__(self) -> str:
@@ -205,7 +224,11 @@ class SQLiteStorage(BaseStorage):
         rows = self._read("SELECT data FROM study WHERE id = 1")
         if not rows:
             return None
-        return StudyInfo(**json.loads(rows[0]["data"]))
+        try:
+            data = json.loads(rows[0]["data"])
+        except (TypeError, ValueError) as exc:
+            raise StorageError(f"{self.path}: the study record is not JSON ({exc})") from None
+        return StudyInfo.from_dict(data, str(self.path))
 
     def create_study(self, info: StudyInfo) -> None:
         data = info.to_dict()
@@ -326,10 +349,15 @@ class SQLiteStorage(BaseStorage):
 
     def _row_to_record(self, row: sqlite3.Row) -> TrialRecord:
         fields = {name: row[name] for name in _PLAIN_COLUMNS}
-        fields["state"] = TrialState(fields["state"])
-        for name, column in _JSON_COLUMNS.items():
-            text = row[column]
-            fields[name] = None if text is None else json.loads(text)
+        try:
+            fields["state"] = TrialState(fields["state"])
+            for name, column in _JSON_COLUMNS.items():
+                text = row[column]
+                fields[name] = None if text is None else json.loads(text)
+        except (TypeError, ValueError) as exc:
+            raise StorageError(
+                f"{self.path}: trial {row['number']} is malformed ({exc})"
+            ) from None
         return TrialRecord(number=row["number"], storage=str(self.path), **fields)
 
     # -- final stage ---------------------------------------------------------------------
@@ -399,26 +427,52 @@ class SQLiteStorage(BaseStorage):
             ).fetchone()
         return None if row is None else bytes(row["data"])
 
-    def start_session(self) -> int:
+    def start_session(
+        self, *, heartbeat: float = HEARTBEAT_SECONDS, take_over: bool = False
+    ) -> int:
         now = time.time()
-        with self._write() as conn:
+        with self._write() as conn:  # BEGIN IMMEDIATE: one claimant at a time
+            rows = conn.execute("SELECT * FROM sessions ORDER BY id").fetchall()
+            ended = sessions_to_end([_session(r) for r in rows], now, take_over, str(self.path))
+            conn.executemany(
+                "UPDATE sessions SET ended = ? WHERE id = ?", [(now, i) for i in ended]
+            )
+            conn.execute(
+                "UPDATE trials SET state = ?, started = NULL WHERE state = ?",
+                (int(TrialState.QUEUED), int(TrialState.RUNNING)),
+            )
             cursor = conn.execute(
-                "INSERT INTO sessions (pid, started, updated) VALUES (?, ?, ?)",
-                (os.getpid(), now, now),
+                "INSERT INTO sessions (pid, host, heartbeat, started, updated) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (os.getpid(), this_host(), float(heartbeat), now, now),
             )
             return int(cursor.lastrowid)  # type: ignore[arg-type]
 
-    def touch_session(self, session: int, *, ended: bool = False) -> None:
+    def touch_session(self, session: int, *, ended: bool = False) -> bool:
         now = time.time()
         with self._write() as conn:
-            cursor = conn.execute(
-                "UPDATE sessions SET updated = ?, ended = CASE WHEN ? THEN ? ELSE ended END "
+            row = conn.execute("SELECT ended FROM sessions WHERE id = ?", (session,)).fetchone()
+            if row is None:
+                raise KeyError(f"no session {session!r} in {self}")
+            if row["ended"] is not None:
+                return False
+            conn.execute(
+                "UPDATE sessions SET updated = ?, ended = CASE WHEN ? THEN ? ELSE NULL END "
                 "WHERE id = ?",
                 (now, ended, now, session),
             )
-            if cursor.rowcount == 0:
-                raise KeyError(f"no session {session!r} in {self}")
+            return True
+
+    def get_sessions(self) -> list[SessionInfo]:
+        return [_session(row) for row in self._read("SELECT * FROM sessions ORDER BY id")]
 
     def elapsed_seconds(self) -> float:
         rows = self._read("SELECT COALESCE(SUM(updated - started), 0) AS s FROM sessions")
         return float(rows[0]["s"])
+
+
+def _session(row: sqlite3.Row) -> SessionInfo:
+    return SessionInfo(
+        id=row["id"], host=row["host"], pid=row["pid"], started=row["started"],
+        updated=row["updated"], heartbeat=row["heartbeat"], ended=row["ended"],
+    )  # fmt: skip
