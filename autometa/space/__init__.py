@@ -4,7 +4,12 @@ See ``docs/spaces.md`` for the file format and ``docs/design.md`` for the API co
 """
 
 from autometa.space._errors import SpaceError
-from autometa.space._limits import MAX_ALIAS_NODES, MAX_FILE_BYTES, MAX_INT_DIGITS
+from autometa.space._limits import (
+    MAX_ALIAS_NODES,
+    MAX_FILE_BYTES,
+    MAX_FLOW_DEPTH,
+    MAX_INT_DIGITS,
+)
 from autometa.space.dims import (
     Boolean,
     Categorical,
@@ -20,6 +25,7 @@ from autometa.space.space import SearchSpace
 __all__ = [
     "MAX_ALIAS_NODES",
     "MAX_FILE_BYTES",
+    "MAX_FLOW_DEPTH",
     "MAX_INT_DIGITS",
     "Boolean",
     "Categorical",

@@ -17,7 +17,12 @@ from typing import Any
 import yaml
 
 from autometa.space._errors import Problems, SpaceError, Text, raise_problems
-from autometa.space._limits import MAX_ALIAS_NODES, MAX_FILE_BYTES, MAX_INT_DIGITS
+from autometa.space._limits import (
+    MAX_ALIAS_NODES,
+    MAX_FILE_BYTES,
+    MAX_FLOW_DEPTH,
+    MAX_INT_DIGITS,
+)
 from autometa.space._parse import parse_space
 from autometa.space.space import SearchSpace
 
@@ -71,6 +76,8 @@ class _Loader(yaml.SafeLoader):
     It counts the nodes that aliases expand to while composing and stops at
     ``MAX_ALIAS_NODES`` ("billion laughs": nested aliases, or merge keys ``<<``, that would
     expand exponentially), and refuses an alias inside its own anchor (an endless document).
+    It stops at ``[`` or ``{`` nested deeper than ``MAX_FLOW_DEPTH``: PyYAML's scanner does
+    work per open level for every token, so deep nesting would take quadratic time.
     """
 
     def __init__(self, stream: str) -> None:
@@ -78,6 +85,16 @@ class _Loader(yaml.SafeLoader):
         self._alias_nodes = 0
         self._sizes: dict[int, int] = {}
         self._open: set[str] = set()  # anchors of the nodes being composed
+
+    def fetch_flow_collection_start(self, TokenClass: Any) -> None:
+        if self.flow_level >= MAX_FLOW_DEPTH:
+            raise _LimitError(
+                self.get_mark(),
+                f"[ ] and {{ }} nested at most {MAX_FLOW_DEPTH} deep",
+                "a deeper one",
+                "too_deep",
+            )
+        super().fetch_flow_collection_start(TokenClass)
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         event = self.peek_event()
@@ -228,11 +245,13 @@ def _json_int(text: str) -> int:
 
 
 def _read_json(text: str, problems: Problems, marks: Marks) -> tuple[bool, Any]:
-    ok, data, long_int = True, None, None
+    ok, data, long_int, nested = True, None, None, False
     try:
         data = json.loads(text, parse_int=_json_int)
     except _LongInt as exc:
         ok, long_int = False, exc
+    except RecursionError:
+        ok, nested = False, True
     except json.JSONDecodeError as exc:
         problems.errors.append(
             _syntax_error(
@@ -240,14 +259,17 @@ def _read_json(text: str, problems: Problems, marks: Marks) -> tuple[bool, Any]:
             )
         )
         return False, None
-    except RecursionError:
-        problems.add((), "valid JSON", Text("a document nested too deeply"), "json_syntax")
-        return False, None
     scratch = Problems(problems.file)  # JSON is (almost always) YAML: borrow its marks
     try:
         _read_yaml(text, scratch, marks)
     except Exception:  # noqa: BLE001 - marks are a nicety; JSON errors may omit line/col
         marks.clear()
+    deep = [e for e in scratch.errors if e.code == "too_deep"]
+    if deep or nested:  # the same depth limit as YAML (deeper, Python's recursion fails)
+        problems.errors.extend(deep)
+        if not deep:
+            problems.add((), "valid JSON", Text("a document nested too deeply"), "json_syntax")
+        return False, None
     keep = "duplicate_key" if ok else "int_too_long"
     found = [e for e in scratch.errors if e.code == keep]
     problems.errors.extend(found)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from autometa.errors import SpaceValidationError
@@ -125,13 +125,14 @@ def _paths(node: Any, path: tuple = ()) -> list[tuple]:
 
 
 def _mutate_data(spec: dict, data: st.DataObject) -> None:
-    """One change at a random position: replace, delete, rename, duplicate or add."""
+    """One change at a random position: replace, renumber, delete, rename, duplicate or add."""
     path = data.draw(st.sampled_from(_paths(spec)), label="path")
     parent = spec
     for part in path[:-1]:
         parent = parent[part]
     action = data.draw(
-        st.sampled_from(["value", "raw", "delete", "rename", "duplicate", "add"]), label="action"
+        st.sampled_from(["value", "raw", "number", "delete", "rename", "duplicate", "add"]),
+        label="action",
     )
     if not path:
         if action in ("value", "raw"):
@@ -141,6 +142,8 @@ def _mutate_data(spec: dict, data: st.DataObject) -> None:
     key = path[-1]
     if action == "value":
         parent[key] = data.draw(values, label="value")
+    elif action == "number" and type(parent[key]) is int:  # often still a valid space
+        parent[key] = data.draw(st.integers(1, 64), label="number")
     elif action == "raw":
         parent[key] = f"RAWTOKEN{data.draw(st.integers(0, len(RAW) - 1), label='raw')}"
     elif isinstance(parent, dict) and action == "delete":
@@ -199,7 +202,7 @@ def _mutate_text(text: str, data: st.DataObject) -> bytes:
     if encoding == "pad":
         return (text + "# " + "x" * MAX_FILE_BYTES + "\n").encode()
     if encoding == "latin-1":
-        return ("# café\n" + text).encode("latin-1")
+        return ("# café\n" + text).encode("latin-1", errors="replace")
     return text.encode(encoding)
 
 
@@ -221,6 +224,7 @@ def _check(path: Path) -> None:
     error = _use(path)
     spent = time.process_time() - start
     assert spent < CPU_SECONDS, f"{path.name} took {spent:.1f} s of CPU"
+    event("loaded" if error is None else f"first error: {error.errors[0].code}")
     if error is not None:
         message = str(error)
         assert error.errors and message.startswith(f"{path.name}: ")
@@ -231,7 +235,7 @@ def _check(path: Path) -> None:
 @given(
     name=st.sampled_from(sorted(SHIPPED)),
     fmt=st.sampled_from(["yaml", "json"]),
-    edits=st.integers(1, 3),
+    edits=st.integers(0, 3),
     data=st.data(),
 )
 def test_mutated_spaces_load_or_raise_space_errors(name, fmt, edits, data):

@@ -10,7 +10,14 @@ import sys
 import pytest
 
 from autometa.errors import SpaceValidationError
-from autometa.space import MAX_ALIAS_NODES, MAX_FILE_BYTES, MAX_INT_DIGITS, Integer, load_space
+from autometa.space import (
+    MAX_ALIAS_NODES,
+    MAX_FILE_BYTES,
+    MAX_FLOW_DEPTH,
+    MAX_INT_DIGITS,
+    Integer,
+    load_space,
+)
 
 CHAIN = (
     "name: x\ngraph:\n  kind: chain\n  layers: 1\n  layer:\n    width: 16\n    activation: tanh\n"
@@ -225,6 +232,26 @@ def test_long_keys_and_values_are_truncated_in_messages():
     lines = _message(spec).splitlines()
     assert max(map(len, lines)) < 400
     assert lines[-1].startswith("<dict>: graph['kkkkkkkkk")
+
+
+@pytest.mark.parametrize("name", ["deep.yaml", "deep.json"])
+def test_deep_flow_nesting_is_refused_before_the_scanner_slows_down(tmp_path, name):
+    text = '{"name": "x", "graph": ' + "[" * 5000 + "]" * 5000 + "}"
+    with _within(20):
+        message = _message(_write(tmp_path, name, text))
+    column = len('{"name": "x", "graph": ') + MAX_FLOW_DEPTH
+    assert message == (
+        f"{name}: 1 problem in the search space\n"
+        f"{name}:1:{column}: expected [ ] and {{ }} nested at most {MAX_FLOW_DEPTH} deep, got "
+        f"a deeper one [too_deep]"
+    )
+
+
+def test_flow_nesting_at_the_limit_is_read(tmp_path):
+    depth = MAX_FLOW_DEPTH - 1  # the document's own { } is one level
+    text = '{"name": "x", "graph": ' + "[" * depth + "]" * depth + "}"
+    message = _message(_write(tmp_path, "ok.yaml", text))
+    assert "[too_deep]" not in message and "[bad_type]" in message
 
 
 # ----------------------------------------------------------------------------- files
