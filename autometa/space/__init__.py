@@ -4,6 +4,12 @@ See ``docs/spaces.md`` for the file format and ``docs/design.md`` for the API co
 """
 
 from autometa.space._errors import SpaceError
+from autometa.space._limits import (
+    MAX_ALIAS_NODES,
+    MAX_FILE_BYTES,
+    MAX_FLOW_DEPTH,
+    MAX_INT_DIGITS,
+)
 from autometa.space.dims import (
     Boolean,
     Categorical,
@@ -17,6 +23,10 @@ from autometa.space.load import load_space
 from autometa.space.space import SearchSpace
 
 __all__ = [
+    "MAX_ALIAS_NODES",
+    "MAX_FILE_BYTES",
+    "MAX_FLOW_DEPTH",
+    "MAX_INT_DIGITS",
     "Boolean",
     "Categorical",
     "Dimension",

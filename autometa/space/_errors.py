@@ -6,14 +6,23 @@ expected and what was given, so ``autometa validate`` can print it without a tra
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from autometa.errors import SpaceValidationError
 
-__all__ = ["SpaceError", "Problems", "Text", "NOTHING", "render_path", "raise_problems"]
+__all__ = [
+    "SpaceError",
+    "Problems",
+    "Text",
+    "NOTHING",
+    "render_path",
+    "raise_problems",
+    "short_repr",
+]
 
 Path = tuple[str | int, ...]
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -26,16 +35,23 @@ class Text(str):
 NOTHING = Text("nothing")
 
 
+_KEY_LIMIT = 40  # characters of one key shown in a path
+_BIG_INT_BITS = 1000  # ints this long show as their digit count (about 300 digits and up)
+
+
 def render_path(path: Path) -> str:
-    """``('graph', 'node', 'width', 'choice', 1)`` -> ``graph.node.width.choice[1]``."""
+    """``('graph', 'node', 'width', 'choice', 1)`` -> ``graph.node.width.choice[1]``.
+
+    Long keys are cut short (``['kkk...']``) so a message stays one readable line.
+    """
     out = ""
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif _IDENT.match(part):
+        elif _IDENT.match(part) and len(part) <= _KEY_LIMIT:
             out += f".{part}" if out else part
         else:
-            out += f"[{part!r}]"
+            out += f"[{short_repr(part, _KEY_LIMIT)}]"
     return out
 
 
@@ -47,9 +63,65 @@ def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
-def _short_repr(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+class _Full(Exception):
+    """Raised inside :func:`short_repr` once the text is long enough to be cut."""
+
+
+def _int_repr(value: int) -> str:
+    bits = abs(value).bit_length()
+    if bits <= _BIG_INT_BITS:
+        return repr(value)
+    if bits <= 4 * _BIG_INT_BITS:  # well within Python's int-string conversion limit
+        return f"an integer of {len(str(abs(value)))} digits"
+    return f"an integer of about {math.floor(bits * math.log10(2)) + 1} digits"
+
+
+def short_repr(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters (``...`` at the end), in bounded time.
+
+    Containers are written only as far as the limit, so a value that shares its parts
+    (YAML aliases, or a list of the same list) costs no more than a short one, and nesting
+    deeper than the limit never recurses further. Huge ints show their number of digits.
+    """
+    pieces: list[str] = []
+    size = 0
+
+    def emit(text: str) -> None:
+        nonlocal size
+        pieces.append(text)
+        size += len(text)
+        if size > limit:
+            raise _Full
+
+    def walk(item: Any) -> None:
+        if isinstance(item, (list, tuple)):
+            brackets = "[]" if isinstance(item, list) else "()"
+            emit(brackets[0])
+            for i, sub in enumerate(item):
+                emit(", " if i else "")
+                walk(sub)
+            emit("," if isinstance(item, tuple) and len(item) == 1 else "")
+            emit(brackets[1])
+        elif isinstance(item, Mapping):
+            emit("{")
+            for i, (key, sub) in enumerate(item.items()):
+                emit(", " if i else "")
+                walk(key)
+                emit(": ")
+                walk(sub)
+            emit("}")
+        elif isinstance(item, str):
+            emit(repr(item if len(item) <= limit else item[: limit + 1]))
+        elif isinstance(item, int) and not isinstance(item, bool):
+            emit(_int_repr(item))
+        else:
+            emit(repr(item))
+
+    try:
+        walk(value)
+    except _Full:
+        return "".join(pieces)[: limit - 3] + "..."
+    return "".join(pieces)
 
 
 @dataclass(frozen=True, eq=False)
@@ -86,7 +158,7 @@ class SpaceError:
         if isinstance(self.got, Text):
             got = str(self.got)
         else:
-            got = f"{_short_repr(self.got)} ({_type_name(self.got)})"
+            got = f"{short_repr(self.got)} ({_type_name(self.got)})"
         text = ": ".join(parts) + f": expected {self.expected}, got {got} [{self.code}]"
         return text + (f"; hint: {self.hint}" if self.hint else "")
 
@@ -98,7 +170,7 @@ class SpaceError:
             "col": self.col,
             "path": render_path(self.path),
             "expected": self.expected,
-            "got": str(self.got) if isinstance(self.got, Text) else _short_repr(self.got),
+            "got": str(self.got) if isinstance(self.got, Text) else short_repr(self.got),
             "code": self.code,
             "hint": self.hint,
         }
@@ -119,11 +191,12 @@ def raise_problems(file: str, errors: Iterable[SpaceError]) -> None:
     The exception carries ``.errors`` (the sorted records) and ``.file``.
     """
     unique = {str(record): record for record in errors}  # values may be unhashable lists
-    records = sorted(unique.values(), key=SpaceError.sort_key)
+    lines = sorted(unique, key=lambda line: unique[line].sort_key())
+    records = [unique[line] for line in lines]
     if not records:
         return
     count = f"{len(records)} problem" + ("s" if len(records) > 1 else "")
-    message = "\n".join([f"{file}: {count} in the search space", *map(str, records)])
+    message = "\n".join([f"{file}: {count} in the search space", *lines])
     raise SpaceValidationError(message, errors=records, file=file)
 
 

@@ -15,7 +15,7 @@ import networkx as nx
 from autometa.space._body import MAX_SUBSETS, Body, NodeTemplate, count_subsets, subset_choices
 from autometa.space._common import NAME, parse_node_fields
 from autometa.space._dag import parse_input_bounds
-from autometa.space._errors import NOTHING, Problems, Text
+from autometa.space._errors import NOTHING, Problems, Text, short_repr
 from autometa.space._fields import Field, check_keys, expect_mapping, suggest
 
 __all__ = ["parse_explicit"]
@@ -39,7 +39,11 @@ def _check_names(
         )
         return None
     ok = True
+    seen: set[str] = set()
     for i, name in enumerate(names):
+        repeated = isinstance(name, str) and name in seen
+        if isinstance(name, str):
+            seen.add(name)
         if not isinstance(name, str) or name not in known:
             problems.add(
                 (*path, i),
@@ -49,9 +53,13 @@ def _check_names(
                 suggest(name, known),
             )
             ok = False
-        elif name in names[:i]:
+        elif repeated:
             problems.add(
-                (*path, i), "distinct names", name, "duplicate_choice", f"{name!r} is listed twice"
+                (*path, i),
+                "distinct names",
+                name,
+                "duplicate_choice",
+                f"{short_repr(name)} is listed twice",
             )
             ok = False
     return names if ok else None
@@ -209,7 +217,8 @@ def parse_explicit(problems: Problems, graph: Mapping[str, Any]) -> Body | None:
             if default is not None:
                 text = (
                     "+".join(sorted(default, key=lambda n: rank.get(n, 0)))
-                    if isinstance(default, list) and all(n in rank for n in default)
+                    if isinstance(default, list)
+                    and all(isinstance(n, str) and n in rank for n in default)
                     else default
                 )
                 if text not in subsets:

@@ -19,7 +19,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from autometa.space._errors import NOTHING, Problems, Text
+from autometa.space._errors import NOTHING, Problems, Text, short_repr
+from autometa.space._limits import MAX_INT_DIGITS
 from autometa.space.dims import (
     Boolean,
     Categorical,
@@ -28,26 +29,39 @@ from autometa.space.dims import (
     Float,
     Integer,
     same_value,
+    value_key,
 )
 
 __all__ = ["Element", "Field", "parse_field", "check_keys", "expect_mapping", "suggest"]
 
 _KINDS = ("choice", "int", "float", "bool")
 _RANGE_SYNTAX = {"int": "{int: [lo, hi]}", "float": "{float: [lo, hi]}", "bool": "{bool: {}}"}
+_INT_BOUND = 10**MAX_INT_DIGITS
 
 
 def suggest(name: Any, known: Sequence[str]) -> str | None:
-    """``did you mean 'x'?`` for the closest of ``known``, or None."""
+    """``did you mean 'x'?`` for the closest of ``known``, or None (always for containers)."""
+    if isinstance(name, (list, tuple, Mapping)):
+        return None
     close = difflib.get_close_matches(str(name), list(known), n=1)
     return f"did you mean {close[0]!r}?" if close else None
 
 
 def is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    """An int (not a bool) of at most ``MAX_INT_DIGITS`` digits."""
+    return (
+        isinstance(value, int) and not isinstance(value, bool) and -_INT_BOUND < value < _INT_BOUND
+    )
 
 
 def is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    """A finite int or float (not a bool) that converts to a float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond any float
+        return False
 
 
 @dataclass(frozen=True)
@@ -109,17 +123,32 @@ class Field:
             return self.value
         return self.default if self.default is not None else (self.options() or [self.low])[0]
 
-    def options(self) -> list[Any]:
-        """Every possible value (empty for a float range)."""
+    def options(self) -> Sequence[Any]:
+        """Every possible value (empty for a float range).
+
+        An int range gives a lazy ``range``: ``{int: [1, 1000000000]}`` is never a list.
+        """
         if self.kind == "const":
             return [self.value]
         if self.kind == "choice":
             return list(self.choices)
         if self.kind == "int":
-            return list(range(self.low, self.high + 1))
+            return range(self.low, self.high + 1)
         if self.kind == "bool":
             return [False, True]
         return []
+
+    def contains(self, value: Any) -> bool:
+        """Whether ``value`` is one of the field's values (type-aware, without listing them)."""
+        if self.kind == "const":
+            return same_value(value, self.value)
+        if self.kind == "choice":
+            return any(same_value(value, c) for c in self.choices)
+        if self.kind == "int":
+            return is_int(value) and self.low <= value <= self.high
+        if self.kind == "bool":
+            return isinstance(value, bool)
+        return is_number(value) and self.low <= value <= self.high
 
     def dimension(self, name: str, condition: Condition | None = None) -> Dimension | None:
         """The dimension this field becomes under ``name`` (None for a constant)."""
@@ -244,13 +273,7 @@ def _parse_dimension(
         return None
     if "default" in raw:
         default = raw["default"]
-        options = field.options()
-        ok = (
-            any(same_value(default, o) for o in options)
-            if options
-            else (is_number(default) and field.low <= default <= field.high)
-        )
-        if not ok:
+        if not field.contains(default):
             problems.add((*path, "default"), "a value of the dimension", default, "bad_default")
             return None
         if kind == "float":
@@ -271,19 +294,23 @@ def _parse_choice(problems: Problems, body: Any, path: tuple, element: Element) 
         )
         return None
     ok = True
+    seen: set[Any] = set()  # value_key of every scalar so far: one look-up per value
     for i, value in enumerate(body):
+        key = None if isinstance(value, (list, Mapping)) else value_key(value)
         if isinstance(value, (list, Mapping)) or value is None or not element.check(value):
             problems.add((*path, i), element.what, value, element.code, element.hint(value))
             ok = False
-        elif any(same_value(value, earlier) for earlier in body[:i]):
+        elif key is not None and key in seen:
             problems.add(
                 (*path, i),
                 f"distinct {element.plural}",
                 value,
                 "duplicate_choice",
-                f"{value!r} is listed twice",
+                f"{short_repr(value)} is listed twice",
             )
             ok = False
+        if key is not None:
+            seen.add(key)
     return Field("choice", choices=tuple(body)) if ok else None
 
 

@@ -36,7 +36,9 @@ _SPACE_NAME = "a non-empty name: letters, digits, '.', '_' or '-'"
 HYPERPARAMETER = Element(
     "a number, a string or a boolean",
     "scalars",
-    lambda v: isinstance(v, (str, bool, int)) or (isinstance(v, float) and math.isfinite(v)),
+    lambda v: (
+        isinstance(v, (str, bool)) or is_int(v) or (isinstance(v, float) and math.isfinite(v))
+    ),
     ranges=("int", "float", "bool"),
 )
 

@@ -17,19 +17,27 @@ __all__ = ["count_assignments", "summarise"]
 _SHOWN = 6
 
 
-def _group_count(
-    dims: Sequence[Dimension], i: int, values: dict[str, Any], referenced: set[str]
-) -> float:
-    if i == len(dims):
-        return 1
-    dim = dims[i]
-    if not dim.active(values):
-        return _group_count(dims, i + 1, values, referenced)
-    if dim.name in referenced:
-        return sum(
-            _group_count(dims, i + 1, {**values, dim.name: v}, referenced) for v in dim.values()
-        )
-    return dim.cardinality * _group_count(dims, i + 1, values, referenced)
+def _group_count(dims: Sequence[Dimension], gates: dict[str, Any], referenced: set[str]) -> float:
+    """Assignments of one group's dims, in one pass over them (no recursion per dim).
+
+    Only the values of ``referenced`` dims (those a condition names) can change which later
+    dims are active, so the count is kept per distinct assignment of those.
+    """
+    states: dict[tuple, float] = {(): 1}  # referenced (name, value) pairs -> assignments
+    for dim in dims:
+        after: dict[tuple, float] = {}
+        for state, count in states.items():
+            values = {**gates, **dict(state)}
+            if not dim.active(values):
+                branches = [(state, count)]
+            elif dim.name in referenced:
+                branches = [((*state, (dim.name, v)), count) for v in dim.values()]
+            else:
+                branches = [(state, count * dim.cardinality)]
+            for key, number in branches:
+                after[key] = after.get(key, 0) + number
+        states = after
+    return sum(states.values())
 
 
 def count_assignments(dims: Sequence[Dimension]) -> float:
@@ -49,7 +57,7 @@ def count_assignments(dims: Sequence[Dimension]) -> float:
         values = {g.name: v for g, v in zip(gates, combo)}
         count: float = 1
         for group in groups.values():
-            count *= _group_count(group, 0, values, referenced)
+            count *= _group_count(group, values, referenced)
         total += count
     return total
 
@@ -78,9 +86,20 @@ def _condition(dim: Dimension) -> str:
 
 
 def _size(count: float) -> str:
+    """``1234``, or ``about 1.41e+1505`` for a big count (an int of any size: no float)."""
     if count == math.inf:
         return "infinite"
-    return f"{int(count)}" if count < 1e6 else f"about {count:.2e}"
+    count = int(count)
+    if count < 10**6:
+        return f"{count}"
+    if count < 10**300:
+        return f"about {float(count):.2e}"
+    exponent = int(math.log10(count))
+    exponent += (10 ** (exponent + 1) <= count) - (10**exponent > count)  # log10 may round
+    mantissa = round(count / 10**exponent, 2)
+    if mantissa >= 10:
+        mantissa, exponent = mantissa / 10, exponent + 1
+    return f"about {mantissa:.2f}e+{exponent:02d}"
 
 
 def _constraints(constraints: Mapping[str, int], io: Mapping[str, Any]) -> str:

@@ -37,6 +37,7 @@ __all__ = [
     "condition_holds",
     "dimension_from_dict",
     "same_value",
+    "value_key",
 ]
 
 Clause = tuple[str, str, Any]
@@ -73,6 +74,21 @@ def same_value(a: Any, b: Any) -> bool:
     """Equality that keeps ``True`` apart from ``1`` (YAML and numpy mix them up otherwise)."""
     kind = _kind(a)
     return kind is not None and kind == _kind(b) and bool(a == b)
+
+
+def value_key(value: Any) -> tuple[Any, ...] | None:
+    """A hashable key such that ``same_value(a, b)`` exactly when the keys of a and b are equal.
+
+    Lets a set find repeated choices in one pass. None for a value that is no scalar (it
+    equals nothing); a NaN gets a key of its own, since it equals nothing either.
+    """
+    kind = _kind(value)
+    if kind is None:
+        return None
+    value = _plain(value)
+    if kind == "number" and value != value:
+        return (kind, object())
+    return (kind, value)
 
 
 def condition_holds(condition: Condition | None, values: Mapping[str, Any]) -> bool:
@@ -207,13 +223,16 @@ class Categorical(Dimension):
         choices = tuple(_plain(c) for c in self.choices)
         if not choices:
             raise ValueError(f"`choices` must not be empty, got choices={list(choices)!r}")
-        for i, choice in enumerate(choices):
-            if _kind(choice) is None:
+        seen: set[tuple[Any, ...]] = set()
+        for choice in choices:
+            key = value_key(choice)
+            if key is None:
                 raise ValueError(
                     f"`choices` must be str, int, float or bool scalars, got {choice!r}"
                 )
-            if any(same_value(choice, c) for c in choices[:i]):
+            if key in seen:
                 raise ValueError(f"`choices` must be distinct, got {choice!r} twice")
+            seen.add(key)
         object.__setattr__(self, "choices", choices)
         if self.default is None:
             object.__setattr__(self, "default", choices[0])

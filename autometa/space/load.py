@@ -2,7 +2,8 @@
 
 Files are read with PyYAML's safe loader only, so nothing in a file is ever executed.
 Problems are collected with their line and column and raised as one
-:class:`~autometa.errors.SpaceValidationError`.
+:class:`~autometa.errors.SpaceValidationError`. The limits of ``_limits.py`` (file size,
+alias expansion, integer digits) are checked while reading, before anything is built.
 """
 
 from __future__ import annotations
@@ -16,16 +17,105 @@ from typing import Any
 import yaml
 
 from autometa.space._errors import Problems, SpaceError, Text, raise_problems
+from autometa.space._limits import (
+    MAX_ALIAS_NODES,
+    MAX_FILE_BYTES,
+    MAX_FLOW_DEPTH,
+    MAX_INT_DIGITS,
+)
 from autometa.space._parse import parse_space
 from autometa.space.space import SearchSpace
 
 __all__ = ["load_space"]
 
 Marks = dict[tuple, tuple[Any, Any]]
+_INT_TAG = "tag:yaml.org,2002:int"
+_INT_EXPECTED = f"an integer of at most {MAX_INT_DIGITS} digits"
+_ALIAS_EXPECTED = f"aliases that expand to at most {MAX_ALIAS_NODES} nodes in all"
+
+
+class _LimitError(yaml.YAMLError):
+    """A limit broken while composing the YAML document, located at ``mark``."""
+
+    def __init__(self, mark: Any, expected: str, got: str, code: str) -> None:
+        super().__init__(got)
+        self.mark, self.expected, self.got, self.code = mark, expected, Text(got), code
+
+
+def _children(node: Any) -> list[Any]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def _expanded_size(node: Any, sizes: dict[int, int], cap: int) -> int:
+    """Nodes under ``node`` (itself included) with every alias written out, at most ``cap``.
+
+    ``sizes`` memoises by node, so each node is counted once however often it is aliased;
+    the composed graph is acyclic here (an alias inside its own anchor is refused first).
+    """
+    stack = [(node, False)]
+    while stack:
+        item, ready = stack.pop()
+        if id(item) in sizes:
+            continue
+        kids = _children(item)
+        if ready:
+            sizes[id(item)] = min(cap, 1 + sum(sizes[id(k)] for k in kids))
+        else:
+            stack.append((item, True))
+            stack.extend((k, False) for k in kids if id(k) not in sizes)
+    return sizes[id(node)]
 
 
 class _Loader(yaml.SafeLoader):
-    """The safe loader, also reading ``1e-3`` as a float (YAML 1.1 wants ``1.0e-3``)."""
+    """The safe loader, also reading ``1e-3`` as a float (YAML 1.1 wants ``1.0e-3``).
+
+    It counts the nodes that aliases expand to while composing and stops at
+    ``MAX_ALIAS_NODES`` ("billion laughs": nested aliases, or merge keys ``<<``, that would
+    expand exponentially), and refuses an alias inside its own anchor (an endless document).
+    It stops at ``[`` or ``{`` nested deeper than ``MAX_FLOW_DEPTH``: PyYAML's scanner does
+    work per open level for every token, so deep nesting would take quadratic time.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._alias_nodes = 0
+        self._sizes: dict[int, int] = {}
+        self._open: set[str] = set()  # anchors of the nodes being composed
+
+    def fetch_flow_collection_start(self, TokenClass: Any) -> None:
+        if self.flow_level >= MAX_FLOW_DEPTH:
+            raise _LimitError(
+                self.get_mark(),
+                f"[ ] and {{ }} nested at most {MAX_FLOW_DEPTH} deep",
+                "a deeper one",
+                "too_deep",
+            )
+        super().fetch_flow_collection_start(TokenClass)
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            node = self.anchors.get(event.anchor)
+            if node is not None:
+                if event.anchor in self._open:
+                    got = f"an alias inside its own anchor &{event.anchor}"
+                    raise _LimitError(event.start_mark, _ALIAS_EXPECTED, got, "too_many_aliases")
+                self._alias_nodes += _expanded_size(node, self._sizes, MAX_ALIAS_NODES + 1)
+                if self._alias_nodes > MAX_ALIAS_NODES:
+                    got = f"more than {MAX_ALIAS_NODES}"
+                    raise _LimitError(event.start_mark, _ALIAS_EXPECTED, got, "too_many_aliases")
+            return super().compose_node(parent, index)
+        if event.anchor is None:
+            return super().compose_node(parent, index)
+        self._open.add(event.anchor)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._open.discard(event.anchor)
 
 
 _Loader.add_implicit_resolver(
@@ -39,16 +129,37 @@ def _mark(mark: Any) -> tuple[int, int] | None:
     return (mark.line + 1, mark.column + 1) if mark is not None else None
 
 
+def _int_digits(node: Any) -> int:
+    """Digits of an integer scalar (sign, ``_`` and a base prefix such as ``0x`` not counted)."""
+    text = node.value.replace("_", "").lstrip("+-")
+    if text[:2].lower() in ("0x", "0o", "0b"):
+        text = text[2:]
+    return sum(c.isalnum() for c in text)
+
+
 def _walk(
     loader: _Loader, node: Any, path: tuple, marks: Marks, problems: Problems, seen: set[int]
 ) -> None:
-    """Record the marks of every key path under ``node`` and flag duplicate keys."""
+    """Record the marks of every key path under ``node``; flag duplicate keys and long ints.
+
+    An integer of more than ``MAX_INT_DIGITS`` digits is flagged before it is converted
+    (Python refuses to convert more than a few thousand digits, and slowly).
+    """
     if id(node) in seen:  # aliases may repeat (or nest) a node: visit it once
         return
     seen.add(id(node))
-    if isinstance(node, yaml.MappingNode):
+    if isinstance(node, yaml.ScalarNode) and node.tag == _INT_TAG:
+        digits = _int_digits(node)
+        if digits > MAX_INT_DIGITS:
+            got = Text(f"an integer of {digits} digits")
+            problems.errors.append(
+                _located(problems.file, node, path, _INT_EXPECTED, got, "int_too_long")
+            )
+    elif isinstance(node, yaml.MappingNode):
         keys: set[Any] = set()
         for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag == _INT_TAG:
+                _walk(loader, key_node, path, marks, problems, seen)  # an int key: check it
             try:
                 key = loader.construct_object(key_node, deep=True)
                 hash(key)
@@ -95,7 +206,14 @@ def _read_yaml(text: str, problems: Problems, marks: Marks) -> tuple[bool, Any]:
             return True, None
         marks[()] = (None, _mark(node.start_mark))
         _walk(loader, node, (), marks, problems, set())
+        if any(e.code == "int_too_long" for e in problems.errors):
+            return False, None
         return True, loader.construct_document(node)
+    except _LimitError as exc:
+        line, col = _mark(exc.mark) or (None, None)
+        problems.errors.append(
+            SpaceError(problems.file, line, col, (), exc.expected, exc.got, exc.code)
+        )
     except yaml.MarkedYAMLError as exc:
         mark = _mark(exc.problem_mark or exc.context_mark) or (None, None)
         problem = exc.problem or exc.context or "malformed YAML"
@@ -115,9 +233,25 @@ def _syntax_error(file: str, mark: tuple, expected: str, problem: str, code: str
     )
 
 
+class _LongInt(Exception):
+    """An integer literal of more than ``MAX_INT_DIGITS`` digits in a JSON file."""
+
+
+def _json_int(text: str) -> int:
+    digits = len(text.lstrip("-"))
+    if digits > MAX_INT_DIGITS:
+        raise _LongInt(digits)
+    return int(text)
+
+
 def _read_json(text: str, problems: Problems, marks: Marks) -> tuple[bool, Any]:
+    ok, data, long_int, nested = True, None, None, False
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_int=_json_int)
+    except _LongInt as exc:
+        ok, long_int = False, exc
+    except RecursionError:
+        ok, nested = False, True
     except json.JSONDecodeError as exc:
         problems.errors.append(
             _syntax_error(
@@ -125,24 +259,70 @@ def _read_json(text: str, problems: Problems, marks: Marks) -> tuple[bool, Any]:
             )
         )
         return False, None
-    except RecursionError:
-        problems.add((), "valid JSON", Text("a document nested too deeply"), "json_syntax")
-        return False, None
     scratch = Problems(problems.file)  # JSON is (almost always) YAML: borrow its marks
     try:
         _read_yaml(text, scratch, marks)
     except Exception:  # noqa: BLE001 - marks are a nicety; JSON errors may omit line/col
         marks.clear()
-    problems.errors.extend(e for e in scratch.errors if e.code == "duplicate_key")
-    return True, data
+    deep = [e for e in scratch.errors if e.code == "too_deep"]
+    if deep or nested:  # the same depth limit as YAML (deeper, Python's recursion fails)
+        problems.errors.extend(deep)
+        if not deep:
+            problems.add((), "valid JSON", Text("a document nested too deeply"), "json_syntax")
+        return False, None
+    keep = "duplicate_key" if ok else "int_too_long"
+    found = [e for e in scratch.errors if e.code == keep]
+    problems.errors.extend(found)
+    if long_int is not None and not found:  # the YAML reading found no place for it
+        got = Text(f"an integer of {long_int.args[0]} digits")
+        problems.add((), _INT_EXPECTED, got, "int_too_long")
+    return ok, data
 
 
-def load_space(source: str | os.PathLike[str] | Mapping[str, Any]) -> SearchSpace:
+def _read_text(path: str, file: str, max_bytes: int) -> str:
+    """The file's text, refusing one over ``max_bytes`` (regular file or endless stream)."""
+    got = None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size > max_bytes:
+                got = f"{size} bytes"
+            else:
+                text = handle.read(max_bytes + 1)  # characters: never fewer than bytes
+                if len(text) > max_bytes:
+                    got = f"more than {max_bytes} bytes"
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        error = SpaceError(
+            file, None, None, (), "a readable UTF-8 text file", Text(reason), "read_error"
+        )
+        raise_problems(file, [error])
+        raise AssertionError("unreachable") from exc
+    if got is not None:
+        error = SpaceError(
+            file,
+            None,
+            None,
+            (),
+            f"a file of at most {max_bytes} bytes",
+            Text(got),
+            "file_too_large",
+            "pass max_bytes= to load_space to allow a larger file",
+        )
+        raise_problems(file, [error])
+    return text
+
+
+def load_space(
+    source: str | os.PathLike[str] | Mapping[str, Any], *, max_bytes: int = MAX_FILE_BYTES
+) -> SearchSpace:
     """Load and check a search space from a YAML/JSON file path, or from a dict.
 
     Args:
         source: a ``.yaml``/``.yml``/``.json`` path (JSON by extension, YAML otherwise), or
             an already-parsed mapping (shown as ``<dict>`` in messages).
+        max_bytes: the largest file read (default ``MAX_FILE_BYTES``, 1 MiB); a larger one
+            is refused before it is parsed.
 
     Returns:
         The :class:`SearchSpace`.
@@ -159,16 +339,7 @@ def load_space(source: str | os.PathLike[str] | Mapping[str, Any]) -> SearchSpac
     path = os.fspath(source)
     file = os.path.basename(path) or path
     problems = Problems(file)
-    try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        error = SpaceError(
-            file, None, None, (), "a readable UTF-8 text file", Text(reason), "read_error"
-        )
-        raise_problems(file, [error])
-        raise AssertionError("unreachable") from exc
+    text = _read_text(path, file, max_bytes)
     marks: Marks = {}
     reader = _read_json if path.lower().endswith(".json") else _read_yaml
     ok, data = reader(text, problems, marks)
