@@ -11,7 +11,7 @@ that puts one task on an env. This script
    under the name ``point-reacher-1d`` with :func:`autometa.register_task`;
 3. checks it with :func:`autometa.tasks.check_task_family` (spaces, dtypes, seeding,
    absorbing termination), the same checks the built-in families pass;
-4. scores one candidate architecture from ``search_spaces/tiny.yaml`` on it with
+4. scores one candidate architecture from the shipped ``tiny`` space on it with
    :class:`autometa.MAMLEvaluator`, and prints the returns before and after adaptation;
 5. runs a small search on it with a worker process.
 
@@ -48,7 +48,6 @@ from gymnasium import spaces
 import autometa
 from autometa.tasks import GymTaskFamily, TaskParam, check_task_family
 
-REPO = Path(__file__).resolve().parent.parent
 FAMILY = "point-reacher-1d"
 
 
@@ -153,7 +152,7 @@ def main() -> None:
 
     # 4. Score one candidate from a shipped space. The space only fixes the hidden layers; the
     #    policy's input and output sizes come from the family (2 observations, 1 action).
-    space = autometa.load_space(REPO / "search_spaces" / "tiny.yaml")
+    space = autometa.load_space("tiny")
     graph = space.sample(args.seed)
     #    Meta-iterations, tasks and episodes per meta-iteration, and the held-out test are
     #    all MAMLConfig fields; the family has no preset, so the navigation defaults apply.

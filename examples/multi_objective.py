@@ -37,8 +37,6 @@ from pathlib import Path
 import autometa
 from autometa.export import pareto_front, plot
 
-REPO = Path(__file__).resolve().parent.parent
-
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -58,7 +56,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
 
     # The space: 1-4 dense layers of 32-128 units, so sizes range over two orders of magnitude.
-    space = autometa.load_space(REPO / "search_spaces" / "chain_mlp.yaml")
+    space = autometa.load_space("chain_mlp")
 
     # The evaluator. Both report objectives={"params": ...} next to the score, which is what
     # a two-objective strategy is told about besides the score.

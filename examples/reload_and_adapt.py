@@ -33,7 +33,6 @@ import torch
 
 import autometa
 
-REPO = Path(__file__).resolve().parent.parent
 FAMILY = "navigation2d"
 
 
@@ -62,7 +61,7 @@ def make_export(out: Path, quick: bool, seed: int) -> Path:
     else:
         evaluator = autometa.MAMLEvaluator(FAMILY)  # the paper's preset
     result = autometa.search(
-        REPO / "search_spaces" / "tiny.yaml",
+        "tiny",
         strategy="random",
         evaluator=evaluator,
         budget=autometa.Budget(trials=2 if quick else 4),

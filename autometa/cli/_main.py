@@ -14,6 +14,7 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 _COMMANDS: list[tuple[str, str]] = [
     ("autometa.cli._space", "validate"),
     ("autometa.cli._space", "sample"),
+    ("autometa.cli._space", "spaces"),
     ("autometa.cli._export", "export"),
     ("autometa.cli._export", "plot"),
     ("autometa.cli._search", "search"),

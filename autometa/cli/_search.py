@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from autometa.cli._space import space_help
+
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
@@ -60,7 +62,7 @@ def add_search(sub: argparse._SubParsersAction) -> None:
         "command again on the same storage resumes it. Exit codes: 0 ok, 1 no trial "
         "succeeded, 2 bad input, 130 interrupted (resume with `autometa resume STORAGE`).",
     )
-    p.add_argument("space", help="path to a YAML or JSON search-space file")
+    p.add_argument("space", help=space_help())
     p.add_argument("--strategy", default="random", help="strategy name (default: random)")
     p.add_argument(
         "--option", action="append", type=_key_value, default=[], metavar="KEY=VALUE",

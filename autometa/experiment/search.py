@@ -195,7 +195,8 @@ def search(
     running are re-queued and run first, and the strategy is restored from its stored state.
 
     Args:
-        space: a :class:`~autometa.space.SearchSpace`, a space file path, or a dict.
+        space: a :class:`~autometa.space.SearchSpace`, a shipped space's name, a space file
+            path, or a dict.
         strategy: a registered strategy name (``"random"``, ``"ga"``, ...) or an instance
             built on the same space.
         evaluator: ``evaluator(graph, *, seed, device, meta_iterations=None) -> EvalResult``;

@@ -4,6 +4,7 @@ See ``docs/spaces.md`` for the file format and ``docs/design.md`` for the API co
 """
 
 from autometa.space._errors import SpaceError
+from autometa.space._shipped import shipped_spaces
 from autometa.space.dims import (
     Boolean,
     Categorical,
@@ -27,4 +28,5 @@ __all__ = [
     "condition_holds",
     "dimension_from_dict",
     "load_space",
+    "shipped_spaces",
 ]

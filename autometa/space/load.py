@@ -17,6 +17,7 @@ import yaml
 
 from autometa.space._errors import Problems, SpaceError, Text, raise_problems
 from autometa.space._parse import parse_space
+from autometa.space._shipped import is_space_name, shipped_path
 from autometa.space.space import SearchSpace
 
 __all__ = ["load_space"]
@@ -138,11 +139,14 @@ def _read_json(text: str, problems: Problems, marks: Marks) -> tuple[bool, Any]:
 
 
 def load_space(source: str | os.PathLike[str] | Mapping[str, Any]) -> SearchSpace:
-    """Load and check a search space from a YAML/JSON file path, or from a dict.
+    """Load and check a search space from a shipped space's name, a YAML/JSON file, or a dict.
 
     Args:
-        source: a ``.yaml``/``.yml``/``.json`` path (JSON by extension, YAML otherwise), or
-            an already-parsed mapping (shown as ``<dict>`` in messages).
+        source: the name of a shipped space (``"tiny"``, ``"dag_cell"``: see
+            ``autometa spaces``), a ``.yaml``/``.yml``/``.json`` path (JSON by extension,
+            YAML otherwise), or an already-parsed mapping (shown as ``<dict>`` in messages).
+            A bare name without a path separator or extension is looked up among the shipped
+            spaces unless a file of that name exists.
 
     Returns:
         The :class:`SearchSpace`.
@@ -150,12 +154,15 @@ def load_space(source: str | os.PathLike[str] | Mapping[str, Any]) -> SearchSpac
     Raises:
         SpaceValidationError: listing every problem, each with the file, line, column and
             key path; ``str()`` is the text to show the user and ``.errors`` the records.
+            An unknown space name gets one line listing the shipped spaces.
     """
     if isinstance(source, Mapping):
         problems = Problems("<dict>")
         parsed = parse_space(problems, source)
         problems.raise_if_any()
         return SearchSpace(parsed, source=None, file="<dict>", marks={})
+    if isinstance(source, str) and is_space_name(source):
+        source = shipped_path(source)
     path = os.fspath(source)
     file = os.path.basename(path) or path
     problems = Problems(file)
