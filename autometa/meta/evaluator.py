@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 import torch
@@ -34,6 +34,9 @@ from autometa.meta.result import EvalResult, failed_result, runtime_versions
 from autometa.meta.rollout import Params, rollout
 from autometa.policy import GraphPolicy, build_policy
 
+if TYPE_CHECKING:
+    from autometa.tasks import TaskFamily
+
 __all__ = ["Adaptation", "MAMLEvaluator", "adapt", "meta_train"]
 
 
@@ -54,7 +57,7 @@ class Adaptation:
 
 def adapt(
     policy: GraphPolicy,
-    family,
+    family: TaskFamily,
     task_params: dict[str, torch.Tensor],
     steps: int = 1,
     *,
