@@ -26,7 +26,7 @@ process) instead.
 
 Run it from the repository root:
 
-    python examples/custom_task_family.py --quick   # tiny sizes: well under a minute
+    python examples/custom_task_family.py --quick   # tiny sizes: a minute or two
     python examples/custom_task_family.py           # 30 meta-iterations of 20 tasks x 10
                                                     # episodes, then a 4-trial search (about
                                                     # half an hour on a 2-core CPU)
@@ -124,7 +124,9 @@ autometa.register_task(
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, well under a minute")
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny sizes: a minute or two on 2 CPU cores"
+    )
     parser.add_argument("--out", type=Path, default=None, help="folder for search.db and best/")
     parser.add_argument("--workers", type=int, default=1, help="worker processes of the search")
     parser.add_argument("--seed", type=int, default=0, help="evaluation and search seed")

@@ -14,7 +14,7 @@ This script walks through the whole pipeline once:
 
 Run it from the repository root:
 
-    python examples/first_search.py --quick   # tiny.yaml, 3 small trials: well under a minute
+    python examples/first_search.py --quick   # tiny space, 3 small trials: a minute or two
     python examples/first_search.py           # chain_mlp.yaml, 20 trials at the paper's
                                               # 100 meta-iterations (several minutes per trial
                                               # on one CPU core; add --workers or a GPU)
@@ -34,7 +34,9 @@ import autometa
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, well under a minute")
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny sizes: a minute or two on 2 CPU cores"
+    )
     parser.add_argument("--out", type=Path, default=None, help="folder for search.db and best/")
     parser.add_argument("--trials", type=int, default=None, help="trial budget (quick: 3)")
     parser.add_argument("--workers", type=int, default=1, help="parallel evaluations (0: inline)")

@@ -19,7 +19,7 @@ the mechanics, but says nothing about how well an architecture meta-learns. Full
 
 Run it from the repository root:
 
-    python examples/multi_objective.py --quick   # synthetic objective, 32 trials: seconds
+    python examples/multi_objective.py --quick   # synthetic objective, 32 trials: a minute or two
     python examples/multi_objective.py           # MAML, 48 trials of 30 meta-iterations
                                                  # (several hours on one CPU core; use
                                                  # --workers or a GPU)
@@ -40,7 +40,9 @@ from autometa.export import pareto_front, plot
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="synthetic objective, seconds")
+    parser.add_argument(
+        "--quick", action="store_true", help="synthetic objective: a minute or two on 2 CPU cores"
+    )
     parser.add_argument("--out", type=Path, default=None, help="folder for search.db and plots/")
     parser.add_argument("--trials", type=int, default=None, help="trial budget (quick: 32)")
     parser.add_argument("--workers", type=int, default=1, help="parallel MAML evaluations")

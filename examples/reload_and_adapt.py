@@ -38,7 +38,9 @@ FAMILY = "navigation2d"
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, well under a minute")
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny sizes: a minute or two on 2 CPU cores"
+    )
     parser.add_argument("--out", type=Path, default=None, help="folder for search.db and best/")
     parser.add_argument("--export", type=Path, default=None, help="reuse this export folder")
     parser.add_argument("--task", type=int, default=0, help="index of the held-out test task")
