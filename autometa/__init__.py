@@ -17,6 +17,7 @@ __version__ = "0.1.0"
 _LAZY: dict[str, str] = {
     "load_space": "autometa.space",
     "SearchSpace": "autometa.space",
+    "shipped_spaces": "autometa.space",
     "build_policy": "autometa.policy",
     "register_op": "autometa.policy",
     "canonical_hash": "autometa.graph",

@@ -31,7 +31,7 @@ from bench_maml_speed import mlp_graph  # noqa: E402
 
 from autometa.meta import MAMLEvaluator  # noqa: E402
 
-PAPER = {  # Finn et al. 2017, Fig. 4 data (shared/reference/maml-rl.md §4.2), 0..3 steps
+PAPER = {  # Finn et al. 2017, Fig. 4 (cbfinn/maml_rl's icml/ data), 0..3 steps
     "maml": [-40.41, -11.68, -3.33, -3.23],
     "pretrained": [-40.81, -19.73, -11.72, -8.47],
     "random": [-82.66, -57.96, -53.84, -46.81],

@@ -31,7 +31,6 @@ import autometa  # noqa: E402
 from autometa.experiment import Budget, Final  # noqa: E402
 from autometa.meta import MAMLEvaluator  # noqa: E402
 
-SPACES = Path(__file__).resolve().parents[1] / "search_spaces"
 BASELINES = ("maml-relu-2x100", "tanh-2x64")
 QUICK_EVAL = dict(
     meta_iterations=3,
@@ -51,7 +50,7 @@ def one_search(space: str, strategy: str, seed: int, args: argparse.Namespace) -
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         result = autometa.search(
-            SPACES / f"{space}.yaml",
+            space,
             strategy=strategy,
             evaluator=evaluator,
             budget=Budget(trials=args.trials),

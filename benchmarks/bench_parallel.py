@@ -24,7 +24,7 @@ from _common import print_table, save  # noqa: E402
 from autometa.experiment import Budget, search  # noqa: E402
 from autometa.meta.synthetic import SyntheticObjective  # noqa: E402
 
-SPACE = Path(__file__).resolve().parents[1] / "search_spaces" / "dag_cell.yaml"
+SPACE = "dag_cell"
 
 
 def run(executor: object, workers: int, trials: int, delay: float, folder: Path) -> dict:

@@ -30,14 +30,13 @@ from autometa.meta import SyntheticObjective  # noqa: E402
 from autometa.space import load_space  # noqa: E402
 from autometa.strategies import STRATEGIES, make_strategy  # noqa: E402
 
-SPACES = Path(__file__).resolve().parents[1] / "search_spaces"
 MODEL_BASED = ("bo-", "nni-tpe", "nni-gp", "nni-anneal")
 QUICK = ["random", "ga", "regularized-evolution", "bo-et", "nni-tpe"]
 
 
 def run(name: str, space_name: str, seed: int, trials: int) -> dict:
     """One run: the best-so-far curve (NaN before the first success) and the wall time."""
-    space = load_space(SPACES / f"{space_name}.yaml")
+    space = load_space(space_name)
     objective = SyntheticObjective()
     try:
         strategy = make_strategy(name, space, seed=seed)

@@ -37,10 +37,8 @@ from autometa.meta.maml import (  # noqa: E402
 )
 from autometa.meta.trpo import trpo_step  # noqa: E402
 from autometa.policy import build_policy  # noqa: E402
-from autometa.space import load_space  # noqa: E402
+from autometa.space import load_space, shipped_spaces  # noqa: E402
 from autometa.tasks import make_task  # noqa: E402
-
-SPACES = Path(__file__).resolve().parents[1] / "search_spaces"
 
 
 class _Fallbacks(logging.Handler):
@@ -86,9 +84,7 @@ def check(graph, family, seed: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=200)
-    parser.add_argument(
-        "--spaces", nargs="+", default=sorted(p.stem for p in SPACES.glob("*.yaml"))
-    )
+    parser.add_argument("--spaces", nargs="+", default=sorted(shipped_spaces()))
     parser.add_argument("--horizon", type=int, default=20)
     args = parser.parse_args()
     family = make_task("navigation2d", horizon=args.horizon)
@@ -96,7 +92,7 @@ def main() -> None:
     logging.getLogger("autometa.meta").addHandler(fallbacks)
     rows, details = [], {}
     for space_name in args.spaces:
-        space = load_space(SPACES / f"{space_name}.yaml")
+        space = load_space(space_name)
         start = time.perf_counter()
         n_fallback_before = len(fallbacks.messages)
         results = []

@@ -2,8 +2,8 @@
 
 This script walks through the whole pipeline once:
 
-1. load a search space from YAML (``search_spaces/chain_mlp.yaml``, or ``tiny.yaml`` in quick
-   mode): each point of it is a policy architecture;
+1. load a search space shipped with autometa (``chain_mlp``, or ``tiny`` in quick mode; both
+   are YAML files, see ``autometa spaces``): each point of it is a policy architecture;
 2. score candidates with :class:`autometa.MAMLEvaluator`: every candidate's policy is
    meta-trained with MAML on the ``navigation2d`` task family (point robots that must find a
    goal), then adapted for a few policy-gradient steps on fixed held-out goals; the score is
@@ -14,7 +14,7 @@ This script walks through the whole pipeline once:
 
 Run it from the repository root:
 
-    python examples/first_search.py --quick   # tiny.yaml, 3 small trials: well under a minute
+    python examples/first_search.py --quick   # tiny space, 3 small trials: a minute or two
     python examples/first_search.py           # chain_mlp.yaml, 20 trials at the paper's
                                               # 100 meta-iterations (several minutes per trial
                                               # on one CPU core; add --workers or a GPU)
@@ -31,13 +31,12 @@ from pathlib import Path
 
 import autometa
 
-REPO = Path(__file__).resolve().parent.parent
-SPACES = REPO / "search_spaces"
-
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, well under a minute")
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny sizes: a minute or two on 2 CPU cores"
+    )
     parser.add_argument("--out", type=Path, default=None, help="folder for search.db and best/")
     parser.add_argument("--trials", type=int, default=None, help="trial budget (quick: 3)")
     parser.add_argument("--workers", type=int, default=1, help="parallel evaluations (0: inline)")
@@ -53,7 +52,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
 
     # 1. The search space: a YAML file describing a family of policy graphs.
-    space = autometa.load_space(SPACES / ("tiny.yaml" if args.quick else "chain_mlp.yaml"))
+    space = autometa.load_space("tiny" if args.quick else "chain_mlp")
     print(f"space {space.name!r}: {space.description}")
 
     # 2. The evaluator. MAMLEvaluator starts from the paper's preset for the task family

@@ -19,7 +19,7 @@ the mechanics, but says nothing about how well an architecture meta-learns. Full
 
 Run it from the repository root:
 
-    python examples/multi_objective.py --quick   # synthetic objective, 32 trials: seconds
+    python examples/multi_objective.py --quick   # synthetic objective, 32 trials: a minute or two
     python examples/multi_objective.py           # MAML, 48 trials of 30 meta-iterations
                                                  # (several hours on one CPU core; use
                                                  # --workers or a GPU)
@@ -37,12 +37,12 @@ from pathlib import Path
 import autometa
 from autometa.export import pareto_front, plot
 
-REPO = Path(__file__).resolve().parent.parent
-
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="synthetic objective, seconds")
+    parser.add_argument(
+        "--quick", action="store_true", help="synthetic objective: a minute or two on 2 CPU cores"
+    )
     parser.add_argument("--out", type=Path, default=None, help="folder for search.db and plots/")
     parser.add_argument("--trials", type=int, default=None, help="trial budget (quick: 32)")
     parser.add_argument("--workers", type=int, default=1, help="parallel MAML evaluations")
@@ -58,7 +58,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
 
     # The space: 1-4 dense layers of 32-128 units, so sizes range over two orders of magnitude.
-    space = autometa.load_space(REPO / "search_spaces" / "chain_mlp.yaml")
+    space = autometa.load_space("chain_mlp")
 
     # The evaluator. Both report objectives={"params": ...} next to the score, which is what
     # a two-objective strategy is told about besides the score.

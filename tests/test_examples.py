@@ -56,6 +56,14 @@ def test_custom_task_family(tmp_path):
     # the worker process found the family by name: registration at import time works
     assert "in 1 worker process(es): 2 of 2 trials done" in out
     assert (tmp_path / "search.db").is_file()
+    # the tutorial's last step: export, reload, adapt to a new task
+    best = tmp_path / "best"
+    assert f"to {best}; adapted to {{'target': 0.8, 'friction': 0.2}}:" in out
+    assert re.search(
+        r"mean return after 0 steps: -?\d+\.\d+, after 1 steps: .*, after 2 steps: ", out
+    )
+    model = json.loads((best / "model.json").read_text())
+    assert model["task_family"]["name"] == "point-reacher-1d"
 
 
 def test_multi_objective(tmp_path):

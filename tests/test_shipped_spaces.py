@@ -7,17 +7,64 @@ import numpy as np
 import pytest
 import torch
 
+import autometa.space
+from autometa.errors import SpaceValidationError
 from autometa.graph import from_graphml, from_json, graph_equal, to_graphml, to_json
 from autometa.policy import build_policy
-from autometa.space import load_space
+from autometa.space import load_space, shipped_spaces
 
-SPACES = sorted((Path(__file__).parents[1] / "search_spaces").glob("*.yaml"))
+SPACES = sorted(shipped_spaces().values())
 SAMPLES = 200
 
 
 def test_the_shipped_spaces_are_there():
     names = {p.stem for p in SPACES}
     assert {"chain_mlp", "dag_cell", "explicit_two_tower", "tiny"} <= names
+    assert all(p.parent == Path(autometa.space.__file__).parent / "shipped" for p in SPACES)
+
+
+@pytest.mark.parametrize("name", ["tiny", "dag_cell"])
+def test_a_bare_name_loads_the_shipped_space_from_any_folder(name, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    space = load_space(name)
+    assert space == load_space(shipped_spaces()[name])
+    assert space.source == str(shipped_spaces()[name])
+
+
+def test_an_existing_file_wins_over_a_shipped_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("tiny").write_text((shipped_spaces()["chain_mlp"]).read_text())
+    assert load_space("tiny").name == "chain-mlp"
+    assert load_space("./tiny").name == "chain-mlp"
+
+
+@pytest.mark.parametrize(
+    ("name", "hint"),
+    [
+        ("dag_cel", " Did you mean 'dag_cell'?"),
+        ("dag-cell", " Did you mean 'dag_cell'?"),
+        ("zz", ""),
+    ],
+)
+def test_an_unknown_name_lists_the_shipped_spaces(name, hint, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SpaceValidationError) as info:
+        load_space(name)
+    assert str(info.value) == (
+        f"{name}: not a file and not a shipped search space.{hint} "
+        "Shipped spaces: chain_mlp, dag_cell, explicit_two_tower, tiny"
+    )
+
+
+def test_a_missing_path_is_still_a_read_error(tmp_path):
+    with pytest.raises(SpaceValidationError) as info:
+        load_space(tmp_path / "tiny")
+    assert str(info.value) == (
+        "tiny: 1 problem in the search space\n"
+        "tiny: expected a readable UTF-8 text file, got No such file or directory [read_error]"
+    )
+    with pytest.raises(SpaceValidationError, match=r"^tiny.yaml: 1 problem"):
+        load_space("tiny.yaml")
 
 
 @pytest.mark.parametrize("path", SPACES, ids=[p.stem for p in SPACES])

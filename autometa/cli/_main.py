@@ -19,6 +19,7 @@ __all__ = ["EXIT_FAILURE", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "build_p
 _COMMANDS: list[tuple[str, str]] = [
     ("autometa.cli._space", "validate"),
     ("autometa.cli._space", "sample"),
+    ("autometa.cli._space", "spaces"),
     ("autometa.cli._export", "export"),
     ("autometa.cli._export", "plot"),
     ("autometa.cli._search", "search"),

@@ -12,6 +12,7 @@ from autometa.cli._args import integer, number, storage_path
 from autometa.cli._imports import add_import_option
 from autometa.cli._show import format_study
 from autometa.cli._signals import exit_code, report
+from autometa.cli._space import space_help
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -80,7 +81,7 @@ def add_search(sub: argparse._SubParsersAction) -> None:
         "succeeded, 2 bad input, 130 interrupted by Ctrl-C, 143 by SIGTERM, 129 by SIGHUP "
         "(resume with `autometa resume STORAGE`).",
     )
-    p.add_argument("space", help="path to a YAML or JSON search-space file")
+    p.add_argument("space", help=space_help())
     p.add_argument("--strategy", default="random", help="strategy name (default: random)")
     p.add_argument(
         "--option", action="append", type=_key_value, default=[], metavar="KEY=VALUE",

@@ -4,9 +4,27 @@ from __future__ import annotations
 
 import argparse
 import json
+from importlib import resources
 from pathlib import Path
 
+import yaml
+
 from autometa.cli._args import integer
+
+
+def shipped_names() -> list[str]:
+    """Names of the spaces shipped with the package, found without importing torch."""
+    folder = resources.files("autometa").joinpath("space", "shipped")
+    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def space_help() -> str:
+    """Help text of a ``SPACE`` argument, listing the shipped names."""
+    return (
+        "a shipped space's name (one of: "
+        + ", ".join(shipped_names())
+        + "; see `autometa spaces`) or the path of a YAML or JSON search-space file"
+    )
 
 
 def add_validate(sub: argparse._SubParsersAction) -> None:
@@ -19,7 +37,7 @@ def add_validate(sub: argparse._SubParsersAction) -> None:
         "against the MAML evaluator of --task, as `autometa search` would. Exit code 2 if it "
         "is malformed.",
     )
-    p.add_argument("space", help="path to a YAML or JSON search-space file")
+    p.add_argument("space", help=space_help())
     p.add_argument(
         "--samples", type=integer(0), default=20, help="candidates to sample and check (0: none)"
     )
@@ -68,7 +86,7 @@ def add_sample(sub: argparse._SubParsersAction) -> None:
         description="Draw candidates with a seed; print each one's decisions, canonical hash "
         "and size, and optionally write node-link JSON, GraphML, DOT and PNG files.",
     )
-    p.add_argument("space", help="path to a YAML or JSON search-space file")
+    p.add_argument("space", help=space_help())
     p.add_argument("-n", "--num", type=integer(1), default=3, help="how many candidates")
     p.add_argument("--seed", type=integer(0), default=0, help="seed of the first candidate")
     p.add_argument("--out", type=Path, default=None, help="folder to write the candidates to")
@@ -108,4 +126,26 @@ def run_sample(args: argparse.Namespace) -> int:
                 pass
     if args.out is not None:
         print(f"wrote {args.num} candidates to {args.out}")
+    return 0
+
+
+def add_spaces(sub: argparse._SubParsersAction) -> None:
+    """Register ``autometa spaces``."""
+    p = sub.add_parser(
+        "spaces",
+        help="list the search spaces shipped with autometa",
+        description="List the shipped search spaces, each with its description. Any command "
+        "that takes a SPACE accepts these names as well as file paths.",
+    )
+    p.set_defaults(handler=run_spaces)
+
+
+def run_spaces(args: argparse.Namespace) -> int:
+    """Print each shipped space's name and the description its file gives."""
+    folder = resources.files("autometa").joinpath("space", "shipped")
+    names = shipped_names()
+    width = max(map(len, names))
+    for name in names:
+        spec = yaml.safe_load(folder.joinpath(f"{name}.yaml").read_text(encoding="utf-8"))
+        print(f"{name:<{width}}  {spec.get('description', '')}")
     return 0

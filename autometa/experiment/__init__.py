@@ -2,7 +2,7 @@
 
 >>> import autometa
 >>> result = autometa.search(  # doctest: +SKIP
-...     "search_spaces/tiny.yaml", strategy="random",
+...     "tiny", strategy="random",
 ...     evaluator=autometa.SyntheticObjective(), budget=autometa.Budget(trials=10),
 ...     storage="runs/tiny.db", workers=2,
 ... )

@@ -181,7 +181,8 @@ def search(
     ``if __name__ == "__main__":`` guard is caught here).
 
     Args:
-        space: a :class:`~autometa.space.SearchSpace`, a space file path, or a dict.
+        space: a :class:`~autometa.space.SearchSpace`, a shipped space's name, a space file
+            path, or a dict.
         strategy: a registered strategy name (``"random"``, ``"ga"``, ...) or an instance
             built on the same space.
         evaluator: ``evaluator(graph, *, seed, device, meta_iterations=None) -> EvalResult``;

@@ -41,6 +41,7 @@ __all__ = [
 ]
 
 FORMAT = "autometa.export/1"
+"""The export folder's format tag, written to ``model.json``; :func:`load` refuses others."""
 MODEL_JSON = "model.json"
 WEIGHTS = "model.safetensors"
 ARCH_JSON = "architecture.json"

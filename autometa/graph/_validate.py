@@ -10,8 +10,11 @@ from autometa.ops import OPS
 __all__ = ["INPUT", "OUTPUT", "MERGES", "validate_graph", "ordered_inputs", "resolve_widths"]
 
 INPUT = "input"
+"""Name and op of the observation node every candidate graph has."""
 OUTPUT = "output"
+"""Name and op of the node that feeds the policy head."""
 MERGES = ("sum", "concat")
+"""How a node may combine its inputs: zero-padded sum or concatenation in edge order."""
 
 
 def ordered_inputs(graph: nx.DiGraph, node: str) -> list[str]:

@@ -1,6 +1,6 @@
 """Every hyperparameter of the MAML evaluator, with its default and where that default is from.
 
-Sources are cited as in ``shared/reference/maml-rl.md``: "paper" is Finn, Abbeel & Levine,
+Sources are cited by the short names of ``docs/references.md``: "paper" is Finn, Abbeel & Levine,
 *Model-Agnostic Meta-Learning for Fast Adaptation of Deep Networks* (ICML 2017); "original
 code" is the authors' ``cbfinn/maml_rl``; "pytorch-maml-rl" is the standard PyTorch port.
 """

@@ -16,7 +16,7 @@ import math
 import time
 import traceback
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 import torch
@@ -50,6 +50,9 @@ from autometa.meta.result import EvalResult, failed_result, runtime_versions
 from autometa.meta.rollout import Params, rollout
 from autometa.policy import GraphPolicy, build_policy
 from autometa.tasks import TASKS, make_task
+
+if TYPE_CHECKING:
+    from autometa.tasks import TaskFamily
 
 __all__ = ["Adaptation", "MAMLEvaluator", "adapt", "meta_train", "is_candidate_error"]
 
@@ -101,7 +104,7 @@ def _check_family(name: str, options: dict[str, Any]) -> None:
 
 def adapt(
     policy: GraphPolicy,
-    family,
+    family: TaskFamily,
     task_params: dict[str, torch.Tensor],
     steps: int = 1,
     *,

@@ -10,6 +10,7 @@ from autometa.space._limits import (
     MAX_FLOW_DEPTH,
     MAX_INT_DIGITS,
 )
+from autometa.space._shipped import shipped_spaces
 from autometa.space.dims import (
     Boolean,
     Categorical,
@@ -37,4 +38,5 @@ __all__ = [
     "condition_holds",
     "dimension_from_dict",
     "load_space",
+    "shipped_spaces",
 ]

@@ -24,6 +24,7 @@ from autometa.space._limits import (
     MAX_INT_DIGITS,
 )
 from autometa.space._parse import parse_space
+from autometa.space._shipped import is_space_name, shipped_path
 from autometa.space.space import SearchSpace
 
 __all__ = ["load_space"]
@@ -316,11 +317,14 @@ def _read_text(path: str, file: str, max_bytes: int) -> str:
 def load_space(
     source: str | os.PathLike[str] | Mapping[str, Any], *, max_bytes: int = MAX_FILE_BYTES
 ) -> SearchSpace:
-    """Load and check a search space from a YAML/JSON file path, or from a dict.
+    """Load and check a search space from a shipped space's name, a YAML/JSON file, or a dict.
 
     Args:
-        source: a ``.yaml``/``.yml``/``.json`` path (JSON by extension, YAML otherwise), or
-            an already-parsed mapping (shown as ``<dict>`` in messages).
+        source: the name of a shipped space (``"tiny"``, ``"dag_cell"``: see
+            ``autometa spaces``), a ``.yaml``/``.yml``/``.json`` path (JSON by extension,
+            YAML otherwise), or an already-parsed mapping (shown as ``<dict>`` in messages).
+            A bare name without a path separator or extension is looked up among the shipped
+            spaces unless a file of that name exists.
         max_bytes: the largest file read (default ``MAX_FILE_BYTES``, 1 MiB); a larger one
             is refused before it is parsed.
 
@@ -330,12 +334,15 @@ def load_space(
     Raises:
         SpaceValidationError: listing every problem, each with the file, line, column and
             key path; ``str()`` is the text to show the user and ``.errors`` the records.
+            An unknown space name gets one line listing the shipped spaces.
     """
     if isinstance(source, Mapping):
         problems = Problems("<dict>")
         parsed = parse_space(problems, source)
         problems.raise_if_any()
         return SearchSpace(parsed, source=None, file="<dict>", marks={})
+    if isinstance(source, str) and is_space_name(source):
+        source = shipped_path(source)
     path = os.fspath(source)
     file = os.path.basename(path) or path
     problems = Problems(file)

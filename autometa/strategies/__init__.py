@@ -2,7 +2,7 @@
 
 >>> from autometa.space import load_space
 >>> from autometa.strategies import make_strategy
->>> space = load_space("search_spaces/tiny.yaml")
+>>> space = load_space("tiny")
 >>> strategy = make_strategy("random", space, seed=0)
 >>> [candidate] = strategy.ask(1)
 >>> strategy.tell(candidate, 1.5)

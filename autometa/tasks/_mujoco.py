@@ -1,10 +1,11 @@
 """The MAML paper's MuJoCo tasks (Finn et al. 2017, §5.3) on gymnasium's v5 envs.
 
 Rewards follow the original code (``rllab/envs/mujoco/half_cheetah_env_rand*.py``,
-``ant_env_rand*.py``; ``shared/reference/maml-rl.md`` §2.1). Physics are gymnasium's
+``ant_env_rand*.py`` in ``cbfinn/maml_rl``; see ``docs/references.md``). Physics are gymnasium's
 ``HalfCheetah-v5`` / ``Ant-v5`` models with frame-skip 5 (0.05 s per step), as in
 pytorch-maml-rl and learn2learn, with their 100-step horizon (5 s of simulated time); the paper
-used rllab models and 200 steps (discrepancy #9), so returns are not on the paper's scale.
+used rllab models and 200 steps (difference #4 in ``docs/references.md``), so returns are not
+on the paper's scale.
 Forward velocity is gymnasium's ``info["x_velocity"]``, i.e. the torso's Δx / dt (the ports'
 choice; the original read the simulator's centre-of-mass velocity). Observations are the v5
 layouts. Reset noise is gymnasium's (qpos + U(-0.1, 0.1), qvel + 0.1 N(0, 1)). Needs the

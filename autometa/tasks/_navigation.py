@@ -16,19 +16,19 @@ __all__ = ["Navigation2D", "SparseNavigation2D"]
 class Navigation2D(TaskFamily):
     """Point robot in the plane; each task is a goal position (Finn et al. 2017, §5.3).
 
-    Follows the original code (``maml_examples/point_env_randgoal.py``, see
-    ``shared/reference/maml-rl.md`` §1):
+    Follows the original code (``maml_examples/point_env_randgoal.py`` in ``cbfinn/maml_rl``;
+    the differences between the sources are numbered in ``docs/references.md``):
 
     - start at (0, 0); observation = position (``oracle=True`` appends the goal, 4-D);
     - the policy acts in ``[-1, 1]^2``; the env moves by
       ``clip(action_scale * action, -max_speed, max_speed)``. The defaults
       (``action_scale=0.1``, ``max_speed=0.1``) are the original code's rescaling of [-1, 1]
       onto +-0.1; ``action_scale=1.0`` gives pytorch-maml-rl's raw clipped velocities
-      (discrepancy #3), and the action space becomes ``[-max_speed, max_speed] / action_scale``;
+      (difference #3), and the action space becomes ``[-max_speed, max_speed] / action_scale``;
     - reward = minus the Euclidean distance to the goal after the move (the code's definition;
-      the paper says "squared", discrepancy #1);
+      the paper says "squared", difference #1);
     - terminated when ``|dx| < goal_tolerance`` and ``|dy| < goal_tolerance`` (a box, as in the
-      code; discrepancy #2); horizon 100;
+      code; difference #2); horizon 100;
     - goals uniform in ``[goal_low, goal_high]^2 = [-0.5, 0.5]^2``; goals outside that arena
       are rejected by ``validate_tasks``.
 

@@ -20,6 +20,7 @@ __all__ = ["Seed", "State", "TaskFamily", "TaskParam"]
 
 Seed = int | torch.Generator
 State = dict[str, torch.Tensor]
+"""A batch of environment states: named tensors with a leading batch dimension."""
 
 _TRAIN_SALT, _TEST_SALT = 0x7261696E, 0x74657374  # separate streams for training / test tasks
 

@@ -10,7 +10,7 @@ provide ``strategy_name`` and ``space`` fixtures::
 
         @pytest.fixture
         def space(self):
-            return load_space("search_spaces/tiny.yaml")
+            return load_space("tiny")
 """
 
 from __future__ import annotations

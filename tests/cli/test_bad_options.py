@@ -9,9 +9,10 @@ import pytest
 from autometa.cli import main
 from autometa.errors import StorageError
 from autometa.experiment import SQLiteStorage
+from autometa.space import shipped_spaces
 
 ROOT = Path(__file__).parents[2]
-DAG = str(ROOT / "search_spaces" / "dag_cell.yaml")
+DAG = str(shipped_spaces()["dag_cell"])
 QUICK = ["--objective", "synthetic", "--workers", "0", "--no-progress", "--trials", "1"]
 
 

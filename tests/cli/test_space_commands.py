@@ -1,6 +1,8 @@
 """``autometa validate`` and ``autometa sample`` run as a user runs them."""
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -8,25 +10,72 @@ from pathlib import Path
 import pytest
 
 from autometa.cli import main
+from autometa.space import load_space, shipped_spaces
 
 ROOT = Path(__file__).parents[2]
 
 
-def run(*args):
+def run(*args, cwd=ROOT):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}  # this checkout, from any folder
     return subprocess.run(
-        [sys.executable, "-m", "autometa.cli._main", *args],
+        [
+            sys.executable,
+            "-c",
+            "import sys; from autometa.cli import main; sys.exit(main())",
+            *args,
+        ],
         capture_output=True,
         text=True,
-        cwd=ROOT,
+        cwd=cwd,
+        env=env,
         timeout=120,
     )
 
 
-def test_validate_a_shipped_space_in_a_subprocess():
-    proc = run("validate", "search_spaces/dag_cell.yaml")
+def test_validate_a_shipped_space_by_name_in_a_subprocess(tmp_path):
+    proc = run("validate", "dag_cell", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "space 'dag-cell': dag" in proc.stdout
-    assert "OK: search_spaces/dag_cell.yaml" in proc.stdout
+    assert f"source: {shipped_spaces()['dag_cell']}" in proc.stdout
+    assert "OK: dag_cell" in proc.stdout
+
+
+def test_validate_a_space_file_by_path(tmp_path, capsys):
+    path = tmp_path / "mine.yaml"
+    shutil.copy(shipped_spaces()["tiny"], path)
+    assert main(["validate", str(path), "--samples", "2"]) == 0
+    assert f"OK: {path}" in capsys.readouterr().out
+
+
+def test_an_unknown_space_name_exits_2_with_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["validate", "dag_cel"]) == 2
+    assert capsys.readouterr() == (
+        "",
+        "autometa validate: error: dag_cel: not a file and not a shipped search space. "
+        "Did you mean 'dag_cell'? "
+        "Shipped spaces: chain_mlp, dag_cell, explicit_two_tower, tiny\n",
+    )
+
+
+def test_spaces_lists_every_shipped_space_with_its_description(capsys):
+    assert main(["spaces"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == list(shipped_spaces())
+    assert lines[-1] == (
+        "tiny                MLP policies of 1-2 layers of 16 or 32 units with tanh or relu."
+    )
+    for line, name in zip(lines, shipped_spaces()):
+        assert line.split(maxsplit=1)[1] == load_space(name).description
+
+
+@pytest.mark.parametrize("command", ["validate", "sample", "search"])
+def test_help_of_a_space_argument_lists_the_shipped_names(command, capsys):
+    with pytest.raises(SystemExit) as info:
+        main([command, "--help"])
+    assert info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "a shipped space's name (one of: " + ", ".join(shipped_spaces()) in text
 
 
 def test_validate_a_malformed_space_exits_2_without_traceback(tmp_path):
@@ -50,12 +99,7 @@ def test_missing_file_and_bad_command_exit_2(tmp_path, capsys):
 
 
 def test_sample_writes_every_format(tmp_path, capsys):
-    assert (
-        main(
-            ["sample", "search_spaces/tiny.yaml", "-n", "2", "--seed", "5", "--out", str(tmp_path)]
-        )
-        == 0
-    )
+    assert main(["sample", "tiny", "-n", "2", "--seed", "5", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert out.count("# candidate seed=") == 2
     for seed in (5, 6):
@@ -68,9 +112,9 @@ def test_sample_writes_every_format(tmp_path, capsys):
 
 
 def test_sample_json_lines_are_seeded(capsys):
-    main(["sample", "search_spaces/chain_mlp.yaml", "-n", "2", "--json"])
+    main(["sample", "chain_mlp", "-n", "2", "--json"])
     first = capsys.readouterr().out.splitlines()
-    main(["sample", "search_spaces/chain_mlp.yaml", "-n", "2", "--json"])
+    main(["sample", "chain_mlp", "-n", "2", "--json"])
     assert capsys.readouterr().out.splitlines() == first
     assert [json.loads(line)["seed"] for line in first] == [0, 1]
 

@@ -17,10 +17,11 @@ from autometa.errors import ConfigurationError, SearchFailedError, StorageError
 from autometa.experiment import Budget, SQLiteStorage, TrialState, search, trial_seed
 from autometa.meta import SyntheticObjective
 from autometa.meta.config import settable_fields
+from autometa.space import shipped_spaces
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = str(ROOT / "search_spaces" / "tiny.yaml")
-DAG = str(ROOT / "search_spaces" / "dag_cell.yaml")
+TINY = str(shipped_spaces()["tiny"])
+DAG = str(shipped_spaces()["dag_cell"])
 QUICK = ["--objective", "synthetic", "--workers", "0", "--no-progress", "--trials", "2"]
 CODE = "import sys; from autometa.cli import main; sys.exit(main())"
 

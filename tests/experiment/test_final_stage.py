@@ -27,10 +27,11 @@ from autometa.experiment import (
 from autometa.experiment._final import mean_ci, t95
 from autometa.experiment._worker import combine_seeds
 from autometa.meta import EvalResult, SyntheticObjective, failed_result
+from autometa.space import shipped_spaces
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = str(ROOT / "search_spaces" / "tiny.yaml")
-DAG = str(ROOT / "search_spaces" / "dag_cell.yaml")
+TINY = str(shipped_spaces()["tiny"])
+DAG = str(shipped_spaces()["dag_cell"])
 NOISY = SyntheticObjective(seed_noise=0.5)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from _scripted_evaluators import Scripted
@@ -21,8 +20,9 @@ from autometa.experiment import (
 )
 from autometa.experiment.fidelity import fidelity_from_dict
 from autometa.meta.synthetic import SyntheticObjective
+from autometa.space import shipped_spaces
 
-DAG = Path(__file__).resolve().parents[2] / "search_spaces" / "dag_cell.yaml"
+DAG = shipped_spaces()["dag_cell"]
 
 
 def run(storage, trials, fidelity, evaluator=None, workers=0, **kw):

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import pytest
 from _scripted_evaluators import Scripted
@@ -28,10 +27,9 @@ from autometa.experiment import (
 from autometa.experiment._worker import Job
 from autometa.graph import to_json
 from autometa.meta.synthetic import SyntheticObjective
-from autometa.space import load_space
+from autometa.space import load_space, shipped_spaces
 
-ROOT = Path(__file__).resolve().parents[2]
-DAG = ROOT / "search_spaces" / "dag_cell.yaml"
+DAG = shipped_spaces()["dag_cell"]
 
 
 def test_faults_in_workers_are_recorded_and_budget_finishes(tmp_path):
@@ -110,7 +108,8 @@ SCRIPT = """
 import sys
 from autometa.experiment import Budget, search
 from autometa.meta.synthetic import SyntheticObjective
-from autometa.space import load_space
+from autometa.space import load_space, shipped_spaces
+from autometa.space import shipped_spaces
 
 if __name__ == "__main__":
     search({space!r}, evaluator=SyntheticObjective(delay=0.2), budget=Budget(trials=12),

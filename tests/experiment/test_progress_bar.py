@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 from autometa.experiment import Budget, InMemoryStorage, ProgressBar, search
 from autometa.experiment.progress import format_seconds
 from autometa.meta.synthetic import SyntheticObjective
+from autometa.space import shipped_spaces
 
-DAG = Path(__file__).resolve().parents[2] / "search_spaces" / "dag_cell.yaml"
+DAG = shipped_spaces()["dag_cell"]
 
 
 class Tty(io.StringIO):

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from autometa.experiment import Budget, InMemoryStorage, search, trial_seed
 from autometa.meta.synthetic import SyntheticObjective
+from autometa.space import shipped_spaces
 
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.ray
 
-DAG = Path(__file__).resolve().parents[2] / "search_spaces" / "dag_cell.yaml"
+DAG = shipped_spaces()["dag_cell"]
 
 
 @pytest.fixture(scope="module")

@@ -20,10 +20,10 @@ from autometa.experiment import (
     trial_seed,
 )
 from autometa.meta.synthetic import SyntheticObjective
+from autometa.space import shipped_spaces
 
-ROOT = Path(__file__).resolve().parents[2]
-TINY = ROOT / "search_spaces" / "tiny.yaml"
-DAG = ROOT / "search_spaces" / "dag_cell.yaml"
+TINY = shipped_spaces()["tiny"]
+DAG = shipped_spaces()["dag_cell"]
 
 
 def run(storage, trials=6, space=DAG, evaluator=None, **kw):

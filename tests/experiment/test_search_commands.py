@@ -8,14 +8,13 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from autometa.cli import main
 from autometa.experiment import Budget, InMemoryStorage, SQLiteStorage, TrialState, search
 from autometa.meta.synthetic import SyntheticObjective
+from autometa.space import shipped_spaces
 
-ROOT = Path(__file__).resolve().parents[2]
-DAG = str(ROOT / "search_spaces" / "dag_cell.yaml")
+DAG = str(shipped_spaces()["dag_cell"])
 QUICK = ["--objective", "synthetic", "--workers", "0", "--no-progress"]
 
 

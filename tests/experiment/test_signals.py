@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from autometa.experiment import SQLiteStorage, TrialState
+from autometa.space import shipped_spaces
 
 ROOT = Path(__file__).resolve().parents[2]
-DAG = str(ROOT / "search_spaces" / "dag_cell.yaml")
+DAG = str(shipped_spaces()["dag_cell"])
 CLI = [sys.executable, "-c", "import sys; from autometa.cli import main; sys.exit(main())"]
 
 

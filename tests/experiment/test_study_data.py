@@ -16,13 +16,13 @@ from autometa.cli import main
 from autometa.errors import StorageError
 from autometa.experiment import EVALUATORS, Budget, check_study, register_evaluator, search
 from autometa.meta import SyntheticObjective
-from autometa.space import load_space
+from autometa.space import load_space, shipped_spaces
 from autometa.strategies import STRATEGIES
 from autometa.tasks import TASKS
 
 ROOT = Path(__file__).resolve().parents[2]
-DAG = str(ROOT / "search_spaces" / "dag_cell.yaml")
-TINY = ROOT / "search_spaces" / "tiny.yaml"
+DAG = str(shipped_spaces()["dag_cell"])
+TINY = Path(shipped_spaces()["tiny"])
 CLI = [sys.executable, "-c", "import sys; from autometa.cli import main; sys.exit(main())"]
 
 # A module that leaves a marker file when it is imported and when its objects are called.

@@ -17,9 +17,10 @@ from autometa.cli import main
 from autometa.errors import StudyInUseError
 from autometa.experiment import HEARTBEAT_ENV, Budget, SQLiteStorage, TrialState, search
 from autometa.meta import SyntheticObjective
+from autometa.space import shipped_spaces
 
 ROOT = Path(__file__).resolve().parents[2]
-DAG = str(ROOT / "search_spaces" / "dag_cell.yaml")
+DAG = str(shipped_spaces()["dag_cell"])
 CLI = [sys.executable, "-c", "import sys; from autometa.cli import main; sys.exit(main())"]
 RUNNING = int(TrialState.RUNNING)
 

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from autometa.space import shipped_spaces
+
 STUDY_TRIALS = 40
 
 
@@ -16,7 +17,7 @@ def study(tmp_path_factory) -> Path:
 
     path = tmp_path_factory.mktemp("study") / "study.db"
     result = search(
-        ROOT / "search_spaces" / "dag_cell.yaml",
+        shipped_spaces()["dag_cell"],
         strategy="random",
         evaluator=SyntheticObjective(fail_fraction=0.15, noise=0.05),
         budget=Budget(trials=STUDY_TRIALS),
@@ -47,7 +48,7 @@ def maml_study(tmp_path_factory) -> Path:
     )
     path = tmp_path_factory.mktemp("maml") / "maml.db"
     result = search(
-        ROOT / "search_spaces" / "tiny.yaml",
+        shipped_spaces()["tiny"],
         strategy="random",
         evaluator=evaluator,
         budget=Budget(trials=3),

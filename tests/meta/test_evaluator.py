@@ -16,7 +16,7 @@ from autometa.errors import ConfigurationError
 from autometa.meta import MAMLConfig, MAMLEvaluator, SyntheticObjective, adapt
 from autometa.meta.config import settable_fields
 from autometa.policy import build_policy, register_op
-from autometa.space import load_space
+from autometa.space import load_space, shipped_spaces
 from autometa.tasks import TASKS, make_task
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -219,7 +219,7 @@ def test_check_space_checks_every_value_the_space_can_give():
     )
     with pytest.raises(ConfigurationError, match=f"^{re.escape(message)}$"):
         MAMLEvaluator().check_space(space)
-    MAMLEvaluator().check_space(load_space(ROOT / "search_spaces" / "dag_cell.yaml"))
+    MAMLEvaluator().check_space(load_space(Path(shipped_spaces()["dag_cell"])))
 
 
 TYPO_SPACE = """name: typo

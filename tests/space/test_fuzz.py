@@ -1,7 +1,7 @@
 """Property-based fuzzing of space files: every mutation of a shipped space either loads or
 raises SpaceValidationError, within a time bound per file.
 
-Each example starts from one of ``search_spaces/*.yaml``, changes its data (types, keys,
+Each example starts from one of the shipped spaces, changes its data (types, keys,
 sizes, huge numbers, deep nesting, aliases), writes it as YAML or JSON, then changes the
 text (duplicated or dropped lines, truncation, stray bytes, other encodings, padding past
 the size limit). Runs are derandomized, so CI sees the same examples every time.
@@ -20,13 +20,11 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from autometa.errors import SpaceValidationError
-from autometa.space import MAX_FILE_BYTES, load_space
+from autometa.space import MAX_FILE_BYTES, load_space, shipped_spaces
 
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # only makes the test faster
 CPU_SECONDS = 2.0  # the most one file may take: load, summary, round trip, one decode
-SHIPPED = {
-    p.name: p.read_text() for p in sorted(Path(__file__).parents[2].glob("search_spaces/*.yaml"))
-}
+SHIPPED = {Path(p).name: Path(p).read_text() for _, p in sorted(shipped_spaces().items())}
 FUZZ = settings(
     max_examples=150,
     derandomize=True,

@@ -11,7 +11,7 @@ import yaml
 
 from autometa.errors import SpaceValidationError
 from autometa.ops import OPS
-from autometa.space import SpaceError, load_space
+from autometa.space import SpaceError, load_space, shipped_spaces
 
 INVALID = Path(__file__).parent / "invalid"
 OPS_LIST = ", ".join(OPS.names())
@@ -319,7 +319,7 @@ def test_multiple_documents_are_refused(tmp_path):
 
 # ----------------------------------------------------------------------------- fuzzing
 
-SHIPPED = sorted((Path(__file__).parents[2] / "search_spaces").glob("*.yaml"))
+SHIPPED = sorted(shipped_spaces().values())
 GARBAGE = [
     None,
     -1,

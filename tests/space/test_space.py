@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import networkx as nx
 import numpy as np
@@ -11,20 +10,19 @@ import pytest
 
 from autometa.errors import GraphValidationError, SpaceValidationError
 from autometa.graph import graph_equal, validate_graph
-from autometa.space import Boolean, Categorical, Integer, load_space
+from autometa.space import Boolean, Categorical, Integer, load_space, shipped_spaces
 
-SPACES = Path(__file__).parents[2] / "search_spaces"
-SHIPPED = sorted(SPACES.glob("*.yaml"))
+SHIPPED = sorted(shipped_spaces().values())
 
 
 @pytest.fixture(scope="module")
 def dag():
-    return load_space(SPACES / "dag_cell.yaml")
+    return load_space(shipped_spaces()["dag_cell"])
 
 
 @pytest.fixture(scope="module")
 def towers():
-    return load_space(SPACES / "explicit_two_tower.yaml")
+    return load_space(shipped_spaces()["explicit_two_tower"])
 
 
 def _chain(**layer):
@@ -273,7 +271,7 @@ def test_structure_errors_come_from_the_graph_package(dag):
 
 
 def test_encode_checks_fixed_hyperparameters():
-    space = load_space(SPACES / "tiny.yaml")
+    space = load_space(shipped_spaces()["tiny"])
     graph = space.sample(0)
     graph.graph["hyperparameters"]["inner_steps"] = 2
     with pytest.raises(GraphValidationError, match=re.escape(
