@@ -30,6 +30,7 @@ _LAZY: dict[str, str] = {
     "make_strategy": "autometa.strategies",
     "search": "autometa.experiment",
     "Budget": "autometa.experiment",
+    "Final": "autometa.experiment",
     "load_result": "autometa.experiment",
     "register_evaluator": "autometa.experiment",
     "export": "autometa.export",

@@ -3,7 +3,10 @@
 import re
 
 import pytest
-from conftest import SPACE_NAMES
+
+from autometa.space import shipped_spaces
+
+SPACE_NAMES = sorted(shipped_spaces())
 
 from autometa.errors import ConfigurationError
 from autometa.strategies import STRATEGIES, make_strategy
