@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 from collections.abc import Callable, Sequence
 
+from autometa import __version__
 from autometa.errors import AutometaError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -24,10 +26,6 @@ _COMMANDS: list[tuple[str, str]] = [
 
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every subcommand registered."""
-    import importlib
-
-    from autometa import __version__
-
     parser = argparse.ArgumentParser(
         prog="autometa",
         description="Neural architecture search for policies that meta-learn RL tasks.",

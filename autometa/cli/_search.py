@@ -9,13 +9,33 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from autometa.errors import AutometaError, StorageError
+from autometa.experiment import (
+    Budget,
+    Hyperband,
+    RayExecutor,
+    SQLiteStorage,
+    SuccessiveHalving,
+    default_storage_path,
+    load_result,
+    search,
+)
+from autometa.experiment._loop import default_iterations
+from autometa.experiment.fidelity import fidelity_from_dict
+from autometa.experiment.progress import format_seconds
+from autometa.experiment.search import rebuild_evaluator
+from autometa.meta import MAMLEvaluator
+from autometa.meta.synthetic import SyntheticObjective
+from autometa.space import load_space
+from autometa.strategies import make_strategy
+
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def _key_value(text: str) -> tuple[str, Any]:
     """``key=value`` with the value read as YAML (``3`` -> int, ``true`` -> bool, ...)."""
-    import yaml
-
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
@@ -151,22 +171,14 @@ def _recipe(args: argparse.Namespace) -> dict[str, Any]:
 def _evaluator(recipe: dict[str, Any]) -> Any:
     options = dict(recipe["eval_options"])
     if recipe["objective"] == "synthetic":
-        from autometa.meta.synthetic import SyntheticObjective
-
         if recipe["meta_iterations"] is not None:
             options.setdefault("full_fidelity", recipe["meta_iterations"])
         return SyntheticObjective(**options)
-    from autometa.meta import MAMLEvaluator
-
     return MAMLEvaluator(recipe["task"], meta_iterations=recipe["meta_iterations"], **options)
 
 
 def _execute(recipe: dict[str, Any], space: Any, no_progress: bool) -> int:
     """Build everything from a recipe, run the search, print the outcome."""
-    from autometa.errors import AutometaError
-    from autometa.experiment import Budget, Hyperband, SuccessiveHalving, search
-    from autometa.experiment._loop import default_iterations
-
     try:
         evaluator = _evaluator(recipe)
         budget = Budget(recipe["trials"], recipe["seconds"], recipe["budget_meta_iterations"])
@@ -178,13 +190,9 @@ def _execute(recipe: dict[str, Any], space: Any, no_progress: bool) -> int:
             low = recipe["min_iterations"] or max(1, (top or 1) // recipe["eta"] ** 2)
             cls = Hyperband if recipe["fidelity"] == "hyperband" else SuccessiveHalving
             fidelity = cls(low, top, recipe["eta"])
-        from autometa.strategies import make_strategy
-
         make_strategy(recipe["strategy"], space, seed=recipe["seed"], **recipe["options"])
         executor = recipe["executor"]
         if executor == "ray":
-            from autometa.experiment import RayExecutor
-
             executor = RayExecutor(
                 recipe["ray_address"], recipe["gpus_per_trial"] or 0.0,
                 workers=recipe["workers"] or None, timeout=recipe["trial_timeout"],
@@ -227,9 +235,6 @@ class _UsageError(Exception):
 
 def run_search(args: argparse.Namespace) -> int:
     """Start or resume the search the options describe."""
-    from autometa.experiment import default_storage_path
-    from autometa.space import load_space
-
     space = load_space(args.space)
     recipe = _recipe(args)
     if recipe["storage"] is None:
@@ -239,9 +244,6 @@ def run_search(args: argparse.Namespace) -> int:
 
 def run_resume(args: argparse.Namespace) -> int:
     """Continue the study in ``args.storage`` with its stored recipe."""
-    from autometa.experiment import SQLiteStorage
-    from autometa.space import load_space
-
     path = Path(args.storage)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such study database")
@@ -264,12 +266,6 @@ def run_resume(args: argparse.Namespace) -> int:
 
 def _resume_python_study(study: Any, path: Path, args: argparse.Namespace) -> int:
     """Continue a study started with ``autometa.search(...)`` from what it stored."""
-    from autometa.errors import StorageError
-    from autometa.experiment import Budget, search
-    from autometa.experiment.fidelity import fidelity_from_dict
-    from autometa.experiment.search import rebuild_evaluator
-    from autometa.space import load_space
-
     settings = study.settings
     try:
         evaluator = rebuild_evaluator(study.evaluator)
@@ -320,8 +316,6 @@ def _usage(command: str, message: str) -> int:
 
 def run_show(args: argparse.Namespace) -> int:
     """Print the study in ``args.storage``."""
-    from autometa.experiment import SQLiteStorage, load_result
-
     path = Path(args.storage)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such study database")
@@ -350,9 +344,6 @@ def run_show(args: argparse.Namespace) -> int:
 
 def _format(store: Any, top: int = 20) -> str:
     """The study header, status counts and leaderboard as text."""
-    from autometa.experiment import load_result
-    from autometa.experiment.progress import format_seconds
-
     result = load_result(store)
     study, usage = result.study, result.usage
     lines = [

@@ -6,6 +6,10 @@ import argparse
 import json
 from pathlib import Path
 
+from autometa.graph import canonical_hash, draw, to_dot, to_graphml, to_json
+from autometa.policy import count_macs, count_params
+from autometa.space import load_space
+
 
 def add_validate(sub: argparse._SubParsersAction) -> None:
     """Register ``autometa validate SPACE``."""
@@ -22,9 +26,6 @@ def add_validate(sub: argparse._SubParsersAction) -> None:
 
 def run_validate(args: argparse.Namespace) -> int:
     """Load, summarise, and check that sampled candidates validate and build."""
-    from autometa.policy import count_params
-    from autometa.space import load_space
-
     space = load_space(args.space)
     print(space.summary())
     params = []
@@ -64,10 +65,6 @@ def add_sample(sub: argparse._SubParsersAction) -> None:
 
 def run_sample(args: argparse.Namespace) -> int:
     """Sample ``--num`` candidates starting at ``--seed``."""
-    from autometa.graph import canonical_hash, draw, to_dot, to_graphml, to_json
-    from autometa.policy import count_macs, count_params
-    from autometa.space import load_space
-
     space = load_space(args.space)
     io = space.io
     for i in range(args.num):

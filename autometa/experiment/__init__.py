@@ -11,6 +11,7 @@
 See ``docs/experiments.md``.
 """
 
+from autometa.experiment._ray import RayExecutor
 from autometa.experiment.budget import Budget, Usage
 from autometa.experiment.executors import (
     BaseExecutor,
@@ -61,12 +62,3 @@ __all__ = [
     "search",
     "trial_seed",
 ]
-
-
-def __getattr__(name: str):
-    """``RayExecutor`` is imported on first use (Ray is the optional ``distributed`` extra)."""
-    if name == "RayExecutor":
-        from autometa.experiment._ray import RayExecutor
-
-        return RayExecutor
-    raise AttributeError(f"module 'autometa.experiment' has no attribute {name!r}")

@@ -12,6 +12,7 @@ from autometa.experiment.budget import Budget, Usage
 from autometa.experiment.fidelity import Scheduler
 from autometa.experiment.storage.base import BaseStorage, encode_weights
 from autometa.experiment.trial import TrialRecord, TrialState
+from autometa.graph import to_json
 
 __all__ = ["SearchLoop", "default_iterations"]
 
@@ -201,8 +202,6 @@ class SearchLoop:
 
     def _ask(self, n: int, placement: dict[str, Any]) -> bool:
         """Ask for ``n`` candidates and create their trials; False when none came."""
-        from autometa.graph import to_json
-
         candidates = self.strategy.ask(n)
         if not candidates:
             self._exhausted = True

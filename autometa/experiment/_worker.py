@@ -8,6 +8,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
+from autometa.graph import from_json
 from autometa.meta.result import EvalResult, failed_result
 
 __all__ = ["Job", "Outcome", "run_job", "describe_exitcode"]
@@ -69,8 +70,6 @@ def run_job(evaluator: Any, job: Job, device: str | None) -> Outcome:
     The evaluator's contract is never to raise for a bad candidate, but a search must survive
     one that does, so this is the last line of defence in every executor.
     """
-    from autometa.graph import from_json
-
     started = time.time()
     start = time.perf_counter()
     kwargs: dict[str, Any] = {"seed": job.seed, "device": device}

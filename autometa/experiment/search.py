@@ -14,11 +14,17 @@ from typing import Any
 
 from autometa.errors import StorageError
 from autometa.experiment._loop import SearchLoop
+from autometa.experiment._ray import RayExecutor
 from autometa.experiment.budget import Budget, Usage
 from autometa.experiment.executors import BaseExecutor, InlineExecutor, ProcessExecutor
 from autometa.experiment.fidelity import Scheduler, SuccessiveHalving
+from autometa.experiment.progress import ProgressBar
 from autometa.experiment.storage import BaseStorage, get_storage
 from autometa.experiment.trial import StudyInfo, TrialRecord
+from autometa.meta import MAMLEvaluator
+from autometa.meta.result import runtime_versions
+from autometa.space import SearchSpace, load_space
+from autometa.strategies import make_strategy
 
 __all__ = ["search", "SearchResult", "load_result", "default_storage_path", "describe_evaluator"]
 
@@ -111,8 +117,6 @@ def rebuild_evaluator(description: dict[str, Any]) -> Any:
     Raises:
         StorageError: the evaluator's class cannot be imported or has no ``from_config``.
     """
-    import importlib
-
     target = str(description.get("target", ""))
     module_name, _, qualname = target.partition(":")
     try:
@@ -164,8 +168,6 @@ def _make_executor(
     if executor == "process":
         return ProcessExecutor(max(1, workers), timeout=trial_timeout)
     if executor == "ray":
-        from autometa.experiment._ray import RayExecutor
-
         return RayExecutor(workers=max(1, workers), timeout=trial_timeout)
     raise ValueError(
         f"`executor` must be a BaseExecutor, 'process', 'inline', 'ray' or None, got {executor!r}"
@@ -225,9 +227,6 @@ def search(
             everything finished is safely stored; ``load_result(storage)`` reads it, and
             running the same call again resumes.
     """
-    from autometa.meta.result import runtime_versions
-    from autometa.space import SearchSpace, load_space
-
     space_obj = space if isinstance(space, SearchSpace) else load_space(space)
     strategy_name, options = _strategy_spec(strategy)
     if isinstance(strategy, str):
@@ -235,8 +234,6 @@ def search(
     elif strategy_options:
         raise TypeError("`strategy_options` only applies when `strategy` is a name")
     if evaluator is None:
-        from autometa.meta import MAMLEvaluator
-
         evaluator = MAMLEvaluator()
     budget = budget if budget is not None else Budget(trials=DEFAULT_TRIALS)
     if storage is None:
@@ -280,8 +277,6 @@ def search(
         logger.warning("the study was started with fidelity %s", stored.settings.get("fidelity"))
     exe = _make_executor(executor, workers, trial_timeout)
     bar = None
-    from autometa.experiment.progress import ProgressBar
-
     if ProgressBar.wanted(progress):
         bar = ProgressBar(budget)
     loop = SearchLoop(
@@ -336,6 +331,4 @@ def _build_strategy(strategy: Any, space: Any, seed: int, options: dict[str, Any
         cls = getattr(importlib.import_module(module), name)
         kwargs = {"seed": seed} if "seed" in inspect.signature(cls).parameters else {}
         return cls(space, **kwargs, **options)
-    from autometa.strategies import make_strategy
-
     return make_strategy(strategy, space, seed=seed, **options)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, field, replace
 from enum import IntEnum
 from typing import Any
 
 import networkx as nx
+
+from autometa.graph import from_json
 
 __all__ = ["TrialState", "TrialRecord", "StudyInfo", "trial_seed"]
 
@@ -90,8 +93,6 @@ class TrialRecord:
     @property
     def graph(self) -> nx.DiGraph:
         """A fresh ``nx.DiGraph`` of the candidate (changing it does not change the record)."""
-        from autometa.graph import from_json
-
         return from_json(self.graph_json)
 
     @property
@@ -155,7 +156,5 @@ def trial_seed(search_seed: int, number: int) -> int:
     the same pair always gives the same seed, on every machine, so a resumed or repeated
     search evaluates every trial with the seed it had the first time.
     """
-    import hashlib
-
     digest = hashlib.sha256(f"autometa-trial:{int(search_seed)}:{int(number)}".encode()).digest()
     return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF

@@ -18,6 +18,10 @@ import networkx as nx
 import torch
 
 from autometa.errors import ExportError
+from autometa.experiment.storage import SQLiteStorage
+from autometa.meta import EvalResult
+from autometa.meta.config import config_for, settable_fields
+from autometa.tasks import make_task
 
 __all__ = ["Source", "adaptation_settings", "family_name", "resolve_source", "resolve_spaces"]
 
@@ -83,8 +87,6 @@ def _cpu(state_dict: Mapping[str, Any], where: str) -> dict[str, torch.Tensor]:
 
 def _open_storage(storage: Any) -> Any:
     if isinstance(storage, str | Path):
-        from autometa.experiment.storage import SQLiteStorage
-
         path = Path(storage)
         if not path.is_file():
             raise ExportError(f"{path}: no such study database")
@@ -159,8 +161,6 @@ def resolve_source(source: Any, storage: Any = None) -> Source:
     Raises:
         ExportError: for anything else, a failed evaluation, or missing weights.
     """
-    from autometa.meta import EvalResult
-
     if hasattr(source, "best") and not isinstance(source, tuple | list):
         best = source.best
         if best is None:
@@ -217,8 +217,6 @@ def resolve_spaces(
     elif isinstance(task_family, str):
         name, options = task_family, {}
     if (observation_space is None or action_space is None) and family is None and name:
-        from autometa.tasks import make_task
-
         family = make_task(name, **options)
     if family is not None:
         observation_space = observation_space or family.single_observation_space
@@ -239,8 +237,6 @@ def adaptation_settings(src: Source, family: str | None) -> dict[str, Any]:
         recorded.update(recorded["config"])
     recorded.update(src.metrics.get("config") or {})
     try:
-        from autometa.meta.config import config_for, settable_fields
-
         known = set(settable_fields())
         cfg = config_for(family, **{k: v for k, v in recorded.items() if k in known})
         settings = dataclasses.asdict(cfg)

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import torch
 
 from autometa.errors import StorageError
 from autometa.experiment.storage.base import BaseStorage, encode_weights
@@ -245,8 +246,6 @@ class StorageTestCase:
     def test_weights_round_trip(
         self, study: BaseStorage, reopen: Callable[[], BaseStorage]
     ) -> None:
-        import torch
-
         study.create_trials([make_trial(), make_trial("b")])
         weights = {"layer.weight": torch.arange(6.0).reshape(2, 3), "log_std": torch.zeros(2)}
         study.finish_trial(0, TrialState.DONE, score=1.0, weights=encode_weights(weights))

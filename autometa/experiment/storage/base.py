@@ -8,6 +8,8 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from safetensors.torch import load, save
+
 from autometa.errors import StorageError
 from autometa.experiment.trial import StudyInfo, TrialRecord, TrialState
 
@@ -36,16 +38,12 @@ UPDATABLE_FIELDS = frozenset(
 
 def encode_weights(state_dict: dict[str, Any]) -> bytes:
     """Serialise a ``state_dict`` of tensors with safetensors (no pickle involved)."""
-    from safetensors.torch import save
-
     tensors = {name: t.detach().cpu().contiguous().clone() for name, t in state_dict.items()}
     return save(tensors)
 
 
 def decode_weights(data: bytes) -> dict[str, Any]:
     """Inverse of :func:`encode_weights`: a dict of CPU tensors."""
-    from safetensors.torch import load
-
     return load(data)
 
 
