@@ -242,6 +242,7 @@ class SearchLoop:
         return True
 
     def _find_done(self, key: str) -> TrialRecord | None:
+        """The first DONE, evaluated (not copied) trial of ``key`` among this search's trials."""
         if self.scheduler.fidelity is not None:
             return None  # rung scores are not comparable across fidelities
         for trial in self.trials.values():

@@ -221,7 +221,6 @@ class StorageTestCase:
         study.finish_trial(2, TrialState.DONE, score=0.9)
         assert [t.number for t in study.leaderboard()] == [2, 0, 1, 3]
         assert study.get_best_trial().number == 2
-        assert study.find_done("0").number == 0 and study.find_done("1") is None
 
     def test_no_best_without_done(self, study: BaseStorage) -> None:
         study.create_trials([make_trial()])

@@ -249,13 +249,6 @@ class BaseStorage(abc.ABC):
         board = self.leaderboard()
         return board[0] if board and board[0].state == TrialState.DONE else None
 
-    def find_done(self, key: str, fidelity: int | None = None) -> TrialRecord | None:
-        """The first DONE, evaluated (not copied) trial of a candidate key at ``fidelity``."""
-        for trial in self.get_all_trials([TrialState.DONE]):
-            if trial.key == key and trial.duplicate_of is None and trial.fidelity == fidelity:
-                return trial
-        return None
-
     def load_weights(self, number: int) -> dict[str, Any] | None:
         """The meta-learned ``state_dict`` of a trial as CPU tensors, or None.
 
