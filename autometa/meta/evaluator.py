@@ -22,14 +22,13 @@ from autometa.meta.allocator import tune_cpu_allocator
 from autometa.meta.baseline import advantages
 from autometa.meta.config import MAMLConfig, config_for, settable_fields
 from autometa.meta.maml import (
-    check_finite,
     derive_seed,
     init_meta_params,
     inner_gradients,
     inner_update,
-    meta_iteration,
     split_meta,
 )
+from autometa.meta.outer import OUTER_STEPS, check_finite, meta_iteration
 from autometa.meta.result import EvalResult, failed_result, runtime_versions
 from autometa.meta.rollout import Params, rollout
 from autometa.policy import GraphPolicy, build_policy
@@ -132,11 +131,12 @@ def meta_train(
     """
     meta = init_meta_params(policy, cfg)
     generator = torch.Generator(device=family.device).manual_seed(derive_seed(seed, 0))
-    adam = torch.optim.Adam(list(meta.values()), lr=cfg.adam_lr) if cfg.outer == "adam" else None
+    outer = OUTER_STEPS.get(cfg.outer)
+    state = outer.init(meta, cfg) if outer.init is not None else None
     post, pre, env_steps = [], [], 0
     for it in range(cfg.meta_iterations):
         meta, stats, steps = meta_iteration(
-            policy, meta, family, cfg, generator, seed, it, adam, traced=traced
+            policy, meta, family, cfg, generator, seed, it, state, traced=traced
         )
         check_finite(stats, it)
         post.append(stats["post_return"])
@@ -190,6 +190,7 @@ class MAMLEvaluator:
             raise ValueError(f"traced: expected True, False or None, got {traced!r}")
         self.traced = traced
         self.config = config_for(name, **overrides)
+        OUTER_STEPS.get(self.config.outer)  # an unknown name raises here, naming the valid ones
         self._families: dict[str, Any] = {}
 
     def __repr__(self) -> str:

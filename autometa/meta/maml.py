@@ -18,7 +18,6 @@ flag (NaN/Inf ends the evaluation), plus TRPO's line-search decisions.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -28,7 +27,6 @@ import torch
 from torch.func import functional_call, grad, vjp, vmap
 from torch.utils._pytree import tree_flatten, tree_unflatten
 
-from autometa.errors import EvaluationError
 from autometa.meta.baseline import advantages
 from autometa.meta.config import MAMLConfig
 from autometa.meta.rollout import Batch, Outputs, Params, kl_divergence, log_prob, rollout
@@ -44,7 +42,6 @@ __all__ = [
     "inner_gradients",
     "inner_update",
     "inner_loss",
-    "meta_iteration",
     "sample_meta_batch",
     "unflatten_objective",
 ]
@@ -286,72 +283,3 @@ def loss_and_grad(
     dloss_dout = grad(lambda o: obj.loss(o, old))(old)
     (g,) = vjp_fn(dloss_dout)
     return obj.loss(old, old), g, old, vjp_fn
-
-
-# -- one meta-iteration ------------------------------------------------------------------------
-
-
-def meta_iteration(
-    policy: GraphPolicy,
-    meta: Params,
-    family,
-    cfg: MAMLConfig,
-    generator: torch.Generator,
-    seed: int,
-    iteration: int,
-    adam: torch.optim.Optimizer | None = None,
-    traced: bool | None = None,
-) -> tuple[Params, dict[str, torch.Tensor], int]:
-    """Sample a meta-batch, adapt, and take one outer step.
-
-    ``traced`` is passed to :func:`~autometa.meta.trpo.trpo_step` (None: by size).
-
-    Returns:
-        ``(new_meta, stats, env_steps)``; ``stats`` holds device tensors (pre- and
-        post-adaptation mean return, meta-loss, a finiteness flag), read by the caller once.
-    """
-    from autometa.meta.trpo import trpo_step  # trpo builds on this module: import late
-
-    tasks = family.sample_tasks(cfg.num_tasks, derive_seed(seed, iteration, 1))
-    mb = sample_meta_batch(
-        policy, meta, family, tasks, cfg, generator, derive_seed(seed, iteration, 2)
-    )
-    obj = MetaObjective(policy, mb, cfg)
-    if cfg.outer == "trpo":
-        new_meta, loss, finite = trpo_step(obj, meta, cfg, traced=traced)
-    else:
-        new_meta, loss, finite = adam_step(obj, meta, adam)
-    pre = (
-        mb.train[0][0].episode_returns().mean() if mb.train else mb.valid.episode_returns().mean()
-    )
-    post = mb.valid.episode_returns().mean()
-    finite = finite & torch.isfinite(pre) & torch.isfinite(post)
-    stats = {"pre_return": pre, "post_return": post, "loss": loss, "finite": finite}
-    return new_meta, stats, mb.env_steps
-
-
-def adam_step(
-    obj: MetaObjective, meta: Params, optimizer: torch.optim.Optimizer | None
-) -> tuple[Params, torch.Tensor, torch.Tensor]:
-    """One Adam step on the meta-loss; ``meta``'s tensors are the optimiser's leaves."""
-    if optimizer is None:
-        raise ValueError("outer='adam' needs an optimizer over the meta-parameters")
-    loss, g, _, _ = loss_and_grad(obj, meta)
-    finite = torch.stack([torch.isfinite(v).all() for v in g.values()]).all()
-    for name, p in meta.items():
-        p.grad = g[name]
-    optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
-    return meta, loss, finite & torch.isfinite(loss)
-
-
-def check_finite(stats: dict[str, torch.Tensor], iteration: int) -> None:
-    """The one host synchronisation per iteration: raise if anything became NaN or Inf."""
-    if not bool(stats["finite"]):
-        pre, post, loss = (float(stats[k]) for k in ("pre_return", "post_return", "loss"))
-        what = (
-            "returns"
-            if not (math.isfinite(pre) and math.isfinite(post))
-            else ("meta-loss" if not math.isfinite(loss) else "meta-gradient or parameters")
-        )
-        raise EvaluationError(f"NaN or Inf in the {what} at meta-iteration {iteration}")

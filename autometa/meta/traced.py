@@ -42,6 +42,7 @@ from torch.fx.experimental.proxy_tensor import make_fx
 
 from autometa.meta.config import MAMLConfig
 from autometa.meta.cuda_graphs import captured
+from autometa.meta.linalg import fisher_vector_product, flatten
 from autometa.meta.maml import (
     MetaBatch,
     MetaObjective,
@@ -185,8 +186,6 @@ class TRPOProgram:
         def program(*flat_inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
             obj, meta, (v,) = unflatten_objective(policy, cfg, flat_inputs, self._spec)
             loss, g, old, vjp_fn = loss_and_grad(obj, meta)
-            from autometa.meta.trpo import fisher_vector_product, flatten  # import cycle
-
             product = fisher_vector_product(obj, meta, old, vjp_fn, cfg.cg_damping)(v)
             return (loss, flatten(g), *old, product)
 

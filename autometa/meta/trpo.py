@@ -28,14 +28,13 @@ host decision). Everything else stays on the device.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from functools import partial
 
 import torch
-from torch.func import grad, jvp
 
 from autometa.meta.config import MAMLConfig
 from autometa.meta.cuda_graphs import captured
+from autometa.meta.linalg import conjugate_gradient, fisher_vector_product, flatten, unflatten
 from autometa.meta.maml import (
     MetaObjective,
     flatten_objective,
@@ -61,76 +60,6 @@ log = logging.getLogger(__name__)
 #: ``trpo_step`` uses the traced program by default. The paper's 2D navigation (40,000 per
 #: iteration, 100 iterations) is far above; the tests' small evaluations stay eager.
 TRACE_MIN_STEPS = 200_000
-
-
-def flatten(tensors: Params) -> torch.Tensor:
-    """Concatenate a dict of tensors into one vector (dict order)."""
-    return torch.cat([t.reshape(-1) for t in tensors.values()])
-
-
-def unflatten(vector: torch.Tensor, like: Params) -> Params:
-    """Split ``vector`` back into tensors shaped like ``like``."""
-    out, start = {}, 0
-    for name, t in like.items():
-        out[name] = vector[start : start + t.numel()].view_as(t)
-        start += t.numel()
-    return out
-
-
-def conjugate_gradient(
-    matvec: Callable[[torch.Tensor], torch.Tensor],
-    b: torch.Tensor,
-    iters: int = 10,
-    residual_tol: float = 1e-10,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Solve ``A x = b`` for symmetric positive-definite ``A`` given only ``matvec``.
-
-    Runs exactly ``iters`` iterations; once the squared residual falls below ``residual_tol``
-    the updates are masked to zero (the reference code breaks out instead, a host decision).
-
-    Returns:
-        ``(x, A x)``; ``A x`` is ``b - r``, so the caller needs no extra product.
-    """
-    x = torch.zeros_like(b)
-    r = b.clone()
-    p = b.clone()
-    rr = r @ r
-    for _ in range(iters):
-        active = rr >= residual_tol
-        ap = matvec(p)
-        alpha = torch.where(active, rr / (p @ ap).clamp_min(1e-30), torch.zeros_like(rr))
-        x = x + alpha * p
-        r = r - alpha * ap
-        rr_new = r @ r
-        beta = torch.where(active, rr_new / rr.clamp_min(1e-30), torch.zeros_like(rr))
-        p = torch.where(active, r + beta * p, p)
-        rr = torch.where(active, rr_new, rr)
-    return x, b - r
-
-
-def fisher_vector_product(
-    obj: MetaObjective, meta: Params, old: Outputs, vjp_fn: Callable, damping: float
-) -> Callable[[torch.Tensor], torch.Tensor]:
-    """``v -> (H_KL + damping I) v`` at ``meta``, with ``H_KL`` in Gauss-Newton form (exact here).
-
-    Args:
-        obj: the meta-objective of this meta-batch.
-        meta: the current meta-parameters (where ``old`` was computed).
-        old: the post-adaptation outputs at ``meta`` (detached).
-        vjp_fn: the ``vjp`` of ``obj.outputs`` at ``meta``.
-        damping: CG damping.
-    """
-
-    def kl_grad(out: Outputs) -> Outputs:
-        return grad(lambda o: obj.kl(o, old))(out)
-
-    def product(v: torch.Tensor) -> torch.Tensor:
-        _, jv = jvp(obj.outputs, (meta,), (unflatten(v, meta),))  # J v
-        _, mjv = jvp(kl_grad, (old,), (jv,))  # M J v (KL Hessian in output space)
-        (jtmjv,) = vjp_fn(mjv)  # J^T M J v
-        return flatten(jtmjv) + damping * v
-
-    return product
 
 
 def line_search_values(

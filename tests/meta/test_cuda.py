@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import SMALL, float64_policy, synthetic_meta_batch
 from helpers import chain_graph
+from meta_fixtures import SMALL, float64_policy, synthetic_meta_batch
 
 from autometa.meta import MAMLConfig, MAMLEvaluator, cuda_graphs
 from autometa.meta.maml import (

@@ -6,10 +6,11 @@ import math
 
 import pytest
 import torch
-from conftest import SMALL
 from helpers import chain_graph
+from meta_fixtures import SMALL
 from torch import nn
 
+from autometa.errors import UnknownNameError
 from autometa.meta import MAMLConfig, MAMLEvaluator, adapt
 from autometa.meta.config import settable_fields
 from autometa.policy import build_policy, register_op
@@ -129,7 +130,7 @@ def test_invalid_hyperparameter_value_fails_naming_it():
 
 def test_bad_evaluator_options_raise_at_construction():
     with pytest.raises(
-        ValueError, match="^invalid MAMLConfig: outer: expected one of 'trpo', 'adam', got 'sgd'$"
+        UnknownNameError, match="^unknown outer step 'sgd'. Valid names: adam, trpo$"
     ):
         MAMLEvaluator("navigation2d", outer="sgd")
     with pytest.raises(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import float64_policy, synthetic_meta_batch
+from meta_fixtures import float64_policy, synthetic_meta_batch
 from torch.func import grad
 
 from autometa.meta.config import MAMLConfig
