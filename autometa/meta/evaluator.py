@@ -32,6 +32,7 @@ from autometa.meta.outer import OUTER_STEPS, check_finite, meta_iteration
 from autometa.meta.result import EvalResult, failed_result, runtime_versions
 from autometa.meta.rollout import Params, rollout
 from autometa.policy import GraphPolicy, build_policy
+from autometa.tasks import make_task
 
 __all__ = ["Adaptation", "MAMLEvaluator", "adapt", "meta_train"]
 
@@ -261,8 +262,6 @@ class MAMLEvaluator:
                     "(pass the family's name to have it made on any device)"
                 )
             return self.task_family
-        from autometa.tasks import make_task
-
         key = str(torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu")))
         if key not in self._families:
             try:
