@@ -3,7 +3,9 @@
 import subprocess
 import sys
 
-HEAVY = ["nni", "ray", "mujoco", "deap", "skopt", "matplotlib", "onnx", "onnxruntime"]
+from autometa._optional import OPTIONAL_BACKENDS
+
+HEAVY = sorted(OPTIONAL_BACKENDS)
 PACKAGES = [
     "autometa",
     "autometa.space",

@@ -7,6 +7,9 @@ from pathlib import Path
 
 from autometa.cli._args import integer
 from autometa.cli._imports import add_import_option
+from autometa.errors import ExportError
+from autometa.export import export, plot, read_export
+from autometa.export._plot import open_study
 
 
 def add_export(sub: argparse._SubParsersAction) -> None:
@@ -46,10 +49,6 @@ def add_export(sub: argparse._SubParsersAction) -> None:
 
 def run_export(args: argparse.Namespace) -> int:
     """Export the chosen trial and print what was written and checked."""
-    from autometa.errors import ExportError
-    from autometa.export import export, read_export
-    from autometa.export._plot import open_study
-
     storage = open_study(args.storage)
     try:
         if args.trial is None:
@@ -117,8 +116,6 @@ def add_plot(sub: argparse._SubParsersAction) -> None:
 
 def run_plot(args: argparse.Namespace) -> int:
     """Draw the study and list the files."""
-    from autometa.export import plot
-
     path = Path(args.storage)
     out = args.out if args.out is not None else path.with_name(f"{path.stem}-plots")
     for written in plot(path, out):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 from collections.abc import Callable, Sequence
 
+from autometa import __version__
 from autometa.cli._args import OneLineParser
 from autometa.cli._signals import EXIT_INTERRUPTED, exit_code, report, signals_as_interrupts
 from autometa.errors import AutometaError
@@ -30,10 +32,6 @@ _COMMANDS: list[tuple[str, str]] = [
 
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every subcommand registered."""
-    import importlib
-
-    from autometa import __version__
-
     parser = OneLineParser(
         prog="autometa",
         description="Neural architecture search for policies that meta-learn RL tasks.",

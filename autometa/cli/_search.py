@@ -8,19 +8,36 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from autometa.cli._args import integer, number, storage_path
 from autometa.cli._imports import add_import_option
 from autometa.cli._show import format_study
 from autometa.cli._signals import exit_code, report
 from autometa.cli._space import space_help
+from autometa.errors import AutometaError, SearchFailedError, StorageError
+from autometa.experiment import (
+    EVALUATORS,
+    Budget,
+    Final,
+    Hyperband,
+    RayExecutor,
+    SQLiteStorage,
+    SuccessiveHalving,
+    check_study,
+    default_storage_path,
+    search,
+)
+from autometa.experiment._loop import default_iterations
+from autometa.experiment.fidelity import fidelity_from_dict
+from autometa.experiment.search import current_evaluator, rebuild_evaluator
+from autometa.space import load_space
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 
 def _key_value(text: str) -> tuple[str, Any]:
     """``key=value`` with the value read as YAML (``3`` -> int, ``true`` -> bool, ...)."""
-    import yaml
-
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
@@ -199,7 +216,6 @@ def _recipe(args: argparse.Namespace) -> dict[str, Any]:
 def _evaluator(recipe: dict[str, Any]) -> Any:
     """The evaluator registered as ``recipe["objective"]``, made from the recipe's options;
     a bad ``--eval-option`` is a usage error naming it."""
-    from autometa.experiment import EVALUATORS
 
     name, options = recipe["objective"], dict(recipe["eval_options"])
     factory = EVALUATORS.get(name)
@@ -229,9 +245,6 @@ def _execute(
     ``flags`` are ``allow_changes``, ``fresh`` and ``take_over``, passed to ``search``; they
     belong to this run and are not stored in the recipe.
     """
-    from autometa.errors import AutometaError, SearchFailedError
-    from autometa.experiment import Budget, Final, Hyperband, SuccessiveHalving, search
-    from autometa.experiment._loop import default_iterations
 
     try:
         evaluator = _evaluator(recipe)
@@ -259,8 +272,6 @@ def _execute(
             fidelity = cls(low, top, recipe["eta"])
         executor = recipe["executor"]
         if executor == "ray":
-            from autometa.experiment import RayExecutor
-
             executor = RayExecutor(
                 recipe["ray_address"], recipe["gpus_per_trial"] or 0.0,
                 workers=recipe["workers"] or None, timeout=recipe["trial_timeout"],
@@ -316,9 +327,6 @@ class _UsageError(Exception):
 
 def run_search(args: argparse.Namespace) -> int:
     """Start or resume the search the options describe."""
-    from autometa.experiment import default_storage_path
-    from autometa.space import load_space
-
     space = load_space(args.space)
     if args.fidelity is None:
         given = [f"--{n.replace('_', '-')}" for n in ("min_iterations", "eta")
@@ -334,8 +342,6 @@ def run_search(args: argparse.Namespace) -> int:
 
 def run_resume(args: argparse.Namespace) -> int:
     """Continue the study in ``args.storage`` with its stored recipe."""
-    from autometa.experiment import SQLiteStorage, check_study
-    from autometa.space import load_space
 
     path = Path(args.storage)
     if not path.is_file():
@@ -375,11 +381,6 @@ _RECIPE_KEYS = [
 
 def _resume_python_study(study: Any, path: Path, args: argparse.Namespace) -> int:
     """Continue a study started with ``autometa.search(...)`` from what it stored."""
-    from autometa.errors import SearchFailedError, StorageError
-    from autometa.experiment import Budget, Final, search
-    from autometa.experiment.fidelity import fidelity_from_dict
-    from autometa.experiment.search import current_evaluator, rebuild_evaluator
-    from autometa.space import load_space
 
     settings = study.settings
     try:

@@ -12,6 +12,9 @@ from typing import Any
 
 from autometa.cli._args import integer
 from autometa.cli._imports import add_import_option
+from autometa.experiment import SQLiteStorage, check_study, load_result
+from autometa.experiment._references import evaluator_name
+from autometa.experiment.progress import format_seconds
 
 __all__ = ["add_show", "format_study", "run_show"]
 
@@ -35,7 +38,6 @@ def add_show(sub: argparse._SubParsersAction) -> None:
 
 def run_show(args: argparse.Namespace) -> int:
     """Print the study in ``args.storage``."""
-    from autometa.experiment import SQLiteStorage, check_study, load_result
 
     path = Path(args.storage)
     if not path.is_file():
@@ -70,8 +72,6 @@ def run_show(args: argparse.Namespace) -> int:
 
 def format_study(store: Any, top: int = 20) -> str:
     """The study header, status counts and leaderboard as text."""
-    from autometa.experiment import load_result
-    from autometa.experiment.progress import format_seconds
 
     result = load_result(store)
     study, usage = result.study, result.usage
@@ -142,7 +142,6 @@ def _format_verdict(verdict: Any) -> list[str]:
 
 def _evaluator_label(study: Any) -> str:
     """``'name' (module:Class)``, or the class alone for an unregistered evaluator."""
-    from autometa.experiment._references import evaluator_name
 
     name, target = evaluator_name(study.evaluator), study.evaluator.get("target", "?")
     return f"{target} (not registered)" if name is None else f"{name!r} ({target})"

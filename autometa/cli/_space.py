@@ -10,6 +10,10 @@ from pathlib import Path
 import yaml
 
 from autometa.cli._args import integer
+from autometa.graph import canonical_hash, draw, to_dot, to_graphml, to_json
+from autometa.meta import MAMLEvaluator
+from autometa.policy import count_macs, count_params
+from autometa.space import load_space
 
 
 def shipped_names() -> list[str]:
@@ -51,10 +55,6 @@ def add_validate(sub: argparse._SubParsersAction) -> None:
 
 def run_validate(args: argparse.Namespace) -> int:
     """Load, check the hyperparameters, summarise, and check that sampled candidates build."""
-    from autometa.meta import MAMLEvaluator
-    from autometa.policy import count_params
-    from autometa.space import load_space
-
     space = load_space(args.space)
     MAMLEvaluator(args.task).check_space(space)  # ConfigurationError: one line, exit code 2
     print(space.summary())
@@ -96,10 +96,6 @@ def add_sample(sub: argparse._SubParsersAction) -> None:
 
 def run_sample(args: argparse.Namespace) -> int:
     """Sample ``--num`` candidates starting at ``--seed``."""
-    from autometa.graph import canonical_hash, draw, to_dot, to_graphml, to_json
-    from autometa.policy import count_macs, count_params
-    from autometa.space import load_space
-
     space = load_space(args.space)
     io = space.io
     for i in range(args.num):

@@ -21,6 +21,7 @@ from autometa.experiment._final import (
     verdict,
 )
 from autometa.experiment._lease import HEARTBEAT_ENV, Lease
+from autometa.experiment._ray import RayExecutor
 from autometa.experiment._references import (
     EVALUATORS,
     check_study,
@@ -107,12 +108,3 @@ __all__ = [
     "trial_seed",
     "verdict",
 ]
-
-
-def __getattr__(name: str):
-    """``RayExecutor`` is imported on first use (Ray is the optional ``distributed`` extra)."""
-    if name == "RayExecutor":
-        from autometa.experiment._ray import RayExecutor
-
-        return RayExecutor
-    raise AttributeError(f"module 'autometa.experiment' has no attribute {name!r}")

@@ -16,6 +16,7 @@ from autometa.experiment.budget import Budget, Usage
 from autometa.experiment.fidelity import Scheduler
 from autometa.experiment.storage.base import BaseStorage, encode_weights
 from autometa.experiment.trial import TrialRecord, TrialState, seed_list
+from autometa.graph import to_json
 
 __all__ = ["SearchLoop", "default_iterations"]
 
@@ -268,8 +269,6 @@ class SearchLoop:
 
     def _ask(self, n: int, placement: dict[str, Any]) -> bool:
         """Ask for ``n`` candidates and create their trials; False when none came."""
-        from autometa.graph import to_json
-
         candidates = self.strategy.ask(n)
         if not candidates:
             self._exhausted = True
@@ -310,6 +309,7 @@ class SearchLoop:
         return True
 
     def _find_done(self, key: str) -> TrialRecord | None:
+        """The first DONE, evaluated (not copied) trial of ``key`` among this search's trials."""
         if self.scheduler.fidelity is not None:
             return None  # rung scores are not comparable across fidelities
         for trial in self.trials.values():

@@ -6,6 +6,7 @@ import logging
 import time
 from typing import Any
 
+from autometa._optional import import_optional
 from autometa.experiment._worker import Job, Outcome, run_job
 from autometa.experiment.executors import BaseExecutor
 from autometa.meta.result import failed_result
@@ -16,13 +17,7 @@ logger = logging.getLogger(__name__)
 
 
 def _import_ray() -> Any:
-    try:
-        import ray
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "the Ray executor needs Ray: pip install 'autometa[distributed]'"
-        ) from exc
-    return ray
+    return import_optional("ray", "the Ray executor")
 
 
 def _ray_evaluate(evaluator: Any, job: Job) -> Outcome:

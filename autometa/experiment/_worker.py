@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from autometa.errors import ConfigurationError
+from autometa.graph import from_json
 from autometa.meta.result import EvalResult, failed_result
 
 __all__ = [
@@ -158,8 +159,6 @@ def run_job(evaluator: Any, job: Job, device: str | None) -> Outcome:
     kept in ``metrics["traceback"]``. A :class:`ConfigurationError` is no candidate's fault:
     the outcome is marked ``fatal`` and the search stops.
     """
-    from autometa.graph import from_json
-
     started = time.time()
     start = time.perf_counter()
     kwargs: dict[str, Any] = {"device": device}

@@ -12,6 +12,8 @@ from collections import deque
 from multiprocessing import connection, get_all_start_methods, get_context
 from typing import Any
 
+import torch
+
 from autometa.experiment._startup import wait_ready
 from autometa.experiment._worker import Job, Outcome, describe_exitcode, run_job
 from autometa.meta.result import failed_result
@@ -129,10 +131,8 @@ def default_devices(workers: int) -> list[tuple[str, str | None]]:
     ``cuda:<i % n>``; with one GPU every worker shares ``cuda``; otherwise ``cpu``.
     """
     try:
-        import torch
-
         count = torch.cuda.device_count()
-    except Exception:  # noqa: BLE001 - no torch or a broken driver: CPU workers
+    except Exception:  # noqa: BLE001 - a broken driver: CPU workers
         count = 0
     if count > 1:
         return [(f"cuda:{i % count}", str(i % count)) for i in range(workers)]
@@ -156,8 +156,6 @@ def _worker_main(
     if visible is not None:  # before anything initialises CUDA in this process
         os.environ["CUDA_VISIBLE_DEVICES"] = visible
     if threads:
-        import torch
-
         torch.set_num_threads(threads)
     evaluate_on = "cuda" if device.startswith("cuda") else device
     conn.send(("ready", os.getpid()))

@@ -22,6 +22,7 @@ from autometa.experiment._failures import FailureKind, failure_kinds, no_success
 from autometa.experiment._final import Final, Verdict, verdict
 from autometa.experiment._lease import Lease
 from autometa.experiment._loop import SearchLoop
+from autometa.experiment._ray import RayExecutor
 from autometa.experiment._references import (
     build_strategy,
     describe_evaluator,
@@ -35,6 +36,9 @@ from autometa.experiment.fidelity import Scheduler, SuccessiveHalving
 from autometa.experiment.progress import ProgressBar
 from autometa.experiment.storage import BaseStorage, get_storage
 from autometa.experiment.trial import StudyInfo, TrialRecord
+from autometa.meta import MAMLEvaluator
+from autometa.meta.result import runtime_versions
+from autometa.space import SearchSpace, load_space
 
 __all__ = [
     "SearchResult",
@@ -137,8 +141,6 @@ def _make_executor(
     if executor == "process":
         return ProcessExecutor(max(1, workers), timeout=trial_timeout)
     if executor == "ray":
-        from autometa.experiment._ray import RayExecutor
-
         return RayExecutor(workers=max(1, workers), timeout=trial_timeout)
     raise ConfigurationError(
         f"`executor` must be a BaseExecutor, 'process', 'inline', 'ray' or None, got {executor!r}"
@@ -235,8 +237,6 @@ def search(
             everything finished is safely stored; ``load_result(storage)`` reads it, and
             running the same call again resumes.
     """
-    from autometa.meta.result import runtime_versions
-    from autometa.space import SearchSpace, load_space
 
     exit_if_reimporting_main()  # a worker re-running an unguarded script: the parent explains
     space_obj = space if isinstance(space, SearchSpace) else load_space(space)
@@ -246,8 +246,6 @@ def search(
     elif strategy_options:
         raise ConfigurationError("`strategy_options` only applies when `strategy` is a name")
     if evaluator is None:
-        from autometa.meta import MAMLEvaluator
-
         evaluator = MAMLEvaluator()
     budget = budget if budget is not None else Budget(trials=DEFAULT_TRIALS)
     if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:

@@ -11,6 +11,7 @@ from typing import Any
 import networkx as nx
 
 from autometa.errors import StorageError
+from autometa.graph import from_json
 
 __all__ = [
     "FinalRun",
@@ -102,8 +103,6 @@ class TrialRecord:
     @property
     def graph(self) -> nx.DiGraph:
         """A fresh ``nx.DiGraph`` of the candidate (changing it does not change the record)."""
-        from autometa.graph import from_json
-
         return from_json(self.graph_json)
 
     @property
@@ -284,7 +283,6 @@ class FinalRun:
     @property
     def graph(self) -> nx.DiGraph:
         """A fresh ``nx.DiGraph`` of the evaluated graph."""
-        from autometa.graph import from_json
 
         return from_json(self.graph_json)
 

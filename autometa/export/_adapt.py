@@ -10,7 +10,10 @@ from typing import Any, NamedTuple
 import torch
 
 from autometa.errors import ExportError
-from autometa.policy import GraphPolicy
+from autometa.meta import adapt as inner_loop
+from autometa.meta.config import config_for, settable_fields
+from autometa.policy import GraphPolicy, space_dims
+from autometa.tasks import make_task
 
 __all__ = ["AdaptResult", "adapt", "adaptation_config"]
 
@@ -38,8 +41,6 @@ def adaptation_config(policy: GraphPolicy, family: Any, fast_lr: float | None = 
     (``policy.export_info["adaptation"]``: the evaluator's configuration and the graph's
     hyperparameters), then by ``fast_lr`` when given.
     """
-    from autometa.meta.config import config_for, settable_fields
-
     info = getattr(policy, "export_info", None) or {}
     recorded = (info.get("task_family") or {}).get("name")
     known = set(settable_fields())
@@ -123,13 +124,8 @@ def adapt(
         >>> policy = autometa.load("runs/best")                                 # doctest: +SKIP
         >>> adapted, returns = autometa.adapt(policy, "navigation2d", task=0)   # doctest: +SKIP
     """
-    from autometa.meta import adapt as inner_loop
-    from autometa.policy import space_dims
-
     family = task_family
     if isinstance(family, str):
-        from autometa.tasks import make_task
-
         family = make_task(family)
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise ExportError(f"steps must be an int >= 0, got {steps!r}")

@@ -12,6 +12,7 @@ from typing import Any
 
 import gymnasium as gym
 import torch
+from safetensors.torch import save_file
 
 from autometa.errors import AutometaError, ExportError
 from autometa.export import _files as F
@@ -19,6 +20,8 @@ from autometa.export._card import render_card
 from autometa.export._formats import write_onnx, write_torchscript
 from autometa.export._source import Source, adaptation_settings, resolve_source, resolve_spaces
 from autometa.export._target import check_out_dir, move_into_place, study_files
+from autometa.graph import canonical_hash, draw, to_dot, to_graphml, to_json
+from autometa.meta import runtime_versions
 from autometa.policy import GraphPolicy, build_policy
 
 __all__ = ["export"]
@@ -177,11 +180,6 @@ def _write_folder(
     onnx: bool,
     drawing: bool,
 ) -> dict[str, Any]:
-    from safetensors.torch import save_file
-
-    from autometa.graph import canonical_hash, draw, to_dot, to_graphml, to_json
-    from autometa.meta import runtime_versions
-
     graph_json = to_json(src.graph)
     (work / F.ARCH_JSON).write_text(json.dumps(F.json_safe(graph_json), indent=2) + "\n")
     to_graphml(src.graph, work / F.ARCH_GRAPHML)

@@ -7,10 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
 
 from autometa.errors import AutometaError, ExportError
 from autometa.export import _files as F
 from autometa.export._export import weights_problem
+from autometa.graph import from_json, graph_equal
 from autometa.policy import GraphPolicy, build_policy
 
 __all__ = ["load", "read_export"]
@@ -57,11 +60,6 @@ def load(out_dir: str | Path, *, device: str | torch.device | None = None) -> Gr
         >>> policy = autometa.load("runs/best")                          # doctest: +SKIP
         >>> mean, log_std = policy(torch.zeros(1, policy.obs_dim))       # doctest: +SKIP
     """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    from autometa.graph import from_json, graph_equal
-
     folder = Path(out_dir)
     data = read_export(folder)
     model_path = folder / F.MODEL_JSON

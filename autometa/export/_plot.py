@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from autometa.errors import ExportError
+from autometa.experiment import check_study
+from autometa.experiment.storage import SQLiteStorage
+from autometa.graph import draw, to_dot
 
 __all__ = ["open_study", "pareto_front", "plot"]
 
@@ -26,8 +29,6 @@ def open_study(path: str | Path) -> Any:
         ExportError: the file does not exist or holds no study.
         StorageError: the study is malformed or names something no registry holds.
     """
-    from autometa.experiment import SQLiteStorage, check_study
-
     path = Path(path)
     if not path.is_file():
         raise ExportError(f"{path}: no such study database")
@@ -113,8 +114,6 @@ def plot(storage: Any, out_dir: str | Path) -> list[Path]:
     Raises:
         ExportError: the database does not exist or holds no study.
     """
-    from autometa.graph import draw, to_dot
-
     store = open_study(storage) if isinstance(storage, str | Path) else storage
     study = store.get_study()
     trials = store.get_all_trials()

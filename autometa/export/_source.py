@@ -18,6 +18,11 @@ import networkx as nx
 import torch
 
 from autometa.errors import ExportError
+from autometa.experiment import verdict
+from autometa.experiment.storage import SQLiteStorage
+from autometa.meta import EvalResult
+from autometa.meta.config import config_for, settable_fields
+from autometa.tasks import make_task
 
 __all__ = ["Source", "adaptation_settings", "family_name", "resolve_source", "resolve_spaces"]
 
@@ -83,8 +88,6 @@ def _cpu(state_dict: Mapping[str, Any], where: str) -> dict[str, torch.Tensor]:
 
 def _open_storage(storage: Any) -> Any:
     if isinstance(storage, str | Path):
-        from autometa.experiment.storage import SQLiteStorage
-
         path = Path(storage)
         if not path.is_file():
             raise ExportError(f"{path}: no such study database")
@@ -99,8 +102,6 @@ def _study_dict(storage: Any) -> dict[str, Any] | None:
     data = info.to_dict() if hasattr(info, "to_dict") else dict(info)
     data.pop("space_text", None)  # the full file text stays in the database
     if hasattr(storage, "get_final_runs"):
-        from autometa.experiment import verdict
-
         final = verdict(storage)
         if final is not None:
             data["final"] = final.to_dict()
@@ -165,8 +166,6 @@ def resolve_source(source: Any, storage: Any = None) -> Source:
     Raises:
         ExportError: for anything else, a failed evaluation, or missing weights.
     """
-    from autometa.meta import EvalResult
-
     if hasattr(source, "best") and not isinstance(source, tuple | list):
         best = source.best
         if best is None:
@@ -223,8 +222,6 @@ def resolve_spaces(
     elif isinstance(task_family, str):
         name, options = task_family, {}
     if (observation_space is None or action_space is None) and family is None and name:
-        from autometa.tasks import make_task
-
         family = make_task(name, **options)
     if family is not None:
         observation_space = observation_space or family.single_observation_space
@@ -245,8 +242,6 @@ def adaptation_settings(src: Source, family: str | None) -> dict[str, Any]:
         recorded.update(recorded["config"])
     recorded.update(src.metrics.get("config") or {})
     try:
-        from autometa.meta.config import config_for, settable_fields
-
         known = set(settable_fields())
         cfg = config_for(family, **{k: v for k, v in recorded.items() if k in known})
         settings = dataclasses.asdict(cfg)

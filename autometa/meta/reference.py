@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 
+import gymnasium as gym
 import numpy as np
 import torch
 from torch.func import functional_call
@@ -134,8 +135,6 @@ class LoopMAML:
 
     def sample(self, task: dict, params: Params, seed: int) -> Batch:
         """``episodes_per_task`` episodes of one task, one ``SyncVectorEnv`` step at a time."""
-        import gymnasium as gym
-
         envs = gym.vector.SyncVectorEnv(
             [lambda: self.make_env(task) for _ in range(self.cfg.episodes_per_task)]
         )  # ended episodes autoreset on the next step; the alive mask drops those steps

@@ -8,6 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import networkx as nx
+import numpy
+import torch
+
+from autometa import __version__
 
 __all__ = ["EvalResult", "Evaluator", "failed_result", "runtime_versions"]
 
@@ -67,11 +71,6 @@ class Evaluator(Protocol):
 
 def runtime_versions() -> dict[str, str]:
     """Versions recorded with every result: autometa, torch, numpy, Python."""
-    import numpy
-    import torch
-
-    from autometa import __version__
-
     return {
         "autometa": __version__,
         "torch": torch.__version__,

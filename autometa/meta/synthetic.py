@@ -19,8 +19,10 @@ from typing import Any
 import networkx as nx
 
 from autometa.errors import ConfigurationError
+from autometa.graph import canonical_hash
 from autometa.meta.config import MAMLConfig, check_space_hyperparameters, settable_fields
 from autometa.meta.result import EvalResult, failed_result
+from autometa.policy import count_params
 
 __all__ = ["SyntheticObjective", "OP_QUALITY"]
 
@@ -164,9 +166,6 @@ class SyntheticObjective:
 
     def features(self, graph: nx.DiGraph) -> dict[str, Any]:
         """The features the score is built from (params, depth, op quality, wiring, ...)."""
-        from autometa.graph import canonical_hash
-        from autometa.policy import count_params
-
         key = canonical_hash(graph)
         if key not in self._params:
             self._params[key] = count_params(graph, self.obs_dim, self.act_dim, self.discrete)

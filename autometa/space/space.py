@@ -11,7 +11,10 @@ import networkx as nx
 import numpy as np
 
 from autometa.errors import GraphValidationError
+from autometa.graph import validate_graph
+from autometa.policy import count_macs, count_params
 from autometa.space._errors import SpaceError, raise_problems
+from autometa.space._summary import summarise
 from autometa.space.dims import Dimension, same_value
 
 if TYPE_CHECKING:
@@ -206,8 +209,6 @@ class SearchSpace:
     # ------------------------------------------------------------------ checks
 
     def _counts(self, graph: nx.DiGraph) -> dict[str, int]:
-        from autometa.policy import count_macs, count_params
-
         io = (self.io["obs_dim"], self.io["act_dim"], self.io["discrete"])
         counts = {}
         if {"max_params", "min_params"} & set(self.constraints):
@@ -239,8 +240,6 @@ class SearchSpace:
         Raises:
             GraphValidationError: naming every broken rule or constraint.
         """
-        from autometa.graph import validate_graph
-
         validate_graph(graph)
         broken = self.violations(graph)
         if broken:
@@ -265,8 +264,6 @@ class SearchSpace:
 
     def summary(self) -> str:
         """Several lines for ``autometa validate``: kind, dimensions, size and constraints."""
-        from autometa.space._summary import summarise
-
         return summarise(self)
 
     def __repr__(self) -> str:

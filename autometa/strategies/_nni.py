@@ -28,6 +28,8 @@ import numpy as np
 from autometa.errors import ConfigurationError
 from autometa.space.dims import Float
 from autometa.strategies._global_random import global_random_from
+from autometa.strategies._grid_count import grid_levels
+from autometa.strategies._nni_gp import seeded_gp_tuner
 from autometa.strategies._nni_space import from_nni, to_nni
 from autometa.strategies.base import BaseStrategy, Value
 
@@ -255,8 +257,6 @@ class GPTunerStrategy(NNIStrategy):
     }
 
     def _tuner(self) -> Any:
-        from autometa.strategies._nni_gp import seeded_gp_tuner
-
         return seeded_gp_tuner(self.seed, **self.options)
 
 
@@ -287,8 +287,6 @@ class NNIRegularizedEvolutionStrategy(NNIStrategy):
         )
 
     def _nni_space(self) -> dict[str, Any]:
-        from autometa.strategies._grid import grid_levels
-
         points = self.options["float_points"]
         return {
             d.name: {"_type": "layer_choice", "_value": grid_levels(d, points)}

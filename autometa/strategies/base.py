@@ -15,6 +15,7 @@ import networkx as nx
 
 from autometa.errors import GraphValidationError
 from autometa.graph import canonical_hash
+from autometa.strategies._grid_count import finite_size
 
 if TYPE_CHECKING:
     from autometa.space import SearchSpace
@@ -279,8 +280,6 @@ class BaseStrategy(abc.ABC):
     # ------------------------------------------------------------------ helpers
 
     def _reset(self) -> None:
-        from autometa.strategies._grid import finite_size
-
         self._bound = finite_size(self.space.dimensions)
         self._round = 0
         self._next_id = 0

@@ -13,6 +13,7 @@ from gymnasium import spaces
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 
 from autometa.tasks import _rng
+from autometa.tasks._single import one_task
 from autometa.tasks.base import State, TaskFamily, TaskParam
 
 __all__ = ["GymTaskFamily", "TaskEnv"]
@@ -232,8 +233,6 @@ class GymTaskFamily(TaskFamily):
 
         ``reset(seed=s)`` seeds it as slot ``slot`` of ``reset(..., seed=s)`` is seeded.
         """
-        from autometa.tasks._single import one_task
-
         task = one_task(self, params)
         env = self._env_fn(False)
         env.task = {k: v[0].cpu().numpy() for k, v in task.items()}

@@ -23,6 +23,7 @@ from typing import Any
 import gymnasium as gym
 import torch
 
+from autometa._optional import import_optional
 from autometa.tasks._gym import GymTaskFamily
 from autometa.tasks.base import TaskParam
 
@@ -36,27 +37,21 @@ _CHEETAH_CTRL, _ANT_CTRL, _ANT_CONTACT, _ANT_SURVIVE = 0.05, 0.005, 0.0005, 0.05
 
 
 def _make_env(kind: str) -> gym.Env:
+    mujoco = import_optional("mujoco", "the MuJoCo task families")
+    # MuJoCo prints a deprecation warning for gymnasium's model files on every build
+    # (hundreds per family); send it to logging instead of the terminal.
+    previous = mujoco.get_mju_user_warning()
+    mujoco.set_mju_user_warning(lambda message: logger.debug("mujoco: %s", message))
     try:
-        import mujoco
+        if kind == "cheetah":
+            from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
 
-        # MuJoCo prints a deprecation warning for gymnasium's model files on every build
-        # (hundreds per family); send it to logging instead of the terminal.
-        previous = mujoco.get_mju_user_warning()
-        mujoco.set_mju_user_warning(lambda message: logger.debug("mujoco: %s", message))
-        try:
-            if kind == "cheetah":
-                from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
+            return HalfCheetahEnv(ctrl_cost_weight=_CHEETAH_CTRL)
+        from gymnasium.envs.mujoco.ant_v5 import AntEnv
 
-                return HalfCheetahEnv(ctrl_cost_weight=_CHEETAH_CTRL)
-            from gymnasium.envs.mujoco.ant_v5 import AntEnv
-
-            return AntEnv(ctrl_cost_weight=_ANT_CTRL, contact_cost_weight=_ANT_CONTACT)
-        finally:
-            mujoco.set_mju_user_warning(previous)
-    except ImportError as error:  # gymnasium raises DependencyNotInstalled (an ImportError)
-        raise ImportError(
-            "the MuJoCo task families need the mujoco extra: pip install 'autometa[mujoco]'"
-        ) from error
+        return AntEnv(ctrl_cost_weight=_ANT_CTRL, contact_cost_weight=_ANT_CONTACT)
+    finally:
+        mujoco.set_mju_user_warning(previous)
 
 
 def _velocity_reward(task: dict[str, Any], info: dict[str, Any]) -> float:

@@ -1,9 +1,13 @@
-"""A single-instance gymnasium view of a task family: one task, one episode at a time."""
+"""A single-instance gymnasium view of a task family: one task, one episode at a time.
+
+It sits below ``base``: it only calls a family's methods, so it needs ``TaskFamily`` for
+annotations alone, and ``TaskFamily.single_env`` returns one.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
@@ -11,7 +15,9 @@ import torch
 from gymnasium import spaces
 
 from autometa.tasks import _rng
-from autometa.tasks.base import TaskFamily
+
+if TYPE_CHECKING:
+    from autometa.tasks.base import TaskFamily
 
 __all__ = ["SingleTaskEnv", "one_task"]
 

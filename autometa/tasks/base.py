@@ -15,6 +15,7 @@ from gymnasium import spaces
 
 from autometa.errors import TaskParameterError
 from autometa.tasks import _rng
+from autometa.tasks._single import SingleTaskEnv
 
 __all__ = ["Seed", "State", "TaskFamily", "TaskParam"]
 
@@ -355,8 +356,6 @@ class TaskFamily(abc.ABC):
             An env whose ``reset(seed=s)`` and ``step`` match slot ``slot`` of
             ``reset(..., seed=s)`` step for step; it ends episodes at ``horizon``.
         """
-        from autometa.tasks._single import SingleTaskEnv
-
         return SingleTaskEnv(self, params, slot)
 
 

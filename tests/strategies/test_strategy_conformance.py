@@ -4,13 +4,12 @@ import re
 
 import pytest
 
-from autometa.space import shipped_spaces
-
-SPACE_NAMES = sorted(shipped_spaces())
-
 from autometa.errors import ConfigurationError
+from autometa.space import shipped_spaces
 from autometa.strategies import STRATEGIES, make_strategy
 from autometa.testing import check_strategy, check_unknown_option
+
+SPACE_NAMES = sorted(shipped_spaces())
 
 TINY_DISTINCT = 20  # 4 one-layer + 16 two-layer chains
 

@@ -9,6 +9,8 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from safetensors.torch import load, save
+
 from autometa.errors import StorageError, StudyInUseError
 from autometa.experiment.trial import FinalRun, SessionInfo, StudyInfo, TrialRecord, TrialState
 
@@ -53,16 +55,12 @@ UPDATABLE_FIELDS = frozenset(
 
 def encode_weights(state_dict: dict[str, Any]) -> bytes:
     """Serialise a ``state_dict`` of tensors with safetensors (no pickle involved)."""
-    from safetensors.torch import save
-
     tensors = {name: t.detach().cpu().contiguous().clone() for name, t in state_dict.items()}
     return save(tensors)
 
 
 def decode_weights(data: bytes) -> dict[str, Any]:
     """Inverse of :func:`encode_weights`: a dict of CPU tensors."""
-    from safetensors.torch import load
-
     return load(data)
 
 
@@ -339,13 +337,6 @@ class BaseStorage(abc.ABC):
             return self.get_trial(number)
         board = self.leaderboard()
         return board[0] if board and board[0].state == TrialState.DONE else None
-
-    def find_done(self, key: str, fidelity: int | None = None) -> TrialRecord | None:
-        """The first DONE, evaluated (not copied) trial of a candidate key at ``fidelity``."""
-        for trial in self.get_all_trials([TrialState.DONE]):
-            if trial.key == key and trial.duplicate_of is None and trial.fidelity == fidelity:
-                return trial
-        return None
 
     def load_weights(self, number: int) -> dict[str, Any] | None:
         """The meta-learned ``state_dict`` of a trial as CPU tensors, or None.
