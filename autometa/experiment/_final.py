@@ -170,8 +170,26 @@ def _first_phase(plan: Final, trials: list[TrialRecord], seeds: list[int]) -> li
     return runs
 
 
-def _ablation_phase(runs: list[FinalRun], seeds: list[int]) -> list[FinalRun]:
-    """The two ablation cells, once the winner and the best baseline are known."""
+def _same_settings(evaluator: Any, a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two hyperparameter sets score alike: equal, or equal once the evaluator fills
+    in its defaults (``{}`` and ``{"fast_lr": 0.1}`` are one setting for MAML's defaults)."""
+    if a == b:
+        return True
+    settings = getattr(evaluator, "config_for_graph", None)
+    if settings is None:
+        return False
+    try:
+        return settings(nx.DiGraph(hyperparameters=a)) == settings(nx.DiGraph(hyperparameters=b))
+    except Exception:  # noqa: BLE001 - not comparable: treat them as different settings
+        return False
+
+
+def _ablation_phase(runs: list[FinalRun], seeds: list[int], evaluator: Any) -> list[FinalRun]:
+    """The two ablation cells, once the winner and the best baseline are known.
+
+    None when the winner and the baseline already share their hyperparameters: their margin
+    is then the architecture's alone.
+    """
     entries = {e.label: e for e in _entries(runs)}
     winner = _best(e for e in entries.values() if e.kind == "finalist")
     base = _best(e for e in entries.values() if e.kind == "baseline")
@@ -181,6 +199,9 @@ def _ablation_phase(runs: list[FinalRun], seeds: list[int]) -> list[FinalRun]:
     b_graph = from_json(base.graph_json)
     w_hyper = dict(w_graph.graph.get("hyperparameters") or {})
     b_hyper = dict(b_graph.graph.get("hyperparameters") or {})
+    if _same_settings(evaluator, w_hyper, b_hyper):
+        logger.info("final stage: no ablation, the winner has the baseline's hyperparameters")
+        return []
     w_name, b_name = winner.label, base.label.removeprefix("baseline ")
     cells = [
         (f"ablation {w_name} architecture + {b_name} hyperparameters",
@@ -233,7 +254,7 @@ def run_final_stage(loop: Any, plan: Final, search_seed: int) -> None:
     if plan.ablation:
         runs = storage.get_final_runs()
         known = {r.entry for r in runs}
-        cells = [r for r in _ablation_phase(runs, seeds) if r.entry not in known]
+        cells = [r for r in _ablation_phase(runs, seeds, loop.evaluator) if r.entry not in known]
         if cells:
             _run_queued(loop, storage.create_final_runs(cells))
 
