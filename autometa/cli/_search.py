@@ -15,7 +15,7 @@ from autometa.cli._imports import add_import_option
 from autometa.cli._show import format_study
 from autometa.cli._signals import exit_code, report
 from autometa.cli._space import space_help
-from autometa.errors import AutometaError, SearchFailedError, StorageError
+from autometa.errors import AutometaError, ConfigurationError, SearchFailedError, StorageError
 from autometa.experiment import (
     EVALUATORS,
     Budget,
@@ -233,6 +233,8 @@ def _evaluator(recipe: dict[str, Any]) -> Any:
             if recipe["meta_iterations"] is not None:
                 options.setdefault("full_fidelity", recipe["meta_iterations"])
         return factory.from_config(options)
+    except ConfigurationError:
+        raise  # already one line naming the setting (task family, evaluator option)
     except (TypeError, ValueError) as exc:
         raise _UsageError(f"argument --eval-option: {exc}") from exc
 
