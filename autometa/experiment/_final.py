@@ -47,9 +47,9 @@ __all__ = [
 
 logger = logging.getLogger("autometa.experiment")
 
-#: Built-in reference architectures: name -> a function making the graph. Their
-#: hyperparameters are empty, i.e. the evaluator's defaults (MAML's alpha 0.1, one step).
 BASELINES: Registry[Callable[[], nx.DiGraph]] = Registry("baseline")
+"""Built-in reference architectures: name -> a function making the graph. Their hyperparameters
+are empty, i.e. the evaluator's defaults (MAML's alpha 0.1, one step)."""
 
 
 def register_baseline(name: str, make: Callable[[], nx.DiGraph], *, overwrite: bool = False):

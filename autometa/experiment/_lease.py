@@ -23,9 +23,9 @@ __all__ = ["HEARTBEAT_ENV", "Lease", "heartbeat_seconds"]
 
 logger = logging.getLogger("autometa.experiment")
 
-#: Environment variable that replaces ``HEARTBEAT_SECONDS`` for the searches of a process
-#: (tests set a fraction of a second so a killed search goes stale quickly).
 HEARTBEAT_ENV = "AUTOMETA_HEARTBEAT_SECONDS"
+"""Environment variable that replaces ``HEARTBEAT_SECONDS`` for the searches of a process
+(tests set a fraction of a second so a killed search goes stale quickly)."""
 
 
 def heartbeat_seconds() -> float:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 
+from autometa.errors import SearchFailedError
 from autometa.experiment import Budget, InMemoryStorage, TrialState, search
 from autometa.meta.result import failed_result
 from autometa.space import shipped_spaces
@@ -33,9 +35,10 @@ class _Allocating:
 
 
 def _error(how: str) -> str:
-    result = search(DAG, evaluator=_Allocating(how), budget=Budget(trials=1), workers=0,
-                    storage=InMemoryStorage(), progress=False)  # fmt: skip
-    (trial,) = result.trials
+    with pytest.raises(SearchFailedError, match="out of memory") as failed:
+        search(DAG, evaluator=_Allocating(how), budget=Budget(trials=1), workers=0,
+               storage=InMemoryStorage(), progress=False, final=False)  # fmt: skip
+    (trial,) = failed.value.result.trials
     assert trial.state == TrialState.FAILED
     return trial.error
 

@@ -25,12 +25,12 @@ __all__ = [
     "sessions_to_end",
 ]
 
-#: Seconds between two heartbeats of a search process (it records that it is alive).
 HEARTBEAT_SECONDS = 5.0
+"""Seconds between two heartbeats of a search process (it records that it is alive)."""
 
-#: A session whose last heartbeat is older than this many of its own heartbeat intervals is
-#: stale: its process is taken to be gone, and another search may take the study over.
 STALE_AFTER_HEARTBEATS = 3
+"""A session whose last heartbeat is older than this many of its own heartbeat intervals is
+stale: its process is taken to be gone, and another search may take the study over."""
 
 #: Fields :meth:`BaseStorage.update_trial` may change; identity fields (number, key, graph,
 #: values, seed, candidate id, duplicate_of, created) are fixed when the trial is created.
