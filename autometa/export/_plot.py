@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import logging
 import math
 from pathlib import Path
 from typing import Any
 
 from autometa.errors import ExportError
+from autometa.export._table import write_trials_csv
 
 __all__ = ["open_study", "pareto_front", "plot"]
 
@@ -67,26 +67,15 @@ def pareto_front(points: list[tuple[float, float, int]]) -> list[tuple[float, fl
 
 
 def _rows(trials: list[Any]) -> list[dict[str, Any]]:
-    rows = []
-    for t in trials:
-        score = t.score if t.has_score else None
-        rows.append(
-            {
-                "number": t.number,
-                "state": t.state.name,
-                "score": score,
-                "params": _params(t),
-                "key": t.key,
-            }
-        )
-    return rows
-
-
-def _write_csv(rows: list[dict[str, Any]], path: Path) -> None:
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["number", "state", "score", "params", "key"])
-        writer.writeheader()
-        writer.writerows(rows)
+    return [
+        {
+            "number": t.number,
+            "state": t.state.name,
+            "score": t.score if t.has_score else None,
+            "params": _params(t),
+        }
+        for t in trials
+    ]
 
 
 def plot(storage: Any, out_dir: str | Path) -> list[Path]:
@@ -99,7 +88,8 @@ def plot(storage: Any, out_dir: str | Path) -> list[Path]:
     - ``pareto.png``: score vs parameter count (log axis) with the Pareto front (highest
       score for fewest parameters) drawn as a line and labelled by trial number;
     - ``best_graph.png`` (and ``best_graph.dot``): the best trial's graph;
-    - ``trials.csv``: number, state, score, parameters and key of every trial (always).
+    - ``trials.csv``: every trial, one row each (always; see
+      :func:`autometa.export.write_trials_csv` for the columns).
 
     Without matplotlib the images are skipped with a logged note (CSV and DOT still written).
 
@@ -123,7 +113,7 @@ def plot(storage: Any, out_dir: str | Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     rows = _rows(trials)
     written = [out / "trials.csv"]
-    _write_csv(rows, written[0])
+    write_trials_csv(trials, written[0])
     if best is not None:
         (out / "best_graph.dot").write_text(to_dot(best.graph))
         written.append(out / "best_graph.dot")
