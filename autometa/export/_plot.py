@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from autometa.errors import ExportError
-from autometa.export._table import write_trials_csv
+from autometa.export._table import param_count, write_trials_csv
 
 __all__ = ["open_study", "pareto_front", "plot"]
 
@@ -43,14 +43,6 @@ def open_study(path: str | Path) -> Any:
     return storage
 
 
-def _params(trial: Any) -> float | None:
-    for holder in (trial.objectives or {}, trial.metrics or {}):
-        value = holder.get("params")
-        if isinstance(value, int | float) and math.isfinite(value):
-            return float(value)
-    return None
-
-
 def pareto_front(points: list[tuple[float, float, int]]) -> list[tuple[float, float, int]]:
     """The points ``(params, score, number)`` no other point beats on both axes.
 
@@ -72,7 +64,7 @@ def _rows(trials: list[Any]) -> list[dict[str, Any]]:
             "number": t.number,
             "state": t.state.name,
             "score": t.score if t.has_score else None,
-            "params": _params(t),
+            "params": param_count(t),
         }
         for t in trials
     ]
@@ -130,7 +122,7 @@ def plot(storage: Any, out_dir: str | Path) -> list[Path]:
     written.append(_pareto(plt, rows, out / "pareto.png", title))
     if best is not None:
         caption = f"best: trial {best.number}, score {best.score:.4g}"
-        params = _params(best)
+        params = param_count(best)
         if params is not None:
             caption += f", {int(params):,} params"
         written.append(draw(best.graph, out / "best_graph.png", title=caption))

@@ -10,7 +10,7 @@ from typing import Any
 
 from autometa.graph import describe_graph
 
-__all__ = ["TRIAL_COLUMNS", "trial_rows", "write_trials_csv"]
+__all__ = ["TRIAL_COLUMNS", "param_count", "trial_rows", "write_trials_csv"]
 
 TRIAL_COLUMNS = (
     "number",
@@ -31,7 +31,8 @@ TRIAL_COLUMNS = (
 """The fixed columns; one ``value.<name>`` column per decision value follows them."""
 
 
-def _params(trial: Any) -> float | None:
+def param_count(trial: Any) -> float | None:
+    """The trial's parameter count (an objective or a metric), or None when it has none."""
     for holder in (trial.objectives or {}, trial.metrics or {}):
         value = holder.get("params")
         if isinstance(value, int | float) and math.isfinite(value):
@@ -76,7 +77,7 @@ def trial_rows(trials: list[Any]) -> tuple[list[str], list[dict[str, Any]]]:
             "seed_scores": metrics.get("seed_scores"),
             "seeds": metrics.get("seeds") or [t.seed],
             "fidelity": t.fidelity,
-            "params": _params(t),
+            "params": param_count(t),
             "wall_time": t.wall_time,
             "device": t.device,
             "duplicate_of": t.duplicate_of,
