@@ -15,10 +15,16 @@ from autometa.cli._imports import add_import_option
 from autometa.experiment import SQLiteStorage, check_study, load_result
 from autometa.experiment._references import evaluator_name
 from autometa.experiment.progress import format_seconds
+from autometa.export import write_trials_csv
+from autometa.graph import describe_graph
 
 __all__ = ["add_show", "format_study", "run_show"]
 
 EXIT_OK, EXIT_USAGE = 0, 2
+ARCHITECTURE_CHARS = 100
+"""Characters of an architecture in the table (``--wide``: all)."""
+NOTE_CHARS = 60
+"""Characters of a failed trial's error in the table (``--errors``: all)."""
 
 
 def add_show(sub: argparse._SubParsersAction) -> None:
@@ -32,6 +38,20 @@ def add_show(sub: argparse._SubParsersAction) -> None:
     p.add_argument("storage", help="the study's SQLite file")
     p.add_argument("--top", type=integer(0), default=20, help="rows of the leaderboard (0: all)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument(
+        "--wide", action="store_true", help="show each architecture in full (default: cut at 100)"
+    )
+    p.add_argument(
+        "--errors", action="store_true", help="also print every failed trial's full error"
+    )
+    p.add_argument(
+        "--csv",
+        metavar="FILE",
+        type=Path,
+        default=None,
+        help="write every trial to the CSV file FILE (decision values, seeds, per-seed scores, "
+        "fidelity, wall time, device, error, architecture) instead of printing the table",
+    )
     add_import_option(p)
     p.set_defaults(handler=run_show)
 
@@ -49,7 +69,15 @@ def run_show(args: argparse.Namespace) -> int:
             print(f"autometa show: error: {path}: the database holds no study", file=sys.stderr)
             return EXIT_USAGE
         check_study(study, str(path))  # every name it records is registered: nothing is run
-        if args.json:
+        if args.csv is not None:
+            if not args.csv.parent.is_dir():
+                raise FileNotFoundError(f"--csv {args.csv}: no such folder {args.csv.parent}")
+            if args.csv.is_dir():
+                raise IsADirectoryError(f"--csv {args.csv}: is a folder, expected a file name")
+            trials = store.get_all_trials()
+            write_trials_csv(trials, args.csv)
+            print(f"wrote {len(trials)} trial(s) to {args.csv}")
+        elif args.json:
             result = load_result(store)
             rows = result.trials[: args.top or None]
             data = {
@@ -57,21 +85,30 @@ def run_show(args: argparse.Namespace) -> int:
                 "counts": result.counts,
                 "usage": vars(result.usage),
                 "trials": [
-                    {k: v for k, v in t.to_dict().items() if k != "graph_json"} for t in rows
+                    {k: v for k, v in t.to_dict().items() if k != "graph_json"}
+                    | {"architecture": describe_graph(t.graph)}
+                    for t in rows
                 ],
                 "best": result.best.number if result.best is not None else None,
                 "final": result.verdict.to_dict() if result.verdict is not None else None,
             }
             print(json.dumps(data, indent=2, default=str))
         else:
-            print(format_study(store, top=args.top))
+            print(format_study(store, top=args.top, wide=args.wide, errors=args.errors))
     finally:
         store.close()
     return EXIT_OK
 
 
-def format_study(store: Any, top: int = 20) -> str:
-    """The study header, status counts and leaderboard as text."""
+def format_study(store: Any, top: int = 20, wide: bool = False, errors: bool = False) -> str:
+    """The study header, status counts and leaderboard as text.
+
+    Args:
+        store: the study's storage.
+        top: rows of the leaderboard (0: all).
+        wide: architectures in full (default: cut at :data:`ARCHITECTURE_CHARS`).
+        errors: add every failed trial's error in full (the table cuts them).
+    """
 
     result = load_result(store)
     study, usage = result.study, result.usage
@@ -88,7 +125,9 @@ def format_study(store: Any, top: int = 20) -> str:
         f"{usage.meta_iterations} meta-iterations",
         "",
     ]
-    header = ["rank", "trial", "state", "score", "fidelity", "params", "time", "device", "key"]
+    header = ["rank", "trial", "state", "score", "fidelity", "params", "time", "device", "key",
+              "architecture", "note"]  # fmt: skip
+    cut = None if wide else ARCHITECTURE_CHARS
     rows = []
     for rank, trial in enumerate(result.trials[: top or None], start=1):
         params = trial.objectives.get("params", trial.metrics.get("params"))
@@ -102,7 +141,9 @@ def format_study(store: Any, top: int = 20) -> str:
             "-" if not isinstance(params, (int, float)) or math.isnan(params) else f"{params:g}",
             "-" if trial.wall_time is None else f"{trial.wall_time:.1f}s",
             trial.device or "-",
-            trial.key[:12] + (f"  {note[:60]}" if note else ""),
+            trial.key[:12],
+            describe_graph(trial.graph, max_chars=cut),
+            note if len(note) <= NOTE_CHARS else note[: NOTE_CHARS - 1] + "…",
         ])  # fmt: skip
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
@@ -111,6 +152,14 @@ def format_study(store: Any, top: int = 20) -> str:
         lines.append(f"... {len(result.trials) - top} more (--top 0 shows all)")
     if result.verdict is not None:
         lines += ["", *_format_verdict(result.verdict)]
+    failed = [t for t in result.trials if t.state.name == "FAILED"]
+    shown = {t.number for t in result.trials[: top or None]}
+    if errors and failed:
+        lines += ["", "errors:"]
+        for t in sorted(failed, key=lambda t: t.number):
+            lines.append(f"  trial {t.number}: {t.error or '(no reason recorded)'}")
+    elif any(t.number not in shown or len(t.error or "") > NOTE_CHARS for t in failed):
+        lines += ["", "(--errors prints every failed trial's error in full)"]
     if result.failures:  # each kind of failure with its count and first error, not cut
         lines += ["", "failures (the first of each kind in full):"]
         for k in result.failures:

@@ -120,6 +120,14 @@ class TrialRecord:
         out["state"] = self.state.name
         return out
 
+    def __repr__(self) -> str:
+        """One short line (number, state, score, key prefix); the graph is in ``graph_json``."""
+        score = f"{self.score:.6g}" if self.score is not None else "None"
+        return (
+            f"TrialRecord(number={self.number}, state={self.state.name}, score={score}, "
+            f"key='{self.key[:12]}')"
+        )
+
 
 @dataclass(frozen=True)
 class StudyInfo:

@@ -21,9 +21,11 @@ from autometa.export._export import export
 from autometa.export._files import FORMAT
 from autometa.export._load import load, read_export
 from autometa.export._plot import pareto_front, plot
+from autometa.export._table import TRIAL_COLUMNS, trial_rows, write_trials_csv
 
 __all__ = [
     "FORMAT",
+    "TRIAL_COLUMNS",
     "AdaptResult",
     "adapt",
     "export",
@@ -31,6 +33,8 @@ __all__ = [
     "pareto_front",
     "plot",
     "read_export",
+    "trial_rows",
+    "write_trials_csv",
 ]
 
 

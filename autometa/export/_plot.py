@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import logging
 import math
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 from autometa.errors import ExportError
 from autometa.experiment import check_study
 from autometa.experiment.storage import SQLiteStorage
+from autometa.export._table import param_count, write_trials_csv
 from autometa.graph import draw, to_dot
 
 __all__ = ["open_study", "pareto_front", "plot"]
@@ -44,14 +44,6 @@ def open_study(path: str | Path) -> Any:
     return storage
 
 
-def _params(trial: Any) -> float | None:
-    for holder in (trial.objectives or {}, trial.metrics or {}):
-        value = holder.get("params")
-        if isinstance(value, int | float) and math.isfinite(value):
-            return float(value)
-    return None
-
-
 def pareto_front(points: list[tuple[float, float, int]]) -> list[tuple[float, float, int]]:
     """The points ``(params, score, number)`` no other point beats on both axes.
 
@@ -68,26 +60,15 @@ def pareto_front(points: list[tuple[float, float, int]]) -> list[tuple[float, fl
 
 
 def _rows(trials: list[Any]) -> list[dict[str, Any]]:
-    rows = []
-    for t in trials:
-        score = t.score if t.has_score else None
-        rows.append(
-            {
-                "number": t.number,
-                "state": t.state.name,
-                "score": score,
-                "params": _params(t),
-                "key": t.key,
-            }
-        )
-    return rows
-
-
-def _write_csv(rows: list[dict[str, Any]], path: Path) -> None:
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["number", "state", "score", "params", "key"])
-        writer.writeheader()
-        writer.writerows(rows)
+    return [
+        {
+            "number": t.number,
+            "state": t.state.name,
+            "score": t.score if t.has_score else None,
+            "params": param_count(t),
+        }
+        for t in trials
+    ]
 
 
 def plot(storage: Any, out_dir: str | Path) -> list[Path]:
@@ -100,7 +81,8 @@ def plot(storage: Any, out_dir: str | Path) -> list[Path]:
     - ``pareto.png``: score vs parameter count (log axis) with the Pareto front (highest
       score for fewest parameters) drawn as a line and labelled by trial number;
     - ``best_graph.png`` (and ``best_graph.dot``): the best trial's graph;
-    - ``trials.csv``: number, state, score, parameters and key of every trial (always).
+    - ``trials.csv``: every trial, one row each (always; see
+      :func:`autometa.export.write_trials_csv` for the columns).
 
     Without matplotlib the images are skipped with a logged note (CSV and DOT still written).
 
@@ -122,7 +104,7 @@ def plot(storage: Any, out_dir: str | Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     rows = _rows(trials)
     written = [out / "trials.csv"]
-    _write_csv(rows, written[0])
+    write_trials_csv(trials, written[0])
     if best is not None:
         (out / "best_graph.dot").write_text(to_dot(best.graph))
         written.append(out / "best_graph.dot")
@@ -139,7 +121,7 @@ def plot(storage: Any, out_dir: str | Path) -> list[Path]:
     written.append(_pareto(plt, rows, out / "pareto.png", title))
     if best is not None:
         caption = f"best: trial {best.number}, score {best.score:.4g}"
-        params = _params(best)
+        params = param_count(best)
         if params is not None:
             caption += f", {int(params):,} params"
         written.append(draw(best.graph, out / "best_graph.png", title=caption))

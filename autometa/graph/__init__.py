@@ -3,6 +3,7 @@
 A candidate is a ``networkx.DiGraph`` following the convention in ``docs/design.md``.
 """
 
+from autometa.graph._describe import describe_graph
 from autometa.graph._draw import draw, to_dot
 from autometa.graph._hash import canonical_hash
 from autometa.graph._io import from_graphml, from_json, graph_equal, to_graphml, to_json
@@ -21,6 +22,7 @@ __all__ = [
     "OUTPUT",
     "MERGES",
     "canonical_hash",
+    "describe_graph",
     "draw",
     "from_graphml",
     "from_json",
