@@ -234,7 +234,9 @@ def _evaluator(recipe: dict[str, Any]) -> Any:
                 options.setdefault("full_fidelity", recipe["meta_iterations"])
         return factory.from_config(options)
     except ConfigurationError:
-        raise  # already one line naming the setting (task family, evaluator option)
+        if name == "maml":
+            raise  # one line naming the setting (task family, MAMLConfig field) already
+        raise _UsageError(f"argument --eval-option: {sys.exc_info()[1]}") from None
     except (TypeError, ValueError) as exc:
         raise _UsageError(f"argument --eval-option: {exc}") from exc
 
