@@ -11,6 +11,7 @@
 See ``docs/experiments.md``.
 """
 
+from autometa.experiment._callbacks import Callback, CallbackList
 from autometa.experiment._final import (
     BASELINES,
     Final,
@@ -21,6 +22,7 @@ from autometa.experiment._final import (
     verdict,
 )
 from autometa.experiment._lease import HEARTBEAT_ENV, Lease
+from autometa.experiment._loggers import MLflowCallback, TensorBoardCallback
 from autometa.experiment._references import (
     EVALUATORS,
     check_study,
@@ -72,12 +74,15 @@ __all__ = [
     "BaseStorage",
     "BracketPlan",
     "Budget",
+    "Callback",
+    "CallbackList",
     "Final",
     "FinalRun",
     "Hyperband",
     "InMemoryStorage",
     "InlineExecutor",
     "Lease",
+    "MLflowCallback",
     "ProcessExecutor",
     "ProgressBar",
     "RayExecutor",
@@ -86,6 +91,7 @@ __all__ = [
     "SessionInfo",
     "StudyInfo",
     "SuccessiveHalving",
+    "TensorBoardCallback",
     "TrialRecord",
     "TrialState",
     "Usage",
