@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from autometa.errors import ConfigurationError
 from autometa.experiment._callbacks import Callback
 from autometa.experiment.trial import TrialRecord, TrialState
 
@@ -161,6 +162,8 @@ class MLflowCallback(Callback):
 
     Raises:
         ImportError: mlflow is not installed.
+        ConfigurationError: MLflow refuses the tracking URI (e.g. a folder: MLflow 3 needs
+            a database or a server).
     """
 
     def __init__(
@@ -178,8 +181,13 @@ class MLflowCallback(Callback):
         self.tracking_uri = tracking_uri
         self.experiment_name = experiment_name
         self.artifact_location = artifact_location
-        self._client_class = MlflowClient
-        self._client: Any = None
+        try:  # opens the tracking store: a URI MLflow refuses stops the search before it starts
+            self._client = MlflowClient(tracking_uri=tracking_uri)
+        except Exception as exc:  # noqa: BLE001 - MLflow raises several kinds
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ConfigurationError(
+                f"MLflowCallback: tracking URI {tracking_uri!r} refused: {first}"
+            ) from exc
         self._parent: str | None = None
 
     def __repr__(self) -> str:
@@ -187,8 +195,6 @@ class MLflowCallback(Callback):
 
     def _start(self, storage: Any) -> tuple[Any, str, str]:
         """The client, the experiment id and the parent run id (created on first use)."""
-        if self._client is None:
-            self._client = self._client_class(tracking_uri=self.tracking_uri)
         client = self._client
         found = client.get_experiment_by_name(self.experiment_name)
         if found is None:
