@@ -157,11 +157,21 @@ def test_tensorboard_event_files_hold_scores_curves_graph_and_hparams(tmp_path):
     assert [e.value for e in hparams.Scalars("hparam/score")] == pytest.approx([trials[0].score])
 
 
-def test_mlflow_runs_hold_params_metrics_and_the_graph(tmp_path):
+@pytest.fixture(scope="module")
+def mlflow_uri(tmp_path_factory):
+    """One MLflow database for the module (creating its tables takes seconds)."""
     pytest.importorskip("mlflow")
     from mlflow.tracking import MlflowClient
 
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow')}/mlflow.db"
+    MlflowClient(tracking_uri=uri).search_experiments()
+    return uri
+
+
+def test_mlflow_runs_hold_params_metrics_and_the_graph(tmp_path, mlflow_uri):
+    from mlflow.tracking import MlflowClient
+
+    uri = mlflow_uri
     logger = MLflowCallback(uri, "tiny-search", artifact_location=str(tmp_path / "artifacts"))
     result = run(tmp_path / "s.db", [logger], evaluator=CurveObjective())
     client = MlflowClient(tracking_uri=uri)
@@ -202,11 +212,10 @@ def test_mlflow_runs_hold_params_metrics_and_the_graph(tmp_path):
         assert json.loads((folder / "graph.json").read_text()) == trial.graph_json
 
 
-def test_mlflow_failed_trials_end_as_failed_runs_with_the_error(tmp_path):
-    pytest.importorskip("mlflow")
+def test_mlflow_failed_trials_end_as_failed_runs_with_the_error(tmp_path, mlflow_uri):
     from mlflow.tracking import MlflowClient
 
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    uri = mlflow_uri
     logger = MLflowCallback(uri, artifact_location=str(tmp_path / "artifacts"))
     result = run(
         tmp_path / "s.db", [logger], trials=2, evaluator=Scripted({trial_seed(0, 1): "raise"})
