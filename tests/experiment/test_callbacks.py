@@ -14,12 +14,14 @@ from autometa.experiment import (
     Budget,
     Callback,
     MLflowCallback,
+    SuccessiveHalving,
     TensorBoardCallback,
     TrialState,
     search,
     trial_seed,
 )
 from autometa.meta.synthetic import SyntheticObjective
+from autometa.space import shipped_spaces
 
 RETURNS = [-3.0, -2.0, -1.5]
 CURVE = [-9.0, -6.0, -4.0, -3.5]
@@ -95,6 +97,24 @@ def test_each_finished_trial_once_and_the_end_once_resume_replays_nothing(tmp_pa
     run(tmp_path / "s.db", [again], trials=6, evaluator=Scripted({fail: "raise"}))
     assert [n for n, _ in again.trials] == [4, 5]
     assert len(again.results) == 1 and len(again.results[0].trials) == 6
+
+
+def test_pruned_trials_are_reported_once_each(tmp_path):
+    recorder = Recorder()
+    result = search(
+        shipped_spaces()["dag_cell"],
+        evaluator=SyntheticObjective(full_fidelity=90),
+        budget=Budget(trials=9),
+        storage=tmp_path / "s.db",
+        workers=0,
+        progress=False,
+        final=False,
+        fidelity=SuccessiveHalving(10, 90, eta=3),
+        callbacks=[recorder],
+    )
+    assert result.counts["DONE"] == 1 and result.counts["PRUNED"] == 8
+    assert sorted(n for n, _ in recorder.trials) == list(range(9))
+    assert {n: s for n, s in recorder.trials} == {t.number: t.state for t in result.trials}
 
 
 def test_a_raising_callback_is_logged_once_and_disabled(tmp_path, caplog):
