@@ -3,7 +3,18 @@
 import subprocess
 import sys
 
-HEAVY = ["nni", "ray", "mujoco", "deap", "skopt", "matplotlib", "onnx", "onnxruntime"]
+HEAVY = [
+    "nni",
+    "ray",
+    "mujoco",
+    "deap",
+    "skopt",
+    "matplotlib",
+    "onnx",
+    "onnxruntime",
+    "tensorboard",
+    "mlflow",
+]
 PACKAGES = [
     "autometa",
     "autometa.space",
