@@ -188,6 +188,7 @@ class MLflowCallback(Callback):
             raise ConfigurationError(
                 f"MLflowCallback: tracking URI {tracking_uri!r} refused: {first}"
             ) from exc
+        self._experiment: str | None = None
         self._parent: str | None = None
 
     def __repr__(self) -> str:
@@ -196,13 +197,15 @@ class MLflowCallback(Callback):
     def _start(self, storage: Any) -> tuple[Any, str, str]:
         """The client, the experiment id and the parent run id (created on first use)."""
         client = self._client
-        found = client.get_experiment_by_name(self.experiment_name)
-        if found is None:
-            experiment = client.create_experiment(
-                self.experiment_name, artifact_location=self.artifact_location
-            )
-        else:
-            experiment = found.experiment_id
+        if self._experiment is None:
+            found = client.get_experiment_by_name(self.experiment_name)
+            if found is None:
+                self._experiment = client.create_experiment(
+                    self.experiment_name, artifact_location=self.artifact_location
+                )
+            else:
+                self._experiment = found.experiment_id
+        experiment = self._experiment
         if self._parent is None:
             study = storage.get_study()
             name = f"{study.space_name}-{study.strategy}-seed{study.seed}" if study else "search"
