@@ -28,6 +28,9 @@ OPTIONAL_BACKENDS: dict[str, str] = {
     "scipy": "scipy",
     "skopt": "scikit-optimize",
     "sklearn": "scikit-learn",
+    "mlflow": "autometa[mlflow]",
+    "tensorboard": "autometa[tensorboard]",
+    "torch.utils.tensorboard": "autometa[tensorboard]",
 }
 """Module (a top-level package, or a subpackage that needs one) -> what ``pip install`` takes."""
 

@@ -12,6 +12,7 @@ import yaml
 
 from autometa.cli._args import integer, number, storage_path
 from autometa.cli._imports import add_import_option
+from autometa.cli._logs import build_callbacks, log_target
 from autometa.cli._show import format_study
 from autometa.cli._signals import exit_code, report
 from autometa.cli._space import space_help
@@ -155,6 +156,11 @@ def add_search(sub: argparse._SubParsersAction) -> None:
         "maml-relu-2x100 (Finn et al. 2017), tanh-2x64",
     )  # fmt: skip
     p.add_argument(
+        "--log", action="append", type=log_target, default=[], metavar="KIND:WHERE",
+        help="also log every trial to tensorboard:DIR or mlflow:URI, e.g. "
+        "mlflow:sqlite:///runs/mlflow.db (repeatable; `autometa resume` keeps logging)",
+    )  # fmt: skip
+    p.add_argument(
         "--no-ablation", action="store_true",
         help="skip the cells that swap the winner's and the best baseline's hyperparameters",
     )  # fmt: skip
@@ -210,6 +216,7 @@ def _recipe(args: argparse.Namespace) -> dict[str, Any]:
         "gpus_per_trial": args.gpus_per_trial,
         "trial_timeout": args.trial_timeout,
         "imports": list(args.imports),
+        "log": list(args.log),
     }
 
 
@@ -274,6 +281,7 @@ def _execute(
                 )
             cls = Hyperband if recipe["fidelity"] == "hyperband" else SuccessiveHalving
             fidelity = cls(low, top, recipe["eta"])
+        callbacks = build_callbacks(list(recipe.get("log") or []))
         executor = recipe["executor"]
         if executor == "ray":
             executor = RayExecutor(
@@ -302,6 +310,7 @@ def _execute(
             final=final if final is not None else False,
             **flags,
             imports=recipe.get("imports") or [],
+            callbacks=callbacks,
         )
     except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM or SIGHUP
         report(exc, f"finished trials are stored; continue with `autometa resume {storage}`")

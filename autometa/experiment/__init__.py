@@ -11,6 +11,7 @@
 See ``docs/experiments.md``.
 """
 
+from autometa.experiment._callbacks import Callback, CallbackList
 from autometa.experiment._final import (
     BASELINES,
     Final,
@@ -21,6 +22,7 @@ from autometa.experiment._final import (
     verdict,
 )
 from autometa.experiment._lease import HEARTBEAT_ENV, Lease
+from autometa.experiment._loggers import MLflowCallback, TensorBoardCallback
 from autometa.experiment._ray import RayExecutor
 from autometa.experiment._references import (
     EVALUATORS,
@@ -73,12 +75,15 @@ __all__ = [
     "BaseStorage",
     "BracketPlan",
     "Budget",
+    "Callback",
+    "CallbackList",
     "Final",
     "FinalRun",
     "Hyperband",
     "InMemoryStorage",
     "InlineExecutor",
     "Lease",
+    "MLflowCallback",
     "ProcessExecutor",
     "ProgressBar",
     "RayExecutor",
@@ -87,6 +92,7 @@ __all__ = [
     "SessionInfo",
     "StudyInfo",
     "SuccessiveHalving",
+    "TensorBoardCallback",
     "TrialRecord",
     "TrialState",
     "Usage",

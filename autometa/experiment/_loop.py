@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from autometa.errors import ConfigurationError, StudyInUseError
+from autometa.experiment._callbacks import CallbackList
 from autometa.experiment._failures import describe_failure, failure_kind
 from autometa.experiment._final import Final, run_final_stage
 from autometa.experiment._lease import Lease
@@ -62,6 +63,7 @@ class SearchLoop:
         executor_started: the caller has already called ``executor.start(evaluator)``.
         lease: this process's claim on the study; default: claimed in :meth:`run` and
             released when it returns.
+        callbacks: told of each trial this session finishes (``on_trial_end``).
     """
 
     def __init__(
@@ -80,6 +82,7 @@ class SearchLoop:
         search_seed: int = 0,
         executor_started: bool = False,
         lease: Lease | None = None,
+        callbacks: CallbackList | None = None,
     ) -> None:
         self.storage, self.strategy, self.executor = storage, strategy, executor
         self.evaluator, self.scheduler, self.budget = evaluator, scheduler, budget
@@ -94,6 +97,7 @@ class SearchLoop:
         self._base_elapsed = 0.0
         self._t0 = time.monotonic()
         self.lease = lease
+        self.callbacks = callbacks or CallbackList()
         self._default_iterations = default_iterations(evaluator)
         self._executor_started = executor_started
         self.failures: dict[str, int] = {}
@@ -135,7 +139,10 @@ class SearchLoop:
         )
 
     def _put(self, record: TrialRecord) -> TrialRecord:
+        before = self.trials.get(record.number)
         self.trials[record.number] = record
+        if record.state.is_finished() and (before is None or not before.state.is_finished()):
+            self.callbacks.trial_end(self, record)
         return record
 
     # -- the loop ------------------------------------------------------------------------
@@ -149,8 +156,7 @@ class SearchLoop:
         """
         own_lease = self.lease is None
         lease = self.lease = self.lease or Lease(self.storage)
-        for trial in self.storage.get_all_trials():
-            self._put(trial)
+        self.trials.update((t.number, t) for t in self.storage.get_all_trials())
         self._base_elapsed = self.storage.elapsed_seconds()
         self._t0 = time.monotonic()
         try:

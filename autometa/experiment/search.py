@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from autometa.errors import ConfigurationError, SearchFailedError, StorageError
+from autometa.experiment._callbacks import Callback, CallbackList
 from autometa.experiment._checks import (
     check_evaluator,
     evaluator_changes,
@@ -168,6 +169,7 @@ def search(
     final: Final | bool | None = True,
     take_over: bool = False,
     imports: Sequence[str] | None = None,
+    callbacks: Sequence[Callback] | None = None,
 ) -> SearchResult:
     """Run a search, or resume it when ``storage`` already holds the same study.
 
@@ -219,6 +221,9 @@ def search(
         imports: the modules or files that registered a user evaluator, strategy or task
             family (the CLI's ``--import`` list), recorded with a new study; default: the
             modules that define a registered evaluator and strategy outside autometa.
+        callbacks: :class:`Callback` instances told of each finished trial and of the end
+            (e.g. :class:`TensorBoardCallback`, :class:`MLflowCallback`); one that raises is
+            logged and disabled, the search goes on.
 
     Returns:
         The :class:`SearchResult` read back from storage.
@@ -248,6 +253,7 @@ def search(
     if evaluator is None:
         evaluator = MAMLEvaluator()
     budget = budget if budget is not None else Budget(trials=DEFAULT_TRIALS)
+    watchers = CallbackList(callbacks)
     if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
         raise ConfigurationError(f"`seeds` must be an int >= 1, got {seeds!r}")
     plan = Final() if final is True else (final or None)
@@ -334,6 +340,7 @@ def search(
             seeds=seeds,
             final=plan,
             search_seed=int(seed),
+            callbacks=watchers,
         )
     except BaseException:
         exe.shutdown()
@@ -344,6 +351,7 @@ def search(
     finally:
         lease.release()
     result = load_result(store, reason)
+    watchers.search_end(result)
     failed = no_success(result.trials)
     if failed is not None:
         raise SearchFailedError(f"{store}: {failed}", result)

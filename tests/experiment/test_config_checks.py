@@ -75,8 +75,8 @@ def test_unavailable_strategy_and_bad_options_exit_2_in_one_line(tmp_path, capsy
     )
     assert main(["search", TINY, *QUICK, "--storage", str(db), "--eval-option", "delay=-1"]) == 2
     assert capsys.readouterr().err == (
-        "autometa search: error: argument --eval-option: `delay >= 0` and `full_fidelity >= 1` must hold, got "
-        "delay=-1, full_fidelity=100\n"
+        "autometa search: error: argument --eval-option: `delay >= 0` and `full_fidelity >= 1` "
+        "must hold, got delay=-1, full_fidelity=100\n"
     )
     assert not db.exists()
 
