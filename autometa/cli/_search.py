@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from autometa.cli._args import integer, number, storage_path
+from autometa.cli._args import integer, memory_size, number, storage_path
 from autometa.cli._imports import add_import_option
 from autometa.cli._show import format_study
 from autometa.cli._signals import exit_code, report
@@ -56,6 +56,13 @@ def _add_run_options(p: argparse.ArgumentParser, resume: bool) -> None:
         "--trial-timeout", type=number(0, strict=True, unit="seconds"), default=default,
         metavar="S",
         help="seconds after which one evaluation is stopped and recorded as failed",
+    )  # fmt: skip
+    p.add_argument(
+        "--max-memory", type=memory_size, default=argparse.SUPPRESS if resume else "auto",
+        metavar="SIZE",
+        help="memory one evaluation may need by its estimate (e.g. 8GiB, 512MiB, none); a "
+        "candidate over it fails before it runs (default auto: half of the RAM, or of the "
+        "GPU's memory, shared by the workers)",
     )  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
@@ -192,6 +199,7 @@ def _recipe(args: argparse.Namespace) -> dict[str, Any]:
         "ray_address": args.ray_address,
         "gpus_per_trial": args.gpus_per_trial,
         "trial_timeout": args.trial_timeout,
+        "max_memory": args.max_memory,
         "imports": list(args.imports),
     }
 
@@ -287,6 +295,7 @@ def _execute(
             final=final if final is not None else False,
             **flags,
             imports=recipe.get("imports") or [],
+            max_memory=recipe.get("max_memory", "auto"),
         )
     except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM or SIGHUP
         report(exc, f"finished trials are stored; continue with `autometa resume {storage}`")
@@ -352,7 +361,7 @@ def run_resume(args: argparse.Namespace) -> int:
     if not recipe:
         return _guard(lambda: _resume_python_study(study, path, args), "resume")
     for name in ("trials", "seconds", "budget_meta_iterations", "workers", "executor",
-                 "ray_address", "gpus_per_trial", "trial_timeout"):  # fmt: skip
+                 "ray_address", "gpus_per_trial", "trial_timeout", "max_memory"):  # fmt: skip
         if name in vars(args):
             recipe[name] = getattr(args, name)
     missing = sorted(set(_RECIPE_KEYS) - set(recipe))
@@ -409,6 +418,7 @@ def _resume_python_study(study: Any, path: Path, args: argparse.Namespace) -> in
             final=Final.from_dict(settings.get("final")) or False,
             allow_changes=args.allow_changes,
             take_over=args.take_over,
+            max_memory=getattr(args, "max_memory", "auto"),
         )
     except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM or SIGHUP
         report(exc, f"finished trials are stored; continue with `autometa resume {path}`")

@@ -22,6 +22,7 @@ from autometa.experiment._failures import FailureKind, failure_kinds, no_success
 from autometa.experiment._final import Final, Verdict, verdict
 from autometa.experiment._lease import Lease
 from autometa.experiment._loop import SearchLoop
+from autometa.experiment._memory import AUTO
 from autometa.experiment._references import (
     build_strategy,
     describe_evaluator,
@@ -166,6 +167,7 @@ def search(
     final: Final | bool | None = True,
     take_over: bool = False,
     imports: Sequence[str] | None = None,
+    max_memory: int | str | None = AUTO,
 ) -> SearchResult:
     """Run a search, or resume it when ``storage`` already holds the same study.
 
@@ -217,6 +219,12 @@ def search(
         imports: the modules or files that registered a user evaluator, strategy or task
             family (the CLI's ``--import`` list), recorded with a new study; default: the
             modules that define a registered evaluator and strategy outside autometa.
+        max_memory: bytes one evaluation may need, by the evaluator's ``estimate_memory``
+            (evaluators without one are not checked); a candidate over it is recorded as
+            failed (``"out of memory: needs ~X, limit Y (estimate; ...)"``) before it runs.
+            ``"auto"`` (default): the executor's :meth:`~BaseExecutor.memory_limit`, half of
+            the RAM (or of the GPU's memory when evaluating on CUDA) shared by the workers on
+            it; None: no limit.
 
     Returns:
         The :class:`SearchResult` read back from storage.
@@ -264,6 +272,13 @@ def search(
     check_evaluator(evaluator, space_obj, fidelity)
     if storage is None:
         storage = default_storage_path(space_obj.name, strategy_name, seed)
+    if max_memory != AUTO and not (
+        max_memory is None or isinstance(max_memory, int) and not isinstance(max_memory, bool)
+        and max_memory >= 1
+    ):  # fmt: skip
+        raise ConfigurationError(
+            f"`max_memory` must be a number of bytes >= 1, 'auto' or None, got {max_memory!r}"
+        )
     exe = _make_executor(executor, workers, trial_timeout)
     exe.start(evaluator)  # workers up (and the main guard checked) before the study is touched
     try:
@@ -336,6 +351,7 @@ def search(
             seeds=seeds,
             final=plan,
             search_seed=int(seed),
+            max_memory=exe.memory_limit() if max_memory == AUTO else max_memory,
         )
     except BaseException:
         exe.shutdown()
