@@ -9,8 +9,16 @@ from _scripted_evaluators import Scripted
 
 from autometa.cli import main
 from autometa.errors import ConfigurationError, SearchFailedError
-from autometa.experiment import Budget, InMemoryStorage, ProcessExecutor, TrialState, search
-from autometa.experiment._memory import format_size
+from autometa.experiment import (
+    BaseExecutor,
+    Budget,
+    InlineExecutor,
+    InMemoryStorage,
+    ProcessExecutor,
+    TrialState,
+    search,
+)
+from autometa.experiment._memory import format_size, total_memory
 from autometa.experiment.search import load_result
 from autometa.experiment.trial import trial_seed
 from autometa.graph import from_json, mlp_graph
@@ -40,21 +48,23 @@ def test_tiny_limit_fails_every_candidate_before_it_runs(tmp_path, capsys):
     argv = ["search", DAG, "--meta-iterations", "1", "--trials", "3", "--workers", "0",
             "--no-progress", "--storage", str(db), "--max-memory", "1MiB"]  # fmt: skip
     assert main(argv) == 1
+    # resume takes its own limit: the fourth trial is checked against 2 MiB
+    assert main(["resume", str(db), "--trials", "4", "--max-memory", "2MiB"]) == 1
     capsys.readouterr()
     trials = load_result(str(db)).trials
-    assert len(trials) == 3
+    assert len(trials) == 4
     evaluator = MAMLEvaluator("navigation2d", 1)
-    for trial in trials:
+    for trial, limit in zip(trials, ["1 MiB"] * 3 + ["2 MiB"]):
         needed = evaluator.estimate_memory(from_json(trial.graph_json))
         assert trial.state == TrialState.FAILED
         assert trial.error == (
-            f"out of memory: needs ~{format_size(needed)}, limit 1 MiB "
+            f"out of memory: needs ~{format_size(needed)}, limit {limit} "
             "(estimate; raise --max-memory to try it)"
         )
         assert trial.wall_time == 0.0 and trial.attempts == 0
         assert trial.metrics["meta_iterations_spent"] == 0
         assert trial.metrics["memory_estimate"] == needed
-        assert trial.metrics["memory_limit"] == 2**20
+        assert trial.metrics["memory_limit"] == (2 if limit == "2 MiB" else 1) * 2**20
 
 
 def test_no_limit_and_evaluators_without_an_estimate_are_not_checked():
@@ -101,3 +111,11 @@ def test_a_worker_killed_at_high_resident_memory_is_out_of_memory_and_not_retrie
     # A SIGKILL at a small resident set is a dead worker, retried as before.
     assert killed.error == "worker died (signal 9); gave up after 2 attempts"
     assert killed.attempts == 1
+
+
+def test_the_default_limit_is_half_the_ram_shared_by_the_workers():
+    total = total_memory()
+    assert total is not None and total > 0
+    assert InlineExecutor(device="cpu").memory_limit() == total // 2
+    assert ProcessExecutor(2, devices=["cpu"]).memory_limit() == total // 2 // 2
+    assert BaseExecutor.memory_limit(ProcessExecutor(1)) is None  # e.g. Ray: no default
