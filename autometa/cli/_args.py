@@ -10,12 +10,13 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
-__all__ = ["OneLineParser", "integer", "number", "storage_path"]
+__all__ = ["OneLineParser", "integer", "memory_size", "number", "storage_path"]
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -64,6 +65,35 @@ def number(minimum: float, *, strict: bool, unit: str = "a number") -> Callable[
 
     parse.__name__ = f"number {relation} {minimum:g}"
     return parse
+
+
+_UNITS = {"": 1, "b": 1, "k": 2**10, "kib": 2**10, "m": 2**20, "mib": 2**20, "g": 2**30,
+          "gib": 2**30, "t": 2**40, "tib": 2**40, "kb": 10**3, "mb": 10**6, "gb": 10**9,
+          "tb": 10**12}  # fmt: skip
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-zA-Z]*)\s*$")
+
+
+def memory_size(text: str) -> int | str | None:
+    """An argparse type for a memory limit: bytes from ``8GiB``, ``512MiB``, ``1.5G``,
+    ``1000000``; None for ``none``; ``"auto"`` for ``auto``.
+
+    Binary units (``KiB``, ``MiB``, ``GiB``, ``TiB`` or ``K``, ``M``, ``G``, ``T``) and decimal
+    ones (``KB``, ``MB``, ``GB``, ``TB``) are accepted, in any case.
+    """
+    word = text.strip().lower()
+    if word in ("auto", "none"):
+        return None if word == "none" else "auto"
+    match = _SIZE.match(text)
+    unit = match.group(2).lower() if match else ""
+    if match is None or unit not in _UNITS or float(match.group(1)) * _UNITS[unit] < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a size such as 8GiB, 512MiB or a number of bytes, none or auto; "
+            f"got {text!r}"
+        )
+    return int(float(match.group(1)) * _UNITS[unit])
+
+
+memory_size.__name__ = "memory size"
 
 
 def storage_path(text: str) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from autometa.cli._args import integer, number, storage_path
+from autometa.cli._args import integer, memory_size, number, storage_path
 from autometa.cli._imports import add_import_option
 from autometa.cli._logs import build_callbacks, log_target
 from autometa.cli._show import format_study
@@ -74,6 +74,13 @@ def _add_run_options(p: argparse.ArgumentParser, resume: bool) -> None:
         "--trial-timeout", type=number(0, strict=True, unit="seconds"), default=default,
         metavar="S",
         help="seconds after which one evaluation is stopped and recorded as failed",
+    )  # fmt: skip
+    p.add_argument(
+        "--max-memory", type=memory_size, default=argparse.SUPPRESS if resume else "auto",
+        metavar="SIZE",
+        help="memory one evaluation may need by its estimate (e.g. 8GiB, 512MiB, none); a "
+        "candidate over it fails before it runs (default auto: half of the RAM, or of the "
+        "GPU's memory, shared by the workers)",
     )  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
@@ -215,6 +222,7 @@ def _recipe(args: argparse.Namespace) -> dict[str, Any]:
         "ray_address": args.ray_address,
         "gpus_per_trial": args.gpus_per_trial,
         "trial_timeout": args.trial_timeout,
+        "max_memory": args.max_memory,
         "imports": list(args.imports),
         "log": list(args.log),
     }
@@ -311,6 +319,7 @@ def _execute(
             **flags,
             imports=recipe.get("imports") or [],
             callbacks=callbacks,
+            max_memory=recipe.get("max_memory", "auto"),
         )
     except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM or SIGHUP
         report(exc, f"finished trials are stored; continue with `autometa resume {storage}`")
@@ -371,7 +380,7 @@ def run_resume(args: argparse.Namespace) -> int:
     if not recipe:
         return _guard(lambda: _resume_python_study(study, path, args), "resume")
     for name in ("trials", "seconds", "budget_meta_iterations", "workers", "executor",
-                 "ray_address", "gpus_per_trial", "trial_timeout"):  # fmt: skip
+                 "ray_address", "gpus_per_trial", "trial_timeout", "max_memory"):  # fmt: skip
         if name in vars(args):
             recipe[name] = getattr(args, name)
     missing = sorted(set(_RECIPE_KEYS) - set(recipe))
@@ -423,6 +432,7 @@ def _resume_python_study(study: Any, path: Path, args: argparse.Namespace) -> in
             final=Final.from_dict(settings.get("final")) or False,
             allow_changes=args.allow_changes,
             take_over=args.take_over,
+            max_memory=getattr(args, "max_memory", "auto"),
         )
     except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM or SIGHUP
         report(exc, f"finished trials are stored; continue with `autometa resume {path}`")

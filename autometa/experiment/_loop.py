@@ -12,12 +12,14 @@ from autometa.experiment._callbacks import CallbackList
 from autometa.experiment._failures import describe_failure, failure_kind
 from autometa.experiment._final import Final, run_final_stage
 from autometa.experiment._lease import Lease
+from autometa.experiment._memory import check_memory
 from autometa.experiment._worker import Job, Outcome
 from autometa.experiment.budget import Budget, Usage
 from autometa.experiment.fidelity import Scheduler
 from autometa.experiment.storage.base import BaseStorage, encode_weights
 from autometa.experiment.trial import TrialRecord, TrialState, seed_list
 from autometa.graph import to_json
+from autometa.meta.result import failed_result
 
 __all__ = ["SearchLoop", "default_iterations"]
 
@@ -64,6 +66,8 @@ class SearchLoop:
         lease: this process's claim on the study; default: claimed in :meth:`run` and
             released when it returns.
         callbacks: told of each trial this session finishes (``on_trial_end``).
+        max_memory: bytes one evaluation may need (by ``evaluator.estimate_memory``); a
+            candidate over it fails before it is dispatched. None: not checked.
     """
 
     def __init__(
@@ -83,6 +87,7 @@ class SearchLoop:
         executor_started: bool = False,
         lease: Lease | None = None,
         callbacks: CallbackList | None = None,
+        max_memory: int | None = None,
     ) -> None:
         self.storage, self.strategy, self.executor = storage, strategy, executor
         self.evaluator, self.scheduler, self.budget = evaluator, scheduler, budget
@@ -98,6 +103,7 @@ class SearchLoop:
         self._t0 = time.monotonic()
         self.lease = lease
         self.callbacks = callbacks or CallbackList()
+        self.max_memory = max_memory
         self._default_iterations = default_iterations(evaluator)
         self._executor_started = executor_started
         self.failures: dict[str, int] = {}
@@ -347,6 +353,16 @@ class SearchLoop:
         self._put(self.storage.update_trial(trial.number, state=TrialState.RUNNING,
                                             started=time.time()))  # fmt: skip
         self._inflight[trial.number] = job
+        # Checked here, before dispatch, rather than in the worker: a candidate too big for
+        # the machine never takes a worker's slot, and every executor (inline, processes,
+        # Ray) gets the same check against one limit.
+        too_big = check_memory(self.evaluator, job, self.max_memory)
+        if too_big is not None:
+            reason, needed = too_big
+            result = failed_result(reason, memory_estimate=needed, memory_limit=self.max_memory)
+            result.fidelity = 0  # nothing was spent
+            self._handle(Outcome(trial.number, result, 0.0))
+            return
         self.executor.submit(job)
 
     def _handle(self, outcome: Outcome) -> None:

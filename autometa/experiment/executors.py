@@ -14,8 +14,14 @@ from typing import Any
 
 import torch
 
+from autometa.experiment._memory import (
+    default_memory_limit,
+    oom_kill_reason,
+    resident_bytes,
+    total_memory,
+)
 from autometa.experiment._startup import wait_ready
-from autometa.experiment._worker import Job, Outcome, describe_exitcode, run_job
+from autometa.experiment._worker import OUT_OF_MEMORY, Job, Outcome, run_job
 from autometa.meta.result import failed_result
 
 __all__ = [
@@ -26,6 +32,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+#: Seconds between samples of a busy worker's resident set.
+_SAMPLE_EVERY = 0.25
 
 
 class BaseExecutor(abc.ABC):
@@ -68,6 +77,14 @@ class BaseExecutor(abc.ABC):
         """JSON-safe description for the study record and logs."""
         return {"executor": type(self).__name__, "capacity": self.capacity}
 
+    def memory_limit(self) -> int | None:
+        """Default memory limit for one evaluation in bytes; None (the default): no limit.
+
+        Executors that run on this machine offer half of the memory of the device their
+        evaluations use, shared among the workers on it.
+        """
+        return None
+
     def __enter__(self) -> BaseExecutor:
         return self
 
@@ -96,6 +113,9 @@ class InlineExecutor(BaseExecutor):
 
     def start(self, evaluator: Any) -> None:
         self._evaluator = evaluator
+
+    def memory_limit(self) -> int | None:
+        return default_memory_limit([self.device or "cpu"])
 
     def submit(self, job: Job) -> None:
         self._queue.append(job)
@@ -189,6 +209,11 @@ class _Worker:
         self.job: Job | None = None
         self.deadline: float | None = None
         self.started_a_job = False
+        self.resident = 0  # the largest resident set sampled while running the current job
+
+    def sample(self) -> None:
+        """Note the worker's resident set (from ``/proc``; nothing where it is unavailable)."""
+        self.resident = max(self.resident, resident_bytes(self.process.pid) or 0)
 
     def stop(self, grace: float = 1.0) -> None:
         """Terminate (SIGTERM, then SIGKILL after ``grace`` seconds) and reap the process."""
@@ -206,9 +231,13 @@ class ProcessExecutor(BaseExecutor):
 
     Workers are started once and reused. A worker that dies (killed by a signal, crashed) is
     noticed through its process sentinel: its job comes back as a *lost* outcome with the
-    reason ``"worker died (signal 9)"`` and a fresh worker takes its place. A job running past
-    ``timeout`` seconds has its worker terminated and comes back failed with the reason. The
-    evaluator is pickled to every worker, so it must be picklable.
+    reason ``"worker died (signal 9)"`` and a fresh worker takes its place. While a job runs
+    its worker's resident set is sampled (every quarter second, from ``/proc``); a worker
+    killed by SIGKILL after reaching ``oom_resident`` bytes was most likely killed by the
+    kernel for lack of memory: its job fails with ``"out of memory: worker killed by the OS
+    (signal 9) at ~X GiB resident"`` and is not retried (it would only thrash again). A job
+    running past ``timeout`` seconds has its worker terminated and comes back failed with the
+    reason. The evaluator is pickled to every worker, so it must be picklable.
 
     Args:
         workers: number of worker processes (parallel evaluations).
@@ -221,6 +250,8 @@ class ProcessExecutor(BaseExecutor):
             a clean server process and each worker is forked from it, so starting or
             replacing a worker is fast) or ``"spawn"`` (a fresh interpreter per worker).
             Both are safe with torch and CUDA; plain ``fork`` is not offered.
+        oom_resident: resident bytes from which a worker killed by SIGKILL counts as out of
+            memory; default half of the machine's memory.
 
     :meth:`start` waits until every worker is ready. A worker that cannot start raises
     :class:`ConfigurationError` there, before anything is evaluated: in particular a script
@@ -236,6 +267,7 @@ class ProcessExecutor(BaseExecutor):
         devices: list[str] | None = None,
         threads_per_worker: int | None = None,
         start_method: str | None = None,
+        oom_resident: int | None = None,
     ) -> None:
         if workers < 1:
             raise ValueError(f"`workers` must be at least 1, got {workers=}")
@@ -256,6 +288,8 @@ class ProcessExecutor(BaseExecutor):
                 f"got {start_method=}"
             )
         self.start_method = start_method
+        total = total_memory()
+        self.oom_resident = oom_resident or (total // 2 if total else None)
         self._ctx = get_context(start_method)
         self._evaluator: Any = None
         self._workers: list[_Worker | None] = [None] * workers
@@ -268,6 +302,9 @@ class ProcessExecutor(BaseExecutor):
             "timeout": self.timeout,
             "devices": [d for d, _ in self._devices],
         }
+
+    def memory_limit(self) -> int | None:
+        return default_memory_limit([d for d, _ in self._devices])
 
     def start(self, evaluator: Any) -> None:
         try:
@@ -318,7 +355,7 @@ class ProcessExecutor(BaseExecutor):
                     worker.stop()
                 worker = self._spawn(slot)
             if worker.job is None:
-                worker.job, worker.deadline = job, None
+                worker.job, worker.deadline, worker.resident = job, None, 0
                 worker.conn.send(job)
                 return
         raise RuntimeError(f"all {self.capacity} workers are busy; wait() before submit()")
@@ -329,8 +366,11 @@ class ProcessExecutor(BaseExecutor):
             busy = [w for w in self._workers if w is not None and w.job is not None]
             if not busy:
                 break
+            for worker in busy:
+                worker.sample()
             now = time.monotonic()
             limits = [w.deadline - now for w in busy if w.deadline is not None]
+            limits.append(_SAMPLE_EVERY)
             if end is not None:
                 limits.append(end - now)
             wait_for = max(0.0, min(limits)) if limits else None
@@ -370,7 +410,7 @@ class ProcessExecutor(BaseExecutor):
         if worker.process.is_alive():
             return
         worker.process.join(1)
-        reason = f"worker died ({describe_exitcode(worker.process.exitcode)})"
+        reason = oom_kill_reason(worker.process.exitcode, worker.resident, self.oom_resident)
         if not worker.started_a_job and worker.process.exitcode == 1:
             reason += (
                 " before starting; the worker could not be set up (with the spawn and forkserver "
@@ -379,7 +419,8 @@ class ProcessExecutor(BaseExecutor):
         logger.warning("trial %d: %s", job.number, reason)
         worker.stop()
         self._workers[slot] = None
-        outcome = Outcome(job.number, failed_result(reason), 0.0, worker.device, lost=True)
+        lost = not reason.startswith(OUT_OF_MEMORY)  # an OOM kill would only thrash again
+        outcome = Outcome(job.number, failed_result(reason), 0.0, worker.device, lost=lost)
         self._ready.append(outcome)
 
     def _time_out(self, slot: int, worker: _Worker) -> None:

@@ -23,6 +23,7 @@ from autometa.experiment._failures import FailureKind, failure_kinds, no_success
 from autometa.experiment._final import Final, Verdict, verdict
 from autometa.experiment._lease import Lease
 from autometa.experiment._loop import SearchLoop
+from autometa.experiment._memory import AUTO
 from autometa.experiment._ray import RayExecutor
 from autometa.experiment._references import (
     build_strategy,
@@ -170,6 +171,7 @@ def search(
     take_over: bool = False,
     imports: Sequence[str] | None = None,
     callbacks: Sequence[Callback] | None = None,
+    max_memory: int | str | None = AUTO,
 ) -> SearchResult:
     """Run a search, or resume it when ``storage`` already holds the same study.
 
@@ -224,6 +226,12 @@ def search(
         callbacks: :class:`Callback` instances told of each finished trial and of the end
             (e.g. :class:`TensorBoardCallback`, :class:`MLflowCallback`); one that raises is
             logged and disabled, the search goes on.
+        max_memory: bytes one evaluation may need, by the evaluator's ``estimate_memory``
+            (evaluators without one are not checked); a candidate over it is recorded as
+            failed (``"out of memory: needs ~X, limit Y (estimate; ...)"``) before it runs.
+            ``"auto"`` (default): the executor's :meth:`~BaseExecutor.memory_limit`, half of
+            the RAM (or of the GPU's memory when evaluating on CUDA) shared by the workers on
+            it; None: no limit.
 
     Returns:
         The :class:`SearchResult` read back from storage.
@@ -268,6 +276,13 @@ def search(
     check_evaluator(evaluator, space_obj, fidelity)
     if storage is None:
         storage = default_storage_path(space_obj.name, strategy_name, seed)
+    if max_memory != AUTO and not (
+        max_memory is None or isinstance(max_memory, int) and not isinstance(max_memory, bool)
+        and max_memory >= 1
+    ):  # fmt: skip
+        raise ConfigurationError(
+            f"`max_memory` must be a number of bytes >= 1, 'auto' or None, got {max_memory!r}"
+        )
     exe = _make_executor(executor, workers, trial_timeout)
     exe.start(evaluator)  # workers up (and the main guard checked) before the study is touched
     try:
@@ -341,6 +356,7 @@ def search(
             final=plan,
             search_seed=int(seed),
             callbacks=watchers,
+            max_memory=exe.memory_limit() if max_memory == AUTO else max_memory,
         )
     except BaseException:
         exe.shutdown()

@@ -45,6 +45,7 @@ from autometa.meta.maml import (
     inner_update,
     split_meta,
 )
+from autometa.meta.memory import estimate_evaluation_memory
 from autometa.meta.outer import OUTER_STEPS, check_finite, meta_iteration
 from autometa.meta.result import EvalResult, failed_result, runtime_versions
 from autometa.meta.rollout import Params, rollout
@@ -358,6 +359,17 @@ class MAMLEvaluator:
                 ) from exc
             self._families[key] = family
         return self._families[key]
+
+    def estimate_memory(self, graph: nx.DiGraph, meta_iterations: int | None = None) -> int:
+        """Bytes an evaluation of ``graph`` needs at its peak, estimated without running it.
+
+        An upper bound within about 2x (see :mod:`autometa.meta.memory`); the search fails a
+        candidate whose estimate is over its memory limit before evaluating it. The family's
+        spaces and horizon are read from a CPU copy when ``task_family`` is a name.
+        """
+        family = self.family("cpu") if isinstance(self.task_family, str) else self.task_family
+        cfg = self.config_for_graph(graph, meta_iterations)
+        return estimate_evaluation_memory(graph, family, cfg)
 
     def __call__(
         self,

@@ -18,7 +18,9 @@ class Scripted:
     Fault modes: ``raise`` (ValueError from an op), ``nan`` (a NaN score), ``sleep`` (hangs
     for a minute), ``oom`` (MemoryError), ``kill`` (SIGKILLs its own process),
     ``kill_once`` (SIGKILLs the first time only, remembered in a marker file),
-    ``interrupt`` (KeyboardInterrupt, as Ctrl-C would inside an inline evaluation).
+    ``interrupt`` (KeyboardInterrupt, as Ctrl-C would inside an inline evaluation),
+    ``hog`` (fills 200 MiB, holds it for a second, then SIGKILLs its own process, as the
+    kernel's OOM killer would).
     """
 
     def __init__(self, faults=None, delay=0.0, marker_dir=None):
@@ -48,6 +50,10 @@ class Scripted:
             if not marker.exists():
                 marker.write_text("x")
                 os.kill(os.getpid(), signal.SIGKILL)
+        if mode == "hog":
+            self.hoard = bytearray(b"x") * (200 * 2**20)  # written: every page is resident
+            time.sleep(1.0)
+            os.kill(os.getpid(), signal.SIGKILL)
         if mode == "interrupt":
             raise KeyboardInterrupt
         return self.objective(graph, seed=seed, device=device, meta_iterations=meta_iterations)
