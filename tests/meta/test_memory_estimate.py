@@ -14,7 +14,7 @@ from autometa.meta import MAMLEvaluator
 SMALL = dict(num_tasks=4, episodes_per_task=4, test_tasks=4, test_episodes=4)
 
 _MEASURE = """
-import json, resource, sys
+import json, sys
 from autometa.graph import mlp_graph
 from autometa.meta import MAMLEvaluator
 
@@ -24,11 +24,18 @@ evaluator = MAMLEvaluator(
     test_tasks=4, test_episodes=4, keep_state_dict=False,
 )
 evaluator.family("cpu")
-with open("/proc/self/statm") as f:
-    before = int(f.read().split()[1]) * resource.getpagesize()
+
+
+def status(key):
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith(key + ":"))
+
+
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # reset the peak: imports and set-up do not count
+before = status("VmRSS")
 result = evaluator(mlp_graph(widths), seed=0, device="cpu")
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-print(json.dumps([result.ok, peak - before]))
+print(json.dumps([result.ok, status("VmHWM") - before]))
 """
 
 

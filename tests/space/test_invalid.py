@@ -109,7 +109,8 @@ EXPECTED = {
     "not_mapping.yaml": [
         (
             "not_mapping.yaml:1:1: expected a mapping with the keys name, description, graph,"
-            " hyperparameters, constraints, io, got [{'name': 'a list'}, {'graph': 'is not a "
+            " hyperparameters, constraints, io, baselines, got [{'name': 'a list'}, "
+            "{'graph': 'is not a "
             "space'}] (list) [bad_type]"
         ),
     ],
@@ -148,7 +149,8 @@ EXPECTED = {
         ),
         (
             "unknown_keys.yaml:9:1: hyperparams: expected one of the keys name, description, "
-            "graph, hyperparameters, constraints, io, got 'hyperparams' (str) [unknown_key]; "
+            "graph, hyperparameters, constraints, io, baselines, got 'hyperparams' (str) "
+            "[unknown_key]; "
             "hint: did you mean 'hyperparameters'?"
         ),
     ],
