@@ -12,15 +12,7 @@ See ``docs/experiments.md``.
 """
 
 from autometa.experiment._callbacks import Callback, CallbackList
-from autometa.experiment._final import (
-    BASELINES,
-    Final,
-    Verdict,
-    VerdictEntry,
-    baseline_graph,
-    register_baseline,
-    verdict,
-)
+from autometa.experiment._final import BASELINES, Final, baseline_graph, register_baseline
 from autometa.experiment._lease import HEARTBEAT_ENV, Lease
 from autometa.experiment._loggers import MLflowCallback, TensorBoardCallback
 from autometa.experiment._ray import RayExecutor
@@ -30,6 +22,7 @@ from autometa.experiment._references import (
     rebuild_evaluator,
     register_evaluator,
 )
+from autometa.experiment._verdict import Verdict, VerdictEntry, verdict
 from autometa.experiment.budget import Budget, Usage
 from autometa.experiment.executors import (
     BaseExecutor,

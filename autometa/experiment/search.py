@@ -20,7 +20,7 @@ from autometa.experiment._checks import (
     wrap_strategy_error,
 )
 from autometa.experiment._failures import FailureKind, failure_kinds, no_success
-from autometa.experiment._final import Final, Verdict, verdict
+from autometa.experiment._final import Final
 from autometa.experiment._lease import Lease
 from autometa.experiment._loop import SearchLoop
 from autometa.experiment._memory import AUTO
@@ -32,6 +32,7 @@ from autometa.experiment._references import (
     strategy_spec,
 )
 from autometa.experiment._startup import exit_if_reimporting_main
+from autometa.experiment._verdict import Verdict, verdict
 from autometa.experiment.budget import Budget, Usage
 from autometa.experiment.executors import BaseExecutor, InlineExecutor, ProcessExecutor
 from autometa.experiment.fidelity import Scheduler, SuccessiveHalving

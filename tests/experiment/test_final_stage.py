@@ -24,7 +24,7 @@ from autometa.experiment import (
     search,
     seed_list,
 )
-from autometa.experiment._final import mean_ci, t95
+from autometa.experiment._verdict import mean_ci, t95
 from autometa.experiment._worker import combine_seeds
 from autometa.meta import EvalResult, SyntheticObjective, failed_result
 from autometa.space import shipped_spaces
