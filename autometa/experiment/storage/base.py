@@ -358,20 +358,9 @@ FINAL_UPDATABLE = frozenset(
 
 def check_final_update(run: FinalRun, fields: dict[str, Any]) -> dict[str, Any]:
     """Shared checks of :meth:`BaseStorage.update_final_run`; returns the normalised fields."""
-    unknown = sorted(set(fields) - FINAL_UPDATABLE)
-    if unknown:
-        raise TypeError(
-            f"update_final_run() cannot change {unknown}; updatable fields are "
-            f"{sorted(FINAL_UPDATABLE)}"
-        )
-    if run.state.is_finished():
-        raise StorageError(f"final run {run.id} is finished ({run.state.name}); it cannot change")
-    out = dict(fields)
-    if "state" in out:
-        out["state"] = TrialState(out["state"])
-    if "score" in out:
-        out["score"] = clean_score(out["score"])
-    return out
+    return _checked_fields(
+        fields, FINAL_UPDATABLE, "update_final_run", run.state, f"final run {run.id}"
+    )
 
 
 def is_stale(session: SessionInfo, now: float) -> bool:
@@ -411,16 +400,22 @@ def this_host() -> str:
 
 def check_update(record: TrialRecord, fields: dict[str, Any]) -> dict[str, Any]:
     """Shared checks of :meth:`BaseStorage.update_trial`; returns the normalised fields."""
-    unknown = sorted(set(fields) - UPDATABLE_FIELDS)
+    return _checked_fields(
+        fields, UPDATABLE_FIELDS, "update_trial", record.state, f"trial {record.number}"
+    )
+
+
+def _checked_fields(
+    fields: dict[str, Any], allowed: frozenset[str], method: str, state: TrialState, what: str
+) -> dict[str, Any]:
+    """``fields`` checked (updatable, the record unfinished) and normalised (state, score)."""
+    unknown = sorted(set(fields) - allowed)
     if unknown:
         raise TypeError(
-            f"update_trial() cannot change {unknown}; updatable fields are "
-            f"{sorted(UPDATABLE_FIELDS)}"
+            f"{method}() cannot change {unknown}; updatable fields are {sorted(allowed)}"
         )
-    if record.state.is_finished():
-        raise StorageError(
-            f"trial {record.number} is finished ({record.state.name}); it cannot be changed"
-        )
+    if state.is_finished():
+        raise StorageError(f"{what} is finished ({state.name}); it cannot be changed")
     out = dict(fields)
     if "state" in out:
         out["state"] = TrialState(out["state"])
