@@ -29,7 +29,6 @@ def build_callbacks(targets: list[str]) -> list[Any]:
         ValueError: the package a target needs is not installed, or MLflow refuses the
             tracking URI (the message names the option).
     """
-
     out: list[Any] = []
     for target in targets:
         kind, _, where = target.partition(":")

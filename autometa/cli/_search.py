@@ -231,7 +231,6 @@ def _recipe(args: argparse.Namespace) -> dict[str, Any]:
 def _evaluator(recipe: dict[str, Any]) -> Any:
     """The evaluator registered as ``recipe["objective"]``, made from the recipe's options;
     a bad ``--eval-option`` is a usage error naming it."""
-
     name, options = recipe["objective"], dict(recipe["eval_options"])
     factory = EVALUATORS.get(name)
     try:
@@ -264,7 +263,6 @@ def _execute(
     ``flags`` are ``allow_changes``, ``fresh`` and ``take_over``, passed to ``search``; they
     belong to this run and are not stored in the recipe.
     """
-
     try:
         evaluator = _evaluator(recipe)
         for name in ("seeds",):
@@ -364,7 +362,6 @@ def run_search(args: argparse.Namespace) -> int:
 
 def run_resume(args: argparse.Namespace) -> int:
     """Continue the study in ``args.storage`` with its stored recipe."""
-
     path = Path(args.storage)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such study database")
@@ -403,7 +400,6 @@ _RECIPE_KEYS = [
 
 def _resume_python_study(study: Any, path: Path, args: argparse.Namespace) -> int:
     """Continue a study started with ``autometa.search(...)`` from what it stored."""
-
     settings = study.settings
     try:
         evaluator = rebuild_evaluator(current_evaluator(study), study.imports)

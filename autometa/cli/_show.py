@@ -58,7 +58,6 @@ def add_show(sub: argparse._SubParsersAction) -> None:
 
 def run_show(args: argparse.Namespace) -> int:
     """Print the study in ``args.storage``."""
-
     path = Path(args.storage)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such study database")
@@ -109,7 +108,6 @@ def format_study(store: Any, top: int = 20, wide: bool = False, errors: bool = F
         wide: architectures in full (default: cut at :data:`ARCHITECTURE_CHARS`).
         errors: add every failed trial's error in full (the table cuts them).
     """
-
     result = load_result(store)
     study, usage = result.study, result.usage
     lines = [
@@ -191,7 +189,6 @@ def _format_verdict(verdict: Any) -> list[str]:
 
 def _evaluator_label(study: Any) -> str:
     """``'name' (module:Class)``, or the class alone for an unregistered evaluator."""
-
     name, target = evaluator_name(study.evaluator), study.evaluator.get("target", "?")
     return f"{target} (not registered)" if name is None else f"{name!r} ({target})"
 

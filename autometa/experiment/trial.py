@@ -291,7 +291,6 @@ class FinalRun:
     @property
     def graph(self) -> nx.DiGraph:
         """A fresh ``nx.DiGraph`` of the evaluated graph."""
-
         return from_json(self.graph_json)
 
     def replace(self, **changes: Any) -> FinalRun:
