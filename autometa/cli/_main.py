@@ -25,7 +25,7 @@ _COMMANDS: list[tuple[str, str]] = [
     ("autometa.cli._export", "export"),
     ("autometa.cli._export", "plot"),
     ("autometa.cli._search", "search"),
-    ("autometa.cli._search", "resume"),
+    ("autometa.cli._resume", "resume"),
     ("autometa.cli._show", "show"),
 ]
 

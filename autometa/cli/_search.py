@@ -1,11 +1,10 @@
-"""``autometa search``, ``autometa resume`` and ``autometa show``: run and inspect studies."""
+"""``autometa search``: start (or continue) a study from the command line's options."""
 
 from __future__ import annotations
 
 import argparse
 import inspect
 import sys
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -16,22 +15,18 @@ from autometa.cli._logs import build_callbacks, log_target
 from autometa.cli._show import format_study
 from autometa.cli._signals import exit_code, report
 from autometa.cli._space import space_help
-from autometa.errors import AutometaError, ConfigurationError, SearchFailedError, StorageError
+from autometa.errors import AutometaError, ConfigurationError, SearchFailedError
 from autometa.experiment import (
     EVALUATORS,
     Budget,
     Final,
     Hyperband,
     RayExecutor,
-    SQLiteStorage,
     SuccessiveHalving,
-    check_study,
     default_storage_path,
     search,
 )
 from autometa.experiment._loop import default_iterations
-from autometa.experiment.fidelity import fidelity_from_dict
-from autometa.experiment.search import current_evaluator, rebuild_evaluator
 from autometa.space import load_space
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -173,20 +168,6 @@ def add_search(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     _add_run_options(p, resume=False)
     p.set_defaults(handler=run_search)
-
-
-def add_resume(sub: argparse._SubParsersAction) -> None:
-    """Register ``autometa resume STORAGE``."""
-    p = sub.add_parser(
-        "resume",
-        help="continue a stored search with its stored configuration",
-        description="Re-open a study started by `autometa search` and continue it: finished "
-        "trials are kept, interrupted ones run again first. Budget and run options given "
-        "here replace the stored ones.",
-    )
-    p.add_argument("storage", help="the study's SQLite file")
-    _add_run_options(p, resume=True)
-    p.set_defaults(handler=run_resume)
 
 
 # -- running -----------------------------------------------------------------------------
@@ -358,86 +339,6 @@ def run_search(args: argparse.Namespace) -> int:
         recipe["storage"] = str(default_storage_path(space.name, args.strategy, args.seed))
     flags = {"allow_changes": args.allow_changes, "fresh": args.fresh, "take_over": args.take_over}
     return _guard(lambda: _execute(recipe, space, args.no_progress, "search", **flags), "search")
-
-
-def run_resume(args: argparse.Namespace) -> int:
-    """Continue the study in ``args.storage`` with its stored recipe."""
-    path = Path(args.storage)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such study database")
-    store = SQLiteStorage(path)
-    try:
-        study = store.get_study()
-    finally:
-        store.close()
-    if study is None:
-        return _usage("resume", f"{path}: the database holds no study")
-    check_study(study, str(path), resume=True)  # names it needs are registered: nothing runs
-    recipe = dict(study.settings.get("cli") or {})
-    if not recipe:
-        return _guard(lambda: _resume_python_study(study, path, args), "resume")
-    for name in ("trials", "seconds", "budget_meta_iterations", "workers", "executor",
-                 "ray_address", "gpus_per_trial", "trial_timeout", "max_memory"):  # fmt: skip
-        if name in vars(args):
-            recipe[name] = getattr(args, name)
-    missing = sorted(set(_RECIPE_KEYS) - set(recipe))
-    if missing:
-        return _usage("resume", f"{path}: the stored command line lacks {', '.join(missing)}")
-    recipe["storage"] = str(path)
-    space = load_space(study.space_spec)
-    flags = {"allow_changes": args.allow_changes, "take_over": args.take_over}
-    return _guard(lambda: _execute(recipe, space, args.no_progress, "resume", **flags), "resume")
-
-
-# What every stored command line holds (``imports`` came later and may be absent).
-_RECIPE_KEYS = [
-    "space", "strategy", "options", "objective", "task", "meta_iterations", "eval_options",
-    "fidelity", "min_iterations", "eta", "storage", "seed", "trials", "seconds",
-    "budget_meta_iterations", "workers", "executor", "ray_address", "gpus_per_trial",
-    "trial_timeout",
-]  # fmt: skip
-
-
-def _resume_python_study(study: Any, path: Path, args: argparse.Namespace) -> int:
-    """Continue a study started with ``autometa.search(...)`` from what it stored."""
-    settings = study.settings
-    try:
-        evaluator = rebuild_evaluator(current_evaluator(study), study.imports)
-    except StorageError as exc:
-        raise _UsageError(f"{path}: {exc}") from exc
-    stored = Budget.from_dict(settings.get("budget"))
-    budget = Budget(
-        getattr(args, "trials", stored.trials),
-        getattr(args, "seconds", stored.seconds),
-        getattr(args, "budget_meta_iterations", stored.meta_iterations),
-    )
-    try:
-        result = search(
-            load_space(study.space_spec),
-            strategy=study.strategy,
-            evaluator=evaluator,
-            budget=budget,
-            storage=str(path),
-            workers=getattr(args, "workers", settings.get("workers", 1)),
-            seed=study.seed,
-            strategy_options=dict(study.strategy_options),
-            fidelity=fidelity_from_dict(settings.get("fidelity")),
-            progress=False if args.no_progress else None,
-            trial_timeout=getattr(args, "trial_timeout", settings.get("trial_timeout")),
-            seeds=int(settings.get("seeds") or 1),
-            final=Final.from_dict(settings.get("final")) or False,
-            allow_changes=args.allow_changes,
-            take_over=args.take_over,
-            max_memory=getattr(args, "max_memory", "auto"),
-        )
-    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM or SIGHUP
-        report(exc, f"finished trials are stored; continue with `autometa resume {path}`")
-        return exit_code(exc)
-    except SearchFailedError as exc:
-        return _report_failed(exc, "resume")
-    print(f"stopped: {result.stop_reason}")
-    print(format_study(result.storage, top=5))
-    return EXIT_OK if result.best is not None else EXIT_FAILURE
 
 
 def _guard(body: Any, command: str) -> int:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 import time
 import traceback
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import networkx as nx
@@ -29,8 +28,8 @@ from autometa.errors import (
     TaskParameterError,
     UnknownNameError,
 )
+from autometa.meta._training import Adaptation, adapt, meta_train
 from autometa.meta.allocator import tune_cpu_allocator
-from autometa.meta.baseline import advantages
 from autometa.meta.config import (
     MAMLConfig,
     check_space_hyperparameters,
@@ -39,21 +38,16 @@ from autometa.meta.config import (
     settable_fields,
 )
 from autometa.meta.maml import (
-    derive_seed,
-    init_meta_params,
-    inner_gradients,
-    inner_update,
     split_meta,
 )
 from autometa.meta.memory import estimate_evaluation_memory
-from autometa.meta.outer import OUTER_STEPS, check_finite, meta_iteration
+from autometa.meta.outer import OUTER_STEPS
 from autometa.meta.result import EvalResult, failed_result, runtime_versions
-from autometa.meta.rollout import Params, rollout
 from autometa.policy import GraphPolicy, build_policy
 from autometa.tasks import TASKS, make_task
 
 if TYPE_CHECKING:
-    from autometa.tasks import TaskFamily
+    pass
 
 __all__ = ["Adaptation", "MAMLEvaluator", "adapt", "meta_train", "is_candidate_error"]
 
@@ -75,21 +69,6 @@ def is_candidate_error(exc: BaseException) -> bool:
     )
 
 
-@dataclass
-class Adaptation:
-    """What :func:`adapt` produced.
-
-    Attributes:
-        params: the adapted parameters, stacked per task (leading T) after at least one step.
-        returns: mean episode return per task before and after each step, ``(steps + 1, T)``.
-        env_steps: transitions stepped.
-    """
-
-    params: Params
-    returns: torch.Tensor
-    env_steps: int
-
-
 def _check_family(name: str, options: dict[str, Any]) -> None:
     """Refuse an unregistered family name, or options the family refuses (made once on CPU)."""
     if name not in TASKS:
@@ -101,102 +80,6 @@ def _check_family(name: str, options: dict[str, Any]) -> None:
             raise ConfigurationError(
                 f"task family {name!r} with family_options {options!r}: {exc}"
             ) from exc
-
-
-def adapt(
-    policy: GraphPolicy,
-    family: TaskFamily,
-    task_params: dict[str, torch.Tensor],
-    steps: int = 1,
-    *,
-    params: Params | None = None,
-    config: MAMLConfig | None = None,
-    episodes: int | None = None,
-    seed: int = 0,
-) -> Adaptation:
-    """Adapt ``policy`` to each task in ``task_params`` with the MAML inner loop.
-
-    Every step rolls out ``episodes`` fresh episodes per task, fits the baseline and takes one
-    policy-gradient step: ``fast_lr`` for the first, ``fast_lr * test_lr_scale`` after (the
-    paper's test-time schedule). Meta-SGD step sizes in ``params`` (``"alpha.<name>"``) are used
-    when present.
-
-    Args:
-        policy: the policy module.
-        family: the task family the tasks belong to.
-        task_params: T tasks (from ``family.sample_tasks`` / ``test_tasks``).
-        steps: adaptation steps.
-        params: initial parameters (default: the policy's own).
-        config: supplies ``fast_lr``, ``test_lr_scale``, discount and baseline settings.
-        episodes: episodes per task and step (default ``config.test_episodes``).
-        seed: seeds the rollouts.
-    """
-    cfg = config if config is not None else MAMLConfig()
-    if params is None:
-        params = {n: p.detach() for n, p in policy.named_parameters()}
-    theta, alpha = split_meta({n: p.detach() for n, p in params.items()})
-    episodes = episodes if episodes is not None else cfg.test_episodes
-    generator = torch.Generator(device=family.device).manual_seed(derive_seed(seed, 3))
-    current, stacked, returns, env_steps = theta, False, [], 0
-    for k in range(steps + 1):
-        batch = rollout(
-            policy,
-            current,
-            family,
-            task_params,
-            episodes,
-            stacked=stacked,
-            generator=generator,
-            seed=derive_seed(seed, 4, k),
-        )
-        returns.append(batch.episode_returns().mean(1))
-        env_steps += batch.env_steps
-        if k == steps:
-            break
-        adv = advantages(
-            batch, cfg.gamma, cfg.gae_lambda, cfg.normalize_advantages, cfg.baseline_ridge
-        )
-        scale = 1.0 if k == 0 else cfg.test_lr_scale
-        lr: float | Params = (
-            {n: a * scale for n, a in alpha.items()} if alpha is not None else cfg.fast_lr * scale
-        )
-        with torch.no_grad():
-            g = inner_gradients(policy, current, stacked, batch, adv)
-            current, stacked = inner_update(current, g, lr), True
-    return Adaptation(params=current, returns=torch.stack(returns), env_steps=env_steps)
-
-
-def meta_train(
-    policy: GraphPolicy, family, cfg: MAMLConfig, seed: int, *, traced: bool | None = None
-) -> tuple[Params, list[float], list[float], int]:
-    """Run ``cfg.meta_iterations`` meta-updates from the policy's current weights.
-
-    ``traced`` chooses how TRPO computes its products: the traced program (True), eagerly
-    (False) or by the evaluation's size (None, see ``autometa.meta.trpo.TRACE_MIN_STEPS``).
-
-    Returns:
-        ``(meta_params, post_curve, pre_curve, env_steps)``: the curves hold the mean return
-        after and before adaptation of each meta-iteration's training tasks.
-
-    Raises:
-        EvaluationError: on NaN or Inf (checked once per iteration).
-    """
-    meta = init_meta_params(policy, cfg)
-    generator = torch.Generator(device=family.device).manual_seed(derive_seed(seed, 0))
-    outer = OUTER_STEPS.get(cfg.outer)
-    state = outer.init(meta, cfg) if outer.init is not None else None
-    post, pre, env_steps = [], [], 0
-    for it in range(cfg.meta_iterations):
-        meta, stats, steps = meta_iteration(
-            policy, meta, family, cfg, generator, seed, it, state, traced=traced
-        )
-        check_finite(stats, it)
-        post.append(stats["post_return"])
-        pre.append(stats["pre_return"])
-        env_steps += steps
-    if not post:
-        return meta, [], [], 0
-    return meta, torch.stack(post).tolist(), torch.stack(pre).tolist(), env_steps
 
 
 class MAMLEvaluator:

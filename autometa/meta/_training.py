@@ -1,0 +1,142 @@
+"""Meta-training and test-time adaptation: the two loops every MAML evaluation runs.
+
+:func:`meta_train` runs ``cfg.meta_iterations`` meta-updates (one :func:`~autometa.meta.outer.
+meta_iteration` each, one host read per iteration); :func:`adapt` takes the inner loop's
+policy-gradient steps on held-out tasks, the score's test phase and ``autometa.adapt``'s.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+
+from autometa.meta.baseline import advantages
+from autometa.meta.config import MAMLConfig
+from autometa.meta.maml import (
+    derive_seed,
+    init_meta_params,
+    inner_gradients,
+    inner_update,
+    split_meta,
+)
+from autometa.meta.outer import OUTER_STEPS, check_finite, meta_iteration
+from autometa.meta.rollout import Params, rollout
+from autometa.policy import GraphPolicy
+
+if TYPE_CHECKING:
+    from autometa.tasks import TaskFamily
+
+__all__ = ["Adaptation", "adapt", "meta_train"]
+
+
+@dataclass
+class Adaptation:
+    """What :func:`adapt` produced.
+
+    Attributes:
+        params: the adapted parameters, stacked per task (leading T) after at least one step.
+        returns: mean episode return per task before and after each step, ``(steps + 1, T)``.
+        env_steps: transitions stepped.
+    """
+
+    params: Params
+    returns: torch.Tensor
+    env_steps: int
+
+
+def adapt(
+    policy: GraphPolicy,
+    family: TaskFamily,
+    task_params: dict[str, torch.Tensor],
+    steps: int = 1,
+    *,
+    params: Params | None = None,
+    config: MAMLConfig | None = None,
+    episodes: int | None = None,
+    seed: int = 0,
+) -> Adaptation:
+    """Adapt ``policy`` to each task in ``task_params`` with the MAML inner loop.
+
+    Every step rolls out ``episodes`` fresh episodes per task, fits the baseline and takes one
+    policy-gradient step: ``fast_lr`` for the first, ``fast_lr * test_lr_scale`` after (the
+    paper's test-time schedule). Meta-SGD step sizes in ``params`` (``"alpha.<name>"``) are used
+    when present.
+
+    Args:
+        policy: the policy module.
+        family: the task family the tasks belong to.
+        task_params: T tasks (from ``family.sample_tasks`` / ``test_tasks``).
+        steps: adaptation steps.
+        params: initial parameters (default: the policy's own).
+        config: supplies ``fast_lr``, ``test_lr_scale``, discount and baseline settings.
+        episodes: episodes per task and step (default ``config.test_episodes``).
+        seed: seeds the rollouts.
+    """
+    cfg = config if config is not None else MAMLConfig()
+    if params is None:
+        params = {n: p.detach() for n, p in policy.named_parameters()}
+    theta, alpha = split_meta({n: p.detach() for n, p in params.items()})
+    episodes = episodes if episodes is not None else cfg.test_episodes
+    generator = torch.Generator(device=family.device).manual_seed(derive_seed(seed, 3))
+    current, stacked, returns, env_steps = theta, False, [], 0
+    for k in range(steps + 1):
+        batch = rollout(
+            policy,
+            current,
+            family,
+            task_params,
+            episodes,
+            stacked=stacked,
+            generator=generator,
+            seed=derive_seed(seed, 4, k),
+        )
+        returns.append(batch.episode_returns().mean(1))
+        env_steps += batch.env_steps
+        if k == steps:
+            break
+        adv = advantages(
+            batch, cfg.gamma, cfg.gae_lambda, cfg.normalize_advantages, cfg.baseline_ridge
+        )
+        scale = 1.0 if k == 0 else cfg.test_lr_scale
+        lr: float | Params = (
+            {n: a * scale for n, a in alpha.items()} if alpha is not None else cfg.fast_lr * scale
+        )
+        with torch.no_grad():
+            g = inner_gradients(policy, current, stacked, batch, adv)
+            current, stacked = inner_update(current, g, lr), True
+    return Adaptation(params=current, returns=torch.stack(returns), env_steps=env_steps)
+
+
+def meta_train(
+    policy: GraphPolicy, family, cfg: MAMLConfig, seed: int, *, traced: bool | None = None
+) -> tuple[Params, list[float], list[float], int]:
+    """Run ``cfg.meta_iterations`` meta-updates from the policy's current weights.
+
+    ``traced`` chooses how TRPO computes its products: the traced program (True), eagerly
+    (False) or by the evaluation's size (None, see ``autometa.meta.trpo.TRACE_MIN_STEPS``).
+
+    Returns:
+        ``(meta_params, post_curve, pre_curve, env_steps)``: the curves hold the mean return
+        after and before adaptation of each meta-iteration's training tasks.
+
+    Raises:
+        EvaluationError: on NaN or Inf (checked once per iteration).
+    """
+    meta = init_meta_params(policy, cfg)
+    generator = torch.Generator(device=family.device).manual_seed(derive_seed(seed, 0))
+    outer = OUTER_STEPS.get(cfg.outer)
+    state = outer.init(meta, cfg) if outer.init is not None else None
+    post, pre, env_steps = [], [], 0
+    for it in range(cfg.meta_iterations):
+        meta, stats, steps = meta_iteration(
+            policy, meta, family, cfg, generator, seed, it, state, traced=traced
+        )
+        check_finite(stats, it)
+        post.append(stats["post_return"])
+        pre.append(stats["pre_return"])
+        env_steps += steps
+    if not post:
+        return meta, [], [], 0
+    return meta, torch.stack(post).tolist(), torch.stack(pre).tolist(), env_steps
