@@ -21,13 +21,12 @@ import networkx as nx
 import torch
 
 from autometa.errors import (
-    BuildError,
     ConfigurationError,
     EvaluationError,
-    GraphValidationError,
     TaskParameterError,
     UnknownNameError,
 )
+from autometa.meta._population_eval import evaluate_population
 from autometa.meta._training import Adaptation, adapt, meta_train
 from autometa.meta.allocator import tune_cpu_allocator
 from autometa.meta.config import (
@@ -42,7 +41,13 @@ from autometa.meta.maml import (
 )
 from autometa.meta.memory import estimate_evaluation_memory
 from autometa.meta.outer import OUTER_STEPS
-from autometa.meta.result import EvalResult, failed_result, runtime_versions
+from autometa.meta.result import (
+    EvalResult,
+    Trained,
+    failed_result,
+    is_candidate_error,
+    runtime_versions,
+)
 from autometa.policy import GraphPolicy, build_policy
 from autometa.tasks import TASKS, make_task
 
@@ -50,23 +55,6 @@ if TYPE_CHECKING:
     pass
 
 __all__ = ["Adaptation", "MAMLEvaluator", "adapt", "meta_train", "is_candidate_error"]
-
-
-def is_candidate_error(exc: BaseException) -> bool:
-    """Whether ``exc`` says that one candidate is bad, not that the settings or code are.
-
-    Candidate errors end as failed results: a graph that does not build or validate, NaN or
-    Inf during training or test (:class:`EvaluationError`), and out-of-memory. Everything
-    else (a configuration mistake, a bug) is raised, so it cannot fail every candidate quietly.
-    """
-    if isinstance(exc, BuildError | GraphValidationError | EvaluationError | MemoryError):
-        return True
-    if isinstance(exc, torch.OutOfMemoryError):
-        return True
-    text = str(exc).lower()
-    return isinstance(exc, RuntimeError) and (
-        "out of memory" in text or "can't allocate memory" in text
-    )
 
 
 def _check_family(name: str, options: dict[str, Any]) -> None:
@@ -305,6 +293,48 @@ class MAMLEvaluator:
             result.fidelity = reached
             return result
 
+    def evaluate_population(
+        self,
+        pairs: list[tuple[nx.DiGraph, int]],
+        *,
+        device: str | torch.device | None = None,
+        meta_iterations: int | None = None,
+        max_members: int | None = None,
+    ) -> list[EvalResult]:
+        """Score many ``(graph, seed)`` pairs, batching those of one architecture.
+
+        Pairs with equal architectures and configurations (step sizes may differ) are
+        meta-trained together as one population program (``autometa.meta.population``),
+        split to fit the device's memory; the others are evaluated one at a time. Each
+        result equals that of ``self(graph, seed=seed)`` within float rounding, and a bad
+        pair fails alone.
+
+        Args:
+            pairs: the candidates and their seeds.
+            device: where to run (as for :meth:`__call__`).
+            meta_iterations: a smaller budget for multi-fidelity search.
+            max_members: at most this many pairs per program (default: as memory allows).
+
+        Returns:
+            One :class:`EvalResult` per pair, in order.
+        """
+        return evaluate_population(
+            self, pairs, device=device, meta_iterations=meta_iterations, max_members=max_members
+        )
+
+    def evaluate_seeds(
+        self,
+        graph: nx.DiGraph,
+        *,
+        seeds: list[int],
+        device: str | torch.device | None = None,
+        meta_iterations: int | None = None,
+    ) -> list[EvalResult]:
+        """Score ``graph`` on every seed in one batched program (see
+        :meth:`evaluate_population`); the search calls this for ``seeds=S`` > 1."""
+        pairs = [(graph, int(s)) for s in seeds]
+        return self.evaluate_population(pairs, device=device, meta_iterations=meta_iterations)
+
     def _evaluate(
         self, policy: GraphPolicy, family, cfg: MAMLConfig, seed: int, start: float
     ) -> EvalResult:
@@ -317,23 +347,44 @@ class MAMLEvaluator:
             policy, family, test_tasks, steps, params=meta, config=cfg, seed=cfg.test_seed
         )
         by_step = result.returns.mean(1).tolist()  # the one host read of the test phase
+        trained = Trained(meta, post_curve, pre_curve, train_steps, result.env_steps)
+        return self.scored(policy, family, cfg, seed, trained, by_step, start)
+
+    def scored(
+        self,
+        policy: GraphPolicy,
+        family,
+        cfg: MAMLConfig,
+        seed: int,
+        trained: Trained,
+        by_step: list[float],
+        start: float,
+        **extra: Any,
+    ) -> EvalResult:
+        """The result of a finished evaluation: the score, the curves and the weights.
+
+        Shared by one evaluation and a population's (``extra`` adds metrics).
+
+        Raises:
+            EvaluationError: NaN or Inf in the held-out test returns.
+        """
         if not all(math.isfinite(r) for r in by_step):
             raise EvaluationError("NaN or Inf in the held-out test returns")
         score = by_step[cfg.test_steps]
-        theta, alpha = split_meta(meta)
+        theta, alpha = split_meta(trained.meta)
         metrics: dict[str, Any] = {
             "score": score,
             "pre_return": by_step[0],
             "post_return": score,
             "adaptation_gain": score - by_step[0],
             "returns_by_step": by_step,
-            "learning_curve": post_curve,
-            "learning_curve_pre": pre_curve,
+            "learning_curve": trained.post_curve,
+            "learning_curve_pre": trained.pre_curve,
             "params": policy.num_params,
             "macs": policy.macs,
-            "env_steps": train_steps + result.env_steps,
-            "meta_train_env_steps": train_steps,
-            "test_env_steps": result.env_steps,
+            "env_steps": trained.train_steps + trained.test_steps,
+            "meta_train_env_steps": trained.train_steps,
+            "test_env_steps": trained.test_steps,
             "meta_iterations": cfg.meta_iterations,
             "wall_time": time.perf_counter() - start,
             "device": str(family.device),
@@ -342,6 +393,7 @@ class MAMLEvaluator:
             "task_family": family.name,
             "versions": runtime_versions(),
             "config": cfg.to_dict(),
+            **extra,
         }
         if alpha is not None:
             metrics["meta_sgd_mean_step"] = float(

@@ -95,7 +95,7 @@ def inner_gradients(
     )(params, batch, adv)
 
 
-def inner_update(params: Params, grads: Params, lr: float | Params) -> Params:
+def inner_update(params: Params, grads: Params, lr: float | torch.Tensor | Params) -> Params:
     """``params - lr * grads`` (broadcasts shared params against stacked gradients)."""
     if isinstance(lr, dict):
         return {n: params[n] - lr[n] * grads[n] for n in params}
@@ -108,6 +108,7 @@ def adapted_params(
     train: list[tuple[Batch, torch.Tensor]],
     cfg: MAMLConfig,
     fixed_grads: list[Params] | None = None,
+    lr: float | torch.Tensor | None = None,
 ) -> tuple[Params, bool]:
     """theta'_i after ``len(train)`` inner steps on the stored batches; differentiable in ``meta``.
 
@@ -118,13 +119,18 @@ def adapted_params(
         cfg: the configuration (``fast_lr``).
         fixed_grads: precomputed inner gradients; given, they are used as constants, which is
             first-order MAML (no second derivatives through the inner step).
+        lr: the inner step size (default ``cfg.fast_lr``); a tensor when each member of a
+            population has its own (``autometa.meta.population``). Meta-SGD's step sizes in
+            ``meta`` take precedence.
 
     Returns:
         ``(params, stacked)``: stacked per-task parameters, or theta itself (not stacked) when
         there is no inner step.
     """
     theta, alpha = split_meta(meta)
-    lr = alpha if alpha is not None else cfg.fast_lr
+    step: float | torch.Tensor | Params = (
+        alpha if alpha is not None else (cfg.fast_lr if lr is None else lr)
+    )
     params, stacked = theta, False
     for k, (batch, adv) in enumerate(train):
         g = (
@@ -132,7 +138,7 @@ def adapted_params(
             if fixed_grads is not None
             else inner_gradients(policy, params, stacked, batch, adv)
         )
-        params, stacked = inner_update(params, g, lr), True
+        params, stacked = inner_update(params, g, step), True
     return params, stacked
 
 
@@ -227,15 +233,21 @@ class MetaObjective:
     Fisher-vector product.
     """
 
-    def __init__(self, policy: GraphPolicy, mb: MetaBatch, cfg: MAMLConfig) -> None:
-        self.policy, self.mb, self.cfg = policy, mb, cfg
+    def __init__(
+        self,
+        policy: GraphPolicy,
+        mb: MetaBatch,
+        cfg: MAMLConfig,
+        lr: float | torch.Tensor | None = None,
+    ) -> None:
+        self.policy, self.mb, self.cfg, self.lr = policy, mb, cfg, lr
         self.fixed_grads = mb.grads if cfg.first_order else None
         self.count = mb.valid.alive.sum((1, 2)).clamp_min(1.0)  # valid steps per task
 
     def outputs(self, meta: Params) -> Outputs:
         """Post-adaptation distribution parameters on the valid episodes, ``(T, E, H, ...)``."""
         params, stacked = adapted_params(
-            meta, self.policy, self.mb.train, self.cfg, self.fixed_grads
+            meta, self.policy, self.mb.train, self.cfg, self.fixed_grads, self.lr
         )
         obs = self.mb.valid.obs
         if not stacked:

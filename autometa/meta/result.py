@@ -12,8 +12,16 @@ import numpy
 import torch
 
 from autometa import __version__
+from autometa.errors import BuildError, EvaluationError, GraphValidationError
 
-__all__ = ["EvalResult", "Evaluator", "failed_result", "runtime_versions"]
+__all__ = [
+    "EvalResult",
+    "Evaluator",
+    "Trained",
+    "failed_result",
+    "is_candidate_error",
+    "runtime_versions",
+]
 
 
 @dataclass
@@ -56,6 +64,25 @@ class EvalResult:
         }
 
 
+@dataclass
+class Trained:
+    """What meta-training and the held-out test left for one candidate, before scoring.
+
+    Attributes:
+        meta: the meta-learned parameters (with Meta-SGD's ``"alpha.<name>"`` step sizes).
+        post_curve: mean post-adaptation return of each meta-iteration's training tasks.
+        pre_curve: the same before adaptation.
+        train_steps: transitions stepped during meta-training.
+        test_steps: transitions stepped during the held-out test.
+    """
+
+    meta: dict[str, torch.Tensor]
+    post_curve: list[float]
+    pre_curve: list[float]
+    train_steps: int
+    test_steps: int
+
+
 def failed_result(error: str, **metrics: Any) -> EvalResult:
     """A failed :class:`EvalResult` with its reason."""
     return EvalResult(status="failed", error=error, metrics=dict(metrics))
@@ -77,3 +104,20 @@ def runtime_versions() -> dict[str, str]:
         "numpy": numpy.__version__,
         "python": platform.python_version(),
     }
+
+
+def is_candidate_error(exc: BaseException) -> bool:
+    """Whether ``exc`` says that one candidate is bad, not that the settings or code are.
+
+    Candidate errors end as failed results: a graph that does not build or validate, NaN or
+    Inf during training or test (:class:`EvaluationError`), and out-of-memory. Everything
+    else (a configuration mistake, a bug) is raised, so it cannot fail every candidate quietly.
+    """
+    if isinstance(exc, BuildError | GraphValidationError | EvaluationError | MemoryError):
+        return True
+    if isinstance(exc, torch.OutOfMemoryError):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and (
+        "out of memory" in text or "can't allocate memory" in text
+    )

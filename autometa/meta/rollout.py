@@ -10,6 +10,8 @@ family is replayed as one CUDA graph (``autometa.meta.cuda_graphs``).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from functools import partial
 from typing import NamedTuple
 
 import torch
@@ -27,6 +29,7 @@ __all__ = [
     "log_prob",
     "policy_outputs",
     "rollout",
+    "run_steps",
     "sample_actions",
 ]
 
@@ -127,20 +130,23 @@ def sample_actions(outputs: Outputs, noise: torch.Tensor) -> torch.Tensor:
     return mean + torch.exp(log_std) * noise.to(mean.dtype)
 
 
-def _run_steps(
-    policy: GraphPolicy,
+def run_steps(
+    forward: Callable[[torch.Tensor], Outputs],
     family,
-    params: Params,
-    stacked: bool,
     state: dict[str, torch.Tensor],
     obs: torch.Tensor,
     noise: torch.Tensor,
 ) -> Batch:
-    """The time loop of :func:`rollout` from a reset ``state``: a fixed sequence of kernels."""
+    """The time loop of a rollout from a reset ``state``: a fixed sequence of kernels.
+
+    ``forward`` maps the ``(T, E, ...)`` observations to distribution parameters: the policy
+    at shared or per-task parameters here, a whole population's policies in
+    ``autometa.meta.population``.
+    """
     alive = torch.ones(obs.shape[:2], dtype=obs.dtype, device=obs.device)
     steps: list[tuple[torch.Tensor, ...]] = []
     for t in range(family.horizon):
-        outputs = policy_outputs(policy, params, obs, stacked)
+        outputs = forward(obs)
         action = sample_actions(outputs, noise[t])
         logp = log_prob(outputs, action)
         state, next_obs, reward, terminated, _, _ = family.step(state, action)
@@ -186,11 +192,13 @@ def rollout(
             split = len(names) + len(keys)
             p = dict(zip(names, flat[: len(names)]))
             s = dict(zip(keys, flat[len(names) : split]))
-            return _run_steps(policy, family, p, stacked, s, flat[split], flat[split + 1])
+            forward = partial(policy_outputs, policy, p, stacked=stacked)
+            return run_steps(forward, family, s, flat[split], flat[split + 1])
 
         inputs = [*params.values(), *state.values(), obs, noise]
         key = ("rollout", family, stacked, tuple(names), tuple(keys))
         columns = captured(policy, key, steps, inputs)
         if columns is not None:
             return Batch(*columns)
-    return _run_steps(policy, family, params, stacked, state, obs, noise)
+    forward = partial(policy_outputs, policy, params, stacked=stacked)
+    return run_steps(forward, family, state, obs, noise)

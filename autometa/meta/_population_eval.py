@@ -1,0 +1,204 @@
+"""Scoring many (candidate, seed) pairs at once: grouping, population programs, results.
+
+:func:`evaluate_population` is what ``MAMLEvaluator.evaluate_population`` and
+``MAMLEvaluator.evaluate_seeds`` run. Pairs batch into one program
+(``autometa.meta.population``) when they have the same architecture (equal graphs once the
+hyperparameters are set aside, and equal parameter shapes once built) and the same
+configuration apart from the per-member step sizes. Grouping by equal structure keeps every
+member's numbers those of its own evaluation; a masked super-architecture would batch more
+candidates together, but its padded widths change the kernels' summation order and it pays
+for the largest member in every slot. A group is split into populations that fit the
+device's memory, and a population that still runs out of memory is halved and retried. What
+cannot batch (a one-pair group, a non-TRPO outer step, a gymnasium-backed family) is
+evaluated alone, as ``MAMLEvaluator.__call__`` does.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import traceback
+from typing import Any
+
+import networkx as nx
+import torch
+
+from autometa.graph import to_json
+from autometa.meta.maml import init_meta_params
+from autometa.meta.population import (
+    Member,
+    adapt_population,
+    meta_train_population,
+    population_key,
+    stack_members,
+)
+from autometa.meta.result import EvalResult, Trained, failed_result
+from autometa.policy import build_policy
+
+__all__ = ["evaluate_population", "memory_limited_size", "structure_key"]
+
+log = logging.getLogger("autometa.meta")
+
+#: Share of the free device memory (CPU: available RAM) a population may plan to use.
+MEMORY_SHARE = 0.6
+
+
+def structure_key(graph: nx.DiGraph) -> str:
+    """The graph as JSON without its hyperparameters: equal keys build equal policies."""
+    data = to_json(graph)
+    data["graph"] = {k: v for k, v in data.get("graph", {}).items() if k != "hyperparameters"}
+    return json.dumps(data, sort_keys=True, default=str)
+
+
+def _free_memory(device: torch.device) -> int:
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 8 << 30
+
+
+def memory_limited_size(per_member: int, device: torch.device, limit: int | None = None) -> int:
+    """Members that fit in :data:`MEMORY_SHARE` of the free memory (at least 1, at most
+    ``limit``), given one member's estimated peak ``per_member`` bytes."""
+    fits = max(1, int(_free_memory(device) * MEMORY_SHARE) // max(int(per_member), 1))
+    return fits if limit is None else max(1, min(fits, int(limit)))
+
+
+def _is_oom(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, torch.OutOfMemoryError | MemoryError) or (
+        isinstance(exc, RuntimeError)
+        and ("out of memory" in text or "can't allocate memory" in text)
+    )
+
+
+def evaluate_population(
+    evaluator: Any,
+    pairs: list[tuple[nx.DiGraph, int]],
+    *,
+    device: str | torch.device | None = None,
+    meta_iterations: int | None = None,
+    max_members: int | None = None,
+) -> list[EvalResult]:
+    """Score every ``(graph, seed)`` pair; the results are in the order of ``pairs``.
+
+    Raises:
+        ConfigurationError: as ``MAMLEvaluator.__call__`` does (a bad hyperparameter name);
+            nothing has run then.
+    """
+    family = evaluator.family(device)
+    results: list[EvalResult | None] = [None] * len(pairs)
+    groups: dict[tuple, list[tuple[int, Member]]] = {}
+    for i, (graph, seed) in enumerate(pairs):
+        cfg = evaluator.config_for_graph(graph, meta_iterations)
+        key = population_key(cfg)
+        if key is None or not family.native:
+            continue
+        groups.setdefault((structure_key(graph), key), []).append((i, Member(int(seed), cfg)))
+    for group in groups.values():
+        if len(group) < 2:
+            continue
+        graph = pairs[group[0][0]][0]
+        size = memory_limited_size(
+            evaluator.estimate_memory(graph, meta_iterations), family.device, max_members
+        )
+        for start in range(0, len(group), size):
+            _run(evaluator, family, pairs, group[start : start + size], results)
+    for i, (graph, seed) in enumerate(pairs):  # what did not batch, or failed to build
+        if results[i] is None:
+            kwargs = {} if meta_iterations is None else {"meta_iterations": meta_iterations}
+            results[i] = evaluator(graph, seed=int(seed), device=device, **kwargs)
+    return [r for r in results if r is not None]
+
+
+def _run(evaluator: Any, family, pairs, group, results) -> None:
+    """One population; halved and retried when it runs out of memory."""
+    built = []
+    for i, member in group:
+        try:
+            policy = build_policy(
+                pairs[i][0],
+                family.single_observation_space,
+                family.single_action_space,
+                seed=member.seed,
+                init_std=member.config.init_std,
+                device=family.device,
+            )
+        except Exception:  # noqa: BLE001 - left for the one-pair path, which records why
+            continue
+        built.append((i, member, policy))
+    shapes = {tuple((n, tuple(p.shape)) for n, p in b[2].named_parameters()) for b in built}
+    if len(built) < 2 or len(shapes) != 1:
+        return  # nothing to batch: evaluated one by one
+    try:
+        _population(evaluator, family, built, results)
+    except Exception as exc:
+        if not _is_oom(exc):
+            raise
+        if family.device.type == "cuda":
+            torch.cuda.empty_cache()
+        for i, _, _ in built:
+            results[i] = None
+        if len(built) > 2:
+            half = len(built) // 2
+            log.warning("a population of %d ran out of memory; halving it", len(built))
+            _run(evaluator, family, pairs, [(i, m) for i, m, _ in built[:half]], results)
+            _run(evaluator, family, pairs, [(i, m) for i, m, _ in built[half:]], results)
+
+
+def _population(evaluator: Any, family, built, results) -> None:
+    start = time.perf_counter()
+    policy = built[0][2]
+    members = [m for _, m, _ in built]
+    cfg = members[0].config
+    meta = stack_members([init_meta_params(p, m.config) for _, m, p in built])
+    training = meta_train_population(policy, meta, family, members)
+    tasks = family.test_tasks(cfg.test_tasks, cfg.test_seed)
+    steps = max(cfg.test_steps, cfg.report_steps)
+    returns, test_steps = adapt_population(
+        policy, family, tasks, steps, training.meta, members, seed=cfg.test_seed
+    )
+    by_step = returns.mean(2).tolist()  # the one host read of the test phase
+    wall = time.perf_counter() - start
+    count = len(built)
+    for p, (i, member, member_policy) in enumerate(built):
+        info = {
+            "seed": member.seed,
+            "device": str(family.device),
+            "population": count,
+            "population_wall_time": wall,
+        }
+        error = training.errors.get(p)
+        if error is None:
+            trained = Trained(
+                {n: v[p] for n, v in training.meta.items()},
+                training.post_curve[p],
+                training.pre_curve[p],
+                training.env_steps,
+                test_steps,
+            )
+            try:
+                result = evaluator.scored(
+                    member_policy,
+                    family,
+                    member.config,
+                    member.seed,
+                    trained,
+                    by_step[p],
+                    time.perf_counter() - wall / count,
+                    population=count,
+                    population_wall_time=wall,
+                )
+                results[i] = result
+                continue
+            except Exception as exc:  # noqa: BLE001 - EvaluationError: this member's failure
+                error = exc
+        info["wall_time"] = wall / count
+        info["traceback"] = "".join(traceback.format_exception(error))
+        result = failed_result(f"{type(error).__name__}: {error}", **info)
+        result.fidelity = member.config.meta_iterations
+        results[i] = result

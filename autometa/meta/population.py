@@ -1,0 +1,425 @@
+"""A population of MAML evaluations as one batched program: P members, one set of kernels.
+
+A *member* is one (candidate, seed) pair of one architecture: its own meta-parameters, its own
+random streams (tasks, reset noise, action noise) and its own step sizes. Meta-training P
+members one after the other launches the same small kernels P times; here every tensor of the
+algorithm gets a leading population dimension P and each kernel runs once for all members:
+
+- rollouts: the members' tasks are concatenated into one ``(P*T, E)`` batch of the family, so
+  the environment steps once per time step for everyone; the policy is evaluated with
+  ``vmap`` over the members' parameters (``vmap`` over tasks inside it once adapted);
+- advantages: one batched baseline fit over the ``P*T`` tasks;
+- the inner step, the meta-loss, its gradient, the KL Hessian-vector products and the
+  conjugate-gradient solve: the one-member functions of ``autometa.meta.maml`` and
+  ``autometa.meta.linalg`` under ``vmap`` over the members (``torch.func`` composes), so each
+  member gets exactly its own gradient, its own CG solve and its own trust-region step;
+- the line search: every member tests its own candidate step each round and keeps the first
+  it accepts; the loop ends when every member has accepted or failed (one host read a round).
+
+Members are independent: nothing mixes values across the population dimension, and each
+member draws its random numbers from the same streams, in the same order, as an evaluation of
+that member alone (``autometa.meta._training``). So the numbers are those of P separate
+evaluations, up to the rounding of batched kernels (the tests compare them). A member whose
+numbers become NaN or Inf fails alone, with the reason an evaluation of it alone gives; the
+others go on.
+
+What may differ between members: the seed, the initial weights, and the per-member step sizes
+(``PER_MEMBER``: ``fast_lr``, ``max_kl``, ``cg_damping``, ``ls_backtrack``, ``init_std``);
+everything else (architecture, sizes, iterations, outer step) is shared, see
+:func:`population_key`. Only the TRPO outer step and native (pure-torch) task families batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+import torch
+from torch.func import vmap
+
+from autometa.meta.baseline import advantages
+from autometa.meta.config import MAMLConfig
+from autometa.meta.linalg import conjugate_gradient, fisher_vector_product, flatten, unflatten
+from autometa.meta.maml import (
+    MetaBatch,
+    MetaObjective,
+    derive_seed,
+    inner_gradients,
+    inner_update,
+    loss_and_grad,
+    split_meta,
+)
+from autometa.meta.outer import check_finite
+from autometa.meta.rollout import Batch, Outputs, Params, action_noise, policy_outputs, run_steps
+from autometa.policy import GraphPolicy
+
+__all__ = [
+    "PER_MEMBER",
+    "Member",
+    "PopulationTraining",
+    "adapt_population",
+    "meta_train_population",
+    "population_key",
+    "stack_members",
+]
+
+PER_MEMBER = ("fast_lr", "max_kl", "cg_damping", "ls_backtrack", "init_std")
+"""Configuration fields that may differ between the members of one population."""
+
+
+def population_key(cfg: MAMLConfig) -> tuple | None:
+    """What members must share to be batched together, or None if ``cfg`` cannot batch.
+
+    Every configuration field except :data:`PER_MEMBER` (sizes, iterations, discount,
+    baseline, test protocol...). Only the TRPO outer step batches.
+    """
+    if cfg.outer != "trpo":
+        return None
+    shared = {k: v for k, v in cfg.to_dict().items() if k not in PER_MEMBER}
+    return tuple(sorted((k, repr(v)) for k, v in shared.items()))
+
+
+@dataclass
+class Member:
+    """One member's settings: its seed and configuration (which fixes its step sizes)."""
+
+    seed: int
+    config: MAMLConfig
+
+
+def stack_members(metas: list[Params]) -> Params:
+    """The members' meta-parameters stacked along a new leading population dimension."""
+    return {name: torch.stack([m[name] for m in metas]) for name in metas[0]}
+
+
+def _per_member(members: list[Member], name: str, device: torch.device) -> torch.Tensor:
+    values = [float(getattr(m.config, name)) for m in members]
+    return torch.tensor(values, dtype=torch.float32, device=device)
+
+
+def _split(tensor: torch.Tensor, members: int) -> torch.Tensor:
+    """``(P*T, ...)`` -> ``(P, T, ...)``."""
+    return tensor.reshape(members, tensor.shape[0] // members, *tensor.shape[1:])
+
+
+def _merge(tensor: torch.Tensor) -> torch.Tensor:
+    """``(P, T, ...)`` -> ``(P*T, ...)``."""
+    return tensor.reshape(tensor.shape[0] * tensor.shape[1], *tensor.shape[2:])
+
+
+def _cat_tasks(per_member: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    return {k: torch.cat([t[k] for t in per_member]) for k in per_member[0]}
+
+
+def _cat_states(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Reset states of the members' tasks as one state of the ``P*T`` tasks.
+
+    Every field with a task dimension is concatenated; a 0-d field (the step counter) is the
+    same for every member after a reset and kept once.
+    """
+    return {
+        k: (v if v.dim() == 0 else torch.cat([s[k] for s in states])) for k, v in states[0].items()
+    }
+
+
+def population_rollout(
+    policy: GraphPolicy,
+    params: Params,
+    stacked: bool,
+    family,
+    tasks: dict[str, torch.Tensor],
+    episodes: int,
+    generators: list[torch.Generator],
+    seeds: list[int],
+) -> Batch:
+    """Roll out every member's tasks at once; returns a :class:`Batch` shaped ``(P, T, ...)``.
+
+    Member ``p`` uses ``params[...][p]`` (with a task dimension after it when ``stacked``),
+    its slice of ``tasks`` (``(P*T, ...)``), reset noise from ``seeds[p]`` and action noise
+    from ``generators[p]``: what :func:`~autometa.meta.rollout.rollout` draws for it alone.
+    """
+    members = len(seeds)
+    per_task = {k: _split(v, members) for k, v in tasks.items()}
+    resets = [
+        family.reset({k: v[p] for k, v in per_task.items()}, num_episodes=episodes, seed=seeds[p])
+        for p in range(members)
+    ]
+    state = _cat_states([s for s, _ in resets])
+    obs = torch.cat([o for _, o in resets])
+    tasks_each = obs.shape[0] // members
+    noise = torch.cat([action_noise(family, (tasks_each, episodes), g) for g in generators], dim=1)
+    member_outputs = vmap(lambda p, o: policy_outputs(policy, p, o, stacked))
+
+    def forward(flat_obs: torch.Tensor) -> Outputs:
+        outputs = member_outputs(params, _split(flat_obs, members))
+        return tuple(_merge(o) for o in outputs)
+
+    with torch.no_grad():
+        batch = run_steps(forward, family, state, obs, noise)
+    return Batch(*(_split(column, members) for column in batch))
+
+
+def _advantages(batch: Batch, cfg: MAMLConfig) -> torch.Tensor:
+    """Advantages of every member's tasks in one batched fit: ``(P, T, E, H)``."""
+    flat = Batch(*(_merge(column) for column in batch))
+    adv = advantages(flat, cfg.gamma, cfg.gae_lambda, cfg.normalize_advantages, cfg.baseline_ridge)
+    return _split(adv, batch.rewards.shape[0])
+
+
+def _inner_step(
+    policy: GraphPolicy,
+    params: Params,
+    stacked: bool,
+    batch: Batch,
+    adv: torch.Tensor,
+    lr: torch.Tensor | Params,
+) -> tuple[Params, Params]:
+    """Every member's inner policy-gradient step: ``(gradients, adapted parameters)``."""
+
+    def one(p: Params, b: Batch, a: torch.Tensor, step: torch.Tensor | Params):
+        g = inner_gradients(policy, p, stacked, b, a)
+        return g, inner_update(p, g, step)
+
+    with torch.no_grad():
+        return vmap(one)(params, batch, adv, lr)
+
+
+def _step_sizes(meta: Params, fast_lr: torch.Tensor, scale: float = 1.0) -> torch.Tensor | Params:
+    """The inner step size of every member: Meta-SGD's, else ``fast_lr``, times ``scale``."""
+    _, alpha = split_meta(meta)
+    if alpha is not None:
+        return {n: a * scale for n, a in alpha.items()}
+    return fast_lr * scale
+
+
+def sample_population_batch(
+    policy: GraphPolicy,
+    meta: Params,
+    family,
+    tasks: dict[str, torch.Tensor],
+    cfg: MAMLConfig,
+    fast_lr: torch.Tensor,
+    generators: list[torch.Generator],
+    seeds: list[int],
+) -> MetaBatch:
+    """:func:`~autometa.meta.maml.sample_meta_batch` for every member; tensors ``(P, ...)``."""
+    meta = {n: p.detach() for n, p in meta.items()}
+    theta, _ = split_meta(meta)
+    lr = _step_sizes(meta, fast_lr)
+    params, stacked = theta, False
+    train, grads = [], []
+    for k in range(cfg.inner_steps + 1):
+        batch = population_rollout(
+            policy,
+            params,
+            stacked,
+            family,
+            tasks,
+            cfg.episodes_per_task,
+            generators,
+            [s + k for s in seeds],
+        )
+        adv = _advantages(batch, cfg)
+        if k == cfg.inner_steps:
+            return MetaBatch(train, grads, batch, adv)
+        g, params = _inner_step(policy, params, stacked, batch, adv, lr)
+        stacked = True
+        train.append((batch, adv))
+        grads.append(g)
+    raise AssertionError("unreachable")
+
+
+def _objective(policy, cfg, data, lr) -> MetaObjective:
+    train, grads, valid, valid_adv = data
+    return MetaObjective(policy, MetaBatch(list(train), list(grads), valid, valid_adv), cfg, lr)
+
+
+def _direction(policy, cfg, meta, data, lr, max_kl, damping):
+    """One member's TRPO quantities: loss, full step, old outputs and a finiteness flag."""
+    obj = _objective(policy, cfg, data, lr)
+    loss, g, old, vjp_fn = loss_and_grad(obj, meta)
+    fvp = fisher_vector_product(obj, meta, old, vjp_fn, damping)
+    direction, h_direction = conjugate_gradient(fvp, flatten(g), cfg.cg_iters)
+    shs = 0.5 * (direction @ h_direction)
+    step = direction * torch.sqrt(max_kl / shs.clamp_min(1e-30))
+    finite = torch.isfinite(loss) & torch.isfinite(step).all()
+    return loss, step, old, finite
+
+
+def _line_values(policy, cfg, meta, data, lr, old):
+    """One member's surrogate loss and mean KL at ``meta`` (one line-search test)."""
+    obj = _objective(policy, cfg, data, lr)
+    out = obj.outputs(meta)
+    return obj.loss(out, old), obj.kl(out, old)
+
+
+def population_trpo_step(
+    policy: GraphPolicy,
+    mb: MetaBatch,
+    meta: Params,
+    cfg: MAMLConfig,
+    knobs: dict[str, torch.Tensor],
+    active: torch.Tensor,
+) -> tuple[Params, torch.Tensor, torch.Tensor]:
+    """One TRPO meta-update of every member; returns ``(new_meta, loss, finite)`` per member.
+
+    Each member backtracks from its own full step with its own factor and keeps the first
+    candidate whose surrogate improves with its KL inside its own ``max_kl``, exactly as
+    :func:`~autometa.meta.trpo.trpo_step` does for one; a member that accepts none keeps its
+    parameters. Members not ``active`` (failed earlier) take no step.
+    """
+    data = (mb.train, mb.grads, mb.valid, mb.valid_adv)
+    lr = knobs["fast_lr"]
+    loss, step, old, finite = vmap(partial(_direction, policy, cfg))(
+        meta, data, lr, knobs["max_kl"], knobs["cg_damping"]
+    )
+    theta = vmap(flatten)(meta)
+    values = vmap(partial(_line_values, policy, cfg))
+    new_theta = theta.clone()
+    pending = active & finite
+    scale = torch.ones_like(lr)
+    with torch.no_grad():
+        for _ in range(cfg.ls_max_steps):
+            if not bool(pending.any()):  # host decision, one per line-search round
+                break
+            candidate = theta - scale[:, None] * step
+            new_loss, kl = values(vmap(unflatten)(candidate, meta), data, lr, old)
+            accept = pending & (new_loss < loss) & (kl < knobs["max_kl"]) & torch.isfinite(kl)
+            new_theta = torch.where(accept[:, None], candidate, new_theta)
+            pending = pending & ~accept
+            scale = scale * knobs["ls_backtrack"]
+    return vmap(unflatten)(new_theta, meta), loss, finite
+
+
+@dataclass
+class PopulationTraining:
+    """What :func:`meta_train_population` produced, per member.
+
+    Attributes:
+        meta: the meta-learned parameters, stacked ``(P, ...)``.
+        post_curve: mean post-adaptation return of each meta-iteration, per member.
+        pre_curve: the same before adaptation.
+        env_steps: transitions stepped per member.
+        errors: member index -> the :class:`~autometa.errors.EvaluationError` that ended it.
+    """
+
+    meta: Params
+    post_curve: list[list[float]]
+    pre_curve: list[list[float]]
+    env_steps: int
+    errors: dict[int, Exception]
+
+
+def member_knobs(members: list[Member], device: torch.device) -> dict[str, torch.Tensor]:
+    """The per-member settings as ``(P,)`` tensors on ``device``."""
+    return {name: _per_member(members, name, device) for name in PER_MEMBER}
+
+
+def meta_train_population(
+    policy: GraphPolicy, meta: Params, family, members: list[Member]
+) -> PopulationTraining:
+    """Meta-train every member from its stacked initial ``meta`` (see the module docstring).
+
+    Member ``p`` draws its tasks, reset noise and action noise from ``members[p].seed``
+    exactly as :func:`~autometa.meta._training.meta_train` does, so its curves and weights are
+    those of an evaluation of it alone. Host reads: one ``(P,)`` finiteness flag per
+    iteration, plus one boolean per line-search round.
+    """
+    cfg = members[0].config
+    device = family.device
+    seeds = [m.seed for m in members]
+    knobs = member_knobs(members, device)
+    generators = [torch.Generator(device=device).manual_seed(derive_seed(s, 0)) for s in seeds]
+    active = torch.ones(len(members), dtype=torch.bool, device=device)
+    errors: dict[int, Exception] = {}
+    post, pre, env_steps = [], [], 0
+    for it in range(cfg.meta_iterations):
+        tasks = _cat_tasks(
+            [family.sample_tasks(cfg.num_tasks, derive_seed(s, it, 1)) for s in seeds]
+        )
+        mb = sample_population_batch(
+            policy,
+            meta,
+            family,
+            tasks,
+            cfg,
+            knobs["fast_lr"],
+            generators,
+            [derive_seed(s, it, 2) for s in seeds],
+        )
+        meta_next, loss, finite = population_trpo_step(policy, mb, meta, cfg, knobs, active)
+        first = mb.train[0][0] if mb.train else mb.valid
+        pre_return = first.episode_returns().mean((1, 2))
+        post_return = mb.valid.episode_returns().mean((1, 2))
+        finite = finite & torch.isfinite(pre_return) & torch.isfinite(post_return)
+        stats = torch.stack([pre_return, post_return, loss, finite.to(loss.dtype)]).tolist()
+        for p in range(len(members)):  # a failed member keeps its error; the rest go on
+            if p in errors:
+                continue
+            try:
+                check_finite({k: torch.tensor(stats[i][p]) for i, k in enumerate(_STATS)}, it)
+            except Exception as exc:  # noqa: BLE001 - EvaluationError, kept per member
+                errors[p] = exc
+        active = torch.tensor([p not in errors for p in range(len(members))], device=device)
+        meta = {
+            n: torch.where(active.view(-1, *([1] * (v.dim() - 1))), v, meta[n])
+            for n, v in meta_next.items()
+        }
+        post.append(stats[1])
+        pre.append(stats[0])
+        env_steps += mb.env_steps // len(members)
+    post_curve = [list(row) for row in zip(*post)] if post else [[] for _ in members]
+    pre_curve = [list(row) for row in zip(*pre)] if pre else [[] for _ in members]
+    return PopulationTraining(meta, post_curve, pre_curve, env_steps, errors)
+
+
+_STATS = ("pre_return", "post_return", "loss", "finite")
+
+
+def adapt_population(
+    policy: GraphPolicy,
+    family,
+    task_params: dict[str, torch.Tensor],
+    steps: int,
+    meta: Params,
+    members: list[Member],
+    *,
+    seed: int,
+) -> tuple[torch.Tensor, int]:
+    """:func:`~autometa.meta._training.adapt` of every member on the same held-out tasks.
+
+    Returns:
+        ``(returns, env_steps)``: mean episode return per member, task and step,
+        ``(P, steps + 1, T)``, and the transitions stepped per member.
+    """
+    cfg = members[0].config
+    count = len(members)
+    knobs = member_knobs(members, family.device)
+    meta = {n: p.detach() for n, p in meta.items()}
+    theta, _ = split_meta(meta)
+    tasks = _cat_tasks([task_params] * count)
+    generators = [
+        torch.Generator(device=family.device).manual_seed(derive_seed(seed, 3))
+        for _ in range(count)
+    ]
+    current, stacked, returns, env_steps = theta, False, [], 0
+    for k in range(steps + 1):
+        batch = population_rollout(
+            policy,
+            current,
+            stacked,
+            family,
+            tasks,
+            cfg.test_episodes,
+            generators,
+            [derive_seed(seed, 4, k)] * count,
+        )
+        returns.append(batch.episode_returns().mean(2))
+        env_steps += batch.env_steps // count
+        if k == steps:
+            break
+        adv = _advantages(batch, cfg)
+        lr = _step_sizes(meta, knobs["fast_lr"], 1.0 if k == 0 else cfg.test_lr_scale)
+        _, current = _inner_step(policy, current, stacked, batch, adv, lr)
+        stacked = True
+    return torch.stack(returns, dim=1), env_steps

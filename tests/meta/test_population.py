@@ -1,0 +1,258 @@
+"""A population program gives every member the numbers of its own evaluation.
+
+``evaluate_population`` meta-trains many (graph, seed) pairs of one architecture as one
+batched program. Batched kernels round differently from single ones (a ``bmm`` is not an
+``mm``), by about 1e-7 relative; the TRPO direction is a conjugate-gradient solve with the
+reference damping 1e-5, which magnifies such differences by the conditioning of the KL
+Hessian (measured here: 1e-7 in the gradient became 1e-2 in the step, and the next rollouts
+amplify that). These tests therefore use ``cg_damping=1.0``, a well-conditioned solve, so that
+what they compare is the algorithm, not the rounding: members then agree with their own
+evaluations to about 1e-7, while any mixing of members, a wrong seed stream or a wrong step
+size shows as a difference of order 1. The sampled data are compared at the default damping.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import gymnasium as gym
+import networkx as nx
+import pytest
+import torch
+from helpers import chain_graph, diamond_graph
+from meta_fixtures import ACT, OBS, synthetic_meta_batch
+from torch.utils._pytree import tree_map
+
+from autometa.meta import MAMLEvaluator
+from autometa.meta.config import MAMLConfig
+from autometa.meta.maml import (
+    MetaBatch,
+    MetaObjective,
+    derive_seed,
+    init_meta_params,
+    sample_meta_batch,
+)
+from autometa.meta.population import (
+    Member,
+    member_knobs,
+    population_key,
+    population_trpo_step,
+    sample_population_batch,
+    stack_members,
+)
+from autometa.meta.trpo import trpo_step
+from autometa.policy import build_policy
+from autometa.space import load_space
+
+SMALL = dict(
+    num_tasks=3,
+    episodes_per_task=3,
+    test_tasks=3,
+    test_episodes=3,
+    meta_iterations=2,
+    cg_damping=1.0,
+    traced=False,
+    family_options={"horizon": 15},
+)
+SEEDS = [1, 2, 3]
+
+
+def _identity_graph():
+    """input -> a -> identity -> c (sum of a and the identity) -> output."""
+    graph = nx.DiGraph(hyperparameters={"fast_lr": 0.1}, space="test")
+    graph.add_node("input", op="input")
+    graph.add_node("a", op="linear_tanh", width=8, merge="sum", residual=False)
+    graph.add_node("i", op="identity", width=None, merge="sum", residual=False)
+    graph.add_node("c", op="linear_elu", width=6, merge="sum", residual=True)
+    graph.add_node("output", op="output", merge="concat")
+    for k, (u, v) in enumerate([("input", "a"), ("a", "i"), ("a", "c"), ("i", "c")]):
+        graph.add_edge(u, v, order=k % 2 if v == "c" else 0)
+    graph.add_edge("c", "output", order=0)
+    return graph
+
+
+def _evaluator(family="navigation2d", **options):
+    kwargs = {**SMALL, **options}
+    if family != "navigation2d":
+        kwargs["family_options"] = {}
+    return MAMLEvaluator(family, **kwargs)
+
+
+def _assert_same(batched, alone, rel=1e-4):
+    assert batched.ok, batched.error
+    assert alone.ok, alone.error
+    assert batched.score == pytest.approx(alone.score, rel=rel, abs=1e-4)
+    for key in ("learning_curve", "learning_curve_pre", "returns_by_step"):
+        assert batched.metrics[key] == pytest.approx(alone.metrics[key], rel=rel, abs=1e-4), key
+    for key in ("seed", "env_steps", "meta_iterations", "params"):
+        assert batched.metrics[key] == alone.metrics[key], key
+    for name, tensor in alone.state_dict.items():
+        assert torch.allclose(batched.state_dict[name], tensor, rtol=rel, atol=1e-5), name
+    assert batched.metrics["population"] >= 2
+
+
+def _check(evaluator, pairs, **kwargs):
+    batched = evaluator.evaluate_population(pairs, device="cpu", **kwargs)
+    assert len(batched) == len(pairs)
+    for (graph, seed), result in zip(pairs, batched):
+        _assert_same(result, evaluator(graph, seed=seed, device="cpu"))
+    return batched
+
+
+@pytest.mark.parametrize(
+    "graph",
+    [
+        chain_graph((8, 6)),
+        diamond_graph("concat"),
+        diamond_graph("sum", residual=True),
+        _identity_graph(),
+    ],
+    ids=["chain", "dag-concat", "dag-sum-residual", "identity"],
+)
+def test_seeds_of_one_architecture_equal_their_own_evaluations(graph):
+    _check(_evaluator(), [(graph, s) for s in SEEDS])
+
+
+def test_members_keep_their_own_step_sizes_and_meta_sgd():
+    pairs = [
+        (chain_graph((8,), hyper={"fast_lr": lr, "max_kl": kl, "ls_backtrack": back}), seed)
+        for lr, kl, back, seed in [(0.05, 0.01, 0.8, 1), (0.3, 0.02, 0.5, 1), (0.1, 0.005, 0.7, 4)]
+    ]
+    _check(_evaluator(), pairs)
+    _check(_evaluator(meta_sgd=True), pairs[:2])
+
+
+@pytest.mark.parametrize("family", ["bandit", "tabular-mdp"])
+def test_discrete_families(family):
+    _check(_evaluator(family, meta_iterations=2), [(chain_graph((8,)), s) for s in SEEDS[:2]])
+
+
+def test_explicit_space_candidates_sample_and_adapt_alike():
+    """Layer norm's float32 derivatives round differently batched (its float64 step is exact,
+    below); without meta-training the whole pipeline is compared end to end."""
+    graph = load_space("explicit_two_tower").sample(0)
+    _check(_evaluator(meta_iterations=0), [(graph, s) for s in SEEDS[:2]])
+
+
+def _float64_step_inputs(graph, discrete, seeds, damping):
+    act = gym.spaces.Discrete(3) if discrete else ACT
+    cfg = MAMLConfig(inner_steps=2, cg_damping=damping, fast_lr=0.3)
+    policies = [build_policy(graph, OBS, act, seed=s).double() for s in seeds]
+    batches = [
+        synthetic_meta_batch(p, cfg, seed=s, discrete=discrete) for p, s in zip(policies, seeds)
+    ]
+    return cfg, policies, batches
+
+
+@pytest.mark.parametrize("discrete", [False, True], ids=["gaussian", "categorical"])
+@pytest.mark.parametrize(
+    "graph, damping",
+    [(diamond_graph("sum", residual=True), 1e-2), (chain_graph((8,), op="layernorm_tanh"), 1.0)],
+    ids=["dag", "layernorm"],
+)
+def test_the_batched_trpo_step_is_each_members_own_step_in_float64(graph, damping, discrete):
+    """Steps are ~1e-2; a member mixed up with another would differ by as much. Layer norm
+    leaves the KL Hessian singular (its input's scale and shift do not matter), so with a
+    small damping CG's stopping threshold flips on float64 rounding: it gets damping 1."""
+    cfg, policies, batches = _float64_step_inputs(graph, discrete, SEEDS, damping)
+    metas = [init_meta_params(p, cfg) for p in policies]
+    members = [Member(s, cfg.replace(max_kl=kl)) for s, kl in zip(SEEDS, (0.01, 0.02, 0.005))]
+    knobs = {k: v.double() for k, v in member_knobs(members, torch.device("cpu")).items()}
+    stacked = MetaBatch(
+        *(
+            tree_map(lambda *t: torch.stack(t), *parts)
+            for parts in zip(*((b.train, b.grads, b.valid, b.valid_adv) for b in batches))
+        )
+    )
+    active = torch.ones(len(SEEDS), dtype=torch.bool)
+    new, _, _ = population_trpo_step(
+        policies[0], stacked, stack_members(metas), cfg, knobs, active
+    )
+    for p, member in enumerate(members):
+        obj = MetaObjective(policies[p], batches[p], member.config)
+        want, _, _ = trpo_step(obj, metas[p], member.config, traced=False)
+        for name, tensor in want.items():
+            assert torch.allclose(new[name][p], tensor, rtol=1e-4, atol=1e-5), name
+
+
+def test_different_architectures_are_grouped_and_keep_their_order():
+    a, b = chain_graph((8,)), diamond_graph()
+    pairs = [(a, 1), (b, 1), (a, 2), (b, 2), (chain_graph((5, 5)), 3)]
+    results = _evaluator().evaluate_population(pairs, device="cpu")
+    assert [r.metrics.get("population") for r in results] == [2, 2, 2, 2, None]
+    for (graph, seed), result in zip(pairs[:4], results):
+        _assert_same(result, _evaluator()(graph, seed=seed, device="cpu"))
+    assert results[4].ok and results[4].metrics["seed"] == 3
+
+
+def test_a_population_split_to_a_size_gives_the_same_numbers():
+    evaluator = _evaluator()
+    pairs = [(chain_graph((8,)), s) for s in SEEDS]
+    whole = evaluator.evaluate_population(pairs, device="cpu")
+    split = evaluator.evaluate_population(pairs, device="cpu", max_members=2)
+    assert [r.metrics.get("population") for r in split] == [2, 2, None]
+    for a, b in zip(whole, split):
+        assert a.score == pytest.approx(b.score, rel=1e-3, abs=1e-4)
+
+
+def test_a_member_that_diverges_fails_alone_with_its_own_reason():
+    evaluator = _evaluator()
+    bad = chain_graph((8,), hyper={"fast_lr": 1e30})
+    good = chain_graph((8,), hyper={"fast_lr": 0.1})
+    results = evaluator.evaluate_population([(good, 1), (bad, 1), (good, 2)], device="cpu")
+    alone = evaluator(bad, seed=1, device="cpu")
+    assert not alone.ok
+    assert not results[1].ok
+    assert results[1].error == alone.error
+    assert results[1].fidelity == alone.fidelity
+    _assert_same(results[0], evaluator(good, seed=1, device="cpu"))
+    _assert_same(results[2], evaluator(good, seed=2, device="cpu"))
+
+
+def test_sampled_data_equal_at_the_default_damping():
+    evaluator = MAMLEvaluator("navigation2d", **{**SMALL, "cg_damping": 1e-5})
+    family = evaluator.family("cpu")
+    graph = diamond_graph()
+    cfg = evaluator.config_for_graph(graph)
+    policies = [
+        build_policy(graph, family.single_observation_space, family.single_action_space, seed=s)
+        for s in SEEDS
+    ]
+    metas = [init_meta_params(p, cfg) for p in policies]
+    members = [Member(s, cfg) for s in SEEDS]
+    generators = [torch.Generator().manual_seed(derive_seed(s, 0)) for s in SEEDS]
+    tasks = [family.sample_tasks(cfg.num_tasks, derive_seed(s, 0, 1)) for s in SEEDS]
+    joined = {k: torch.cat([t[k] for t in tasks]) for k in tasks[0]}
+    batch = sample_population_batch(
+        policies[0],
+        stack_members(metas),
+        family,
+        joined,
+        cfg,
+        member_knobs(members, family.device)["fast_lr"],
+        generators,
+        [derive_seed(s, 0, 2) for s in SEEDS],
+    )
+    for p, seed in enumerate(SEEDS):
+        alone = sample_meta_batch(
+            policies[p],
+            metas[p],
+            family,
+            tasks[p],
+            cfg,
+            torch.Generator().manual_seed(derive_seed(seed, 0)),
+            derive_seed(seed, 0, 2),
+        )
+        for got, want in zip(batch.valid, alone.valid):
+            assert torch.allclose(got[p], want, rtol=1e-6, atol=1e-6)
+        for name, g in alone.grads[0].items():
+            assert torch.allclose(batch.grads[0][name][p], g, rtol=1e-5, atol=1e-6), name
+
+
+def test_what_cannot_batch_is_evaluated_alone(caplog):
+    evaluator = _evaluator(outer="adam")
+    assert population_key(evaluator.config) is None
+    with caplog.at_level(logging.WARNING, logger="autometa.meta"):
+        results = evaluator.evaluate_seeds(chain_graph((8,)), seeds=[1, 2], device="cpu")
+    assert all(r.ok and "population" not in r.metrics for r in results)
+    assert results[0].score == evaluator(chain_graph((8,)), seed=1, device="cpu").score
