@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 import torch
 
 from autometa.errors import ExportError
-from autometa.meta import adapt as inner_loop
+from autometa.meta import adapt_to_tasks
 from autometa.meta.config import config_for, settable_fields
 from autometa.policy import GraphPolicy, space_dims
 from autometa.tasks import make_task
@@ -96,7 +96,7 @@ def adapt(
     Each step rolls out ``episodes`` episodes on the task, fits the linear feature baseline and
     takes one REINFORCE policy-gradient step: ``fast_lr`` for the first step, then
     ``fast_lr * test_lr_scale`` (the evaluator's test-time schedule); a last rollout measures
-    the adapted policy. This is :func:`autometa.meta.adapt`, so the returns match what the
+    the adapted policy. This is :func:`autometa.meta.adapt_to_tasks`, so the returns match what the
     search scored for the same task and seed.
 
     Args:
@@ -145,7 +145,7 @@ def adapt(
         )
     params = _one_task(family, task, cfg)
     adapted = copy.deepcopy(policy).to(family.device)
-    result = inner_loop(
+    result = adapt_to_tasks(
         adapted, family, params, steps, config=cfg, episodes=episodes, seed=int(seed)
     )
     with torch.no_grad():

@@ -4,7 +4,7 @@ from autometa.meta.config import PRESETS, MAMLConfig, config_for
 from autometa.meta.evaluator import (
     Adaptation,
     MAMLEvaluator,
-    adapt,
+    adapt_to_tasks,
     is_candidate_error,
     meta_train,
 )
@@ -19,7 +19,7 @@ __all__ = [
     "MAMLConfig",
     "MAMLEvaluator",
     "SyntheticObjective",
-    "adapt",
+    "adapt_to_tasks",
     "config_for",
     "failed_result",
     "is_candidate_error",

@@ -28,7 +28,7 @@ from autometa.errors import (
     TaskParameterError,
     UnknownNameError,
 )
-from autometa.meta._training import Adaptation, adapt, meta_train
+from autometa.meta._training import Adaptation, adapt_to_tasks, meta_train
 from autometa.meta.allocator import tune_cpu_allocator
 from autometa.meta.config import (
     MAMLConfig,
@@ -49,7 +49,7 @@ from autometa.tasks import TASKS, make_task
 if TYPE_CHECKING:
     pass
 
-__all__ = ["Adaptation", "MAMLEvaluator", "adapt", "meta_train", "is_candidate_error"]
+__all__ = ["Adaptation", "MAMLEvaluator", "adapt_to_tasks", "is_candidate_error", "meta_train"]
 
 
 def is_candidate_error(exc: BaseException) -> bool:
@@ -313,7 +313,7 @@ class MAMLEvaluator:
         )
         test_tasks = family.test_tasks(cfg.test_tasks, cfg.test_seed)
         steps = max(cfg.test_steps, cfg.report_steps)
-        result = adapt(
+        result = adapt_to_tasks(
             policy, family, test_tasks, steps, params=meta, config=cfg, seed=cfg.test_seed
         )
         by_step = result.returns.mean(1).tolist()  # the one host read of the test phase
