@@ -90,7 +90,8 @@ class MAMLEvaluator:
             :class:`~autometa.tasks.TaskFamily` instance (used as is, on its own device).
         meta_iterations: meta-updates per evaluation (default: the family's preset).
         family_options: keyword options for ``make_task`` when ``task_family`` is a name.
-        keep_state_dict: return the meta-learned weights (on CPU) for export.
+        keep_state_dict: return the meta-learned weights (on CPU) for export, and with
+            Meta-SGD (``meta_sgd=True``) the learned step sizes in ``EvalResult.step_sizes``.
         traced: how TRPO computes its loss, gradient and products: the traced program (True),
             eagerly (False), or by the evaluation's size (None, the default: traced from
             ``autometa.meta.trpo.TRACE_MIN_STEPS`` post-adaptation transitions). Both give
@@ -347,11 +348,11 @@ class MAMLEvaluator:
             metrics["meta_sgd_mean_step"] = float(
                 torch.cat([a.reshape(-1) for a in alpha.values()]).mean()
             )
-        state = (
-            {n: t.detach().cpu().clone() for n, t in theta.items()}
-            if self.keep_state_dict
-            else None
-        )
+        state = step_sizes = None
+        if self.keep_state_dict:
+            state = {n: t.detach().cpu().clone() for n, t in theta.items()}
+            if alpha is not None:  # Meta-SGD: the step sizes adaptation needs, kept apart
+                step_sizes = {n: a.detach().cpu().clone() for n, a in alpha.items()}
         return EvalResult(
             status="ok",
             score=score,
@@ -359,4 +360,5 @@ class MAMLEvaluator:
             metrics=metrics,
             state_dict=state,
             fidelity=cfg.meta_iterations,
+            step_sizes=step_sizes,
         )

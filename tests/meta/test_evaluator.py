@@ -239,6 +239,14 @@ def test_meta_iterations_override_at_call_time_and_meta_sgd():
     result = evaluator(chain_graph((8,)), seed=0, meta_iterations=2)
     assert result.ok and result.fidelity == 2 and len(result.metrics["learning_curve"]) == 2
     assert result.metrics["meta_sgd_mean_step"] != pytest.approx(0.1, abs=1e-4)
+    # the learned step sizes come back apart from the weights, one per parameter
+    steps = result.step_sizes
+    assert sorted(steps) == sorted(result.state_dict)
+    assert all(steps[n].shape == result.state_dict[n].shape for n in steps)
+    mean = torch.cat([s.reshape(-1) for s in steps.values()]).mean()
+    assert float(mean) == pytest.approx(result.metrics["meta_sgd_mean_step"])
+    plain = MAMLEvaluator("navigation2d", meta_iterations=1, outer="adam", **SMALL)
+    assert plain(chain_graph((8,)), seed=0).step_sizes is None
 
 
 def test_presets_follow_the_paper():
