@@ -24,7 +24,7 @@ from autometa.graph import canonical_hash, draw, to_dot, to_graphml, to_json
 from autometa.meta import runtime_versions
 from autometa.policy import GraphPolicy, build_policy
 
-__all__ = ["export"]
+__all__ = ["export", "step_sizes_problem", "weights_problem"]
 
 log = logging.getLogger(__name__)
 
