@@ -410,7 +410,11 @@ class SearchLoop:
         )
         if outcome.started is not None:  # when the evaluation itself began, not the dispatch
             fields["started"] = outcome.started
-        weights = encode_weights(result.state_dict) if result.ok and result.state_dict else None
+        weights = (
+            encode_weights(result.state_dict, result.step_sizes)
+            if result.ok and result.state_dict
+            else None
+        )
         if not result.ok:
             self._report_failure(trial.number, result.error, metrics)
             self.strategy.tell(trial.candidate_id, None)

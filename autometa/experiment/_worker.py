@@ -141,6 +141,7 @@ def combine_seeds(seeds: list[int], results: list[EvalResult]) -> EvalResult:
         metrics=metrics,
         state_dict=first.state_dict,
         fidelity=first.fidelity,
+        step_sizes=first.step_sizes,
     )
 
 
@@ -195,6 +196,11 @@ def run_job(evaluator: Any, job: Job, device: str | None) -> Outcome:
             result.state_dict = {k: v.detach().cpu() for k, v in result.state_dict.items()}
         except AttributeError:
             result.state_dict = None
+    if result.step_sizes is not None:
+        try:
+            result.step_sizes = {k: v.detach().cpu() for k, v in result.step_sizes.items()}
+        except AttributeError:
+            result.step_sizes = None
     return Outcome(job.number, result, time.perf_counter() - start, device, started=started)
 
 

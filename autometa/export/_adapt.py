@@ -10,8 +10,9 @@ from typing import Any, NamedTuple
 import torch
 
 from autometa.errors import ExportError
-from autometa.meta import adapt as inner_loop
+from autometa.meta import adapt_to_tasks
 from autometa.meta.config import config_for, settable_fields
+from autometa.meta.maml import ALPHA
 from autometa.policy import GraphPolicy, space_dims
 from autometa.tasks import make_task
 
@@ -81,6 +82,22 @@ def _one_task(family: Any, task: Any, cfg: Any) -> dict[str, torch.Tensor]:
     return params
 
 
+def _with_step_sizes(policy: GraphPolicy, step_sizes: Mapping[str, Any]) -> dict[str, Any]:
+    """The policy's parameters plus Meta-SGD step sizes (``alpha.<name>``), on its device."""
+    theta = {n: p.detach() for n, p in policy.named_parameters()}
+    if set(step_sizes) != set(theta):
+        raise ExportError(
+            "policy.step_sizes must hold one step size per parameter; missing "
+            f"{sorted(set(theta) - set(step_sizes))}, unexpected "
+            f"{sorted(set(step_sizes) - set(theta))}"
+        )
+    alpha = {
+        ALPHA + n: torch.as_tensor(step_sizes[n]).to(p.device, p.dtype).expand_as(p)
+        for n, p in theta.items()
+    }
+    return {**theta, **alpha}
+
+
 def adapt(
     policy: GraphPolicy,
     task_family: Any,
@@ -96,8 +113,10 @@ def adapt(
     Each step rolls out ``episodes`` episodes on the task, fits the linear feature baseline and
     takes one REINFORCE policy-gradient step: ``fast_lr`` for the first step, then
     ``fast_lr * test_lr_scale`` (the evaluator's test-time schedule); a last rollout measures
-    the adapted policy. This is :func:`autometa.meta.adapt`, so the returns match what the
-    search scored for the same task and seed.
+    the adapted policy. A policy meta-trained with Meta-SGD (``policy.step_sizes``, loaded
+    from the export) steps with its learned per-parameter step sizes in place of ``fast_lr``,
+    unless ``fast_lr`` is given. This is :func:`autometa.meta.adapt_to_tasks`, so the
+    returns match what the search scored for the same task and seed.
 
     Args:
         policy: the policy, typically from :func:`autometa.export.load` (its recorded
@@ -108,7 +127,8 @@ def adapt(
             dict, as from ``family.sample_tasks(1, seed)`` (a missing task dimension is added).
         steps: adaptation steps (0 only measures the policy as it is).
         episodes: episodes per step (default: the evaluator's ``test_episodes``).
-        fast_lr: the inner step size (default: the exported ``fast_lr``).
+        fast_lr: the inner step size (default: the exported Meta-SGD step sizes, else the
+            exported ``fast_lr``); given, it replaces the Meta-SGD step sizes too.
         seed: seeds the rollouts (the same seed gives the same adaptation).
 
     Returns:
@@ -116,8 +136,8 @@ def adapt(
         return before and after each step.
 
     Raises:
-        ExportError: a task that is not one valid task, or a policy that does not fit the
-            family's spaces.
+        ExportError: a task that is not one valid task, a policy that does not fit the
+            family's spaces, or ``policy.step_sizes`` without one step size per parameter.
         TaskParameterError: task parameters out of the family's ranges.
 
     Example:
@@ -137,16 +157,21 @@ def adapt(
             f"(obs_dim={dims[0]}, act_dim={dims[1]}, discrete={dims[2]})"
         )
     cfg = adaptation_config(policy, family, fast_lr)
-    if cfg.meta_sgd and fast_lr is None:
+    step_sizes = getattr(policy, "step_sizes", None)
+    if cfg.meta_sgd and fast_lr is None and not step_sizes:
         log.warning(
-            "the policy was meta-trained with Meta-SGD, whose per-parameter step sizes are not "
-            "part of the export; adapting with the scalar fast_lr=%g instead",
+            "the policy was meta-trained with Meta-SGD, but its per-parameter step sizes are "
+            "not part of this export (exported by an older autometa?); adapting with the "
+            "scalar fast_lr=%g instead",
             cfg.fast_lr,
         )
     params = _one_task(family, task, cfg)
     adapted = copy.deepcopy(policy).to(family.device)
-    result = inner_loop(
-        adapted, family, params, steps, config=cfg, episodes=episodes, seed=int(seed)
+    meta = None
+    if step_sizes and fast_lr is None:
+        meta = _with_step_sizes(adapted, step_sizes)
+    result = adapt_to_tasks(
+        adapted, family, params, steps, params=meta, config=cfg, episodes=episodes, seed=int(seed)
     )
     with torch.no_grad():
         for name, p in adapted.named_parameters():

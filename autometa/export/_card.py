@@ -180,6 +180,14 @@ def render_card(model: dict[str, Any]) -> str:
         lines += ["## Adaptation settings", ""]
         lines += [f"- {k}: {_num(v)}" for k, v in adaptation.items()]
         lines.append("")
+    steps = model.get("step_sizes")
+    if steps:
+        lines += [
+            f"Meta-SGD: one learned step size per parameter, in `{steps['file']}` (mean "
+            f"{_num(steps['mean'])}); `autometa.adapt` steps with them in place of `fast_lr` "
+            "(times `test_lr_scale` after the first step).",
+            "",
+        ]
     lines += ["## Search", "", *_search(model), ""]
     lines += ["## Exported files", "", *_checks(model.get("checks") or {}), ""]
     lines += [

@@ -24,7 +24,7 @@ from autometa.graph import canonical_hash, draw, to_dot, to_graphml, to_json
 from autometa.meta import runtime_versions
 from autometa.policy import GraphPolicy, build_policy
 
-__all__ = ["export"]
+__all__ = ["export", "step_sizes_problem", "weights_problem"]
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +136,8 @@ def _policy_with_weights(
     except AutometaError as exc:
         raise ExportError(f"the graph does not build for these spaces: {exc}") from exc
     problem = weights_problem(policy, src.state_dict, "the weights to export")
+    if not problem and src.step_sizes is not None:
+        problem = step_sizes_problem(policy, src.step_sizes, "the Meta-SGD step sizes to export")
     if problem:
         raise ExportError(problem)
     policy.load_state_dict(src.state_dict, strict=True)
@@ -144,7 +146,18 @@ def _policy_with_weights(
 
 def weights_problem(policy: GraphPolicy, weights: dict[str, torch.Tensor], where: str) -> str:
     """Why ``weights`` cannot be loaded into ``policy`` (empty string when they can)."""
-    expected = policy.state_dict()
+    return _tensors_problem(policy.state_dict(), weights, where)
+
+
+def step_sizes_problem(policy: GraphPolicy, steps: dict[str, torch.Tensor], where: str) -> str:
+    """Why ``steps`` are not one Meta-SGD step size per parameter of ``policy`` (or "")."""
+    return _tensors_problem(dict(policy.named_parameters()), steps, where)
+
+
+def _tensors_problem(
+    expected: dict[str, torch.Tensor], weights: dict[str, torch.Tensor], where: str
+) -> str:
+    """The first key, shape or dtype of ``weights`` that does not match ``expected``."""
     missing = sorted(set(expected) - set(weights))
     unexpected = sorted(set(weights) - set(expected))
     if missing or unexpected:
@@ -197,6 +210,13 @@ def _write_folder(
     weights = {k: v.contiguous() for k, v in policy.state_dict().items()}
     save_file(weights, str(work / F.WEIGHTS), metadata={"format": F.FORMAT})
     files.append(F.WEIGHTS)
+    step_sizes = None
+    if src.step_sizes is not None:
+        steps = {k: src.step_sizes[k].contiguous() for k in weights if k in src.step_sizes}
+        save_file(steps, str(work / F.STEP_SIZES), metadata={"format": F.FORMAT})
+        files.append(F.STEP_SIZES)
+        step_sizes = {"file": F.STEP_SIZES, **_describe(steps)}
+        step_sizes["mean"] = float(torch.cat([v.reshape(-1) for v in steps.values()]).mean())
     checks: dict[str, Any] = {}
     if torchscript:
         checks["torchscript"] = write_torchscript(policy, work / F.TORCHSCRIPT)
@@ -220,13 +240,8 @@ def _write_folder(
         "task_family": {"name": family, "options": options} if family else None,
         "num_params": policy.num_params,
         "macs": policy.macs,
-        "weights": {
-            "file": F.WEIGHTS,
-            "tensors": {
-                k: {"shape": list(v.shape), "dtype": str(v.dtype).replace("torch.", "")}
-                for k, v in weights.items()
-            },
-        },
+        "weights": {"file": F.WEIGHTS, **_describe(weights)},
+        "step_sizes": step_sizes,
         "score": src.score,
         "metrics": src.metrics,
         "source": {"kind": src.kind, "trial": src.trial, "study": src.study},
@@ -240,3 +255,13 @@ def _write_folder(
     model["files"] = dict.fromkeys(files)
     F.write_model_json(model, work)
     return model
+
+
+def _describe(tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """``{"tensors": {name: {"shape", "dtype"}}}`` for ``model.json``."""
+    return {
+        "tensors": {
+            k: {"shape": list(v.shape), "dtype": str(v.dtype).replace("torch.", "")}
+            for k, v in tensors.items()
+        }
+    }

@@ -28,6 +28,7 @@ __all__ = [
     "FORMAT",
     "MODEL_JSON",
     "ONNX",
+    "STEP_SIZES",
     "TORCHSCRIPT",
     "WEIGHTS",
     "file_sha256",
@@ -44,6 +45,9 @@ FORMAT = "autometa.export/1"
 """The export folder's format tag, written to ``model.json``; :func:`load` refuses others."""
 MODEL_JSON = "model.json"
 WEIGHTS = "model.safetensors"
+STEP_SIZES = "step_sizes.safetensors"
+"""Meta-SGD's learned per-parameter inner step sizes, keyed like the weights (only with
+Meta-SGD); ``autometa.adapt`` steps with them."""
 ARCH_JSON = "architecture.json"
 ARCH_GRAPHML = "architecture.graphml"
 ARCH_DOT = "architecture.dot"

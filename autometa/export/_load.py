@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 
 from autometa.errors import AutometaError, ExportError
 from autometa.export import _files as F
-from autometa.export._export import weights_problem
+from autometa.export._export import step_sizes_problem, weights_problem
 from autometa.graph import from_json, graph_equal
 from autometa.policy import GraphPolicy, build_policy
 
@@ -39,7 +39,9 @@ def load(out_dir: str | Path, *, device: str | torch.device | None = None) -> Gr
     hold the same graph, and the weights must have exactly the graph's keys and shapes. The
     weights are read with ``safetensors`` (no pickle). The module is returned in eval mode;
     ``policy.export_info`` holds the verified ``model.json`` content (spaces, adaptation
-    settings, task family, score).
+    settings, task family, score), and ``policy.step_sizes`` the Meta-SGD step sizes of an
+    export that has them (CPU tensors keyed by parameter name, which
+    :func:`autometa.export.adapt` steps with), else None.
 
     Args:
         out_dir: a folder written by :func:`autometa.export.export`.
@@ -92,6 +94,7 @@ def load(out_dir: str | Path, *, device: str | torch.device | None = None) -> Gr
     if problem:
         raise ExportError(problem)
     policy.load_state_dict(weights, strict=True)
+    policy.step_sizes = _step_sizes(folder, data, policy)
     if policy.num_params != data.get("num_params"):
         raise ExportError(
             f"{model_path}: num_params is {data.get('num_params')}, the rebuilt policy has "
@@ -100,3 +103,27 @@ def load(out_dir: str | Path, *, device: str | torch.device | None = None) -> Gr
     policy.export_info = data
     policy.eval()
     return policy.to(device) if device is not None else policy
+
+
+def _step_sizes(
+    folder: Path, data: dict[str, Any], policy: GraphPolicy
+) -> dict[str, torch.Tensor] | None:
+    """The export's Meta-SGD step sizes, checked against the policy's parameters, or None."""
+    entry = data.get("step_sizes")
+    if not entry:
+        return None  # no Meta-SGD, or an export written before step sizes were exported
+    if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
+        raise ExportError(
+            f"{folder / F.MODEL_JSON}: 'step_sizes' must be null or name its file, got {entry!r}"
+        )
+    path = folder / entry["file"]
+    if entry["file"] not in data["files"]:
+        raise ExportError(f"{path}: not listed in model.json's files")
+    try:
+        steps = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ExportError(f"{path}: not a readable safetensors file ({exc})") from exc
+    problem = step_sizes_problem(policy, steps, str(path))
+    if problem:
+        raise ExportError(problem)
+    return steps

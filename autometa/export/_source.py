@@ -60,6 +60,8 @@ class Source:
         metrics: the evaluator's metrics (JSON-safe), possibly empty.
         trial: the trial's identity and bookkeeping (number, key, seed, ...) or None.
         study: the study's description (space, strategy, evaluator, seed, versions) or None.
+        step_sizes: Meta-SGD's learned per-parameter step sizes (CPU tensors keyed like
+            ``state_dict``), or None when the evaluator learned none.
     """
 
     graph: nx.DiGraph
@@ -69,6 +71,7 @@ class Source:
     metrics: dict[str, Any] = field(default_factory=dict)
     trial: dict[str, Any] | None = None
     study: dict[str, Any] | None = None
+    step_sizes: dict[str, torch.Tensor] | None = None
 
 
 def _is_weights(value: Any) -> bool:
@@ -122,19 +125,24 @@ def _from_trial(trial: Any, storage: Any) -> Source:
         )
     storage = _open_storage(storage)
     weights = storage.load_weights(number)
+    holder = number
     origin = getattr(trial, "duplicate_of", None)
     if weights is None and origin is not None:
-        weights = storage.load_weights(int(origin))  # a duplicate shares its original's weights
+        holder = int(origin)  # a duplicate shares its original's weights
+        weights = storage.load_weights(holder)
     if weights is None:
         raise ExportError(
             f"trial {number} has no stored weights (the evaluator did not return a state_dict, "
             "or the search did not keep weights)"
         )
+    load_steps = getattr(storage, "load_step_sizes", None)
+    steps = load_steps(holder) if load_steps is not None else None
     record = trial.to_dict() if hasattr(trial, "to_dict") else {}
     keep = ("number", "key", "seed", "state", "fidelity", "device", "wall_time", "duplicate_of")
     return Source(
         graph=trial.graph,
         state_dict=_cpu(weights, f"trial {number}"),
+        step_sizes=_cpu(steps, f"trial {number}") if steps else None,
         kind="trial",
         score=trial.score,
         metrics=dict(trial.metrics or {}),
@@ -151,6 +159,9 @@ def _from_eval_result(result: Any, graph: nx.DiGraph) -> Source:
     return Source(
         graph=graph,
         state_dict=_cpu(result.state_dict, "EvalResult.state_dict"),
+        step_sizes=(
+            _cpu(result.step_sizes, "EvalResult.step_sizes") if result.step_sizes else None
+        ),
         kind="eval_result",
         score=float(result.score),
         metrics=dict(result.metrics or {}),

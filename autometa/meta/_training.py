@@ -1,8 +1,9 @@
 """Meta-training and test-time adaptation: the two loops every MAML evaluation runs.
 
 :func:`meta_train` runs ``cfg.meta_iterations`` meta-updates (one :func:`~autometa.meta.outer.
-meta_iteration` each, one host read per iteration); :func:`adapt` takes the inner loop's
-policy-gradient steps on held-out tasks, the score's test phase and ``autometa.adapt``'s.
+meta_iteration` each, one host read per iteration); :func:`adapt_to_tasks` takes the inner
+loop's policy-gradient steps on a batch of tasks given as tensors: the score's test phase, and
+the loop under the export-level ``autometa.adapt``.
 """
 
 from __future__ import annotations
@@ -28,12 +29,12 @@ from autometa.policy import GraphPolicy
 if TYPE_CHECKING:
     from autometa.tasks import TaskFamily
 
-__all__ = ["Adaptation", "adapt", "meta_train"]
+__all__ = ["Adaptation", "adapt_to_tasks", "meta_train"]
 
 
 @dataclass
 class Adaptation:
-    """What :func:`adapt` produced.
+    """What :func:`adapt_to_tasks` produced.
 
     Attributes:
         params: the adapted parameters, stacked per task (leading T) after at least one step.
@@ -46,7 +47,7 @@ class Adaptation:
     env_steps: int
 
 
-def adapt(
+def adapt_to_tasks(
     policy: GraphPolicy,
     family: TaskFamily,
     task_params: dict[str, torch.Tensor],

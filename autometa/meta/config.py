@@ -15,7 +15,14 @@ from typing import Any
 
 from autometa.errors import ConfigurationError
 
-__all__ = ["MAMLConfig", "PRESETS", "config_for", "check_space_hyperparameters"]
+__all__ = [
+    "MAMLConfig",
+    "PRESETS",
+    "check_space_hyperparameters",
+    "close_match_hint",
+    "config_for",
+    "settable_fields",
+]
 
 
 @dataclass(frozen=True)

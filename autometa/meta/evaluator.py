@@ -27,7 +27,7 @@ from autometa.errors import (
     UnknownNameError,
 )
 from autometa.meta._population_eval import evaluate_population
-from autometa.meta._training import Adaptation, adapt, meta_train
+from autometa.meta._training import Adaptation, adapt_to_tasks, meta_train
 from autometa.meta.allocator import tune_cpu_allocator
 from autometa.meta.config import (
     MAMLConfig,
@@ -54,7 +54,7 @@ from autometa.tasks import TASKS, make_task
 if TYPE_CHECKING:
     pass
 
-__all__ = ["Adaptation", "MAMLEvaluator", "adapt", "meta_train", "is_candidate_error"]
+__all__ = ["Adaptation", "MAMLEvaluator", "adapt_to_tasks", "is_candidate_error", "meta_train"]
 
 
 def _check_family(name: str, options: dict[str, Any]) -> None:
@@ -78,7 +78,8 @@ class MAMLEvaluator:
             :class:`~autometa.tasks.TaskFamily` instance (used as is, on its own device).
         meta_iterations: meta-updates per evaluation (default: the family's preset).
         family_options: keyword options for ``make_task`` when ``task_family`` is a name.
-        keep_state_dict: return the meta-learned weights (on CPU) for export.
+        keep_state_dict: return the meta-learned weights (on CPU) for export, and with
+            Meta-SGD (``meta_sgd=True``) the learned step sizes in ``EvalResult.step_sizes``.
         traced: how TRPO computes its loss, gradient and products: the traced program (True),
             eagerly (False), or by the evaluation's size (None, the default: traced from
             ``autometa.meta.trpo.TRACE_MIN_STEPS`` post-adaptation transitions). Both give
@@ -343,7 +344,7 @@ class MAMLEvaluator:
         )
         test_tasks = family.test_tasks(cfg.test_tasks, cfg.test_seed)
         steps = max(cfg.test_steps, cfg.report_steps)
-        result = adapt(
+        result = adapt_to_tasks(
             policy, family, test_tasks, steps, params=meta, config=cfg, seed=cfg.test_seed
         )
         by_step = result.returns.mean(1).tolist()  # the one host read of the test phase
@@ -399,11 +400,11 @@ class MAMLEvaluator:
             metrics["meta_sgd_mean_step"] = float(
                 torch.cat([a.reshape(-1) for a in alpha.values()]).mean()
             )
-        state = (
-            {n: t.detach().cpu().clone() for n, t in theta.items()}
-            if self.keep_state_dict
-            else None
-        )
+        state = step_sizes = None
+        if self.keep_state_dict:
+            state = {n: t.detach().cpu().clone() for n, t in theta.items()}
+            if alpha is not None:  # Meta-SGD: the step sizes adaptation needs, kept apart
+                step_sizes = {n: a.detach().cpu().clone() for n, a in alpha.items()}
         return EvalResult(
             status="ok",
             score=score,
@@ -411,4 +412,5 @@ class MAMLEvaluator:
             metrics=metrics,
             state_dict=state,
             fidelity=cfg.meta_iterations,
+            step_sizes=step_sizes,
         )

@@ -33,6 +33,7 @@ from autometa.meta.rollout import Batch, Outputs, Params, kl_divergence, log_pro
 from autometa.policy import GraphPolicy
 
 __all__ = [
+    "ALPHA",
     "MetaBatch",
     "MetaObjective",
     "adapted_params",
@@ -42,11 +43,14 @@ __all__ = [
     "inner_gradients",
     "inner_update",
     "inner_loss",
+    "loss_and_grad",
     "sample_meta_batch",
+    "split_meta",
     "unflatten_objective",
 ]
 
 ALPHA = "alpha."
+"""Prefix of the Meta-SGD step sizes among the meta-parameters (``alpha.<parameter name>``)."""
 
 
 def derive_seed(*keys: int) -> int:

@@ -41,6 +41,7 @@ class OuterStep:
 
 
 OUTER_STEPS: Registry[OuterStep] = Registry("outer step")
+"""Meta-optimisers by name (``"trpo"``, ``"adam"``); ``MAMLConfig.outer`` picks one."""
 
 
 def meta_iteration(

@@ -386,7 +386,7 @@ def adapt_population(
     *,
     seed: int,
 ) -> tuple[torch.Tensor, int]:
-    """:func:`~autometa.meta._training.adapt` of every member on the same held-out tasks.
+    """:func:`~autometa.meta._training.adapt_to_tasks` of every member on the same held-out tasks.
 
     Returns:
         ``(returns, env_steps)``: mean episode return per member, task and step,

@@ -37,6 +37,9 @@ class EvalResult:
         error: why the evaluation failed (exception text, ``"nan in loss"``, ...).
         state_dict: the meta-learned initial weights, for export; None when not kept.
         fidelity: how far the evaluation ran (meta-iterations), for multi-fidelity search.
+        step_sizes: the meta-learned per-parameter inner step sizes of Meta-SGD, keyed like
+            ``state_dict`` (one tensor of the parameter's shape each), for export and
+            ``autometa.adapt``; None without Meta-SGD or when the weights are not kept.
     """
 
     status: str
@@ -46,6 +49,7 @@ class EvalResult:
     error: str | None = None
     state_dict: dict[str, Any] | None = None
     fidelity: int | None = None
+    step_sizes: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -53,7 +57,7 @@ class EvalResult:
         return self.status == "ok" and math.isfinite(self.score)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe view without the weights (they are stored separately)."""
+        """JSON-safe view without the weights and step sizes (they are stored separately)."""
         return {
             "status": self.status,
             "score": self.score,

@@ -23,6 +23,7 @@ from autometa.policy import GraphPolicy
 
 __all__ = [
     "Batch",
+    "Outputs",
     "Params",
     "action_noise",
     "kl_divergence",

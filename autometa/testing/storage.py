@@ -260,6 +260,19 @@ class StorageTestCase:
         assert set(loaded) == set(weights)
         assert all(torch.equal(loaded[k], weights[k]) for k in weights)
         assert study.load_weights(1) is None
+        assert reopen().load_step_sizes(0) is None
+
+    def test_step_sizes_travel_with_the_weights(
+        self, study: BaseStorage, reopen: Callable[[], BaseStorage]
+    ) -> None:
+        study.create_trials([make_trial()])
+        weights = {"layer.weight": torch.arange(6.0).reshape(2, 3), "log_std": torch.zeros(2)}
+        steps = {"layer.weight": torch.full((2, 3), 0.1), "log_std": torch.tensor([0.2, 0.3])}
+        study.finish_trial(0, TrialState.DONE, score=1.0, weights=encode_weights(weights, steps))
+        loaded, loaded_steps = reopen().load_weights(0), reopen().load_step_sizes(0)
+        assert set(loaded) == set(weights) and set(loaded_steps) == set(steps)
+        assert all(torch.equal(loaded[k], weights[k]) for k in weights)
+        assert all(torch.equal(loaded_steps[k], steps[k]) for k in steps)
 
     def test_sessions_add_up(self, storage: BaseStorage) -> None:
         first = storage.start_session()

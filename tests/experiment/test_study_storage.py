@@ -7,9 +7,11 @@ import re
 import sqlite3
 
 import pytest
+import torch
 
 from autometa.errors import StorageError
 from autometa.experiment import InMemoryStorage, SQLiteStorage, get_storage
+from autometa.experiment.storage import encode_weights
 from autometa.experiment.trial import TrialState
 from autometa.testing.storage import StorageTestCase, make_study, make_trial
 
@@ -124,3 +126,12 @@ def test_sqlite_adds_the_session_columns_to_an_older_file(tmp_path):
     assert [s.ended is None for s in store.get_sessions()] == [False, True]
     assert store.live_session().id == new
     store.close()
+
+
+def test_weight_names_may_not_take_the_step_size_prefix():
+    message = (
+        "weight names must not start with 'step_size.' (kept for Meta-SGD step sizes), got "
+        "['step_size.x']"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        encode_weights({"step_size.x": torch.zeros(1)})

@@ -8,6 +8,7 @@ from helpers import chain_graph
 
 from autometa.errors import ExportError, TaskParameterError
 from autometa.export import adapt, export, load
+from autometa.export._adapt import adaptation_config
 from autometa.meta import MAMLEvaluator
 from autometa.tasks import make_task
 
@@ -90,3 +91,126 @@ def test_bad_tasks_are_refused(loaded, family):
     )
     with pytest.raises(ExportError, match=f"^{re.escape(message)}$"):
         adapt(loaded, cartpole, task=0)
+
+
+META_SGD_SPACE = {
+    "name": "tiny_meta_sgd",
+    "graph": {
+        "kind": "chain",
+        "layers": {"int": [1, 1]},
+        "layer": {"width": {"choice": [8]}, "activation": {"choice": ["tanh"]}},
+    },
+    "hyperparameters": {"fast_lr": 0.1, "meta_sgd": True},
+}
+
+
+@pytest.fixture(scope="module")
+def meta_sgd_export(tmp_path_factory):
+    """A one-trial search with ``meta_sgd: true`` in the space, its best trial exported."""
+    from autometa.experiment import Budget, search
+
+    folder = tmp_path_factory.mktemp("meta_sgd")
+    evaluator = MAMLEvaluator(
+        "navigation2d",
+        meta_iterations=2,
+        num_tasks=2,
+        episodes_per_task=2,
+        test_tasks=2,
+        test_episodes=2,
+        report_steps=1,
+        outer="adam",
+        adam_lr=0.05,
+    )
+    result = search(
+        META_SGD_SPACE,
+        strategy="random",
+        evaluator=evaluator,
+        budget=Budget(trials=1),
+        storage=folder / "study.db",
+        workers=0,
+        progress=False,
+    )
+    assert result.counts["DONE"] == 1
+    steps = result.storage.load_step_sizes(result.best.number)
+    out = export(result, folder / "best", onnx=False, drawing=False, torchscript=False)
+    result.storage.close()
+    return out, steps
+
+
+def test_meta_sgd_step_sizes_travel_from_the_search_to_adapt(meta_sgd_export, caplog):
+    from autometa.meta.baseline import advantages
+    from autometa.meta.maml import derive_seed
+    from autometa.meta.rollout import log_prob, rollout
+
+    folder, stored = meta_sgd_export
+    policy = load(folder)
+    info = policy.export_info
+    assert info["step_sizes"]["file"] == "step_sizes.safetensors"
+    assert "step_sizes.safetensors" in info["files"]
+    assert "Meta-SGD: one learned step size per parameter" in (folder / "card.md").read_text()
+    names = [n for n, _ in policy.named_parameters()]
+    assert sorted(policy.step_sizes) == sorted(names) == sorted(stored)
+    assert all(torch.equal(policy.step_sizes[n], stored[n]) for n in names)
+    # meta-learned (Adam moved them off fast_lr), so a scalar step would not reproduce them
+    assert any(not torch.allclose(s, torch.full_like(s, 0.1)) for s in stored.values())
+
+    family = make_task("navigation2d")
+    with caplog.at_level("WARNING", logger="autometa"):
+        adapted, returns = adapt(policy, family, task=1, steps=1, episodes=3, seed=5)
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(returns) == 2
+
+    # the same step by hand: the rollout adapt takes, its advantages, grad of REINFORCE
+    cfg = adaptation_config(policy, family)
+    assert cfg.meta_sgd is True
+    task = {k: v[1:2] for k, v in family.test_tasks(cfg.test_tasks, cfg.test_seed).items()}
+    theta = {n: p.detach() for n, p in policy.named_parameters()}
+    generator = torch.Generator().manual_seed(derive_seed(5, 3))
+    batch = rollout(
+        policy,
+        theta,
+        family,
+        task,
+        3,
+        stacked=False,
+        generator=generator,
+        seed=derive_seed(5, 4, 0),
+    )
+    adv = advantages(
+        batch, cfg.gamma, cfg.gae_lambda, cfg.normalize_advantages, cfg.baseline_ridge
+    )
+    params = [p for _, p in policy.named_parameters()]
+    logp = log_prob(policy(batch.obs[0]), batch.actions[0])
+    loss = -(logp * adv[0]).sum() / batch.alive[0].sum()
+    grads = dict(zip(names, torch.autograd.grad(loss, params), strict=True))
+    for name, p in adapted.named_parameters():
+        expected = theta[name] - stored[name] * grads[name]
+        torch.testing.assert_close(p.detach(), expected, rtol=1e-5, atol=1e-6)
+
+    # an explicit fast_lr replaces the learned step sizes
+    scalar = adapt(policy, family, task=1, steps=1, episodes=3, seed=5, fast_lr=0.1).policy
+    for name, p in scalar.named_parameters():
+        torch.testing.assert_close(
+            p.detach(), theta[name] - 0.1 * grads[name], rtol=1e-5, atol=1e-6
+        )
+
+
+def test_an_export_without_its_step_sizes_warns_and_steps_with_fast_lr(meta_sgd_export, caplog):
+    folder, _ = meta_sgd_export
+    policy = load(folder)
+    policy.step_sizes = None  # as an export written before step sizes were exported
+    with caplog.at_level("WARNING", logger="autometa"):
+        adapt(policy, make_task("navigation2d"), task=0, steps=1, episodes=2)
+    assert [r.getMessage() for r in caplog.records] == [
+        "the policy was meta-trained with Meta-SGD, but its per-parameter step sizes are not "
+        "part of this export (exported by an older autometa?); adapting with the scalar "
+        "fast_lr=0.1 instead"
+    ]
+    policy.step_sizes = {"head.weight": torch.ones(2, 8)}
+    message = (
+        "policy.step_sizes must hold one step size per parameter; missing "
+        "['head.bias', 'layers.0.linear.bias', 'layers.0.linear.weight', 'log_std'], "
+        "unexpected []"
+    )
+    with pytest.raises(ExportError, match=f"^{re.escape(message)}$"):
+        adapt(policy, make_task("navigation2d"), task=0, steps=1, episodes=2)

@@ -363,3 +363,35 @@ def test_a_copy_that_does_not_match_is_left_out_with_the_reason(numpy_op, tmp_pa
     assert "policy.torchscript.pt" not in model["files"]
     assert f"| torchscript | not written: {why} |" in (folder / "card.md").read_text()
     assert_same_outputs(policy, load(folder))
+
+
+def test_meta_sgd_step_sizes_are_exported_checked_and_loaded(tmp_path):
+    graph = chain_graph((4,))
+    policy = build_policy(graph, OBS, BOX, seed=0)
+    named = list(policy.named_parameters())
+    steps = {n: torch.full_like(p, 0.01 * (i + 1)) for i, (n, p) in enumerate(named)}
+    result = EvalResult(status="ok", score=1.0, state_dict=policy.state_dict(), step_sizes=steps)
+    options = dict(observation_space=OBS, action_space=BOX, torchscript=False, onnx=False)
+    folder = export((graph, result), tmp_path / "sgd", drawing=False, **options)
+    loaded = load(folder)
+    assert sorted(loaded.step_sizes) == sorted(steps)
+    assert all(torch.equal(loaded.step_sizes[n], steps[n]) for n in steps)
+    entry = loaded.export_info["step_sizes"]
+    assert entry["file"] == "step_sizes.safetensors"
+    assert entry["tensors"]["head.weight"] == {"shape": [2, 4], "dtype": "float32"}
+    plain = export((graph, policy.state_dict()), tmp_path / "plain", drawing=False, **options)
+    assert load(plain).step_sizes is None and read_export(plain)["step_sizes"] is None
+
+    path = folder / "step_sizes.safetensors"
+    save_file({**steps, "head.bias": torch.zeros(3)}, str(path))
+    _reseal(folder)
+    message = f"{path}: 'head.bias' has shape (3,), the graph in model.json needs (2,)"
+    with pytest.raises(ExportError, match=f"^{re.escape(message)}$"):
+        load(folder)
+    del steps["log_std"]
+    result.step_sizes = steps
+    message = (
+        "the Meta-SGD step sizes to export: missing keys ['log_std'] for the graph in model.json"
+    )
+    with pytest.raises(ExportError, match=f"^{re.escape(message)}$"):
+        export((graph, result), tmp_path / "bad", drawing=False, **options)

@@ -13,7 +13,7 @@ from meta_fixtures import SMALL
 from torch import nn
 
 from autometa.errors import ConfigurationError
-from autometa.meta import MAMLConfig, MAMLEvaluator, SyntheticObjective, adapt
+from autometa.meta import MAMLConfig, MAMLEvaluator, SyntheticObjective, adapt_to_tasks
 from autometa.meta.config import settable_fields
 from autometa.policy import build_policy, register_op
 from autometa.space import load_space, shipped_spaces
@@ -239,6 +239,14 @@ def test_meta_iterations_override_at_call_time_and_meta_sgd():
     result = evaluator(chain_graph((8,)), seed=0, meta_iterations=2)
     assert result.ok and result.fidelity == 2 and len(result.metrics["learning_curve"]) == 2
     assert result.metrics["meta_sgd_mean_step"] != pytest.approx(0.1, abs=1e-4)
+    # the learned step sizes come back apart from the weights, one per parameter
+    steps = result.step_sizes
+    assert sorted(steps) == sorted(result.state_dict)
+    assert all(steps[n].shape == result.state_dict[n].shape for n in steps)
+    mean = torch.cat([s.reshape(-1) for s in steps.values()]).mean()
+    assert float(mean) == pytest.approx(result.metrics["meta_sgd_mean_step"])
+    plain = MAMLEvaluator("navigation2d", meta_iterations=1, outer="adam", **SMALL)
+    assert plain(chain_graph((8,)), seed=0).step_sizes is None
 
 
 def test_presets_follow_the_paper():
@@ -250,16 +258,16 @@ def test_presets_follow_the_paper():
     assert MAMLConfig().episodes_per_iteration == 20 * 20 * 2
 
 
-def test_adapt_returns_per_step_returns_and_stacked_params():
+def test_adapt_to_tasks_returns_per_step_returns_and_stacked_params():
     family = make_task("navigation2d", horizon=10)
     policy = build_policy(
         chain_graph((8,)), family.single_observation_space, family.single_action_space, seed=0
     )
     tasks = family.test_tasks(3, seed=0)
-    result = adapt(policy, family, tasks, steps=2, episodes=4, seed=1)
+    result = adapt_to_tasks(policy, family, tasks, steps=2, episodes=4, seed=1)
     assert result.returns.shape == (3, 3) and result.env_steps == 3 * 3 * 4 * 10
     assert all(p.shape[0] == 3 for p in result.params.values())
-    again = adapt(policy, family, tasks, steps=2, episodes=4, seed=1)
+    again = adapt_to_tasks(policy, family, tasks, steps=2, episodes=4, seed=1)
     assert torch.equal(result.returns, again.returns)
 
 

@@ -8,9 +8,11 @@ from pathlib import Path
 from autometa.experiment.storage.base import (
     HEARTBEAT_SECONDS,
     STALE_AFTER_HEARTBEATS,
+    STEP_SIZE_PREFIX,
     BaseStorage,
     decode_weights,
     encode_weights,
+    split_step_sizes,
 )
 from autometa.experiment.storage.memory import InMemoryStorage
 from autometa.experiment.storage.sqlite import SQLiteStorage
@@ -18,12 +20,14 @@ from autometa.experiment.storage.sqlite import SQLiteStorage
 __all__ = [
     "HEARTBEAT_SECONDS",
     "STALE_AFTER_HEARTBEATS",
+    "STEP_SIZE_PREFIX",
     "BaseStorage",
     "InMemoryStorage",
     "SQLiteStorage",
     "decode_weights",
     "encode_weights",
     "get_storage",
+    "split_step_sizes",
 ]
 
 

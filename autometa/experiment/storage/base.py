@@ -18,11 +18,13 @@ __all__ = [
     "BaseStorage",
     "HEARTBEAT_SECONDS",
     "STALE_AFTER_HEARTBEATS",
+    "STEP_SIZE_PREFIX",
     "UPDATABLE_FIELDS",
     "decode_weights",
     "encode_weights",
     "is_stale",
     "sessions_to_end",
+    "split_step_sizes",
 ]
 
 HEARTBEAT_SECONDS = 5.0
@@ -53,15 +55,49 @@ UPDATABLE_FIELDS = frozenset(
 )
 
 
-def encode_weights(state_dict: dict[str, Any]) -> bytes:
-    """Serialise a ``state_dict`` of tensors with safetensors (no pickle involved)."""
+STEP_SIZE_PREFIX = "step_size."
+"""Prefix of the Meta-SGD step sizes stored with a trial's weights (``step_size.<parameter>``).
+
+No policy parameter name starts with it, so weights stored without step sizes (by Meta-SGD-less
+evaluations or older versions) read back unchanged."""
+
+
+def encode_weights(state_dict: dict[str, Any], step_sizes: dict[str, Any] | None = None) -> bytes:
+    """Serialise a ``state_dict`` of tensors with safetensors (no pickle involved).
+
+    Args:
+        state_dict: the meta-learned weights.
+        step_sizes: Meta-SGD's per-parameter step sizes (``EvalResult.step_sizes``), stored in
+            the same blob under :data:`STEP_SIZE_PREFIX`; :func:`split_step_sizes` separates
+            them again.
+
+    Raises:
+        ValueError: a weight's name starts with :data:`STEP_SIZE_PREFIX`.
+    """
     tensors = {name: t.detach().cpu().contiguous().clone() for name, t in state_dict.items()}
+    clash = sorted(n for n in tensors if n.startswith(STEP_SIZE_PREFIX))
+    if clash:
+        raise ValueError(
+            f"weight names must not start with {STEP_SIZE_PREFIX!r} (kept for Meta-SGD step "
+            f"sizes), got {clash}"
+        )
+    for name, t in (step_sizes or {}).items():
+        tensors[STEP_SIZE_PREFIX + name] = t.detach().cpu().contiguous().clone()
     return save(tensors)
 
 
 def decode_weights(data: bytes) -> dict[str, Any]:
-    """Inverse of :func:`encode_weights`: a dict of CPU tensors."""
+    """Inverse of :func:`encode_weights`: every stored tensor (step sizes prefixed), on CPU."""
     return load(data)
+
+
+def split_step_sizes(tensors: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """``(weights, step_sizes)`` from :func:`decode_weights`'s output (step sizes or None)."""
+    weights = {n: t for n, t in tensors.items() if not n.startswith(STEP_SIZE_PREFIX)}
+    steps = {
+        n[len(STEP_SIZE_PREFIX) :]: t for n, t in tensors.items() if n.startswith(STEP_SIZE_PREFIX)
+    }
+    return weights, (steps or None)
 
 
 class BaseStorage(abc.ABC):
@@ -345,7 +381,16 @@ class BaseStorage(abc.ABC):
             KeyError: no trial has this number.
         """
         data = self.get_weights_bytes(number)
-        return None if data is None else decode_weights(data)
+        return None if data is None else split_step_sizes(decode_weights(data))[0]
+
+    def load_step_sizes(self, number: int) -> dict[str, Any] | None:
+        """The Meta-SGD step sizes stored with a trial's weights, or None (no Meta-SGD).
+
+        Raises:
+            KeyError: no trial has this number.
+        """
+        data = self.get_weights_bytes(number)
+        return None if data is None else split_step_sizes(decode_weights(data))[1]
 
     def __str__(self) -> str:
         return type(self).__name__
