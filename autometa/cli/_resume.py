@@ -106,6 +106,7 @@ def _resume_python_study(study: Any, path: Path, args: argparse.Namespace) -> in
             progress=False if args.no_progress else None,
             trial_timeout=getattr(args, "trial_timeout", settings.get("trial_timeout")),
             seeds=int(settings.get("seeds") or 1),
+            batch=int(settings.get("batch") or 1),
             final=Final.from_dict(settings.get("final")) or False,
             allow_changes=args.allow_changes,
             take_over=args.take_over,

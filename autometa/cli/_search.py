@@ -145,6 +145,10 @@ def add_search(sub: argparse._SubParsersAction) -> None:
         help="seeds each candidate is scored on; its score is their mean (default 1)",
     )  # fmt: skip
     p.add_argument(
+        "--batch", type=integer(1), default=1, metavar="N",
+        help="candidates evaluated together as one batched program per worker (default 1)",
+    )  # fmt: skip
+    p.add_argument(
         "--final-top", type=integer(0), default=3, metavar="K",
         help="distinct best candidates re-evaluated on fresh seeds at the end (0: no final stage)",
     )  # fmt: skip
@@ -189,6 +193,7 @@ def _recipe(args: argparse.Namespace) -> dict[str, Any]:
         "storage": args.storage,
         "seed": args.seed,
         "seeds": args.seeds,
+        "batch": args.batch,
         "final": {
             "top": args.final_top,
             "seeds": args.final_seeds,
@@ -246,7 +251,7 @@ def _execute(
     """
     try:
         evaluator = _evaluator(recipe)
-        for name in ("seeds",):
+        for name in ("seeds", "batch"):
             if recipe.get(name, 1) < 1:
                 raise ValueError(f"--{name}: expected an int >= 1, got {recipe[name]}")
         final = Final.from_dict(recipe.get("final"))
@@ -294,6 +299,7 @@ def _execute(
             trial_timeout=recipe["trial_timeout"],
             settings={"cli": recipe},
             seeds=recipe.get("seeds", 1),
+            batch=recipe.get("batch", 1),
             final=final if final is not None else False,
             **flags,
             imports=recipe.get("imports") or [],

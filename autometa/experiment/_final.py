@@ -28,7 +28,7 @@ from typing import Any
 import networkx as nx
 
 from autometa.experiment._verdict import best_entry, entries_of
-from autometa.experiment._worker import Job
+from autometa.experiment._worker import Job, batch_job
 from autometa.experiment.storage.base import BaseStorage
 from autometa.experiment.trial import FinalRun, TrialRecord, TrialState, final_seeds, seed_list
 from autometa.graph import canonical_hash, from_json, mlp_graph, to_json
@@ -261,12 +261,15 @@ def _run_queued(loop: Any, runs: list[FinalRun]) -> None:
     inflight: dict[int, FinalRun] = {}
     while queue or inflight:
         while queue and loop.executor.in_flight < loop.executor.capacity:
-            run = queue.pop(0)
-            job = Job(-(run.id + 1), run.graph_json, run.seed)
-            storage.update_final_run(run.id, state=TrialState.RUNNING)
-            inflight[job.number] = run
-            loop.final_inflight.add(job.number)
-            loop.executor.submit(job)
+            jobs = []
+            for run in queue[: getattr(loop, "batch", 1)]:  # seeds of one entry batch together
+                job = Job(-(run.id + 1), run.graph_json, run.seed)
+                storage.update_final_run(run.id, state=TrialState.RUNNING)
+                inflight[job.number] = run
+                loop.final_inflight.add(job.number)
+                jobs.append(job)
+            del queue[: len(jobs)]
+            loop.executor.submit(batch_job(jobs))
         for outcome in loop.executor.wait(0.25):
             run = inflight.pop(outcome.number)
             loop.final_inflight.discard(outcome.number)

@@ -13,7 +13,7 @@ from autometa.experiment._failures import describe_failure, failure_kind
 from autometa.experiment._final import Final, run_final_stage
 from autometa.experiment._lease import Lease
 from autometa.experiment._memory import check_memory
-from autometa.experiment._worker import Job, Outcome
+from autometa.experiment._worker import Job, Outcome, batch_job
 from autometa.experiment.budget import Budget, Usage
 from autometa.experiment.fidelity import Scheduler
 from autometa.experiment.storage.base import BaseStorage, encode_weights
@@ -68,6 +68,8 @@ class SearchLoop:
         callbacks: told of each trial this session finishes (``on_trial_end``).
         max_memory: bytes one evaluation may need (by ``evaluator.estimate_memory``); a
             candidate over it fails before it is dispatched. None: not checked.
+        batch: trials sent to the executor as one job; an evaluator with
+            ``evaluate_population`` scores those of one architecture in one program.
     """
 
     def __init__(
@@ -88,6 +90,7 @@ class SearchLoop:
         lease: Lease | None = None,
         callbacks: CallbackList | None = None,
         max_memory: int | None = None,
+        batch: int = 1,
     ) -> None:
         self.storage, self.strategy, self.executor = storage, strategy, executor
         self.evaluator, self.scheduler, self.budget = evaluator, scheduler, budget
@@ -104,6 +107,7 @@ class SearchLoop:
         self.lease = lease
         self.callbacks = callbacks or CallbackList()
         self.max_memory = max_memory
+        self.batch = max(1, int(batch))
         self._default_iterations = default_iterations(evaluator)
         self._executor_started = executor_started
         self.failures: dict[str, int] = {}
@@ -261,23 +265,32 @@ class SearchLoop:
         ]
 
     def _dispatch(self) -> None:
-        """Fill free executor slots: queued trials first, then new candidates."""
+        """Fill free executor slots: queued trials first, then new candidates.
+
+        With ``batch`` > 1 each slot takes up to ``batch`` trials as one job (the strategy is
+        asked for a batch at a time); a partial batch goes out when no more can come.
+        """
         while self.executor.in_flight < self.executor.capacity:
             runnable = self._runnable()
-            if runnable:
-                self._submit(runnable[0])
+            if len(runnable) >= self.batch:
+                self._submit(runnable[: self.batch])
                 continue
             usage = self.usage()
-            if not self._can_create(usage):
-                return
-            n = self.executor.capacity - self.executor.in_flight
-            slots, placement = self.scheduler.next_slots(list(self.trials.values()))
+            n = (self.executor.capacity - self.executor.in_flight) * self.batch - len(runnable)
+            slots, placement = (None, {})
+            if self._can_create(usage):
+                slots, placement = self.scheduler.next_slots(list(self.trials.values()))
+            else:
+                n = 0
             if slots is not None:
                 n = min(n, slots)
             if self.budget.trials is not None:
                 n = min(n, self.budget.trials - usage.trials)
-            if n <= 0 or not self._ask(n, placement):
+            if n > 0 and self._ask(n, placement):
+                continue
+            if not runnable:
                 return
+            self._submit(runnable[: self.batch])
 
     def _ask(self, n: int, placement: dict[str, Any]) -> bool:
         """Ask for ``n`` candidates and create their trials; False when none came."""
@@ -345,25 +358,32 @@ class SearchLoop:
         extra = [float(v) for v in objectives.values()][: n - 1]
         return (float(score), *extra) if len(extra) == n - 1 else None
 
-    def _submit(self, trial: TrialRecord) -> None:
-        job = Job(
-            trial.number, trial.graph_json, trial.seed, self.scheduler.job_fidelity(trial),
-            tuple(seed_list(trial.seed, self.seeds)) if self.seeds > 1 else (),
-        )  # fmt: skip
-        self._put(self.storage.update_trial(trial.number, state=TrialState.RUNNING,
-                                            started=time.time()))  # fmt: skip
-        self._inflight[trial.number] = job
-        # Checked here, before dispatch, rather than in the worker: a candidate too big for
-        # the machine never takes a worker's slot, and every executor (inline, processes,
-        # Ray) gets the same check against one limit.
-        too_big = check_memory(self.evaluator, job, self.max_memory)
-        if too_big is not None:
-            reason, needed = too_big
-            result = failed_result(reason, memory_estimate=needed, memory_limit=self.max_memory)
-            result.fidelity = 0  # nothing was spent
-            self._handle(Outcome(trial.number, result, 0.0))
-            return
-        self.executor.submit(job)
+    def _submit(self, trials: list[TrialRecord]) -> None:
+        """Start ``trials`` as one job (a batch when there are several)."""
+        jobs = []
+        for trial in trials:
+            job = Job(
+                trial.number, trial.graph_json, trial.seed, self.scheduler.job_fidelity(trial),
+                tuple(seed_list(trial.seed, self.seeds)) if self.seeds > 1 else (),
+            )  # fmt: skip
+            self._put(self.storage.update_trial(trial.number, state=TrialState.RUNNING,
+                                                started=time.time()))  # fmt: skip
+            self._inflight[trial.number] = job
+            # Checked here, before dispatch, rather than in the worker: a candidate too big
+            # for the machine never takes a worker's slot, and every executor (inline,
+            # processes, Ray) gets the same check against one limit.
+            too_big = check_memory(self.evaluator, job, self.max_memory)
+            if too_big is not None:
+                reason, needed = too_big
+                result = failed_result(
+                    reason, memory_estimate=needed, memory_limit=self.max_memory
+                )
+                result.fidelity = 0  # nothing was spent
+                self._handle(Outcome(trial.number, result, 0.0))
+                continue
+            jobs.append(job)
+        if jobs:
+            self.executor.submit(batch_job(jobs))
 
     def _handle(self, outcome: Outcome) -> None:
         """Record one outcome, tell the strategy when the trial is finished."""

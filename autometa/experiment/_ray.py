@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from autometa._optional import import_optional
-from autometa.experiment._worker import Job, Outcome, run_job
+from autometa.experiment._worker import Job, Outcome, run_jobs
 from autometa.experiment.executors import BaseExecutor
 from autometa.meta.result import failed_result
 
@@ -20,17 +20,18 @@ def _import_ray() -> Any:
     return import_optional("ray", "the Ray executor")
 
 
-def _ray_evaluate(evaluator: Any, job: Job) -> Outcome:
-    """Body of one Ray task: evaluate on the GPU Ray assigned, if any."""
+def _ray_evaluate(evaluator: Any, job: Job) -> list[Outcome]:
+    """Body of one Ray task: evaluate a job or a batch on the GPU Ray assigned, if any."""
     import ray
 
     context = ray.get_runtime_context()
     gpus = context.get_accelerator_ids().get("GPU", [])
     device = "cuda" if gpus else "cpu"
-    outcome = run_job(evaluator, job, device)
+    outcomes = run_jobs(evaluator, job, device)
     node = context.get_node_id()[:8]
-    outcome.device = f"ray:{node}/{device}{':' + ','.join(map(str, gpus)) if gpus else ''}"
-    return outcome
+    for outcome in outcomes:
+        outcome.device = f"ray:{node}/{device}{':' + ','.join(map(str, gpus)) if gpus else ''}"
+    return outcomes
 
 
 class RayExecutor(BaseExecutor):
@@ -134,7 +135,7 @@ class RayExecutor(BaseExecutor):
         ready, _ = ray.wait(refs, num_returns=1, timeout=wait_for)
         if ready:
             ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
-        outcomes = [self._collect(ray, ref) for ref in ready]
+        outcomes = [o for ref in ready for o in self._collect(ray, ref)]
         if self.timeout is not None:
             now = time.monotonic()
             for ref, (job, start) in list(self._refs.items()):
@@ -142,26 +143,29 @@ class RayExecutor(BaseExecutor):
                     ray.cancel(ref, force=True)
                     del self._refs[ref]
                     reason = f"timed out after {self.timeout:g} s (Ray task cancelled)"
-                    logger.warning("trial %d: %s", job.number, reason)
-                    outcomes.append(Outcome(job.number, failed_result(reason), self.timeout))
+                    logger.warning("trials %s: %s", job.numbers, reason)
+                    outcomes.extend(
+                        Outcome(n, failed_result(reason), self.timeout) for n in job.numbers
+                    )
         return outcomes
 
-    def _collect(self, ray: Any, ref: Any) -> Outcome:
+    def _collect(self, ray: Any, ref: Any) -> list[Outcome]:
         job, start = self._refs.pop(ref)
         try:
-            return ray.get(ref)
+            return list(ray.get(ref))
         except ray.exceptions.RayTaskError as exc:  # the task body raised (run_job did not catch)
-            return Outcome(job.number, failed_result(f"Ray task failed: {exc}"))
+            return [Outcome(n, failed_result(f"Ray task failed: {exc}")) for n in job.numbers]
         except ray.exceptions.RayError as exc:  # worker or node died, object lost
             reason = f"worker died (Ray: {type(exc).__name__})"
-            return Outcome(job.number, failed_result(reason), time.monotonic() - start, lost=True)
+            took = time.monotonic() - start
+            return [Outcome(n, failed_result(reason), took, lost=True) for n in job.numbers]
 
     def cancel(self) -> list[int]:
         ray = _import_ray()
         numbers = []
         for ref, (job, _) in list(self._refs.items()):
             ray.cancel(ref, force=True)
-            numbers.append(job.number)
+            numbers.extend(job.numbers)
         self._refs.clear()
         return numbers
 

@@ -19,7 +19,9 @@ __all__ = [
     "combine_seeds",
     "describe_exitcode",
     "out_of_memory_reason",
+    "batch_job",
     "run_job",
+    "run_jobs",
 ]
 
 
@@ -34,6 +36,8 @@ class Job:
         meta_iterations: the fidelity to evaluate at; None lets the evaluator use its default.
         seeds: every seed to score the candidate on (``seed`` first); empty means ``(seed,)``.
             The score is their mean (:func:`combine_seeds`).
+        members: for a *batch* (:func:`batch_job`), the jobs it runs together; the batch's
+            own fields repeat its first member's.
     """
 
     number: int
@@ -41,6 +45,26 @@ class Job:
     seed: int
     meta_iterations: int | None = None
     seeds: tuple[int, ...] = ()
+    members: tuple[Job, ...] = ()
+
+    @property
+    def numbers(self) -> tuple[int, ...]:
+        """The trial numbers this job answers for: its members', or its own."""
+        return tuple(m.number for m in self.members) or (self.number,)
+
+
+def batch_job(jobs: list[Job]) -> Job:
+    """One job that runs ``jobs`` together (a single job stays as it is).
+
+    An evaluator with ``evaluate_population`` scores all their (candidate, seed) pairs in one
+    call, batching those of one architecture; each member still gets its own
+    :class:`Outcome`.
+    """
+    if len(jobs) == 1:
+        return jobs[0]
+    first = jobs[0]
+    return Job(first.number, first.graph_json, first.seed, first.meta_iterations,
+               first.seeds, members=tuple(jobs))  # fmt: skip
 
 
 @dataclass
@@ -152,6 +176,45 @@ def _evaluate(evaluator: Any, graph: Any, seeds: list[int], kwargs: dict[str, An
     return [evaluator(graph, seed=seed, **kwargs) for seed in seeds]
 
 
+def _checked(result: Any) -> EvalResult:
+    """``result`` as a recordable :class:`EvalResult`: not-finite scores and unnamed failures
+    get their reason, a result of another type becomes a failure."""
+    if not isinstance(result, EvalResult):
+        return failed_result(f"evaluator returned {type(result).__name__}, expected EvalResult")
+    if result.status == "ok" and not math.isfinite(result.score):
+        return failed_result(f"score is {result.score} (not finite)", **result.metrics)
+    if result.status != "ok" and not result.error:
+        result.error = f"evaluation ended with status {result.status!r}"
+    elif result.status != "ok":  # an evaluator that caught its own allocation failure
+        result.error = out_of_memory_reason(str(result.error))
+    for name in ("state_dict", "step_sizes"):  # results travel between processes on the CPU
+        tensors = getattr(result, name)
+        if tensors is not None:
+            try:
+                setattr(result, name, {k: v.detach().cpu() for k, v in tensors.items()})
+            except AttributeError:
+                setattr(result, name, None)
+    return result
+
+
+def _combined(seeds: list[int], results: list[Any]) -> Any:
+    bad = next((r for r in results if not isinstance(r, EvalResult)), None)
+    return combine_seeds(seeds, results) if bad is None and len(results) == len(seeds) else bad
+
+
+def _kwargs(job: Job, device: str | None) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"device": device}
+    if job.meta_iterations is not None:
+        kwargs["meta_iterations"] = job.meta_iterations
+    return kwargs
+
+
+def _crashed(exc: BaseException) -> EvalResult:
+    if isinstance(exc, KeyboardInterrupt):
+        raise exc
+    return failed_result(_error_text(exc), traceback="".join(traceback.format_exception(exc)))
+
+
 def run_job(evaluator: Any, job: Job, device: str | None) -> Outcome:
     """Evaluate one job; exceptions, NaN / infinite scores and OOM become failed results.
 
@@ -162,46 +225,50 @@ def run_job(evaluator: Any, job: Job, device: str | None) -> Outcome:
     """
     started = time.time()
     start = time.perf_counter()
-    kwargs: dict[str, Any] = {"device": device}
-    if job.meta_iterations is not None:
-        kwargs["meta_iterations"] = job.meta_iterations
     seeds = list(job.seeds) or [job.seed]
     try:
-        results = _evaluate(evaluator, from_json(job.graph_json), seeds, kwargs)
-        bad = next((r for r in results if not isinstance(r, EvalResult)), None)
-        result = (
-            combine_seeds(seeds, results) if bad is None and len(results) == len(seeds) else bad
-        )
-        if not isinstance(result, EvalResult):
-            result = failed_result(
-                f"evaluator returned {type(result).__name__}, expected EvalResult"
-            )
-        elif result.status == "ok" and not math.isfinite(result.score):
-            result = failed_result(f"score is {result.score} (not finite)", **result.metrics)
-        elif result.status != "ok" and not result.error:
-            result.error = f"evaluation ended with status {result.status!r}"
-        elif result.status != "ok":  # an evaluator that caught its own allocation failure
-            result.error = out_of_memory_reason(str(result.error))
+        results = _evaluate(evaluator, from_json(job.graph_json), seeds, _kwargs(job, device))
+        result = _checked(_combined(seeds, results))
     except ConfigurationError as exc:
-        result = failed_result(str(exc))
-        return Outcome(job.number, result, time.perf_counter() - start, device, started=started,
-                       fatal=True)  # fmt: skip
+        return Outcome(job.number, failed_result(str(exc)), time.perf_counter() - start, device,
+                       started=started, fatal=True)  # fmt: skip
     except BaseException as exc:  # noqa: BLE001 - a KeyboardInterrupt here is the worker's own
-        if isinstance(exc, KeyboardInterrupt):
-            raise
-        trace = "".join(traceback.format_exception(exc))
-        result = failed_result(_error_text(exc), traceback=trace)
-    if result.state_dict is not None:
-        try:
-            result.state_dict = {k: v.detach().cpu() for k, v in result.state_dict.items()}
-        except AttributeError:
-            result.state_dict = None
-    if result.step_sizes is not None:
-        try:
-            result.step_sizes = {k: v.detach().cpu() for k, v in result.step_sizes.items()}
-        except AttributeError:
-            result.step_sizes = None
+        result = _crashed(exc)
     return Outcome(job.number, result, time.perf_counter() - start, device, started=started)
+
+
+def run_jobs(evaluator: Any, job: Job, device: str | None) -> list[Outcome]:
+    """Evaluate a job or a batch (:func:`batch_job`): one :class:`Outcome` per trial.
+
+    A batch's (candidate, seed) pairs go to ``evaluator.evaluate_population`` in one call
+    when the evaluator has it (one at a time otherwise); each member's seeds are combined as
+    :func:`run_job` does, and its wall time is its share of the batch's.
+    """
+    if not job.members:
+        return [run_job(evaluator, job, device)]
+    if not hasattr(evaluator, "evaluate_population"):
+        return [run_job(evaluator, member, device) for member in job.members]
+    started = time.time()
+    start = time.perf_counter()
+    seeds = [list(m.seeds) or [m.seed] for m in job.members]
+    pairs = [(from_json(m.graph_json), s) for m, ss in zip(job.members, seeds) for s in ss]
+    try:
+        flat = list(evaluator.evaluate_population(pairs, **_kwargs(job, device)))
+        results, at = [], 0
+        for member_seeds in seeds:
+            results.append(_checked(_combined(member_seeds, flat[at : at + len(member_seeds)])))
+            at += len(member_seeds)
+        fatal = False
+    except ConfigurationError as exc:
+        results, fatal = [failed_result(str(exc)) for _ in job.members], True
+    except BaseException as exc:  # noqa: BLE001 - every member fails with the batch's reason
+        crash = _crashed(exc)
+        results, fatal = [failed_result(crash.error or "", **crash.metrics) for _ in seeds], False
+    share = (time.perf_counter() - start) / len(job.members)
+    return [
+        Outcome(m.number, r, share, device, started=started, fatal=fatal)
+        for m, r in zip(job.members, results)
+    ]
 
 
 def describe_exitcode(exitcode: int | None) -> str:

@@ -21,7 +21,7 @@ from autometa.experiment._memory import (
     total_memory,
 )
 from autometa.experiment._startup import wait_ready
-from autometa.experiment._worker import OUT_OF_MEMORY, Job, Outcome, run_job
+from autometa.experiment._worker import OUT_OF_MEMORY, Job, Outcome, run_jobs
 from autometa.meta.result import failed_result
 
 __all__ = [
@@ -128,17 +128,20 @@ class InlineExecutor(BaseExecutor):
         if not self._queue:
             return []
         job = self._queue[0]
-        outcome = run_job(self._evaluator, job, self.device)
+        start = time.perf_counter()
+        outcomes = run_jobs(self._evaluator, job, self.device)
+        took = time.perf_counter() - start
         self._queue.popleft()
-        if self.timeout is not None and outcome.wall_time > self.timeout:
-            outcome.result = failed_result(
-                f"timed out: took {outcome.wall_time:.3g} s, over the {self.timeout:g} s "
-                "limit (the inline executor checks after the evaluation)"
-            )
-        return [outcome]
+        if self.timeout is not None and took > self.timeout:
+            for outcome in outcomes:
+                outcome.result = failed_result(
+                    f"timed out: took {took:.3g} s, over the {self.timeout:g} s "
+                    "limit (the inline executor checks after the evaluation)"
+                )
+        return outcomes
 
     def cancel(self) -> list[int]:
-        numbers = [job.number for job in self._queue]
+        numbers = [n for job in self._queue for n in job.numbers]
         self._queue.clear()
         return numbers
 
@@ -159,6 +162,11 @@ def default_devices(workers: int) -> list[tuple[str, str | None]]:
     if count == 1:
         return [("cuda", None)] * workers
     return [("cpu", None)] * workers
+
+
+def _numbers(job: Job) -> str:
+    """``"3"`` for a job, ``"3, 4, 5"`` for a batch (log messages)."""
+    return ", ".join(map(str, job.numbers))
 
 
 def _worker_main(
@@ -188,15 +196,17 @@ def _worker_main(
             return
         try:
             conn.send(("start", job.number, time.time()))
-            outcome = run_job(evaluator, job, evaluate_on)
-            outcome.device = device
+            outcomes = run_jobs(evaluator, job, evaluate_on)
+            for outcome in outcomes:
+                outcome.device = device
             try:
-                conn.send(("done", outcome))
+                conn.send(("done", outcomes))
             except (BrokenPipeError, ConnectionError, EOFError):
                 raise
             except Exception as exc:  # noqa: BLE001 - an unpicklable result fails the trial only
-                outcome.result = failed_result(f"result could not be sent back: {exc}")
-                conn.send(("done", outcome))
+                for outcome in outcomes:
+                    outcome.result = failed_result(f"result could not be sent back: {exc}")
+                conn.send(("done", outcomes))
         except (BrokenPipeError, ConnectionError, EOFError):
             return  # the search process is gone: nobody to answer
 
@@ -403,7 +413,7 @@ class ProcessExecutor(BaseExecutor):
                         worker.deadline = time.monotonic() + self.timeout
                 else:
                     worker.job, worker.deadline = None, None
-                    self._ready.append(message[1])
+                    self._ready.extend(message[1])
                     return
         except (EOFError, OSError):
             pass
@@ -416,31 +426,32 @@ class ProcessExecutor(BaseExecutor):
                 " before starting; the worker could not be set up (with the spawn and forkserver "
                 "start methods a script's main code needs an `if __name__ == '__main__':` guard)"
             )
-        logger.warning("trial %d: %s", job.number, reason)
+        logger.warning("trial %s: %s", _numbers(job), reason)
         worker.stop()
         self._workers[slot] = None
         lost = not reason.startswith(OUT_OF_MEMORY)  # an OOM kill would only thrash again
-        outcome = Outcome(job.number, failed_result(reason), 0.0, worker.device, lost=lost)
-        self._ready.append(outcome)
+        self._ready.extend(
+            Outcome(n, failed_result(reason), 0.0, worker.device, lost=lost) for n in job.numbers
+        )
 
     def _time_out(self, slot: int, worker: _Worker) -> None:
         job = worker.job
         assert job is not None
         reason = f"timed out after {self.timeout:g} s (worker terminated)"
-        logger.warning("trial %d: %s", job.number, reason)
+        logger.warning("trial %s: %s", _numbers(job), reason)
         worker.stop()
         self._workers[slot] = None
-        outcome = Outcome(
-            job.number, failed_result(reason), float(self.timeout or 0.0), worker.device
+        took = float(self.timeout or 0.0)
+        self._ready.extend(
+            Outcome(n, failed_result(reason), took, worker.device) for n in job.numbers
         )
-        self._ready.append(outcome)
 
     def cancel(self) -> list[int]:
         numbers = [o.number for o in self._ready]
         self._ready = []
         for slot, worker in enumerate(self._workers):
             if worker is not None and worker.job is not None:
-                numbers.append(worker.job.number)
+                numbers.extend(worker.job.numbers)
                 worker.stop(grace=0.5)
                 self._workers[slot] = None
         return numbers

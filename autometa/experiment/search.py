@@ -168,6 +168,7 @@ def search(
     allow_changes: bool = False,
     fresh: bool = False,
     seeds: int = 1,
+    batch: int = 1,
     final: Final | bool | None = True,
     take_over: bool = False,
     imports: Sequence[str] | None = None,
@@ -211,6 +212,9 @@ def search(
             arguments here for ``autometa resume``).
         seeds: seeds each candidate is scored on during the search; its score is their mean
             and the trial keeps the per-seed scores, their standard error and the seeds.
+        batch: candidates sent to a worker as one job (a GA generation or a BO batch at a
+            time); the evaluator scores those of one architecture, and the seeds of each, in
+            one batched program (``docs/evaluator.md``). 1 sends them one by one.
         final: the final stage run when the budget is spent (``docs/scoring.md``): True for
             ``Final()`` (the top 3 distinct candidates on 3 fresh seeds), a :class:`Final`
             (finalists, seeds, baselines, ablation), or False / None for none.
@@ -265,6 +269,8 @@ def search(
     watchers = CallbackList(callbacks)
     if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
         raise ConfigurationError(f"`seeds` must be an int >= 1, got {seeds!r}")
+    if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
+        raise ConfigurationError(f"`batch` must be an int >= 1, got {batch!r}")
     plan = Final() if final is True else (final or None)
     if plan is not None and not isinstance(plan, Final):
         raise ConfigurationError(f"`final` must be a Final, True, False or None, got {final!r}")
@@ -305,6 +311,7 @@ def search(
             "trial_timeout": trial_timeout,
             "evaluator": described,
             "seeds": seeds,
+            "batch": batch,
             "final": plan.to_dict() if plan is not None else None,
             **(settings or {}),
         }
@@ -354,6 +361,7 @@ def search(
             lease=lease,
             executor_started=True,
             seeds=seeds,
+            batch=batch,
             final=plan,
             search_seed=int(seed),
             callbacks=watchers,
