@@ -1,5 +1,6 @@
 """Scoring candidates: MAML meta-training and few-step adaptation over task families."""
 
+from autometa.meta import _promp  # noqa: F401  (registers the "promp" meta-learner)
 from autometa.meta.config import PRESETS, MAMLConfig, config_for
 from autometa.meta.evaluator import (
     Adaptation,
