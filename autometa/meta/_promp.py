@@ -7,9 +7,11 @@ pieces, registered here as the ``"promp"`` meta-learner (``MAMLConfig(meta_learn
   ``J^LVC = mean over valid steps of pi_theta(a|s) / pi_o(a|s) * A``, with ``pi_o`` the policy
   that sampled the episodes. At the sampling parameters its value is 1 x the mean advantage
   and its gradient is REINFORCE's, so sampling and test-time adaptation take the same steps as
-  MAML; its Hessian, which the meta-gradient differentiates through, drops the terms that
-  couple different time steps (those make the REINFORCE Hessian's variance grow with the
-  horizon). Against the sampler's ``pi_o`` rather than ``stop_grad(pi_theta)``, as in the ProMP
+  MAML. Its Hessian, which the meta-gradient differentiates through, is REINFORCE's plus
+  ``mean_t (grad log pi_t)(grad log pi_t)^T A_t``: it adds the curvature of the sampling
+  distribution that MAML's REINFORCE Hessian leaves out, but only each step's own term, not
+  the products across time steps of the unbiased (DiCE) Hessian, whose variance grows with
+  the horizon. Against the sampler's ``pi_o`` rather than ``stop_grad(pi_theta)``, as in the ProMP
   code (``_adapt_objective_sym``), the later outer steps on the same episodes importance-weight
   the inner gradient.
 - **outer step** ``"promp"`` (ProMP §5, Algorithm 1): ``promp_steps`` Adam steps on the same

@@ -16,6 +16,7 @@ from autometa.meta import MAMLConfig, MAMLEvaluator, adapt
 from autometa.meta._promp import ProMPObjective, adapt_kl_coeff, lvc_loss, promp_init, promp_step
 from autometa.meta.baseline import advantages
 from autometa.meta.inner import inner_gradients, inner_loss, inner_update
+from autometa.meta.learners import META_LEARNERS, MetaLearner
 from autometa.meta.linalg import flatten, unflatten
 from autometa.meta.maml import MetaBatch, MetaObjective, init_meta_params
 from autometa.meta.rollout import kl_divergence, log_prob, policy_outputs
@@ -179,6 +180,18 @@ def test_unknown_meta_learner_is_one_line_with_the_closest_name():
     message = "invalid MAMLConfig: promp_clip: expected a finite number > 0, got 0.0"
     with pytest.raises(ConfigurationError, match=f"^{re.escape(message)}$"):
         MAMLConfig(meta_learner="promp", promp_clip=0.0)
+
+
+def test_a_meta_learner_with_an_unregistered_piece_is_refused_at_construction():
+    META_LEARNERS.register("half-done", MetaLearner("dice", None))
+    try:
+        message = (
+            "meta_learner 'half-done': unknown inner loss 'dice'. Valid names: lvc, reinforce"
+        )
+        with pytest.raises(ConfigurationError, match=f"^{re.escape(message)}$"):
+            MAMLEvaluator("navigation2d", meta_learner="half-done")
+    finally:
+        META_LEARNERS.unregister("half-done")
 
 
 def test_eval_option_meta_learner_is_checked_before_a_study_exists(tmp_path, capsys):
