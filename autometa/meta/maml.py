@@ -5,7 +5,8 @@ Read top to bottom, one meta-iteration is:
 1. sample a meta-batch of T tasks;
 2. roll out E episodes per task with the initial parameters theta (one tensor program);
 3. fit a linear baseline per task and compute advantages;
-4. inner step: theta'_i = theta - alpha * grad L_i(theta), vmapped over tasks (REINFORCE);
+4. inner step: theta'_i = theta - alpha * grad L_i(theta), vmapped over tasks (REINFORCE for
+   MAML, the meta-learner's inner loss in general: ``autometa.meta.inner``);
 5. roll out E fresh episodes per task with theta'_i;
 6. outer loss: the importance-weighted surrogate of the post-adaptation episodes, as a
    differentiable function of theta *through* the inner step (second order);
