@@ -8,6 +8,7 @@ of outer steps. The algorithm's stages are public modules too, for code that bui
 ``docs/evaluator.md`` for what each holds and for one meta-iteration through them.
 """
 
+from autometa.meta import _promp  # noqa: F401  (registers the "promp" meta-learner)
 from autometa.meta.config import PRESETS, MAMLConfig, config_for, settable_fields
 from autometa.meta.evaluator import (
     Adaptation,

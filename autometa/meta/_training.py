@@ -2,8 +2,9 @@
 
 :func:`meta_train` runs ``cfg.meta_iterations`` meta-updates (one :func:`~autometa.meta.outer.
 meta_iteration` each, one host read per iteration); :func:`adapt_to_tasks` takes the inner
-loop's policy-gradient steps on a batch of tasks given as tensors: the score's test phase, and
-the loop under the export-level ``autometa.adapt``.
+loop's policy-gradient steps (:mod:`autometa.meta.inner`, the same as meta-training's) on a
+batch of tasks given as tensors: the score's test phase, and the loop under the export-level
+``autometa.adapt``.
 """
 
 from __future__ import annotations
@@ -13,17 +14,11 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from autometa.meta.baseline import advantages
 from autometa.meta.config import MAMLConfig
-from autometa.meta.maml import (
-    derive_seed,
-    init_meta_params,
-    inner_gradients,
-    inner_update,
-    split_meta,
-)
-from autometa.meta.outer import OUTER_STEPS, check_finite, meta_iteration
-from autometa.meta.rollout import Params, rollout
+from autometa.meta.inner import sample_inner_loop
+from autometa.meta.maml import derive_seed, init_meta_params
+from autometa.meta.outer import check_finite, meta_iteration, outer_step_of
+from autometa.meta.rollout import Params
 from autometa.policy import GraphPolicy
 
 if TYPE_CHECKING:
@@ -58,7 +53,10 @@ def adapt_to_tasks(
     episodes: int | None = None,
     seed: int = 0,
 ) -> Adaptation:
-    """Adapt ``policy`` to each task in ``task_params`` with the MAML inner loop.
+    """Adapt ``policy`` to each task in ``task_params`` with the inner loop of meta-training.
+
+    The steps are those of :func:`autometa.meta.inner.sample_inner_loop` with
+    ``config.meta_learner``'s inner loss (REINFORCE for MAML, LVC for ProMP).
 
     Every step rolls out ``episodes`` fresh episodes per task, fits the baseline and takes one
     policy-gradient step: ``fast_lr`` for the first, ``fast_lr * test_lr_scale`` after (the
@@ -78,36 +76,22 @@ def adapt_to_tasks(
     cfg = config if config is not None else MAMLConfig()
     if params is None:
         params = {n: p.detach() for n, p in policy.named_parameters()}
-    theta, alpha = split_meta({n: p.detach() for n, p in params.items()})
-    episodes = episodes if episodes is not None else cfg.test_episodes
     generator = torch.Generator(device=family.device).manual_seed(derive_seed(seed, 3))
-    current, stacked, returns, env_steps = theta, False, [], 0
-    for k in range(steps + 1):
-        batch = rollout(
-            policy,
-            current,
-            family,
-            task_params,
-            episodes,
-            stacked=stacked,
-            generator=generator,
-            seed=derive_seed(seed, 4, k),
-        )
-        returns.append(batch.episode_returns().mean(1))
-        env_steps += batch.env_steps
-        if k == steps:
-            break
-        adv = advantages(
-            batch, cfg.gamma, cfg.gae_lambda, cfg.normalize_advantages, cfg.baseline_ridge
-        )
-        scale = 1.0 if k == 0 else cfg.test_lr_scale
-        lr: float | Params = (
-            {n: a * scale for n, a in alpha.items()} if alpha is not None else cfg.fast_lr * scale
-        )
-        with torch.no_grad():
-            g = inner_gradients(policy, current, stacked, batch, adv)
-            current, stacked = inner_update(current, g, lr), True
-    return Adaptation(params=current, returns=torch.stack(returns), env_steps=env_steps)
+    loop = sample_inner_loop(
+        policy,
+        params,
+        family,
+        task_params,
+        cfg,
+        steps,
+        episodes=episodes if episodes is not None else cfg.test_episodes,
+        generator=generator,
+        seeds=[derive_seed(seed, 4, k) for k in range(steps + 1)],
+        scales=[1.0] + [cfg.test_lr_scale] * max(steps - 1, 0),
+    )
+    returns = torch.stack([b.episode_returns().mean(1) for b in loop.batches])
+    env_steps = sum(b.env_steps for b in loop.batches)
+    return Adaptation(params=loop.params, returns=returns, env_steps=env_steps)
 
 
 def meta_train(
@@ -127,7 +111,7 @@ def meta_train(
     """
     meta = init_meta_params(policy, cfg)
     generator = torch.Generator(device=family.device).manual_seed(derive_seed(seed, 0))
-    outer = OUTER_STEPS.get(cfg.outer)
+    outer = outer_step_of(cfg)
     state = outer.init(meta, cfg) if outer.init is not None else None
     post, pre, env_steps = [], [], 0
     for it in range(cfg.meta_iterations):

@@ -2,7 +2,10 @@
 
 Sources are cited by the short names of ``docs/references.md``: "paper" is Finn, Abbeel & Levine,
 *Model-Agnostic Meta-Learning for Fast Adaptation of Deep Networks* (ICML 2017); "original
-code" is the authors' ``cbfinn/maml_rl``; "pytorch-maml-rl" is the standard PyTorch port.
+code" is the authors' ``cbfinn/maml_rl``; "pytorch-maml-rl" is the standard PyTorch port;
+"ProMP" is Rothfuss et al., *ProMP: Proximal Meta-Policy Search* (ICLR 2019) and "ProMP code"
+the authors' ``jonasrothfuss/ProMP`` (its ``ProMP`` class defaults and the settings of its run
+scripts ``run_scripts/pro-mp_run_point_mass.py`` and ``pro-mp_run_mujoco.py``, which agree).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from autometa.errors import ConfigurationError
+from autometa.meta.learners import META_LEARNERS
 
 __all__ = [
     "MAMLConfig",
@@ -32,6 +36,11 @@ class MAMLConfig:
     Graph hyperparameters (``graph.graph["hyperparameters"]``) may override any field by name
     for one candidate. Derived sizes (``episodes_per_iteration``) are computed, not set.
     """
+
+    meta_learner: str = "maml"
+    """The meta-learning algorithm, a name in ``autometa.meta.learners.META_LEARNERS``:
+    ``"maml"`` (the paper: REINFORCE inner steps, ``outer`` through them) or ``"promp"``
+    (ProMP: LVC inner steps, clipped surrogate with an inner-KL penalty, ``promp_*``)."""
 
     # -- inner loop (adaptation) ------------------------------------------------------------
     fast_lr: float = 0.1
@@ -73,6 +82,26 @@ class MAMLConfig:
     """Line-search shrink factor per step (original code and pytorch-maml-rl: 0.8)."""
     adam_lr: float = 1e-3
     """Adam step size when ``outer="adam"`` (not from the paper: Adam's usual default)."""
+
+    # -- ProMP's outer loop (meta_learner="promp"; ``outer`` does not apply) -----------------
+    promp_steps: int = 5
+    """Adam steps on the ProMP objective per meta-iteration, all on the same samples (ProMP
+    Algorithm 1's N; ProMP code: ``num_ppo_steps=5``, run scripts ``num_promp_steps: 5``)."""
+    promp_lr: float = 1e-3
+    """Adam step size of those steps (ProMP code: ``learning_rate=1e-3``)."""
+    promp_clip: float = 0.3
+    """Clip range epsilon of the post-adaptation likelihood ratio in the outer surrogate
+    (ProMP code run scripts: ``clip_eps: 0.3``; the class default is 0.2)."""
+    promp_kl_coeff: float = 5e-4
+    """Weight eta of the inner-KL penalty, the mean KL between the pre-update policies that
+    sampled and the current ones (ProMP code run scripts: ``init_inner_kl_penalty: 5e-4``;
+    the class default is 1e-2)."""
+    promp_adaptive_kl: bool = False
+    """Halve eta after a meta-iteration whose inner KL is below ``promp_target_kl / 1.5``,
+    double it above ``1.5 x promp_target_kl`` (ProMP code run scripts:
+    ``adaptive_inner_kl_penalty: False``; the class default is True)."""
+    promp_target_kl: float = 0.01
+    """Target inner KL of the adaptive penalty (ProMP code: ``target_inner_step=0.01``)."""
 
     # -- returns, advantages, baseline ------------------------------------------------------
     gamma: float = 0.99
@@ -218,9 +247,12 @@ def _problems(cfg: MAMLConfig) -> list[str]:
         if not ok:
             out.append(f"{name}: expected {expected}, got {getattr(cfg, name)!r}")
 
+    if not (isinstance(cfg.meta_learner, str) and cfg.meta_learner in META_LEARNERS):
+        out.append(f"meta_learner: {META_LEARNERS.unknown_message(cfg.meta_learner)}")
     for name in (
         "episodes_per_task",
         "num_tasks",
+        "promp_steps",
         "cg_iters",
         "ls_max_steps",
         "test_tasks",
@@ -231,16 +263,24 @@ def _problems(cfg: MAMLConfig) -> list[str]:
     for name in ("inner_steps", "meta_iterations", "test_steps", "report_steps", "test_seed"):
         value = getattr(cfg, name)
         need(name, _is_int(value) and value >= 0, "an int >= 0")
-    for name in ("fast_lr", "max_kl", "adam_lr", "init_std"):
+    for name in (
+        "fast_lr",
+        "max_kl",
+        "adam_lr",
+        "init_std",
+        "promp_lr",
+        "promp_clip",
+        "promp_target_kl",
+    ):
         value = getattr(cfg, name)
         need(name, _is_real(value) and value > 0, "a finite number > 0")
-    for name in ("cg_damping", "baseline_ridge", "test_lr_scale"):
+    for name in ("cg_damping", "baseline_ridge", "test_lr_scale", "promp_kl_coeff"):
         value = getattr(cfg, name)
         need(name, _is_real(value) and value >= 0, "a finite number >= 0")
     for name in ("gamma", "gae_lambda", "ls_backtrack"):
         value = getattr(cfg, name)
         need(name, _is_real(value) and 0 < value <= 1, "a number in (0, 1]")
-    for name in ("meta_sgd", "first_order", "normalize_advantages"):
+    for name in ("meta_sgd", "first_order", "normalize_advantages", "promp_adaptive_kl"):
         need(name, isinstance(getattr(cfg, name), bool), "a bool")
     need("outer", isinstance(cfg.outer, str) and cfg.outer != "", "a registered outer step name")
     return out

@@ -36,9 +36,9 @@ from autometa.meta.config import (
     config_for,
     settable_fields,
 )
-from autometa.meta.maml import (
-    split_meta,
-)
+from autometa.meta.inner import INNER_LOSSES
+from autometa.meta.learners import META_LEARNERS
+from autometa.meta.maml import split_meta
 from autometa.meta.memory import estimate_evaluation_memory
 from autometa.meta.outer import OUTER_STEPS
 from autometa.meta.result import (
@@ -70,6 +70,19 @@ def _check_family(name: str, options: dict[str, Any]) -> None:
             ) from exc
 
 
+def _check_learner(cfg: MAMLConfig) -> None:
+    """Refuse a meta-learner whose inner loss or outer step is not registered."""
+    learner = META_LEARNERS.get(cfg.meta_learner)
+    for registry, name in (
+        (INNER_LOSSES, learner.inner_loss),
+        (OUTER_STEPS, learner.outer_step(cfg.outer)),
+    ):
+        if name not in registry:
+            raise ConfigurationError(
+                f"meta_learner {cfg.meta_learner!r}: {registry.unknown_message(name)}"
+            )
+
+
 class MAMLEvaluator:
     """Scores a candidate graph by how well its policy meta-learns a task family with MAML.
 
@@ -84,7 +97,8 @@ class MAMLEvaluator:
             eagerly (False), or by the evaluation's size (None, the default: traced from
             ``autometa.meta.trpo.TRACE_MIN_STEPS`` post-adaptation transitions). Both give
             the same numbers; tracing costs about a second once and halves the products.
-        **overrides: any :class:`MAMLConfig` field, applied over the family's preset.
+        **overrides: any :class:`MAMLConfig` field, applied over the family's preset
+            (``meta_learner="promp"`` meta-trains with ProMP instead of MAML).
 
     Raises:
         ConfigurationError: at construction, for an unknown task family (with the closest
@@ -125,6 +139,7 @@ class MAMLEvaluator:
         self.config = config_for(name, **overrides)
         if self.config.outer not in OUTER_STEPS:
             raise ConfigurationError(f"outer: {OUTER_STEPS.unknown_message(self.config.outer)}")
+        _check_learner(self.config)
         self._families: dict[str, Any] = {}
 
     def __repr__(self) -> str:

@@ -5,7 +5,8 @@ Read top to bottom, one meta-iteration is:
 1. sample a meta-batch of T tasks;
 2. roll out E episodes per task with the initial parameters theta (one tensor program);
 3. fit a linear baseline per task and compute advantages;
-4. inner step: theta'_i = theta - alpha * grad L_i(theta), vmapped over tasks (REINFORCE);
+4. inner step: theta'_i = theta - alpha * grad L_i(theta), vmapped over tasks (REINFORCE for
+   MAML, the meta-learner's inner loss in general: ``autometa.meta.inner``);
 5. roll out E fresh episodes per task with theta'_i;
 6. outer loss: the importance-weighted surrogate of the post-adaptation episodes, as a
    differentiable function of theta *through* the inner step (second order);
@@ -20,16 +21,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 
 import numpy as np
 import torch
 from torch.func import functional_call, grad, vjp, vmap
 from torch.utils._pytree import tree_flatten, tree_unflatten
 
-from autometa.meta.baseline import advantages
 from autometa.meta.config import MAMLConfig
-from autometa.meta.rollout import Batch, Outputs, Params, kl_divergence, log_prob, rollout
+from autometa.meta.inner import (
+    ALPHA,
+    inner_gradients,
+    inner_loss,
+    inner_update,
+    replay_inner_steps,
+    sample_inner_loop,
+    split_meta,
+)
+from autometa.meta.rollout import Batch, Outputs, Params, kl_divergence, log_prob
 from autometa.policy import GraphPolicy
 
 __all__ = [
@@ -49,9 +57,6 @@ __all__ = [
     "unflatten_objective",
 ]
 
-ALPHA = "alpha."
-"""Prefix of the Meta-SGD step sizes among the meta-parameters (``alpha.<parameter name>``)."""
-
 
 def derive_seed(*keys: int) -> int:
     """A 63-bit seed from integer keys (evaluation seed, iteration, stream), collision-free."""
@@ -67,43 +72,7 @@ def init_meta_params(policy: GraphPolicy, cfg: MAMLConfig) -> Params:
     return meta
 
 
-def split_meta(meta: Params) -> tuple[Params, Params | None]:
-    """``(theta, alpha)``: the policy parameters and the Meta-SGD step sizes (or None)."""
-    theta = {n: p for n, p in meta.items() if not n.startswith(ALPHA)}
-    alpha = {n[len(ALPHA) :]: p for n, p in meta.items() if n.startswith(ALPHA)}
-    return theta, (alpha or None)
-
-
-# -- inner loop: REINFORCE with a baseline, one task ------------------------------------------
-
-
-def inner_loss(
-    theta: Params, policy: GraphPolicy, batch: Batch, adv: torch.Tensor
-) -> torch.Tensor:
-    """One task's REINFORCE loss: ``-mean over valid steps of log pi(a|s) * A``."""
-    logp = log_prob(functional_call(policy, theta, (batch.obs,)), batch.actions)
-    return -(logp * adv).sum() / batch.alive.sum().clamp_min(1.0)
-
-
-def inner_gradients(
-    policy: GraphPolicy, params: Params, stacked: bool, batch: Batch, adv: torch.Tensor
-) -> Params:
-    """``grad L_i`` for every task at once: ``vmap(grad(inner_loss))``, stacked ``(T, ...)``.
-
-    Differentiable with respect to ``params`` (``torch.func`` composes), which is what makes
-    the outer gradient second order.
-    """
-    per_task = grad(partial(inner_loss, policy=policy))
-    return vmap(
-        lambda p, b, a: per_task(p, batch=b, adv=a), in_dims=(0 if stacked else None, 0, 0)
-    )(params, batch, adv)
-
-
-def inner_update(params: Params, grads: Params, lr: float | torch.Tensor | Params) -> Params:
-    """``params - lr * grads`` (broadcasts shared params against stacked gradients)."""
-    if isinstance(lr, dict):
-        return {n: params[n] - lr[n] * grads[n] for n in params}
-    return {n: params[n] - lr * grads[n] for n in params}
+# -- inner loop: autometa.meta.inner (REINFORCE for MAML), differentiable in meta -------------
 
 
 def adapted_params(
@@ -120,7 +89,7 @@ def adapted_params(
         meta: meta-parameters (theta and, with Meta-SGD, alpha).
         policy: the policy module.
         train: one ``(batch, advantages)`` per inner step, sampled beforehand.
-        cfg: the configuration (``fast_lr``).
+        cfg: the configuration (``fast_lr``, the meta-learner's inner loss).
         fixed_grads: precomputed inner gradients; given, they are used as constants, which is
             first-order MAML (no second derivatives through the inner step).
         lr: the inner step size (default ``cfg.fast_lr``); a tensor when each member of a
@@ -131,19 +100,7 @@ def adapted_params(
         ``(params, stacked)``: stacked per-task parameters, or theta itself (not stacked) when
         there is no inner step.
     """
-    theta, alpha = split_meta(meta)
-    step: float | torch.Tensor | Params = (
-        alpha if alpha is not None else (cfg.fast_lr if lr is None else lr)
-    )
-    params, stacked = theta, False
-    for k, (batch, adv) in enumerate(train):
-        g = (
-            fixed_grads[k]
-            if fixed_grads is not None
-            else inner_gradients(policy, params, stacked, batch, adv)
-        )
-        params, stacked = inner_update(params, g, step), True
-    return params, stacked
+    return replay_inner_steps(meta, policy, train, cfg, fixed_grads, lr)[-1]
 
 
 # -- sampling: pre-adaptation episodes, inner steps, post-adaptation episodes -----------------
@@ -171,12 +128,6 @@ class MetaBatch:
         return sum(b.env_steps for b, _ in self.train) + self.valid.env_steps
 
 
-def _advantages(batch: Batch, cfg: MAMLConfig) -> torch.Tensor:
-    return advantages(
-        batch, cfg.gamma, cfg.gae_lambda, cfg.normalize_advantages, cfg.baseline_ridge
-    )
-
-
 def sample_meta_batch(
     policy: GraphPolicy,
     meta: Params,
@@ -188,41 +139,23 @@ def sample_meta_batch(
 ) -> MetaBatch:
     """Roll out, fit baselines and take the inner steps (no gradient kept), then roll out again.
 
-    The inner steps use fresh episodes after every step, as pytorch-maml-rl's sampler does.
+    The inner steps use fresh episodes after every step, as pytorch-maml-rl's sampler does
+    (:func:`autometa.meta.inner.sample_inner_loop`, with ``cfg.meta_learner``'s inner loss).
     """
-    meta = {n: p.detach() for n, p in meta.items()}
-    theta, alpha = split_meta(meta)
-    lr = alpha if alpha is not None else cfg.fast_lr
-    params, stacked = theta, False
-    train, grads = [], []
-    for k in range(cfg.inner_steps):
-        batch = rollout(
-            policy,
-            params,
-            family,
-            tasks,
-            cfg.episodes_per_task,
-            stacked=stacked,
-            generator=generator,
-            seed=seed + k,
-        )
-        adv = _advantages(batch, cfg)
-        with torch.no_grad():
-            g = inner_gradients(policy, params, stacked, batch, adv)
-            params, stacked = inner_update(params, g, lr), True
-        train.append((batch, adv))
-        grads.append(g)
-    valid = rollout(
+    loop = sample_inner_loop(
         policy,
-        params,
+        meta,
         family,
         tasks,
-        cfg.episodes_per_task,
-        stacked=stacked,
+        cfg,
+        cfg.inner_steps,
+        episodes=cfg.episodes_per_task,
         generator=generator,
-        seed=seed + cfg.inner_steps,
+        seeds=[seed + k for k in range(cfg.inner_steps + 1)],
+        last_advantages=True,
     )
-    return MetaBatch(train, grads, valid, _advantages(valid, cfg))
+    train = list(zip(loop.batches[:-1], loop.advantages[:-1]))
+    return MetaBatch(train, loop.grads, loop.batches[-1], loop.advantages[-1])
 
 
 # -- outer loss: surrogate and KL of the post-adaptation policy, as functions of meta --------

@@ -1,7 +1,9 @@
 """One meta-iteration: sample a meta-batch, then take a registered outer step on it.
 
-Outer steps are registered by name in :data:`OUTER_STEPS` (``"trpo"``, ``"adam"``), so a new
-meta-optimiser is one function and one registration, chosen by ``MAMLConfig.outer``. Each
+Outer steps are registered by name in :data:`OUTER_STEPS` (``"trpo"``, ``"adam"``; ProMP's
+``"promp"`` in ``autometa.meta._promp``), so a new meta-optimiser is one function and one
+registration, chosen by ``MAMLConfig.outer`` or by the meta-learner
+(:mod:`autometa.meta.learners`). Each
 takes ``(objective, meta, cfg, state)`` and returns ``(new_meta, loss, finite_flag)``;
 ``state`` is what the step keeps between iterations (Adam's optimiser), made by the entry's
 ``init``.
@@ -18,13 +20,21 @@ import torch
 
 from autometa.errors import EvaluationError
 from autometa.meta.config import MAMLConfig
+from autometa.meta.learners import META_LEARNERS
 from autometa.meta.maml import MetaObjective, derive_seed, loss_and_grad, sample_meta_batch
 from autometa.meta.rollout import Params
 from autometa.meta.trpo import trpo_step
 from autometa.policy import GraphPolicy
 from autometa.registry import Registry
 
-__all__ = ["OUTER_STEPS", "OuterStep", "adam_step", "check_finite", "meta_iteration"]
+__all__ = [
+    "OUTER_STEPS",
+    "OuterStep",
+    "adam_step",
+    "check_finite",
+    "meta_iteration",
+    "outer_step_of",
+]
 
 
 @dataclass(frozen=True)
@@ -42,6 +52,11 @@ class OuterStep:
 
 OUTER_STEPS: Registry[OuterStep] = Registry("outer step")
 """Meta-optimisers by name (``"trpo"``, ``"adam"``); ``MAMLConfig.outer`` picks one."""
+
+
+def outer_step_of(cfg: MAMLConfig) -> OuterStep:
+    """The outer step of ``cfg.meta_learner``: its own, or ``cfg.outer`` (MAML's choice)."""
+    return OUTER_STEPS.get(META_LEARNERS.get(cfg.meta_learner).outer_step(cfg.outer))
 
 
 def meta_iteration(
@@ -69,7 +84,7 @@ def meta_iteration(
         policy, meta, family, tasks, cfg, generator, derive_seed(seed, iteration, 2)
     )
     obj = MetaObjective(policy, mb, cfg)
-    outer = OUTER_STEPS.get(cfg.outer)
+    outer = outer_step_of(cfg)
     new_meta, loss, finite = outer.step(obj, meta, cfg, state, traced)
     pre = (
         mb.train[0][0].episode_returns().mean() if mb.train else mb.valid.episode_returns().mean()

@@ -71,9 +71,9 @@ def population_key(cfg: MAMLConfig) -> tuple | None:
     """What members must share to be batched together, or None if ``cfg`` cannot batch.
 
     Every configuration field except :data:`PER_MEMBER` (sizes, iterations, discount,
-    baseline, test protocol...). Only the TRPO outer step batches.
+    baseline, test protocol...). Only MAML with the TRPO outer step batches.
     """
-    if cfg.outer != "trpo":
+    if cfg.outer != "trpo" or cfg.meta_learner != "maml":
         return None
     shared = {k: v for k, v in cfg.to_dict().items() if k not in PER_MEMBER}
     return tuple(sorted((k, repr(v)) for k, v in shared.items()))

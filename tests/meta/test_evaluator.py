@@ -155,7 +155,8 @@ def test_a_bug_raises_instead_of_failing_the_candidate():
 
 def test_bad_evaluator_options_raise_at_construction():
     with pytest.raises(
-        ConfigurationError, match="^outer: unknown outer step 'sgd'. Valid names: adam, trpo$"
+        ConfigurationError,
+        match="^outer: unknown outer step 'sgd'. Valid names: adam, promp, trpo$",
     ):
         MAMLEvaluator("navigation2d", outer="sgd")
     message = f"unknown MAMLConfig field(s) 'horizon'. Valid names: {', '.join(settable_fields())}"
