@@ -45,6 +45,7 @@ _ADAPT_KEYS = (
     "normalize_advantages",
     "baseline_ridge",
     "init_std",
+    "meta_learner",
 )
 
 

@@ -26,7 +26,8 @@ others go on.
 What may differ between members: the seed, the initial weights, and the per-member step sizes
 (``PER_MEMBER``: ``fast_lr``, ``max_kl``, ``cg_damping``, ``ls_backtrack``, ``init_std``);
 everything else (architecture, sizes, iterations, outer step) is shared, see
-:func:`population_key`. Only the TRPO outer step and native (pure-torch) task families batch.
+:func:`population_key`. Only MAML with the TRPO outer step, on native (pure-torch) task
+families, batches.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from torch.func import vmap
 
 from autometa.meta.baseline import advantages
 from autometa.meta.config import MAMLConfig
+from autometa.meta.cuda_graphs import captured
 from autometa.meta.linalg import conjugate_gradient, fisher_vector_product, flatten, unflatten
 from autometa.meta.maml import (
     MetaBatch,
@@ -148,14 +150,27 @@ def population_rollout(
     obs = torch.cat([o for _, o in resets])
     tasks_each = obs.shape[0] // members
     noise = torch.cat([action_noise(family, (tasks_each, episodes), g) for g in generators], dim=1)
-    member_outputs = vmap(lambda p, o: policy_outputs(policy, p, o, stacked))
+    names, keys = list(params), list(state)
 
-    def forward(flat_obs: torch.Tensor) -> Outputs:
-        outputs = member_outputs(params, _split(flat_obs, members))
-        return tuple(_merge(o) for o in outputs)
+    def steps(*flat: torch.Tensor) -> Batch:
+        split = len(names) + len(keys)
+        member_params = dict(zip(names, flat[: len(names)]))
+        member_outputs = vmap(lambda p, o: policy_outputs(policy, p, o, stacked))
 
+        def forward(flat_obs: torch.Tensor) -> Outputs:
+            outputs = member_outputs(member_params, _split(flat_obs, members))
+            return tuple(_merge(o) for o in outputs)
+
+        reset = dict(zip(keys, flat[len(names) : split]))
+        return run_steps(forward, family, reset, flat[split], flat[split + 1])
+
+    inputs = [*params.values(), *state.values(), obs, noise]
     with torch.no_grad():
-        batch = run_steps(forward, family, state, obs, noise)
+        columns = None
+        if family.native:  # on CUDA the time loop is replayed as one CUDA graph
+            key = ("population-rollout", family, stacked, members, tuple(names), tuple(keys))
+            columns = captured(policy, key, steps, inputs)
+        batch = Batch(*columns) if columns is not None else steps(*inputs)
     return Batch(*(_split(column, members) for column in batch))
 
 

@@ -1,0 +1,166 @@
+"""Candidates per second: one population program against one-by-one and a process pool.
+
+For each population size P, P members of one architecture (a 2x64 tanh policy, each member
+with its own seed and its own ``fast_lr``) are scored three ways, timed in alternation in
+every round so that clock and load changes hit all three alike:
+
+- ``one process``: ``MAMLEvaluator(graph, seed=...)`` for each member in turn (what a search
+  with ``workers=0`` does; the TRPO products traced when the size calls for it);
+- ``process pool``: the same calls spread over ``--workers`` processes, each with
+  ``torch threads / workers`` threads (what ``--workers N`` does);
+- ``population``: ``MAMLEvaluator.evaluate_population`` on all P pairs: one batched program
+  (what ``--batch N`` and ``--seeds S`` do).
+
+Also reported: the S=4 seeds of one candidate in one program against S=1 (the wall-time
+ratio of ``evaluate_seeds(graph, 4 seeds)`` to one evaluation), and the fixed cost of a
+candidate (build, held-out test, no meta-iteration) alone and as a population member.
+
+The default size is the paper's 2D navigation evaluation (20 tasks x 20 episodes x 100 steps,
+test on 40 tasks x 40 episodes) with ``--meta-iterations`` meta-updates (default 100);
+``--quick`` is a reduced size that runs in minutes on a laptop CPU.
+
+Usage: python benchmarks/bench_population.py [--quick] [--sizes 1 4 16 64]
+       [--meta-iterations 100] [--repeats 2] [--workers 2] [--device cpu]
+Writes benchmarks/results/bench_population[_quick]_<device>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import print_table, save  # noqa: E402
+
+from autometa.graph import mlp_graph  # noqa: E402
+from autometa.meta import MAMLEvaluator  # noqa: E402
+
+QUICK = dict(
+    num_tasks=10,
+    episodes_per_task=10,
+    test_tasks=10,
+    test_episodes=10,
+    family_options={"horizon": 50},
+)
+_POOL_EVALUATOR: MAMLEvaluator | None = None
+
+
+def member(i: int):
+    """Member ``i``: the 2x64 tanh policy with its own step size (seed ``i`` is its own)."""
+    return mlp_graph((64, 64), "linear_tanh", {"fast_lr": 0.05 + 0.01 * i}, name="bench")
+
+
+def _pool_init(evaluator: MAMLEvaluator, threads: int) -> None:
+    global _POOL_EVALUATOR
+    torch.set_num_threads(threads)
+    _POOL_EVALUATOR = evaluator
+
+
+def _pool_eval(args: tuple[int, str]) -> float:
+    i, device = args
+    assert _POOL_EVALUATOR is not None
+    return float(_POOL_EVALUATOR(member(i), seed=i, device=device).score)
+
+
+def timed(fn) -> tuple[float, object]:
+    start = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - start, out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--sizes", type=int, nargs="+", default=None)
+    parser.add_argument("--meta-iterations", type=int, default=None)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args()
+    sizes = args.sizes or ([1, 4, 8] if args.quick else [1, 4, 16, 64])
+    iterations = args.meta_iterations or (3 if args.quick else 100)
+    options = QUICK if args.quick else {}
+    evaluator = MAMLEvaluator("navigation2d", iterations, keep_state_dict=False, **options)
+    threads = torch.get_num_threads()
+    pool = ProcessPoolExecutor(
+        args.workers, initializer=_pool_init,
+        initargs=(evaluator, max(1, threads // args.workers)),
+    )  # fmt: skip
+    list(pool.map(_pool_eval, [(0, args.device)] * args.workers))  # start the workers
+    evaluator(member(0), seed=0, device=args.device)  # warm-up (and the trace, if any)
+
+    def one(p: int):
+        return [evaluator(member(i), seed=i, device=args.device).score for i in range(p)]
+
+    def pooled(p: int):
+        return list(pool.map(_pool_eval, [(i, args.device) for i in range(p)]))
+
+    def population(p: int):
+        pairs = [(member(i), i) for i in range(p)]
+        return [r.score for r in evaluator.evaluate_population(pairs, device=args.device)]
+
+    methods = {"one process": one, "process pool": pooled, "population": population}
+    times: dict[tuple[str, int], list[float]] = {}
+    agree: dict[int, float] = {}
+    for _ in range(args.repeats):
+        for p in sizes:
+            scores = {}
+            for name, fn in methods.items():  # alternate the three in every round
+                seconds, scores[name] = timed(lambda fn=fn, p=p: fn(p))
+                times.setdefault((name, p), []).append(seconds)
+            agree[p] = max(abs(a - b) for a, b in zip(scores["population"], scores["one process"]))
+    rows, records = [], []
+    for p in sizes:
+        base = statistics.median(times[("one process", p)])
+        for name in methods:
+            wall = statistics.median(times[(name, p)])
+            rows.append([p, name, wall, p / wall, base / wall])
+            records.append(dict(size=p, method=name, seconds=times[(name, p)],
+                                candidates_per_s=p / wall, speedup=base / wall))  # fmt: skip
+    print(f"\nnavigation2d, {iterations} meta-iterations, {args.device}, {threads} threads")
+    print_table(["P", "method", "wall s", "candidates/s", "x one process"], rows)
+    print(
+        "largest |score difference| population vs alone:",
+        {p: f"{d:.2g}" for p, d in agree.items()},
+    )
+
+    graph = member(0)
+    seed_times: dict[str, list[float]] = {"S=1": [], "S=4": []}
+    fixed: dict[str, list[float]] = {"alone": [], "member of 4": []}
+    for _ in range(args.repeats):
+        seed_times["S=1"].append(timed(lambda: evaluator(graph, seed=1, device=args.device))[0])
+        seed_times["S=4"].append(timed(
+            lambda: evaluator.evaluate_seeds(graph, seeds=[1, 2, 3, 4], device=args.device)
+        )[0])  # fmt: skip
+        fixed["alone"].append(timed(
+            lambda: evaluator(graph, seed=1, device=args.device, meta_iterations=0)
+        )[0])  # fmt: skip
+        fixed["member of 4"].append(timed(lambda: evaluator.evaluate_seeds(
+            graph, seeds=[1, 2, 3, 4], device=args.device, meta_iterations=0
+        ))[0] / 4)  # fmt: skip
+    s1, s4 = (statistics.median(seed_times[k]) for k in ("S=1", "S=4"))
+    f1, f4 = (statistics.median(fixed[k]) for k in ("alone", "member of 4"))
+    print()
+    print_table(
+        ["what", "wall s", "ratio"],
+        [["S=1 (one seed)", s1, 1.0], ["S=4 in one program", s4, s4 / s1],
+         ["fixed cost, alone", f1, 1.0], ["fixed cost, per member of 4", f4, f4 / f1]],
+    )  # fmt: skip
+    pool.shutdown()
+    name = "bench_population_quick" if args.quick else "bench_population"
+    save(f"{name}_{args.device.split(':')[0]}", {
+        "meta_iterations": iterations, "options": {k: v for k, v in options.items()},
+        "workers": args.workers, "rows": records, "max_score_difference": agree,
+        "seeds": {k: v for k, v in seed_times.items()}, "s4_over_s1": s4 / s1,
+        "fixed_cost": fixed, "fixed_member_over_alone": f4 / f1,
+    })  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
