@@ -100,7 +100,7 @@ def meta_train(
     """Run ``cfg.meta_iterations`` meta-updates from the policy's current weights.
 
     ``traced`` chooses how TRPO computes its products: the traced program (True), eagerly
-    (False) or by the evaluation's size (None, see ``autometa.meta.trpo.TRACE_MIN_STEPS``).
+    (False) or by the evaluation's size (None, see ``autometa.meta.backend.TRACE_MIN_STEPS``).
 
     Returns:
         ``(meta_params, post_curve, pre_curve, env_steps)``: the curves hold the mean return

@@ -95,7 +95,7 @@ class MAMLEvaluator:
             Meta-SGD (``meta_sgd=True``) the learned step sizes in ``EvalResult.step_sizes``.
         traced: how TRPO computes its loss, gradient and products: the traced program (True),
             eagerly (False), or by the evaluation's size (None, the default: traced from
-            ``autometa.meta.trpo.TRACE_MIN_STEPS`` post-adaptation transitions). Both give
+            ``autometa.meta.backend.TRACE_MIN_STEPS`` post-adaptation transitions). Both give
             the same numbers; tracing costs about a second once and halves the products.
         **overrides: any :class:`MAMLConfig` field, applied over the family's preset
             (``meta_learner="promp"`` meta-trains with ProMP instead of MAML).

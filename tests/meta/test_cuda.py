@@ -13,6 +13,7 @@ from helpers import chain_graph
 from meta_fixtures import SMALL, float64_policy, synthetic_meta_batch
 
 from autometa.meta import MAMLConfig, MAMLEvaluator, cuda_graphs
+from autometa.meta.backend import traced_solve
 from autometa.meta.maml import (
     MetaBatch,
     MetaObjective,
@@ -24,7 +25,6 @@ from autometa.meta.reference import loop_meta_gradient
 from autometa.meta.rollout import Batch, rollout
 from autometa.meta.traced import trpo_program
 from autometa.meta.trpo import (
-    _traced_solve,
     conjugate_gradient,
     fisher_vector_product,
     flatten,
@@ -206,7 +206,7 @@ def test_cg_solve_replayed_from_a_cuda_graph_equals_eager(monkeypatch):
         solves[flag], steps[flag] = [], []
         for mb in batches:  # the first solve captures, the second only replays
             _, g, _, state = program.prepare(meta, mb, flatten(meta))
-            solves[flag].append(_traced_solve(program, state, g, cfg.cg_iters))
+            solves[flag].append(traced_solve(program, state, g, cfg.cg_iters))
             new, _, _ = trpo_step(MetaObjective(policy, mb, cfg), meta, cfg, traced=True)
             steps[flag].append(flatten(new))
     assert len(cuda_graphs.graphs_of(program)) == 2  # the once-per-step part, the CG solve

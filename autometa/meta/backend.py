@@ -1,0 +1,132 @@
+"""Where acceleration meets the algorithm: the TRPO direction, computed eagerly or traced.
+
+The TRPO step (``autometa.meta.trpo``) needs, at the current meta-parameters, the meta-loss,
+its gradient ``g``, the post-adaptation outputs and the CG solution of
+``(H + damping I) x = g``. A *backend* computes those five things; the step itself (scale to
+the trust region, line search) is the same eager code for every backend. Backends are
+registered by name in :data:`BACKENDS`:
+
+- ``"eager"``: :func:`~autometa.meta.maml.loss_and_grad`,
+  :func:`~autometa.meta.linalg.fisher_vector_product` and
+  :func:`~autometa.meta.linalg.conjugate_gradient`, exactly as written;
+- ``"traced"``: the same functions traced once into one program and split into a
+  once-per-step part and a per-product part (``autometa.meta.traced``), with the whole CG
+  solve replayed as a CUDA graph on a GPU; the same numbers, about half the work. A program
+  that fails on its first run falls back to ``"eager"`` with a logged warning.
+
+The evaluator chooses (``MAMLEvaluator(traced=...)``, see :func:`backend_for`): traced from
+:data:`TRACE_MIN_STEPS` post-adaptation transitions per evaluation, eager below, where the
+one-off trace (about a second) would not pay for itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from functools import partial
+from typing import NamedTuple
+
+import torch
+
+from autometa.meta.config import MAMLConfig
+from autometa.meta.cuda_graphs import captured
+from autometa.meta.linalg import conjugate_gradient, fisher_vector_product, flatten
+from autometa.meta.maml import MetaObjective, loss_and_grad
+from autometa.meta.rollout import Outputs, Params
+from autometa.meta.traced import TRPOProgram, discard_program, trpo_program
+from autometa.registry import Registry
+
+__all__ = [
+    "BACKENDS",
+    "TRACE_MIN_STEPS",
+    "Direction",
+    "backend_for",
+    "eager_direction",
+    "traced_direction",
+    "traced_solve",
+]
+
+log = logging.getLogger(__name__)
+
+#: Post-adaptation transitions (summed over an evaluation's meta-iterations) from which the
+#: evaluator uses the ``"traced"`` backend by default. The paper's 2D navigation (40,000 per
+#: iteration, 100 iterations) is far above; the tests' small evaluations stay eager.
+TRACE_MIN_STEPS = 200_000
+
+
+class Direction(NamedTuple):
+    """What a backend computes for one TRPO step.
+
+    Attributes:
+        loss: the meta-loss at the current parameters.
+        grad: its gradient, flat.
+        old: the post-adaptation outputs at the current parameters (detached).
+        direction: the CG solution ``x`` of ``(H + damping I) x = grad``.
+        h_direction: ``(H + damping I) x``.
+    """
+
+    loss: torch.Tensor
+    grad: torch.Tensor
+    old: Outputs
+    direction: torch.Tensor
+    h_direction: torch.Tensor
+
+
+def eager_direction(obj: MetaObjective, meta: Params, cfg: MAMLConfig) -> Direction:
+    """The direction from the eager functions: one ``vjp``, CG over ``jvp``/``vjp`` products."""
+    loss, g, old, vjp_fn = loss_and_grad(obj, meta)
+    g_flat = flatten(g)
+    fvp = fisher_vector_product(obj, meta, old, vjp_fn, cfg.cg_damping)
+    direction, h_direction = conjugate_gradient(fvp, g_flat, cfg.cg_iters)
+    return Direction(loss, g_flat, old, direction, h_direction)
+
+
+def traced_solve(
+    program: TRPOProgram, state: list[torch.Tensor], g: torch.Tensor, iters: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """CG with the traced products; on CUDA the whole solve is replayed as one CUDA graph."""
+
+    def solve(*flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return conjugate_gradient(partial(program.product, list(flat[:-1])), flat[-1], iters)
+
+    out = captured(program, ("cg", iters), solve, [*state, g])
+    return tuple(out) if out is not None else solve(*state, g)
+
+
+def traced_direction(obj: MetaObjective, meta: Params, cfg: MAMLConfig) -> Direction:
+    """The direction from the traced program (eager when the policy cannot be traced)."""
+    program = trpo_program(obj, meta, flatten(meta))
+    if program is None:
+        return eager_direction(obj, meta, cfg)
+    try:
+        loss, g_flat, old, state = program.prepare(meta, obj.mb, flatten(meta))
+    except torch.OutOfMemoryError:
+        raise
+    except RuntimeError as exc:
+        if program.runs:  # it ran before with these shapes: not a tracing problem
+            raise
+        log.warning(
+            "the traced TRPO program failed on its first run, using the eager products "
+            "for this policy: %s",
+            exc,
+        )
+        discard_program(obj, meta, flatten(meta))
+        return eager_direction(obj, meta, cfg)
+    program.runs += 1
+    direction, h_direction = traced_solve(program, state, g_flat, cfg.cg_iters)
+    return Direction(loss, g_flat, old, direction, h_direction)
+
+
+BACKENDS: Registry[Callable[[MetaObjective, Params, MAMLConfig], Direction]] = Registry(
+    "TRPO backend"
+)
+"""How a TRPO step computes its direction, by name: ``"eager"`` and ``"traced"``."""
+BACKENDS.register("eager", eager_direction)
+BACKENDS.register("traced", traced_direction)
+
+
+def backend_for(traced: bool | None, obj: MetaObjective, cfg: MAMLConfig) -> str:
+    """The backend's name: ``"traced"`` when asked, or by size when ``traced`` is None."""
+    if traced is None:
+        traced = obj.mb.valid.env_steps * cfg.meta_iterations >= TRACE_MIN_STEPS
+    return "traced" if traced else "eager"
