@@ -23,7 +23,11 @@ much of the difference is noise.
 
 The table gives, per revision and size, the median, min and max seconds per meta-iteration over
 all timed iterations of all rounds, the ratio of the medians (after / before) and the range of
-the per-round ratios (each round's B median over its A median).
+the per-round ratios (each round's B median over its A median), and the median CPU seconds
+of the process per meta-iteration with their ratio. CPU time leaves out the time the process
+waited for a core (it still counts the slowdown from sharing a core's caches, and, with more
+than one thread, threads spinning while they wait for each other); where it is close to the
+wall time, the process was not kept waiting.
 
 Usage: ``python benchmarks/compare_revisions.py [BEFORE] [AFTER] [--repeats 3]
 [--iterations 2] [--threads 2] [--quick]`` (defaults: ``93b1c74`` and ``HEAD``; only committed
@@ -89,15 +93,17 @@ policy = build_policy(
 meta = init_meta_params(policy, cfg)
 generator = torch.Generator(device=family.device).manual_seed(derive_seed(0, 0))
 valid_steps = cfg.num_tasks * cfg.episodes_per_task * family.horizon
-times, steps = [], 0
+times, cpu, steps = [], [], 0
 for it in range(args["warmup"] + args["iterations"]):
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     meta, stats, steps = meta_iteration(policy, meta, family, cfg, generator, 0, it, None)
     check_finite(stats, it)
     if it >= args["warmup"]:
         times.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
 print(json.dumps({
     "seconds": times,
+    "cpu_seconds": cpu,
     "env_steps_per_iteration": steps,
     "traced": valid_steps * cfg.meta_iterations >= TRACE_MIN_STEPS,
     "malloc_tuned": tuned,
@@ -174,6 +180,10 @@ def summarise(
             statistics.median(b["seconds"]) / statistics.median(a["seconds"]) for a, b in rounds
         ]
         spread = f"{min(per_round):.3f}-{max(per_round):.3f}"
+        cpu = [
+            statistics.median([s for pair in rounds for s in pair[i]["cpu_seconds"]])
+            for i in range(2)
+        ]
         for i, label in enumerate(labels):
             rows.append(
                 [
@@ -184,6 +194,8 @@ def summarise(
                     max(pooled[i]),
                     f"{ratio:.3f}" if i else "1",
                     spread if i else "",
+                    cpu[i],
+                    f"{cpu[1] / cpu[0]:.3f}" if i else "1",
                 ]
             )
         first = rounds[0][0]
@@ -197,6 +209,8 @@ def summarise(
             "max_seconds": [max(p) for p in pooled],
             "ratio_after_before": ratio,
             "per_round_ratios": per_round,
+            "median_cpu_seconds": cpu,
+            "cpu_ratio_after_before": cpu[1] / cpu[0],
             "rounds": rounds,
         }
     return rows, summary
@@ -258,6 +272,8 @@ def main() -> None:
             "max s",
             "ratio after / before",
             "per-round ratios",
+            "median CPU s",
+            "CPU ratio",
         ],
         rows,
     )
