@@ -55,10 +55,12 @@ def _scores(path, **options):
     return trials, finals
 
 
-@pytest.mark.parametrize("workers", [0, 2], ids=["inline", "processes"])
-def test_a_batched_search_scores_as_one_by_one(tmp_path, workers):
+@pytest.mark.parametrize(
+    "workers, batch", [(0, 8), (2, 3)], ids=["inline-batch-8", "processes-batch-3"]
+)
+def test_a_batched_search_scores_as_one_by_one(tmp_path, workers, batch):
     one, one_final = _scores(tmp_path / "one.db", workers=0, seeds=2)
-    many, many_final = _scores(tmp_path / "many.db", workers=workers, batch=3, seeds=2)
+    many, many_final = _scores(tmp_path / "many.db", workers=workers, batch=batch, seeds=2)
     assert [t.key for t in many] == [t.key for t in one]
     assert all(t.state.name == "DONE" for t in many)
     for a, b in zip(many, one):
