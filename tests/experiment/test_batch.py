@@ -55,11 +55,17 @@ def _scores(path, **options):
     return trials, finals
 
 
+@pytest.fixture(scope="module")
+def one_by_one(tmp_path_factory):
+    """The reference: the same search with ``batch=1`` (run once for both cases)."""
+    return _scores(tmp_path_factory.mktemp("one") / "one.db", workers=0, seeds=2)
+
+
 @pytest.mark.parametrize(
     "workers, batch", [(0, 8), (2, 3)], ids=["inline-batch-8", "processes-batch-3"]
 )
-def test_a_batched_search_scores_as_one_by_one(tmp_path, workers, batch):
-    one, one_final = _scores(tmp_path / "one.db", workers=0, seeds=2)
+def test_a_batched_search_scores_as_one_by_one(tmp_path, one_by_one, workers, batch):
+    one, one_final = one_by_one
     many, many_final = _scores(tmp_path / "many.db", workers=workers, batch=batch, seeds=2)
     assert [t.key for t in many] == [t.key for t in one]
     assert all(t.state.name == "DONE" for t in many)
