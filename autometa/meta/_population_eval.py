@@ -26,6 +26,7 @@ import networkx as nx
 import torch
 
 from autometa.graph import to_json
+from autometa.meta._scoring import scored_result
 from autometa.meta.maml import init_meta_params
 from autometa.meta.population import (
     Member,
@@ -182,7 +183,7 @@ def _population(evaluator: Any, family, built, results) -> None:
                 test_steps,
             )
             try:
-                result = evaluator.scored(
+                result = scored_result(
                     member_policy,
                     family,
                     member.config,
@@ -190,6 +191,7 @@ def _population(evaluator: Any, family, built, results) -> None:
                     trained,
                     by_step[p],
                     time.perf_counter() - wall / count,
+                    evaluator.keep_state_dict,
                     population=count,
                     population_wall_time=wall,
                 )

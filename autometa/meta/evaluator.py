@@ -12,7 +12,6 @@ mistaken for a bad candidate.
 
 from __future__ import annotations
 
-import math
 import time
 import traceback
 from typing import TYPE_CHECKING, Any
@@ -22,11 +21,11 @@ import torch
 
 from autometa.errors import (
     ConfigurationError,
-    EvaluationError,
     TaskParameterError,
     UnknownNameError,
 )
 from autometa.meta._population_eval import evaluate_population
+from autometa.meta._scoring import scored_result
 from autometa.meta._training import Adaptation, adapt_to_tasks, meta_train
 from autometa.meta.allocator import tune_cpu_allocator
 from autometa.meta.config import (
@@ -38,7 +37,6 @@ from autometa.meta.config import (
 )
 from autometa.meta.inner import INNER_LOSSES
 from autometa.meta.learners import META_LEARNERS
-from autometa.meta.maml import split_meta
 from autometa.meta.memory import estimate_evaluation_memory
 from autometa.meta.outer import OUTER_STEPS
 from autometa.meta.result import (
@@ -46,7 +44,6 @@ from autometa.meta.result import (
     Trained,
     failed_result,
     is_candidate_error,
-    runtime_versions,
 )
 from autometa.policy import GraphPolicy, build_policy
 from autometa.tasks import TASKS, make_task
@@ -364,68 +361,6 @@ class MAMLEvaluator:
         )
         by_step = result.returns.mean(1).tolist()  # the one host read of the test phase
         trained = Trained(meta, post_curve, pre_curve, train_steps, result.env_steps)
-        return self.scored(policy, family, cfg, seed, trained, by_step, start)
-
-    def scored(
-        self,
-        policy: GraphPolicy,
-        family,
-        cfg: MAMLConfig,
-        seed: int,
-        trained: Trained,
-        by_step: list[float],
-        start: float,
-        **extra: Any,
-    ) -> EvalResult:
-        """The result of a finished evaluation: the score, the curves and the weights.
-
-        Shared by one evaluation and a population's (``extra`` adds metrics).
-
-        Raises:
-            EvaluationError: NaN or Inf in the held-out test returns.
-        """
-        if not all(math.isfinite(r) for r in by_step):
-            raise EvaluationError("NaN or Inf in the held-out test returns")
-        score = by_step[cfg.test_steps]
-        theta, alpha = split_meta(trained.meta)
-        metrics: dict[str, Any] = {
-            "score": score,
-            "pre_return": by_step[0],
-            "post_return": score,
-            "adaptation_gain": score - by_step[0],
-            "returns_by_step": by_step,
-            "learning_curve": trained.post_curve,
-            "learning_curve_pre": trained.pre_curve,
-            "params": policy.num_params,
-            "macs": policy.macs,
-            "env_steps": trained.train_steps + trained.test_steps,
-            "meta_train_env_steps": trained.train_steps,
-            "test_env_steps": trained.test_steps,
-            "meta_iterations": cfg.meta_iterations,
-            "wall_time": time.perf_counter() - start,
-            "device": str(family.device),
-            "torch_threads": torch.get_num_threads(),
-            "seed": seed,
-            "task_family": family.name,
-            "versions": runtime_versions(),
-            "config": cfg.to_dict(),
-            **extra,
-        }
-        if alpha is not None:
-            metrics["meta_sgd_mean_step"] = float(
-                torch.cat([a.reshape(-1) for a in alpha.values()]).mean()
-            )
-        state = step_sizes = None
-        if self.keep_state_dict:
-            state = {n: t.detach().cpu().clone() for n, t in theta.items()}
-            if alpha is not None:  # Meta-SGD: the step sizes adaptation needs, kept apart
-                step_sizes = {n: a.detach().cpu().clone() for n, a in alpha.items()}
-        return EvalResult(
-            status="ok",
-            score=score,
-            objectives={"params": float(policy.num_params), "macs": float(policy.macs)},
-            metrics=metrics,
-            state_dict=state,
-            fidelity=cfg.meta_iterations,
-            step_sizes=step_sizes,
+        return scored_result(
+            policy, family, cfg, seed, trained, by_step, start, self.keep_state_dict
         )
