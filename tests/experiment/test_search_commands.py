@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 
 from autometa.cli import main
 from autometa.experiment import Budget, InMemoryStorage, SQLiteStorage, TrialState, search
@@ -114,6 +116,18 @@ def test_all_failed_exits_1(tmp_path, capsys):
     assert "trials: 2 failed" in capsys.readouterr().out
 
 
+def _done_count(db) -> int:
+    """DONE trials in ``db``, read without a write lock (the search is writing to it)."""
+    if not db.exists():
+        return 0
+    try:
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.1)) as con:
+            query = "SELECT count(*) FROM trials WHERE state = ?"
+            return int(con.execute(query, (TrialState.DONE.value,)).fetchone()[0])
+    except sqlite3.Error:  # not created yet, or busy for a moment
+        return 0
+
+
 def test_ctrl_c_exits_130_and_resume_finishes(tmp_path):
     db = tmp_path / "int.db"
     cmd = [sys.executable, "-c", "import sys; from autometa.cli import main; sys.exit(main())",
@@ -124,12 +138,8 @@ def test_ctrl_c_exits_130_and_resume_finishes(tmp_path):
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         time.sleep(0.2)
-        if db.exists():
-            store = SQLiteStorage(db)
-            n_done = len(store.get_all_trials([TrialState.DONE]))
-            store.close()
-            if n_done >= 2:
-                break
+        if _done_count(db) >= 2:
+            break
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
