@@ -35,7 +35,7 @@ from autometa.meta.population import (
     population_key,
     stack_members,
 )
-from autometa.meta.result import EvalResult, Trained, failed_result
+from autometa.meta.result import EvalResult, Trained, failed_result, is_out_of_memory
 from autometa.policy import build_policy
 
 __all__ = ["evaluate_population", "memory_limited_size", "structure_key"]
@@ -67,14 +67,6 @@ def memory_limited_size(per_member: int, device: torch.device, limit: int | None
     ``limit``), given one member's estimated peak ``per_member`` bytes."""
     fits = max(1, int(_free_memory(device) * MEMORY_SHARE) // max(int(per_member), 1))
     return fits if limit is None else max(1, min(fits, int(limit)))
-
-
-def _is_oom(exc: BaseException) -> bool:
-    text = str(exc).lower()
-    return isinstance(exc, torch.OutOfMemoryError | MemoryError) or (
-        isinstance(exc, RuntimeError)
-        and ("out of memory" in text or "can't allocate memory" in text)
-    )
 
 
 def evaluate_population(
@@ -138,7 +130,7 @@ def _run(evaluator: Any, family, pairs, group, results) -> None:
     try:
         _population(evaluator, family, built, results)
     except Exception as exc:
-        if not _is_oom(exc):
+        if not is_out_of_memory(exc):
             raise
         if family.device.type == "cuda":
             torch.cuda.empty_cache()

@@ -20,6 +20,7 @@ __all__ = [
     "Trained",
     "failed_result",
     "is_candidate_error",
+    "is_out_of_memory",
     "runtime_versions",
 ]
 
@@ -110,6 +111,16 @@ def runtime_versions() -> dict[str, str]:
     }
 
 
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is an allocation failure: torch's or Python's, on any device."""
+    if isinstance(exc, torch.OutOfMemoryError | MemoryError):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and (
+        "out of memory" in text or "can't allocate memory" in text
+    )
+
+
 def is_candidate_error(exc: BaseException) -> bool:
     """Whether ``exc`` says that one candidate is bad, not that the settings or code are.
 
@@ -117,11 +128,6 @@ def is_candidate_error(exc: BaseException) -> bool:
     Inf during training or test (:class:`EvaluationError`), and out-of-memory. Everything
     else (a configuration mistake, a bug) is raised, so it cannot fail every candidate quietly.
     """
-    if isinstance(exc, BuildError | GraphValidationError | EvaluationError | MemoryError):
+    if isinstance(exc, BuildError | GraphValidationError | EvaluationError):
         return True
-    if isinstance(exc, torch.OutOfMemoryError):
-        return True
-    text = str(exc).lower()
-    return isinstance(exc, RuntimeError) and (
-        "out of memory" in text or "can't allocate memory" in text
-    )
+    return is_out_of_memory(exc)
