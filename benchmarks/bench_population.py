@@ -11,17 +11,20 @@ every round so that clock and load changes hit all three alike:
 - ``population``: ``MAMLEvaluator.evaluate_population`` on all P pairs: one batched program
   (what ``--batch N`` and ``--seeds S`` do).
 
-Also reported: the S=4 seeds of one candidate in one program against S=1 (the wall-time
-ratio of ``evaluate_seeds(graph, 4 seeds)`` to one evaluation), and the fixed cost of a
-candidate (build, held-out test, no meta-iteration) alone and as a population member.
+Also reported, at each size: the seeds path against one after another, alternated in each
+round (``evaluate_seeds(graph, 4 seeds)``, what ``--seeds 4`` runs, against the four
+evaluations in turn; both the same candidate and seeds), and the fixed cost of a candidate
+(build, held-out test, no meta-iteration) alone and as a population member.
 
-The default size is the paper's 2D navigation evaluation (20 tasks x 20 episodes x 100 steps,
-test on 40 tasks x 40 episodes) with ``--meta-iterations`` meta-updates (default 100);
-``--quick`` is a reduced size that runs in minutes on a laptop CPU.
+Sizes: ``default`` is the paper's 2D navigation evaluation (20 tasks x 20 episodes x 100
+steps, test on 40 tasks x 40 episodes), ``quick`` a reduced one (10 x 10 x 50, test 10 x 10).
+``--quick`` runs the quick size only (P = 1, 4, 8; 3 meta-iterations); ``--cpu`` runs both
+sizes at 3 meta-iterations, P = 1 and 4 (about 10 minutes on 2 cores); with neither, the
+default size at ``--meta-iterations`` (default 100), P = 1, 4, 16, 64, for a GPU.
 
-Usage: python benchmarks/bench_population.py [--quick] [--sizes 1 4 16 64]
+Usage: python benchmarks/bench_population.py [--quick | --cpu] [--sizes 1 4 16 64]
        [--meta-iterations 100] [--repeats 2] [--workers 2] [--device cpu]
-Writes benchmarks/results/bench_population[_quick]_<device>.json.
+Writes benchmarks/results/bench_population[_quick|_cpu_both]_<device>.json.
 """
 
 from __future__ import annotations
@@ -74,18 +77,8 @@ def timed(fn) -> tuple[float, object]:
     return time.perf_counter() - start, out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--sizes", type=int, nargs="+", default=None)
-    parser.add_argument("--meta-iterations", type=int, default=None)
-    parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    args = parser.parse_args()
-    sizes = args.sizes or ([1, 4, 8] if args.quick else [1, 4, 16, 64])
-    iterations = args.meta_iterations or (3 if args.quick else 100)
-    options = QUICK if args.quick else {}
+def measure(args, label: str, options: dict, sizes: list[int], iterations: int) -> dict:
+    """The candidates-per-second table and the seeds check at one evaluation size."""
     evaluator = MAMLEvaluator("navigation2d", iterations, keep_state_dict=False, **options)
     threads = torch.get_num_threads()
     pool = ProcessPoolExecutor(
@@ -115,6 +108,7 @@ def main() -> None:
                 seconds, scores[name] = timed(lambda fn=fn, p=p: fn(p))
                 times.setdefault((name, p), []).append(seconds)
             agree[p] = max(abs(a - b) for a, b in zip(scores["population"], scores["one process"]))
+    pool.shutdown()
     rows, records = [], []
     for p in sizes:
         base = statistics.median(times[("one process", p)])
@@ -123,7 +117,9 @@ def main() -> None:
             rows.append([p, name, wall, p / wall, base / wall])
             records.append(dict(size=p, method=name, seconds=times[(name, p)],
                                 candidates_per_s=p / wall, speedup=base / wall))  # fmt: skip
-    print(f"\nnavigation2d, {iterations} meta-iterations, {args.device}, {threads} threads")
+    print(
+        f"\nnavigation2d {label}, {iterations} meta-iterations, {args.device}, {threads} threads"
+    )
     print_table(["P", "method", "wall s", "candidates/s", "x one process"], rows)
     print(
         "largest |score difference| population vs alone:",
@@ -131,34 +127,62 @@ def main() -> None:
     )
 
     graph = member(0)
-    seed_times: dict[str, list[float]] = {"S=1": [], "S=4": []}
+    seeds = [1, 2, 3, 4]
+    seed_times: dict[str, list[float]] = {"one after another": [], "seeds path": []}
     fixed: dict[str, list[float]] = {"alone": [], "member of 4": []}
     for _ in range(args.repeats):
-        seed_times["S=1"].append(timed(lambda: evaluator(graph, seed=1, device=args.device))[0])
-        seed_times["S=4"].append(timed(
-            lambda: evaluator.evaluate_seeds(graph, seeds=[1, 2, 3, 4], device=args.device)
+        seed_times["one after another"].append(timed(
+            lambda: [evaluator(graph, seed=s, device=args.device) for s in seeds]
+        )[0])  # fmt: skip
+        seed_times["seeds path"].append(timed(
+            lambda: evaluator.evaluate_seeds(graph, seeds=seeds, device=args.device)
         )[0])  # fmt: skip
         fixed["alone"].append(timed(
             lambda: evaluator(graph, seed=1, device=args.device, meta_iterations=0)
         )[0])  # fmt: skip
         fixed["member of 4"].append(timed(lambda: evaluator.evaluate_seeds(
-            graph, seeds=[1, 2, 3, 4], device=args.device, meta_iterations=0
+            graph, seeds=seeds, device=args.device, meta_iterations=0
         ))[0] / 4)  # fmt: skip
-    s1, s4 = (statistics.median(seed_times[k]) for k in ("S=1", "S=4"))
+    alone, path = (statistics.median(seed_times[k]) for k in seed_times)
     f1, f4 = (statistics.median(fixed[k]) for k in ("alone", "member of 4"))
     print()
     print_table(
         ["what", "wall s", "ratio"],
-        [["S=1 (one seed)", s1, 1.0], ["S=4 in one program", s4, s4 / s1],
+        [["4 seeds one after another", alone, 1.0], ["4 seeds, seeds path", path, path / alone],
          ["fixed cost, alone", f1, 1.0], ["fixed cost, per member of 4", f4, f4 / f1]],
     )  # fmt: skip
-    pool.shutdown()
-    name = "bench_population_quick" if args.quick else "bench_population"
+    return {
+        "size": label, "meta_iterations": iterations, "options": dict(options),
+        "rows": records, "max_score_difference": agree, "seeds": seed_times,
+        "seeds_path_over_one_after_another": path / alone, "fixed_cost": fixed,
+        "fixed_member_over_alone": f4 / f1,
+    }  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true")
+    mode.add_argument("--cpu", action="store_true")
+    parser.add_argument("--sizes", type=int, nargs="+", default=None)
+    parser.add_argument("--meta-iterations", type=int, default=None)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args()
+    if args.quick:
+        runs = [("10x10x50", QUICK, args.sizes or [1, 4, 8], args.meta_iterations or 3)]
+        name = "bench_population_quick"
+    elif args.cpu:
+        sizes, iterations = args.sizes or [1, 4], args.meta_iterations or 3
+        runs = [("10x10x50", QUICK, sizes, iterations), ("20x20x100", {}, sizes, iterations)]
+        name = "bench_population_cpu_both"
+    else:
+        runs = [("20x20x100", {}, args.sizes or [1, 4, 16, 64], args.meta_iterations or 100)]
+        name = "bench_population"
+    results = [measure(args, *run) for run in runs]
     save(f"{name}_{args.device.split(':')[0]}", {
-        "meta_iterations": iterations, "options": {k: v for k, v in options.items()},
-        "workers": args.workers, "rows": records, "max_score_difference": agree,
-        "seeds": {k: v for k, v in seed_times.items()}, "s4_over_s1": s4 / s1,
-        "fixed_cost": fixed, "fixed_member_over_alone": f4 / f1,
+        "workers": args.workers, "threads": torch.get_num_threads(), "runs": results,
     })  # fmt: skip
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import time
 import traceback
@@ -26,7 +27,9 @@ import networkx as nx
 import torch
 
 from autometa.graph import to_json
+from autometa.meta._kernel_size import last_level_cache, members_per_kernel
 from autometa.meta._scoring import scored_result
+from autometa.meta._training import adapt_to_tasks
 from autometa.meta.maml import init_meta_params
 from autometa.meta.population import (
     Member,
@@ -34,6 +37,7 @@ from autometa.meta.population import (
     meta_train_population,
     population_key,
     stack_members,
+    widest_layer,
 )
 from autometa.meta.result import EvalResult, Trained, failed_result, is_out_of_memory
 from autometa.policy import build_policy
@@ -108,8 +112,10 @@ def evaluate_population(
     return [r for r in results if r is not None]
 
 
-def _run(evaluator: Any, family, pairs, group, results) -> None:
-    """One population; halved and retried when it runs out of memory."""
+def _run(evaluator: Any, family, pairs, group, results, smallest: int = 2) -> None:
+    """One population; halved and retried when it runs out of memory.
+
+    A population of fewer than ``smallest`` members is left to the one-by-one path."""
     built = []
     for i, member in group:
         try:
@@ -125,7 +131,7 @@ def _run(evaluator: Any, family, pairs, group, results) -> None:
             continue
         built.append((i, member, policy))
     shapes = {tuple((n, tuple(p.shape)) for n, p in b[2].named_parameters()) for b in built}
-    if len(built) < 2 or len(shapes) != 1:
+    if len(built) < smallest or len(shapes) != 1:
         return  # nothing to batch: evaluated one by one
     try:
         _population(evaluator, family, built, results)
@@ -149,13 +155,16 @@ def _population(evaluator: Any, family, built, results) -> None:
     members = [m for _, m, _ in built]
     cfg = members[0].config
     meta = stack_members([init_meta_params(p, m.config) for _, m, p in built])
-    training = meta_train_population(policy, meta, family, members)
-    tasks = family.test_tasks(cfg.test_tasks, cfg.test_seed)
-    steps = max(cfg.test_steps, cfg.report_steps)
-    returns, test_steps = adapt_population(
-        policy, family, tasks, steps, training.meta, members, seed=cfg.test_seed
+    training = meta_train_population(policy, meta, family, members, traced=evaluator.traced)
+    by_step, test_steps, test_kernel = _held_out_test(
+        policy, family, cfg, training.meta, members, training.errors
     )
-    by_step = returns.mean(2).tolist()  # the one host read of the test phase
+    program = {
+        "members": len(members),
+        "trpo_per_kernel": training.per_kernel,
+        "test_per_kernel": test_kernel,
+    }
+    _log_program(family.device, policy, program)
     wall = time.perf_counter() - start
     count = len(built)
     for p, (i, member, member_policy) in enumerate(built):
@@ -186,6 +195,7 @@ def _population(evaluator: Any, family, built, results) -> None:
                     evaluator.keep_state_dict,
                     population=count,
                     population_wall_time=wall,
+                    program=program,
                 )
                 results[i] = result
                 continue
@@ -196,3 +206,72 @@ def _population(evaluator: Any, family, built, results) -> None:
         result = failed_result(f"{type(error).__name__}: {error}", **info)
         result.fidelity = member.config.meta_iterations
         results[i] = result
+
+
+def run_population(
+    evaluator: Any, pairs: list[tuple[nx.DiGraph, int]], device: str | torch.device | None = None
+) -> list[EvalResult | None]:
+    """All ``pairs`` (one architecture) as one population program, even a population of one.
+
+    What :func:`evaluate_population` runs for a group it batches; the benchmarks and the
+    calibration call it to time the population path itself. A pair that could not join
+    (it failed to build) is None.
+    """
+    family = evaluator.family(device)
+    group = [(i, Member(int(s), evaluator.config_for_graph(g))) for i, (g, s) in enumerate(pairs)]
+    results: list[EvalResult | None] = [None] * len(pairs)
+    _run(evaluator, family, pairs, group, results, smallest=1)
+    return results
+
+
+def _held_out_test(policy, family, cfg, meta, members, failed) -> tuple[list[list[float]], int]:
+    """Every member's mean held-out return by adaptation step, and the transitions each
+    stepped; ``members_per_kernel`` members at a time: a population of them, or one member's
+    own :func:`adapt_to_tasks` (none for a member that ``failed`` in training)."""
+    tasks = family.test_tasks(cfg.test_tasks, cfg.test_seed)
+    steps = max(cfg.test_steps, cfg.report_steps)
+    transitions = cfg.test_tasks * cfg.test_episodes * family.horizon
+    size = members_per_kernel(family.device, len(members), transitions, widest_layer(policy))
+    by_step: list[list[float]] = []
+    env_steps = 0
+    for start in range(0, len(members), size):
+        chunk = members[start : start + size]
+        if len(chunk) == 1 and start in failed:
+            by_step.append([math.nan] * (steps + 1))
+            continue
+        if len(chunk) == 1:
+            one = {n: v[start] for n, v in meta.items()}
+            adapted = adapt_to_tasks(
+                policy, family, tasks, steps, params=one, config=chunk[0].config,
+                seed=cfg.test_seed,
+            )  # fmt: skip
+            by_step.append(adapted.returns.mean(1).tolist())
+            env_steps = adapted.env_steps
+            continue
+        part = {n: v[start : start + size] for n, v in meta.items()}
+        returns, env_steps = adapt_population(
+            policy, family, tasks, steps, part, chunk, seed=cfg.test_seed
+        )
+        by_step.extend(returns.mean(2).tolist())
+    return by_step, env_steps, size
+
+
+_logged: set[tuple] = set()
+
+
+def _log_program(device: torch.device, policy, program: dict[str, int]) -> None:
+    """Say once per device, parameter shapes and choice how a population was run."""
+    shapes = tuple(tuple(p.shape) for p in policy.parameters())
+    key = (str(device), shapes, tuple(program.values()))
+    if key in _logged:
+        return
+    _logged.add(key)
+    log.info(
+        "population of %d members on %s: TRPO step %d member(s) at a time, held-out test %d "
+        "at a time (last-level cache %d MiB)",
+        program["members"],
+        device,
+        program["trpo_per_kernel"],
+        program["test_per_kernel"],
+        last_level_cache() // (1024 * 1024),
+    )

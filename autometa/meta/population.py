@@ -33,22 +33,20 @@ families, batches.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 
 import torch
 from torch.func import vmap
 
+from autometa.meta._kernel_size import members_per_kernel
+from autometa.meta._population_step import population_trpo_step
 from autometa.meta.baseline import advantages
 from autometa.meta.config import MAMLConfig
 from autometa.meta.cuda_graphs import captured
-from autometa.meta.linalg import conjugate_gradient, fisher_vector_product, flatten, unflatten
 from autometa.meta.maml import (
     MetaBatch,
-    MetaObjective,
     derive_seed,
     inner_gradients,
     inner_update,
-    loss_and_grad,
     split_meta,
 )
 from autometa.meta.outer import check_finite
@@ -63,6 +61,7 @@ __all__ = [
     "meta_train_population",
     "population_key",
     "stack_members",
+    "widest_layer",
 ]
 
 PER_MEMBER = ("fast_lr", "max_kl", "cg_damping", "ls_backtrack", "init_std")
@@ -244,68 +243,6 @@ def sample_population_batch(
     raise AssertionError("unreachable")
 
 
-def _objective(policy, cfg, data, lr) -> MetaObjective:
-    train, grads, valid, valid_adv = data
-    return MetaObjective(policy, MetaBatch(list(train), list(grads), valid, valid_adv), cfg, lr)
-
-
-def _direction(policy, cfg, meta, data, lr, max_kl, damping):
-    """One member's TRPO quantities: loss, full step, old outputs and a finiteness flag."""
-    obj = _objective(policy, cfg, data, lr)
-    loss, g, old, vjp_fn = loss_and_grad(obj, meta)
-    fvp = fisher_vector_product(obj, meta, old, vjp_fn, damping)
-    direction, h_direction = conjugate_gradient(fvp, flatten(g), cfg.cg_iters)
-    shs = 0.5 * (direction @ h_direction)
-    step = direction * torch.sqrt(max_kl / shs.clamp_min(1e-30))
-    finite = torch.isfinite(loss) & torch.isfinite(step).all()
-    return loss, step, old, finite
-
-
-def _line_values(policy, cfg, meta, data, lr, old):
-    """One member's surrogate loss and mean KL at ``meta`` (one line-search test)."""
-    obj = _objective(policy, cfg, data, lr)
-    out = obj.outputs(meta)
-    return obj.loss(out, old), obj.kl(out, old)
-
-
-def population_trpo_step(
-    policy: GraphPolicy,
-    mb: MetaBatch,
-    meta: Params,
-    cfg: MAMLConfig,
-    knobs: dict[str, torch.Tensor],
-    active: torch.Tensor,
-) -> tuple[Params, torch.Tensor, torch.Tensor]:
-    """One TRPO meta-update of every member; returns ``(new_meta, loss, finite)`` per member.
-
-    Each member backtracks from its own full step with its own factor and keeps the first
-    candidate whose surrogate improves with its KL inside its own ``max_kl``, exactly as
-    :func:`~autometa.meta.trpo.trpo_step` does for one; a member that accepts none keeps its
-    parameters. Members not ``active`` (failed earlier) take no step.
-    """
-    data = (mb.train, mb.grads, mb.valid, mb.valid_adv)
-    lr = knobs["fast_lr"]
-    loss, step, old, finite = vmap(partial(_direction, policy, cfg))(
-        meta, data, lr, knobs["max_kl"], knobs["cg_damping"]
-    )
-    theta = vmap(flatten)(meta)
-    values = vmap(partial(_line_values, policy, cfg))
-    new_theta = theta.clone()
-    pending = active & finite
-    scale = torch.ones_like(lr)
-    with torch.no_grad():
-        for _ in range(cfg.ls_max_steps):
-            if not bool(pending.any()):  # host decision, one per line-search round
-                break
-            candidate = theta - scale[:, None] * step
-            new_loss, kl = values(vmap(unflatten)(candidate, meta), data, lr, old)
-            accept = pending & (new_loss < loss) & (kl < knobs["max_kl"]) & torch.isfinite(kl)
-            new_theta = torch.where(accept[:, None], candidate, new_theta)
-            pending = pending & ~accept
-            scale = scale * knobs["ls_backtrack"]
-    return vmap(unflatten)(new_theta, meta), loss, finite
-
-
 @dataclass
 class PopulationTraining:
     """What :func:`meta_train_population` produced, per member.
@@ -316,6 +253,7 @@ class PopulationTraining:
         pre_curve: the same before adaptation.
         env_steps: transitions stepped per member.
         errors: member index -> the :class:`~autometa.errors.EvaluationError` that ended it.
+        per_kernel: members the TRPO step took at a time.
     """
 
     meta: Params
@@ -323,6 +261,12 @@ class PopulationTraining:
     pre_curve: list[list[float]]
     env_steps: int
     errors: dict[int, Exception]
+    per_kernel: int = 1
+
+
+def widest_layer(policy: GraphPolicy) -> int:
+    """The largest dimension of any parameter: the width that sizes activation tensors."""
+    return max((max(p.shape) for p in policy.parameters() if p.dim() > 0), default=1)
 
 
 def member_knobs(members: list[Member], device: torch.device) -> dict[str, torch.Tensor]:
@@ -331,14 +275,21 @@ def member_knobs(members: list[Member], device: torch.device) -> dict[str, torch
 
 
 def meta_train_population(
-    policy: GraphPolicy, meta: Params, family, members: list[Member]
+    policy: GraphPolicy,
+    meta: Params,
+    family,
+    members: list[Member],
+    *,
+    traced: bool | None = None,
 ) -> PopulationTraining:
     """Meta-train every member from its stacked initial ``meta`` (see the module docstring).
 
     Member ``p`` draws its tasks, reset noise and action noise from ``members[p].seed``
     exactly as :func:`~autometa.meta._training.meta_train` does, so its curves and weights are
     those of an evaluation of it alone. Host reads: one ``(P,)`` finiteness flag per
-    iteration, plus one boolean per line-search round.
+    iteration, plus one boolean per line-search round. The TRPO step takes the members
+    :func:`~autometa.meta._kernel_size.members_per_kernel` at a time (``traced`` as in
+    :func:`~autometa.meta.trpo.trpo_step` for a member stepped alone).
     """
     cfg = members[0].config
     device = family.device
@@ -347,7 +298,7 @@ def meta_train_population(
     generators = [torch.Generator(device=device).manual_seed(derive_seed(s, 0)) for s in seeds]
     active = torch.ones(len(members), dtype=torch.bool, device=device)
     errors: dict[int, Exception] = {}
-    post, pre, env_steps = [], [], 0
+    post, pre, env_steps, per_kernel = [], [], 0, len(members)
     for it in range(cfg.meta_iterations):
         tasks = _cat_tasks(
             [family.sample_tasks(cfg.num_tasks, derive_seed(s, it, 1)) for s in seeds]
@@ -362,7 +313,20 @@ def meta_train_population(
             generators,
             [derive_seed(s, it, 2) for s in seeds],
         )
-        meta_next, loss, finite = population_trpo_step(policy, mb, meta, cfg, knobs, active)
+        per_kernel = members_per_kernel(
+            device, len(members), mb.valid.rewards[0].numel(), widest_layer(policy)
+        )
+        meta_next, loss, finite = population_trpo_step(
+            policy,
+            mb,
+            meta,
+            cfg,
+            knobs,
+            active,
+            configs=[m.config for m in members],
+            per_kernel=per_kernel,
+            traced=traced,
+        )
         first = mb.train[0][0] if mb.train else mb.valid
         pre_return = first.episode_returns().mean((1, 2))
         post_return = mb.valid.episode_returns().mean((1, 2))
@@ -385,7 +349,7 @@ def meta_train_population(
         env_steps += mb.env_steps // len(members)
     post_curve = [list(row) for row in zip(*post)] if post else [[] for _ in members]
     pre_curve = [list(row) for row in zip(*pre)] if pre else [[] for _ in members]
-    return PopulationTraining(meta, post_curve, pre_curve, env_steps, errors)
+    return PopulationTraining(meta, post_curve, pre_curve, env_steps, errors, per_kernel)
 
 
 _STATS = ("pre_return", "post_return", "loss", "finite")
