@@ -494,11 +494,15 @@ class SearchLoop:
                 self.final_inflight.discard(number)
                 try:
                     self.storage.update_final_run(-number - 1, state=TrialState.QUEUED)
+                except StudyTakenOverError:
+                    raise  # the taker re-queued it already: stop here
                 except Exception:  # noqa: BLE001 - the next session re-queues it anyway
                     logger.exception("could not re-queue final run %d", -number - 1)
                 continue
             try:
                 record = self.storage.update_trial(number, state=TrialState.QUEUED, started=None)
                 self._put(record)
+            except StudyTakenOverError:
+                raise  # the taker re-queued it already: stop here
             except Exception:  # noqa: BLE001 - the next session re-queues it anyway
                 logger.exception("could not re-queue trial %d", number)

@@ -1,7 +1,7 @@
-"""The final stage survives lost workers and killed searches; take-over fences the old holder.
+"""The final stage survives lost workers and killed searches; --fresh respects live holders.
 
-Every fault here is a real process fault: a worker or a search SIGKILLed, two searches on one
-study at once, a session row of another host with a fresh heartbeat.
+Every fault here is a real process fault: a worker or a search SIGKILLed, a session row of
+another host with a fresh heartbeat (the take-over of a live search: test_take_over.py).
 """
 
 from __future__ import annotations
@@ -171,7 +171,7 @@ def test_an_oom_kill_in_the_final_stage_stays_a_recorded_failure(tmp_path):
 def test_a_final_run_left_running_by_a_killed_search_is_run_by_resume(tmp_path):
     db = tmp_path / "killed.db"
     env = {**os.environ, HEARTBEAT_ENV: "0.2"}  # stale 0.6 s after the kill
-    args = ["search", DAG, "--objective", "synthetic", "--eval-option", "delay=0.5",
+    args = ["search", DAG, "--objective", "synthetic", "--eval-option", "delay=0.3",
             "--trials", "2", "--workers", "1", "--final-top", "1", "--final-seeds", "3",
             "--storage", str(db), "--no-progress"]  # fmt: skip
     proc = subprocess.Popen([*CLI, *args], stderr=subprocess.PIPE, env=env,
@@ -191,97 +191,6 @@ def test_a_final_run_left_running_by_a_killed_search_is_run_by_resume(tmp_path):
     assert_every_final_run_done_once(runs)
     lines = resumed.stdout.splitlines()
     assert any(line.startswith("trial ") and " scores " in line for line in lines)  # verdict
-
-
-# -- take-over while the old holder runs ---------------------------------------------------
-
-
-def taken_over_line(command: str, db: Path, session: int, pid: int) -> str:
-    return (
-        f"autometa {command}: study {db} was taken over by session {session} on host "
-        f"{socket.gethostname()} (pid {pid}); stopping without writing more"
-    )
-
-
-# Runs in a second interpreter: imports everything first, then takes the study over as soon
-# as the first search has finished a trial.
-TAKER = """
-import sqlite3, sys, time
-import autometa.experiment, autometa.space
-from autometa.cli import main
-db = sys.argv[1]
-deadline = time.monotonic() + 90
-while time.monotonic() < deadline:
-    try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-        try:
-            if conn.execute("SELECT COUNT(*) FROM trials WHERE state = 2").fetchone()[0]:
-                break
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        pass
-    time.sleep(0.05)
-sys.exit(main(["resume", db, "--take-over", "--no-progress"]))
-"""
-
-
-@pytest.mark.parametrize("holder_heartbeat", ["0.2", "60"])
-def test_a_live_take_over_fences_the_old_holder(tmp_path, holder_heartbeat):
-    """With a slow heartbeat the old holder learns from a refused write; with a quick one
-    from its heartbeat. Either way it stops with one line and the taker finishes."""
-    db = tmp_path / "taken.db"
-    args = ["search", DAG, "--objective", "synthetic", "--eval-option", "delay=0.4",
-            "--trials", "10", "--workers", "1", "--final-top", "2", "--final-seeds", "2",
-            "--storage", str(db), "--no-progress"]  # fmt: skip
-    taker = subprocess.Popen([sys.executable, "-c", TAKER, str(db)], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True,
-                             env={**os.environ, HEARTBEAT_ENV: "0.1"})  # fmt: skip
-    holder = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, env={**os.environ, HEARTBEAT_ENV: holder_heartbeat},
-                              start_new_session=True)  # fmt: skip
-    try:
-        taken, taker_err = taker.communicate(timeout=120)
-        out, err = holder.communicate(timeout=60)
-    finally:
-        for proc in (taker, holder):
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL) if proc is holder else proc.kill()
-    assert taker.returncode == 0, taker_err
-    sessions = rows(db, "SELECT id, pid FROM sessions ORDER BY id")
-    assert [s[1] for s in sessions][0] == holder.pid and len(sessions) == 2
-    assert holder.returncode == 1
-    assert err.splitlines() == [taken_over_line("search", db, sessions[1][0], sessions[1][1])]
-    store = SQLiteStorage(db)
-    trials = store.get_all_trials()
-    store.close()
-    assert len(trials) == 10 and all(t.state == TrialState.DONE for t in trials)
-    runs = final_runs(db)
-    assert len(runs) == 4
-    assert_every_final_run_done_once(runs)
-
-
-def test_a_taken_over_session_cannot_write(tmp_path):
-    db = tmp_path / "fenced.db"
-    assert main(["search", DAG, "--objective", "synthetic", "--trials", "2", "--workers", "0",
-                 "--final-top", "0", "--storage", str(db), "--no-progress"]) == 0  # fmt: skip
-    old, new = SQLiteStorage(db), SQLiteStorage(db)
-    mine = old.start_session(heartbeat=60.0)
-    theirs = new.start_session(take_over=True)
-    trial = old.get_trial(0)
-    with pytest.raises(StudyInUseError) as info:
-        old.update_study_settings({"workers": 9})
-    assert str(info.value) == (
-        f"study {db} was taken over by session {theirs} on host {socket.gethostname()} "
-        f"(pid {os.getpid()}); stopping without writing more"
-    )
-    assert type(info.value).__name__ == "StudyTakenOverError" and info.value.session == theirs
-    assert new.get_study().settings["workers"] == 0 and new.get_trial(0) == trial
-    assert old.touch_session(mine) is False
-    new.update_study_settings({"workers": 3})  # the holder writes as usual
-    assert old.get_study().settings == {"workers": 3}
-    old.close()
-    new.close()
 
 
 # -- --fresh and a live session on another host --------------------------------------------
