@@ -226,8 +226,8 @@ def run_final_stage(loop: Any, plan: Final, search_seed: int) -> None:
         if run.state == TrialState.RUNNING:
             storage.update_final_run(run.id, state=TrialState.QUEUED)
         elif run.lost_with_worker:
-            logger.info("final %s (seed %d) was lost with its worker (%s); running it again",
-                        run.entry, run.seed, run.error)  # fmt: skip
+            logger.info("final run %d (%s, seed %d) was lost with its worker (%s); running it "
+                        "again", run.id, run.entry, run.seed, run.error)  # fmt: skip
             storage.update_final_run(run.id, state=TrialState.QUEUED, attempts=run.attempts + 1)
     runs = storage.get_final_runs()
     if runs:  # keep the seeds the stage started with
@@ -300,8 +300,8 @@ def _run_queued(loop: Any, runs: list[FinalRun]) -> None:
                 lost.append(result.error)
                 tries[run.id] = tries.get(run.id, 0) + 1
                 if tries[run.id] <= retries:
-                    logger.warning("final %s (seed %d): %s; retrying", run.entry, run.seed,
-                                   result.error)  # fmt: skip
+                    logger.warning("final run %d (%s, seed %d): %s; retrying", run.id,
+                                   run.entry, run.seed, result.error)  # fmt: skip
                     queue.append(storage.update_final_run(
                         run.id, state=TrialState.QUEUED, attempts=run.attempts + 1,
                         metrics={**run.metrics, "lost": lost},
@@ -315,7 +315,8 @@ def _run_queued(loop: Any, runs: list[FinalRun]) -> None:
                 fields: dict[str, Any] = dict(state=TrialState.DONE, score=result.score)
             else:
                 fields = dict(state=TrialState.FAILED, error=result.error or "failed")
-                logger.info("final %s (seed %d) failed: %s", run.entry, run.seed, result.error)
+                logger.info("final run %d (%s, seed %d) failed: %s", run.id, run.entry, run.seed,
+                            result.error)  # fmt: skip
             storage.update_final_run(
                 run.id, metrics=metrics, device=outcome.device, wall_time=outcome.wall_time,
                 finished=time.time(), **fields,
