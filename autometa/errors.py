@@ -12,6 +12,7 @@ __all__ = [
     "EvaluationError",
     "StorageError",
     "StudyInUseError",
+    "StudyTakenOverError",
     "ExportError",
     "ConfigurationError",
     "SearchFailedError",
@@ -66,6 +67,27 @@ class StorageError(AutometaError, RuntimeError):
 
 class StudyInUseError(StorageError):
     """Raised when a search would start on a study that another live process is working on."""
+
+
+class StudyTakenOverError(StudyInUseError):
+    """Raised when a search writes to a study that a newer session has claimed (taken over).
+
+    Every write of a search carries its session's number, the study's *epoch*; once another
+    session claims the study, storage refuses the older session's writes with this error, so
+    a holder that was taken over while still running cannot change what the new one reads.
+
+    Attributes:
+        session: the number of the session that holds the study now.
+        host: that session's machine (None when unknown).
+        pid: that session's process id (None when unknown).
+    """
+
+    def __init__(
+        self, message: str, session: int | None = None, host: str | None = None,
+        pid: int | None = None,
+    ):  # fmt: skip
+        super().__init__(message)
+        self.session, self.host, self.pid = session, host, pid
 
 
 class ExportError(AutometaError, ValueError):

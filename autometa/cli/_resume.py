@@ -7,18 +7,17 @@ from pathlib import Path
 from typing import Any
 
 from autometa.cli._search import (
-    EXIT_FAILURE,
-    EXIT_OK,
     _add_run_options,
     _execute,
     _guard,
     _report_failed,
+    _report_result,
+    _report_taken_over,
     _usage,
     _UsageError,
 )
-from autometa.cli._show import format_study
 from autometa.cli._signals import exit_code, report
-from autometa.errors import SearchFailedError, StorageError
+from autometa.errors import SearchFailedError, StorageError, StudyTakenOverError
 from autometa.experiment import Budget, Final, SQLiteStorage, check_study, search
 from autometa.experiment.fidelity import fidelity_from_dict
 from autometa.experiment.search import current_evaluator, rebuild_evaluator
@@ -117,6 +116,6 @@ def _resume_python_study(study: Any, path: Path, args: argparse.Namespace) -> in
         return exit_code(exc)
     except SearchFailedError as exc:
         return _report_failed(exc, "resume")
-    print(f"stopped: {result.stop_reason}")
-    print(format_study(result.storage, top=5))
-    return EXIT_OK if result.best is not None else EXIT_FAILURE
+    except StudyTakenOverError as exc:
+        return _report_taken_over(exc, "resume")
+    return _report_result(result, "resume")

@@ -15,7 +15,12 @@ from autometa.cli._logs import build_callbacks, log_target
 from autometa.cli._show import format_study
 from autometa.cli._signals import exit_code, report
 from autometa.cli._space import space_help
-from autometa.errors import AutometaError, ConfigurationError, SearchFailedError
+from autometa.errors import (
+    AutometaError,
+    ConfigurationError,
+    SearchFailedError,
+    StudyTakenOverError,
+)
 from autometa.experiment import (
     EVALUATORS,
     Budget,
@@ -311,11 +316,28 @@ def _execute(
         return exit_code(exc)
     except SearchFailedError as exc:
         return _report_failed(exc, command)
+    except StudyTakenOverError as exc:
+        return _report_taken_over(exc, command)
     except AutometaError:
         raise
+    return _report_result(result, command)
+
+
+def _report_result(result: Any, command: str) -> int:
+    """Print the stored study; exit code 1 when nothing succeeded or the final stage is
+    incomplete (its sentence, with the resume command, goes to stderr too)."""
     print(f"stopped: {result.stop_reason}")
     print(format_study(result.storage, top=5))
+    if result.verdict is not None and not result.verdict.complete:
+        print(f"autometa {command}: {result.verdict.sentence()}", file=sys.stderr)
+        return EXIT_FAILURE
     return EXIT_OK if result.best is not None else EXIT_FAILURE
+
+
+def _report_taken_over(exc: StudyTakenOverError, command: str) -> int:
+    """One line: this search was taken over and stopped without writing more; exit code 1."""
+    print(f"autometa {command}: {exc}", file=sys.stderr)
+    return EXIT_FAILURE
 
 
 def _report_failed(exc: Any, command: str) -> int:

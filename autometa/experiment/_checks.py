@@ -10,18 +10,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from autometa.errors import ConfigurationError, StorageError
+from autometa.errors import ConfigurationError
+from autometa.experiment.storage.base import sessions_to_end
+from autometa.experiment.storage.sqlite import SQLiteStorage
+from autometa.experiment.trial import SessionInfo
 
 __all__ = [
-    "LIVE_SESSION_SECONDS",
     "check_evaluator",
     "evaluator_changes",
     "start_over",
     "wrap_strategy_error",
 ]
-
-#: A session that showed a sign of life this recently is taken to be running.
-LIVE_SESSION_SECONDS = 30.0
 
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+>")
 
@@ -118,14 +117,18 @@ def _is_address(value: Any) -> bool:
     return isinstance(value, str) and bool(_ADDRESS.search(value))
 
 
-def start_over(storage: Any) -> None:
+def start_over(storage: Any, take_over: bool = False) -> None:
     """Delete the autometa study file at ``storage`` (and its WAL files) so a search starts over.
 
-    Only a SQLite file that holds an autometa study is deleted; a missing file is fine.
+    Only a SQLite file that holds an autometa study is deleted; a missing file is fine. A
+    study held by a live session (on any host: judged by its heartbeat, as a resume judges
+    it) is refused unless ``take_over``; then the holder's session is ended first, so a
+    holder still running is fenced off (its writes are refused) and stops at its next
+    heartbeat instead of writing into a deleted file.
 
     Raises:
         ConfigurationError: ``storage`` is not a path, or the file is not an autometa study.
-        StorageError: a search is running on the study (a session showed life recently).
+        StudyInUseError: a live session holds the study and ``take_over`` is False.
     """
     if not isinstance(storage, str | os.PathLike) or str(storage) == ":memory:":
         raise ConfigurationError(
@@ -136,19 +139,21 @@ def start_over(storage: Any) -> None:
         return
     if not path.is_file():
         raise ConfigurationError(f"{path}: not a file; fresh=True deletes only an autometa study")
-    pids = _live_sessions(path)
-    if pids:
-        raise StorageError(
-            f"{path}: a search is running on this study (process {', '.join(map(str, pids))}); "
-            "stop it before starting the study over"
-        )
+    sessions = _sessions(path)
+    sessions_to_end(sessions, time.time(), take_over, str(path))  # refuses a live holder
+    if any(s.ended is None for s in sessions):
+        store = SQLiteStorage(path)  # take it over: the holder's later writes are refused
+        try:
+            store.touch_session(store.start_session(take_over=True), ended=True)
+        finally:
+            store.close()
     for extra in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         if extra.exists():
             extra.unlink()
 
 
-def _live_sessions(path: Path) -> list[int]:
-    """Pids of sessions still running on the study at ``path``; refuses non-autometa files."""
+def _sessions(path: Path) -> list[SessionInfo]:
+    """The sessions of the study at ``path``, read without writing; refuses other files."""
     refuse = ConfigurationError(
         f"{path}: not an autometa study; fresh=True deletes only a study file autometa created"
     )
@@ -156,31 +161,27 @@ def _live_sessions(path: Path) -> list[int]:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     except sqlite3.Error:
         raise refuse from None
+    conn.row_factory = sqlite3.Row
     try:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if not {"study", "trials", "sessions"} <= tables:
             raise refuse
         if conn.execute("SELECT COUNT(*) FROM study").fetchone()[0] != 1:
             raise refuse
-        since = time.time() - LIVE_SESSION_SECONDS
-        rows = conn.execute(
-            "SELECT pid FROM sessions WHERE ended IS NULL AND updated > ?", (since,)
-        ).fetchall()
-    except sqlite3.Error:
+        rows = conn.execute("SELECT * FROM sessions ORDER BY id").fetchall()
+        return [_session(dict(row)) for row in rows]
+    except (sqlite3.Error, TypeError, ValueError):
         raise refuse from None
     finally:
         conn.close()
-    return [int(r[0]) for r in rows if r[0] is not None and _alive(int(r[0]))]
 
 
-def _alive(pid: int) -> bool:
-    """Whether process ``pid`` runs on this machine (and is not this one)."""
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # exists, owned by someone else
-        return True
-    return True
+def _session(row: dict[str, Any]) -> SessionInfo:
+    """A session row of a file that may predate the ``host`` and ``heartbeat`` columns."""
+    heartbeat = row.get("heartbeat")
+    return SessionInfo(
+        id=int(row["id"]), host=row.get("host"), pid=row.get("pid"),
+        started=float(row["started"]), updated=float(row["updated"]),
+        heartbeat=None if heartbeat is None else float(heartbeat),
+        ended=None if row.get("ended") is None else float(row["ended"]),
+    )  # fmt: skip

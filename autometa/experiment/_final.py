@@ -216,14 +216,19 @@ def run_final_stage(loop: Any, plan: Final, search_seed: int) -> None:
     """Plan (or resume) and run the final stage on the search loop's executor.
 
     Incremental and idempotent: entries already in storage are kept and never run again;
-    RUNNING runs left by a killed process run again; entries that are missing are added
-    (after a resumed search with a larger budget, new finalists join the ones already
-    scored); the ablation cells are planned once the finalists and baselines are done.
+    RUNNING runs left by a killed process and runs lost with their worker (FAILED with
+    ``"worker died ..."``) run again; entries that are missing are added (after a resumed
+    search with a larger budget, new finalists join the ones already scored); the ablation
+    cells are planned once every finalist and baseline run is finished, none lost.
     """
     storage: BaseStorage = loop.storage
     for run in storage.get_final_runs():
         if run.state == TrialState.RUNNING:
             storage.update_final_run(run.id, state=TrialState.QUEUED)
+        elif run.lost_with_worker:
+            logger.info("final run %d (%s, seed %d) was lost with its worker (%s); running it "
+                        "again", run.id, run.entry, run.seed, run.error)  # fmt: skip
+            storage.update_final_run(run.id, state=TrialState.QUEUED, attempts=run.attempts + 1)
     runs = storage.get_final_runs()
     if runs:  # keep the seeds the stage started with
         by_index = {r.seed_index: r.seed for r in runs}
@@ -242,12 +247,21 @@ def run_final_stage(loop: Any, plan: Final, search_seed: int) -> None:
         storage.create_final_runs(planned)
         logger.info("final stage: %d evaluations on %d fresh seeds", len(planned), len(seeds))
     _run_queued(loop, storage.get_final_runs())
-    if plan.ablation:
-        runs = storage.get_final_runs()
+    runs = storage.get_final_runs()
+    if plan.ablation and not any(r.lost_with_worker for r in runs):
         known = {r.entry for r in runs}
         cells = [r for r in _ablation_phase(runs, seeds, loop.evaluator) if r.entry not in known]
         if cells:
             _run_queued(loop, storage.create_final_runs(cells))
+            runs = storage.get_final_runs()
+    lost = [r for r in runs if r.lost_with_worker]
+    if lost:
+        where = getattr(storage, "path", None)
+        logger.warning(
+            "final stage incomplete: %d evaluation(s) lost with their worker on every try; %s "
+            "runs them again", len(lost),
+            f"`autometa resume {where}`" if where else "the same search on this storage",
+        )  # fmt: skip
 
 
 def _seed_count(trial: TrialRecord) -> int:
@@ -255,10 +269,17 @@ def _seed_count(trial: TrialRecord) -> int:
 
 
 def _run_queued(loop: Any, runs: list[FinalRun]) -> None:
-    """Evaluate every QUEUED run through the loop's executor, writing each as it ends."""
+    """Evaluate every QUEUED run through the loop's executor, writing each as it ends.
+
+    A run lost with its worker (a signal, a lost Ray node; not out of memory) is queued again
+    up to ``loop.max_retries`` times in this session, as a search trial is; after that it is
+    recorded FAILED with the reason, and the next resume runs it again.
+    """
     storage: BaseStorage = loop.storage
+    retries = int(getattr(loop, "max_retries", 1))
     queue = [r for r in runs if r.state == TrialState.QUEUED]
     inflight: dict[int, FinalRun] = {}
+    tries: dict[int, int] = {}  # this session's lost evaluations per run
     while queue or inflight:
         while queue and loop.executor.in_flight < loop.executor.capacity:
             jobs = []
@@ -274,12 +295,28 @@ def _run_queued(loop: Any, runs: list[FinalRun]) -> None:
             run = inflight.pop(outcome.number)
             loop.final_inflight.discard(outcome.number)
             result = outcome.result
+            lost = list(run.metrics.get("lost", []))
+            if outcome.lost:
+                lost.append(result.error)
+                tries[run.id] = tries.get(run.id, 0) + 1
+                if tries[run.id] <= retries:
+                    logger.warning("final run %d (%s, seed %d): %s; retrying", run.id,
+                                   run.entry, run.seed, result.error)  # fmt: skip
+                    queue.append(storage.update_final_run(
+                        run.id, state=TrialState.QUEUED, attempts=run.attempts + 1,
+                        metrics={**run.metrics, "lost": lost},
+                    ))  # fmt: skip
+                    continue
+                result.error = f"{result.error}; gave up after {tries[run.id]} attempts"
             metrics = {k: v for k, v in result.metrics.items() if k not in _HEAVY}
+            if lost:
+                metrics["lost"] = lost
             if result.ok:
                 fields: dict[str, Any] = dict(state=TrialState.DONE, score=result.score)
             else:
                 fields = dict(state=TrialState.FAILED, error=result.error or "failed")
-                logger.info("final %s (seed %d) failed: %s", run.entry, run.seed, result.error)
+                logger.info("final run %d (%s, seed %d) failed: %s", run.id, run.entry, run.seed,
+                            result.error)  # fmt: skip
             storage.update_final_run(
                 run.id, metrics=metrics, device=outcome.device, wall_time=outcome.wall_time,
                 finished=time.time(), **fields,

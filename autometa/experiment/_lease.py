@@ -6,6 +6,10 @@ process. A live session records a heartbeat every ``HEARTBEAT_SECONDS`` from a b
 thread, so a long evaluation in the search process (``workers=0``) does not make it look
 gone. A session that misses ``STALE_AFTER_HEARTBEATS`` heartbeats is stale: the next claim
 ends it and re-queues the trials it left RUNNING.
+
+Each session's number is the study's epoch while it holds the study: storage refuses the
+writes of an older session (``StudyTakenOverError``), so a holder that was taken over while
+still running cannot change what the new holder reads; it stops with one line.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ import os
 import threading
 from typing import Any
 
-from autometa.experiment.storage.base import HEARTBEAT_SECONDS, BaseStorage
+from autometa.errors import StudyTakenOverError
+from autometa.experiment.storage.base import HEARTBEAT_SECONDS, BaseStorage, taken_over_error
 from autometa.experiment.trial import TrialState
 
 __all__ = ["HEARTBEAT_ENV", "Lease", "heartbeat_seconds"]
@@ -92,10 +97,21 @@ class Lease:
             except Exception as exc:  # noqa: BLE001 - a busy or flaky file: try next beat
                 logger.warning("heartbeat not recorded: %s", exc)
                 continue
-            if not alive:
-                logger.error("%s: another process took the study over", self.storage)
+            if not alive:  # the search reports it in one line (taken_over), not here
+                logger.info("%s: another process took the study over", self.storage)
                 self.lost.set()
                 return
+
+    def taken_over(self) -> StudyTakenOverError:
+        """The error a search raises when it finds that this session was taken over."""
+        where = str(getattr(self.storage, "path", self.storage))
+        holder = self.storage.taken_over_by(self.session)
+        if holder is None:  # ended by hand: no newer session to name
+            return StudyTakenOverError(
+                f"study {where}: this session was ended by another process; stopping without "
+                "writing more"
+            )
+        return taken_over_error(where, holder)
 
     def __enter__(self) -> Lease:
         return self

@@ -7,7 +7,7 @@ import math
 import time
 from typing import Any
 
-from autometa.errors import ConfigurationError, StudyInUseError
+from autometa.errors import ConfigurationError, StudyTakenOverError
 from autometa.experiment._callbacks import CallbackList
 from autometa.experiment._failures import describe_failure, failure_kind
 from autometa.experiment._final import Final, run_final_stage
@@ -161,8 +161,10 @@ class SearchLoop:
         """Run until done; returns why it stopped. Ctrl-C re-queues running trials, re-raises.
 
         Raises:
-            StudyInUseError: another process holds the study (on the claim), or took it over
-                while this loop ran (the loop then stopped without writing).
+            StudyInUseError: another process holds the study (on the claim).
+            StudyTakenOverError: another process took the study over while this loop ran
+                (the loop then stopped without writing; storage refuses the writes of a
+                session that was taken over).
         """
         own_lease = self.lease is None
         lease = self.lease = self.lease or Lease(self.storage)
@@ -176,8 +178,10 @@ class SearchLoop:
             if self.final is not None and self.final.enabled:
                 self._final_started = True
                 run_final_stage(self, self.final, self.search_seed)
-        except BaseException:
-            if not lease.lost.is_set():
+        except BaseException as exc:
+            if isinstance(exc, StudyTakenOverError) or lease.lost.is_set():
+                self.executor.cancel()  # its writes are refused: leave everything to the taker
+            else:
                 self._requeue_in_flight()
             raise
         finally:
@@ -249,13 +253,10 @@ class SearchLoop:
         """Stop at once, writing nothing, when another process took the study over."""
         if self.lease is None or not self.lease.lost.is_set():
             return
-        unfinished = len(self._inflight)
         self.executor.cancel()
         self._inflight.clear()
-        raise StudyInUseError(
-            f"{self.storage}: another process took the study over; this search stopped and "
-            f"left its {unfinished} unfinished trial(s) to it"
-        )
+        self.final_inflight.clear()
+        raise self.lease.taken_over()
 
     def _runnable(self) -> list[TrialRecord]:
         return [
@@ -493,11 +494,15 @@ class SearchLoop:
                 self.final_inflight.discard(number)
                 try:
                     self.storage.update_final_run(-number - 1, state=TrialState.QUEUED)
+                except StudyTakenOverError:
+                    raise  # the taker re-queued it already: stop here
                 except Exception:  # noqa: BLE001 - the next session re-queues it anyway
                     logger.exception("could not re-queue final run %d", -number - 1)
                 continue
             try:
                 record = self.storage.update_trial(number, state=TrialState.QUEUED, started=None)
                 self._put(record)
+            except StudyTakenOverError:
+                raise  # the taker re-queued it already: stop here
             except Exception:  # noqa: BLE001 - the next session re-queues it anyway
                 logger.exception("could not re-queue trial %d", number)

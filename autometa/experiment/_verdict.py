@@ -67,7 +67,7 @@ class VerdictEntry:
         seeds: the final seeds, by seed index.
         scores: the score on each seed (None: failed or not run yet).
         mean: the mean over the finished seeds; ``low``, ``high``: its 95% t interval.
-        complete: every seed finished.
+        complete: every seed finished, none lost with its worker (a resume re-runs those).
         errors: reasons of failed seeds.
     """
 
@@ -83,6 +83,11 @@ class VerdictEntry:
     high: float
     complete: bool
     errors: list[str] = field(default_factory=list)
+
+    @property
+    def done(self) -> bool:
+        """Every seed scored: the entry can win or be compared (a failed seed leaves it out)."""
+        return bool(self.scores) and all(s is not None for s in self.scores)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe (the graph left out)."""
@@ -103,14 +108,15 @@ def entries_of(runs: list[FinalRun]) -> list[VerdictEntry]:
         out.append(VerdictEntry(
             label, group[0].kind, group[0].trial, group[0].key, group[0].graph_json,
             [r.seed for r in group], scores, mean, low, high,
-            complete=all(r.state.is_finished() for r in group),
+            complete=all(r.state.is_finished() and not r.lost_with_worker for r in group),
             errors=[f"seed {r.seed}: {r.error}" for r in group if r.state == TrialState.FAILED],
         ))  # fmt: skip
     return out
 
 
 def best_entry(entries: Any) -> VerdictEntry | None:
-    scored = [e for e in entries if e.complete and math.isfinite(e.mean)]
+    """The entry with the highest mean among those scored on every seed (None if none)."""
+    scored = [e for e in entries if e.done and math.isfinite(e.mean)]
     return max(scored, key=lambda e: (e.mean, -(e.trial or 0)), default=None)
 
 
@@ -133,22 +139,53 @@ class Margin:
 
 @dataclass(frozen=True)
 class Verdict:
-    """What the final stage says: every entry, the winner, and its paired margins."""
+    """What the final stage says: every entry, the winner, and its paired margins.
+
+    A verdict rests on finished runs only: while any final run is queued, running or lost
+    with its worker (``pending``) there is no winner, and :meth:`sentence` says how to
+    finish the stage. An entry with a recorded failure (a seed that failed for a reason of
+    its own, e.g. out of memory) can neither win nor be compared; it is named as left out.
+
+    Attributes:
+        entries: every entry of the stage.
+        winner: the finalist with the best mean over every seed, or None.
+        margins: the winner minus each other entry scored on every seed, paired by seed.
+        pending: final runs not done yet: queued, running, or lost with their worker.
+        lost: how many of ``pending`` were lost with their worker.
+        total: every final run of the stage.
+        where: the study's file, for the resume command; None when it has none.
+    """
 
     entries: list[VerdictEntry]
     winner: VerdictEntry | None
     margins: list[Margin]
+    pending: int = 0
+    lost: int = 0
+    total: int = 0
+    where: str | None = None
 
     @property
     def complete(self) -> bool:
-        """Every final evaluation finished."""
-        return bool(self.entries) and all(e.complete for e in self.entries)
+        """Every final evaluation finished, none lost with its worker."""
+        return bool(self.entries) and self.pending == 0
 
     def sentence(self) -> str:
         """The result in one sentence a user can quote."""
         w = self.winner
+        if not self.complete:
+            how = (
+                f"`autometa resume {self.where}`" if self.where
+                else "running the same search again on its storage"
+            )  # fmt: skip
+            lost = f", {self.lost} of them lost with their worker" if self.lost else ""
+            return (
+                f"The final stage is incomplete: {self.pending} of {self.total} evaluations "
+                f"are not done{lost}; no verdict yet. Finish it with {how}."
+            )
         if w is None:
-            return "The final stage has not finished; no verdict yet."
+            return (
+                "The final stage finished, but no finalist was scored on every seed; no verdict."
+            )
         n = sum(s is not None for s in w.scores)
         text = (
             f"{w.label} scores {w.mean:.2f} (95% CI {_fmt(w.low)} to {_fmt(w.high)}, "
@@ -163,6 +200,9 @@ class Verdict:
         ]
         if parts:
             text += "; paired on the same seeds, it " + "; it ".join(parts)
+        out = [e.label for e in self.entries if e.kind != "finalist" and not e.done]
+        if out:
+            text += f" ({', '.join(out)} left out: a seed failed)"
         return text + "."
 
     def to_dict(self) -> dict[str, Any]:
@@ -173,6 +213,8 @@ class Verdict:
             "margins": [m.to_dict() for m in self.margins],
             "sentence": self.sentence(),
             "complete": self.complete,
+            "pending": self.pending,
+            "lost": self.lost,
         }
 
 
@@ -186,12 +228,14 @@ def verdict(storage: BaseStorage) -> Verdict | None:
     if not runs:
         return None
     entries = entries_of(runs)
-    winner = best_entry(e for e in entries if e.kind == "finalist")
+    lost = sum(r.lost_with_worker for r in runs)
+    pending = lost + sum(not r.state.is_finished() for r in runs)
+    winner = best_entry(e for e in entries if e.kind == "finalist") if not pending else None
     margins = []
     if winner is not None:
         mine = dict(zip(winner.seeds, winner.scores))
         for other in entries:
-            if other.kind == "finalist":
+            if other.kind == "finalist" or not other.done:
                 continue
             diffs = [
                 mine[s] - o for s, o in zip(other.seeds, other.scores)
@@ -199,4 +243,7 @@ def verdict(storage: BaseStorage) -> Verdict | None:
             ]  # fmt: skip
             mean, low, high = mean_ci(diffs)
             margins.append(Margin(other.label, other.kind, mean, low, high, len(diffs)))
-    return Verdict(entries, winner, margins)
+    where = getattr(storage, "path", None)
+    return Verdict(
+        entries, winner, margins, pending, lost, len(runs), None if where is None else str(where)
+    )

@@ -165,8 +165,9 @@ def default_devices(workers: int) -> list[tuple[str, str | None]]:
 
 
 def _numbers(job: Job) -> str:
-    """``"3"`` for a job, ``"3, 4, 5"`` for a batch (log messages)."""
-    return ", ".join(map(str, job.numbers))
+    """``"trial 3"`` for a job, ``"trial 3, trial 4"`` for a batch, ``"final run 0"`` for a
+    final-stage evaluation (numbered ``-(id + 1)``) (log messages)."""
+    return ", ".join(f"trial {n}" if n >= 0 else f"final run {-n - 1}" for n in job.numbers)
 
 
 def _worker_main(
@@ -426,7 +427,7 @@ class ProcessExecutor(BaseExecutor):
                 " before starting; the worker could not be set up (with the spawn and forkserver "
                 "start methods a script's main code needs an `if __name__ == '__main__':` guard)"
             )
-        logger.warning("trial %s: %s", _numbers(job), reason)
+        logger.warning("%s: %s", _numbers(job), reason)
         worker.stop()
         self._workers[slot] = None
         lost = not reason.startswith(OUT_OF_MEMORY)  # an OOM kill would only thrash again
@@ -438,7 +439,7 @@ class ProcessExecutor(BaseExecutor):
         job = worker.job
         assert job is not None
         reason = f"timed out after {self.timeout:g} s (worker terminated)"
-        logger.warning("trial %s: %s", _numbers(job), reason)
+        logger.warning("%s: %s", _numbers(job), reason)
         worker.stop()
         self._workers[slot] = None
         took = float(self.timeout or 0.0)

@@ -221,7 +221,8 @@ def search(
         allow_changes: continue a study whose evaluator settings or fidelity plan differ from
             the ones it ran with; the change is recorded in the study's settings.
         fresh: delete the study file at ``storage`` first (only an autometa study file) and
-            start over.
+            start over; refused (``StudyInUseError``) while a live session on any host holds
+            the study, unless ``take_over`` is also given.
         take_over: claim the study even while another session looks alive (for a process
             known to be gone, e.g. on a machine that went down); a live one stops at its
             next heartbeat.
@@ -251,6 +252,8 @@ def search(
             quotes the first failure and ``.result`` holds the stored study.
         StudyInUseError: another live process is searching the study (it names the host
             and pid).
+        StudyTakenOverError: another process took the study over while this one ran; this
+            search stopped, and storage refused its writes from then on.
         KeyboardInterrupt: on Ctrl-C, after running trials are stopped and re-queued and
             everything finished is safely stored; ``load_result(storage)`` reads it, and
             running the same call again resumes.
@@ -294,7 +297,7 @@ def search(
     exe.start(evaluator)  # workers up (and the main guard checked) before the study is touched
     try:
         if fresh:
-            start_over(storage)
+            start_over(storage, take_over)
         store = get_storage(storage)
         described = describe_evaluator(evaluator)
         unregistered = [] if strategy_registered else ["strategy"]

@@ -14,6 +14,7 @@ from autometa.errors import StorageError
 from autometa.graph import from_json
 
 __all__ = [
+    "LOST_WORKER",
     "FinalRun",
     "SessionInfo",
     "StudyInfo",
@@ -23,6 +24,10 @@ __all__ = [
     "seed_list",
     "trial_seed",
 ]
+
+LOST_WORKER = "worker died"
+"""How the reason of every evaluation lost with its worker begins (``"worker died (signal
+9)"`` from worker processes, ``"worker died (Ray: NodeDiedError)"`` from Ray)."""
 
 
 class TrialState(IntEnum):
@@ -269,6 +274,7 @@ class FinalRun:
         wall_time: seconds it took.
         created: when it was created (seconds since the epoch).
         finished: when it finished.
+        attempts: evaluations of this run lost with their worker and retried.
     """
 
     id: int
@@ -287,11 +293,19 @@ class FinalRun:
     wall_time: float | None = None
     created: float | None = None
     finished: float | None = None
+    attempts: int = 0
 
     @property
     def graph(self) -> nx.DiGraph:
         """A fresh ``nx.DiGraph`` of the evaluated graph."""
         return from_json(self.graph_json)
+
+    @property
+    def lost_with_worker(self) -> bool:
+        """FAILED because the process or node running it died (a signal, a lost Ray node), not
+        because of the candidate: a resume runs it again. Out of memory is not a lost worker
+        (its reason starts with ``"out of memory: "``)."""
+        return self.state == TrialState.FAILED and (self.error or "").startswith(LOST_WORKER)
 
     def replace(self, **changes: Any) -> FinalRun:
         """A copy with some fields changed."""

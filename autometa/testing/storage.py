@@ -26,14 +26,14 @@ from typing import Any
 import pytest
 import torch
 
-from autometa.errors import StorageError, StudyInUseError
+from autometa.errors import StorageError, StudyInUseError, StudyTakenOverError
 from autometa.experiment.storage.base import (
     HEARTBEAT_SECONDS,
     STALE_AFTER_HEARTBEATS,
     BaseStorage,
     encode_weights,
 )
-from autometa.experiment.trial import StudyInfo, TrialRecord, TrialState, trial_seed
+from autometa.experiment.trial import FinalRun, StudyInfo, TrialRecord, TrialState, trial_seed
 
 __all__ = ["StorageTestCase", "make_study", "make_trial"]
 
@@ -333,3 +333,43 @@ class StorageTestCase:
         assert study.touch_session(holder) is False
         assert study.touch_session(holder, ended=True) is False
         assert study.touch_session(taker) is True
+
+    def test_writes_of_a_taken_over_session_are_refused(
+        self, study: BaseStorage, reopen: Callable[[], BaseStorage]
+    ) -> None:
+        study.create_trials([make_trial()])
+        study.start_session(heartbeat=60.0)
+        other = reopen()
+        if other is study:
+            pytest.skip("one object per study: there is no second holder to fence")
+        taker = other.start_session(take_over=True)
+        with pytest.raises(StudyTakenOverError) as info:
+            study.update_trial(0, state=TrialState.RUNNING)
+        assert info.value.session == taker and f"taken over by session {taker} " in str(info.value)
+        with pytest.raises(StudyTakenOverError):
+            study.create_trials([make_trial("k1")])
+        assert [t.state for t in other.get_all_trials()] == [TrialState.QUEUED]
+        assert other.update_trial(0, state=TrialState.RUNNING).state == TrialState.RUNNING
+
+    # -- final stage ---------------------------------------------------------------------
+
+    def test_a_final_run_lost_with_its_worker_may_be_retried(self, study: BaseStorage) -> None:
+        runs = [FinalRun(-1, "trial 0", "finalist", 0, "k0", {}, i, 10 + i) for i in range(3)]
+        assert [r.id for r in study.create_final_runs(runs)] == [0, 1, 2]
+        study.update_final_run(0, state=TrialState.FAILED, error="worker died (signal 9)",
+                               finished=1.0)  # fmt: skip
+        again = study.update_final_run(0, state=TrialState.QUEUED, attempts=1)
+        assert (again.state, again.error, again.finished, again.attempts) == (
+            TrialState.QUEUED, None, None, 1,
+        )  # fmt: skip
+        study.update_final_run(1, state=TrialState.FAILED, error="out of memory: worker "
+                               "killed by the OS (signal 9) at ~3.0 GiB resident")  # fmt: skip
+        study.update_final_run(2, state=TrialState.DONE, score=1.0)
+        for run_id, state in ((1, "FAILED"), (2, "DONE")):
+            with pytest.raises(StorageError) as info:
+                study.update_final_run(run_id, state=TrialState.QUEUED)
+            message = f"final run {run_id} is finished ({state}); it cannot be changed"
+            assert str(info.value) == message
+        assert [r.state for r in study.get_final_runs()] == [
+            TrialState.QUEUED, TrialState.FAILED, TrialState.DONE,
+        ]  # fmt: skip

@@ -18,19 +18,34 @@ class Scripted:
     Fault modes: ``raise`` (ValueError from an op), ``nan`` (a NaN score), ``sleep`` (hangs
     for a minute), ``oom`` (MemoryError), ``kill`` (SIGKILLs its own process),
     ``kill_once`` (SIGKILLs the first time only, remembered in a marker file),
+    ``kill_twice`` (SIGKILLs the first two times),
     ``interrupt`` (KeyboardInterrupt, as Ctrl-C would inside an inline evaluation),
     ``hog`` (fills 200 MiB, holds it for a second, then SIGKILLs its own process, as the
     kernel's OOM killer would).
+
+    While ``busy_dir`` is set, each evaluation keeps a file named by its process id there
+    that holds its seed (a test finds the worker evaluating a given seed and kills it).
     """
 
-    def __init__(self, faults=None, delay=0.0, marker_dir=None):
+    def __init__(self, faults=None, delay=0.0, marker_dir=None, busy_dir=None):
         self.faults = dict(faults or {})
         self.delay = delay
         self.marker_dir = marker_dir
+        self.busy_dir = busy_dir
         self.objective = SyntheticObjective()
         self.calls = 0
 
     def __call__(self, graph, *, seed, device=None, meta_iterations=None):
+        if self.busy_dir is None:
+            return self._evaluate(graph, seed, device, meta_iterations)
+        busy = Path(self.busy_dir) / str(os.getpid())
+        busy.write_text(str(seed))
+        try:
+            return self._evaluate(graph, seed, device, meta_iterations)
+        finally:
+            busy.unlink()
+
+    def _evaluate(self, graph, seed, device, meta_iterations):
         self.calls += 1
         mode = self.faults.get(seed)
         if self.delay:
@@ -50,6 +65,12 @@ class Scripted:
             if not marker.exists():
                 marker.write_text("x")
                 os.kill(os.getpid(), signal.SIGKILL)
+        if mode == "kill_twice":
+            for attempt in (1, 2):
+                marker = Path(self.marker_dir) / f"killed-{seed}-{attempt}"
+                if not marker.exists():
+                    marker.write_text("x")
+                    os.kill(os.getpid(), signal.SIGKILL)
         if mode == "hog":
             self.hoard = bytearray(b"x") * (200 * 2**20)  # written: every page is resident
             time.sleep(1.0)

@@ -11,12 +11,13 @@ from typing import Any
 
 from safetensors.torch import load, save
 
-from autometa.errors import StorageError, StudyInUseError
+from autometa.errors import StorageError, StudyInUseError, StudyTakenOverError
 from autometa.experiment.trial import FinalRun, SessionInfo, StudyInfo, TrialRecord, TrialState
 
 __all__ = [
     "BaseStorage",
     "HEARTBEAT_SECONDS",
+    "FINAL_UPDATABLE",
     "STALE_AFTER_HEARTBEATS",
     "STEP_SIZE_PREFIX",
     "UPDATABLE_FIELDS",
@@ -25,6 +26,7 @@ __all__ = [
     "is_stale",
     "sessions_to_end",
     "split_step_sizes",
+    "taken_over_error",
 ]
 
 HEARTBEAT_SECONDS = 5.0
@@ -121,6 +123,14 @@ class BaseStorage(abc.ABC):
       land together or not at all. Scores are finite floats or None (NaN is stored as None).
     - The strategy state is the latest JSON-safe ``state_dict()`` written; the search writes
       it in the same write as the ``tell`` (or ``ask``) it follows.
+    - Fencing: a storage object that started a session (:meth:`start_session`) writes as that
+      session, whose number is the study's *epoch*. Once a newer session claims the study (a
+      take-over, or a claim after this one went stale), every write of the older object is
+      refused with :class:`~autometa.errors.StudyTakenOverError` and changes nothing, so a
+      holder that is still running cannot change what the new holder reads. Processes that
+      share a study each open their own storage object.
+    - A final run that FAILED because its worker was lost (``FinalRun.lost_with_worker``) may
+      be put back to ``QUEUED`` (a retry); every other change of a finished run is refused.
 
     Core methods (abstract) are grouped below by what they touch; the helpers after them are
     built only on the core, so a new backend implements the core and passes the suite.
@@ -253,6 +263,8 @@ class BaseStorage(abc.ABC):
         Refuses while another session is live (see :func:`sessions_to_end`). Otherwise ends
         every other unended session, puts RUNNING trials back to QUEUED (the process that
         ran them is gone) and records the new session with this host, pid and ``heartbeat``.
+        Session numbers only grow; the new number is the study's epoch, and from now on this
+        storage object writes as that session (see the fencing clause of the contract).
 
         Args:
             heartbeat: the seconds between this session's heartbeats (:meth:`touch_session`);
@@ -331,6 +343,11 @@ class BaseStorage(abc.ABC):
         live = [s for s in self.get_sessions() if s.ended is None and not is_stale(s, now)]
         return live[-1] if live else None
 
+    def taken_over_by(self, session: int) -> SessionInfo | None:
+        """The newest session that claimed the study after ``session``, or None."""
+        newer = [s for s in self.get_sessions() if s.id > session]
+        return newer[-1] if newer else None
+
     def requeue_unfinished(self) -> list[TrialRecord]:
         """Put RUNNING trials (left by a process that stopped) back to QUEUED; returns them."""
         return [
@@ -357,17 +374,21 @@ class BaseStorage(abc.ABC):
 
     def get_best_trial(self) -> TrialRecord | None:
         """The best DONE trial: the finalist with the highest mean over the final stage's
-        seeds once every finalist has all of them, else the highest search score (lowest
+        seeds once every finalist run is finished (finalists with a failed run left out, and
+        none lost with its worker), else the highest search score (lowest
         number on ties); None when no trial is DONE."""
         by_trial: dict[int, list[float]] = {}
-        complete = True
+        failed, complete = set(), True
         for run in self.get_final_runs():
             if run.kind != "finalist" or run.trial is None:
                 continue
-            if run.state != TrialState.DONE or run.score is None:
-                complete = complete and run.state == TrialState.FAILED
-                continue
-            by_trial.setdefault(run.trial, []).append(run.score)
+            if run.state == TrialState.DONE and run.score is not None:
+                by_trial.setdefault(run.trial, []).append(run.score)
+            elif run.state == TrialState.FAILED and not run.lost_with_worker:
+                failed.add(run.trial)  # a recorded failure: this finalist is out
+            else:
+                complete = False  # queued, running, or lost with its worker: resume runs it
+        by_trial = {n: scores for n, scores in by_trial.items() if n not in failed}
         if by_trial and complete:
             number = max(by_trial, key=lambda n: (sum(by_trial[n]) / len(by_trial[n]), -n))
             return self.get_trial(number)
@@ -396,15 +417,35 @@ class BaseStorage(abc.ABC):
         return type(self).__name__
 
 
+#: Fields :meth:`BaseStorage.update_final_run` may change.
 FINAL_UPDATABLE = frozenset(
-    {"state", "score", "metrics", "error", "device", "wall_time", "finished"}
+    {"state", "score", "metrics", "error", "device", "wall_time", "finished", "attempts"}
 )
 
 
 def check_final_update(run: FinalRun, fields: dict[str, Any]) -> dict[str, Any]:
-    """Shared checks of :meth:`BaseStorage.update_final_run`; returns the normalised fields."""
-    return _checked_fields(
-        fields, FINAL_UPDATABLE, "update_final_run", run.state, f"final run {run.id}"
+    """Shared checks of :meth:`BaseStorage.update_final_run`; returns the normalised fields.
+
+    A run lost with its worker may go from FAILED back to QUEUED (a retry): its error and
+    finish time are cleared with it.
+    """
+    state = run.state
+    retry = run.lost_with_worker and TrialState(fields.get("state", state)) == TrialState.QUEUED
+    if retry:
+        fields = {"error": None, "finished": None, **fields}
+        state = TrialState.QUEUED
+    what = f"final run {run.id}"
+    return _checked_fields(fields, FINAL_UPDATABLE, "update_final_run", state, what)
+
+
+def taken_over_error(where: str, holder: SessionInfo) -> StudyTakenOverError:
+    """The error a write of an older session gets once ``holder`` claimed the study."""
+    return StudyTakenOverError(
+        f"study {where} was taken over by session {holder.id} on host "
+        f"{holder.host or 'unknown'} (pid {holder.pid}); stopping without writing more",
+        holder.id,
+        holder.host,
+        holder.pid,
     )
 
 

@@ -18,6 +18,7 @@ from autometa.experiment.storage.base import (
     check_update,
     clean_score,
     sessions_to_end,
+    taken_over_error,
     this_host,
 )
 from autometa.experiment.trial import (
@@ -46,6 +47,14 @@ class InMemoryStorage(BaseStorage):
         self._weights: dict[int, bytes] = {}
         self._sessions: dict[int, SessionInfo] = {}
         self._final: list[FinalRun] = []
+        self._epoch: int | None = None  # the session this object writes as (fencing)
+
+    def _fence(self) -> None:
+        """Refuse a write once a session newer than this object's claimed the study (call
+        with the lock held)."""
+        if self._epoch is not None and max(self._sessions, default=0) > self._epoch:
+            newest = self._sessions[max(self._sessions)]
+            raise taken_over_error(str(self), newest)
 
     # -- study ---------------------------------------------------------------------------
 
@@ -55,6 +64,7 @@ class InMemoryStorage(BaseStorage):
 
     def create_study(self, info: StudyInfo) -> None:
         with self._lock:
+            self._fence()
             if self._study is not None:
                 raise StorageError(f"{self} already holds a study ({self._study.space_name!r})")
             if info.created is None:
@@ -63,6 +73,7 @@ class InMemoryStorage(BaseStorage):
 
     def update_study_settings(self, settings: dict[str, Any]) -> None:
         with self._lock:
+            self._fence()
             if self._study is None:
                 raise StorageError(f"{self} holds no study yet")
             self._study = dataclasses.replace(self._study, settings=copy.deepcopy(settings))
@@ -73,6 +84,7 @@ class InMemoryStorage(BaseStorage):
         self, trials: Sequence[TrialRecord], strategy_state: dict[str, Any] | None = None
     ) -> list[TrialRecord]:
         with self._lock:
+            self._fence()
             if self._study is None:
                 raise StorageError(f"{self} holds no study yet; create it before its trials")
             created = []
@@ -102,6 +114,7 @@ class InMemoryStorage(BaseStorage):
         **fields: Any,
     ) -> TrialRecord:
         with self._lock:
+            self._fence()
             record = self._get(number)
             fields = check_update(record, fields)
             record = dataclasses.replace(record, **copy.deepcopy(fields))
@@ -132,6 +145,7 @@ class InMemoryStorage(BaseStorage):
 
     def create_final_runs(self, runs: Sequence[FinalRun]) -> list[FinalRun]:
         with self._lock:
+            self._fence()
             if self._study is None:
                 raise StorageError(f"{self} holds no study yet")
             out = []
@@ -146,6 +160,7 @@ class InMemoryStorage(BaseStorage):
 
     def update_final_run(self, run_id: int, **fields: Any) -> FinalRun:
         with self._lock:
+            self._fence()
             if not 0 <= run_id < len(self._final):
                 raise KeyError(f"no final run {run_id!r} in {self}")
             run = self._final[run_id]
@@ -182,6 +197,7 @@ class InMemoryStorage(BaseStorage):
             self._sessions[session] = SessionInfo(
                 session, this_host(), os.getpid(), now, now, float(heartbeat)
             )
+            self._epoch = session
             return session
 
     def touch_session(self, session: int, *, ended: bool = False) -> bool:

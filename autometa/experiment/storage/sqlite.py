@@ -21,6 +21,7 @@ from autometa.experiment.storage.base import (
     check_update,
     clean_score,
     sessions_to_end,
+    taken_over_error,
     this_host,
 )
 from autometa.experiment.trial import (
@@ -164,6 +165,7 @@ class SQLiteStorage(BaseStorage):
                 f"{self.path}: cannot open or create a study database ({reason})"
             ) from exc
         self._lock = threading.RLock()
+        self._epoch: int | None = None  # the session this object writes as (fencing)
         self._conn.row_factory = sqlite3.Row
         try:
             self._conn.execute("PRAGMA journal_mode=WAL")
@@ -198,11 +200,23 @@ class SQLiteStorage(BaseStorage):
         return f"SQLiteStorage({str(self.path)!r})"
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction: committed when the block ends, rolled back on error."""
+    def _write(self, fenced: bool = True) -> Iterator[sqlite3.Connection]:
+        """One write transaction: committed when the block ends, rolled back on error.
+
+        ``fenced``: refused (``StudyTakenOverError``) when a session newer than the one this
+        object started has claimed the study; checked inside the transaction, so no write
+        of an older session lands after the claim.
+        """
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
+                if fenced and self._epoch is not None:
+                    newer = self._conn.execute(
+                        "SELECT * FROM sessions WHERE id > ? ORDER BY id DESC LIMIT 1",
+                        (self._epoch,),
+                    ).fetchone()
+                    if newer is not None:
+                        raise taken_over_error(str(self.path), _session(newer))
                 yield self._conn
             except BaseException:
                 self._conn.execute("ROLLBACK")
@@ -431,7 +445,7 @@ class SQLiteStorage(BaseStorage):
         self, *, heartbeat: float = HEARTBEAT_SECONDS, take_over: bool = False
     ) -> int:
         now = time.time()
-        with self._write() as conn:  # BEGIN IMMEDIATE: one claimant at a time
+        with self._write(fenced=False) as conn:  # BEGIN IMMEDIATE: one claimant at a time
             rows = conn.execute("SELECT * FROM sessions ORDER BY id").fetchall()
             ended = sessions_to_end([_session(r) for r in rows], now, take_over, str(self.path))
             conn.executemany(
@@ -446,11 +460,12 @@ class SQLiteStorage(BaseStorage):
                 "VALUES (?, ?, ?, ?, ?)",
                 (os.getpid(), this_host(), float(heartbeat), now, now),
             )
-            return int(cursor.lastrowid)  # type: ignore[arg-type]
+            self._epoch = int(cursor.lastrowid)  # type: ignore[arg-type]
+        return self._epoch
 
     def touch_session(self, session: int, *, ended: bool = False) -> bool:
         now = time.time()
-        with self._write() as conn:
+        with self._write(fenced=False) as conn:
             row = conn.execute("SELECT ended FROM sessions WHERE id = ?", (session,)).fetchone()
             if row is None:
                 raise KeyError(f"no session {session!r} in {self}")
