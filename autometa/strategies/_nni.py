@@ -190,6 +190,7 @@ class EvolutionStrategy(NNIStrategy):
     """
 
     name = "nni-evolution"
+    max_seed = 2**32 - 1  # seeds numpy's RandomState, which takes 32 bits
     defaults: ClassVar[dict[str, Any]] = {"population_size": 32}
 
     def _tuner(self) -> Any:
@@ -214,6 +215,7 @@ class AnnealStrategy(NNIStrategy):
     """
 
     name = "nni-anneal"
+    max_seed = 2**32 - 1  # seeds numpy's RandomState, which takes 32 bits
     defaults: ClassVar[dict[str, Any]] = {}
 
     def _tuner(self) -> Any:
@@ -244,6 +246,7 @@ class GPTunerStrategy(NNIStrategy):
     """
 
     name = "nni-gp"
+    max_seed = 2**32 - 1  # seeds numpy's RandomState, which takes 32 bits
     nested = False
     numeric = True
     defaults: ClassVar[dict[str, Any]] = {

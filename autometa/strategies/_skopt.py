@@ -71,6 +71,7 @@ class SkoptStrategy(BaseStrategy):
         "acq_optimizer_kwargs": {"n_points": 2000},
     }
     max_rounds = 30
+    max_seed = 2**32 - 1  # scikit-learn seeds numpy's RandomState, which takes 32 bits
 
     def _check_options(self) -> None:
         o = self.options

@@ -113,6 +113,9 @@ class BaseStrategy(abc.ABC):
     n_objectives: int = 1
     """How many values :meth:`tell` expects (1: a float)."""
     max_rounds: ClassVar[int] = 100
+    max_seed: ClassVar[int] = 2**63 - 1
+    """The largest seed the strategy takes (a study stores its seed as a 64-bit integer;
+    a backend seeded through numpy's ``RandomState`` takes at most ``2**32 - 1``)."""
     """Proposal rounds one :meth:`ask` may spend on recorded, pending or invalid proposals;
     ``self._round`` tells :meth:`_propose` which round of the current ask it serves."""
 
@@ -122,6 +125,12 @@ class BaseStrategy(abc.ABC):
             raise TypeError(self._unknown_option_message(unknown[0]))
         if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
             raise TypeError(f"strategy {self._label()!r}: seed must be an int, got {seed!r}")
+        if not 0 <= seed <= self.max_seed:
+            bits = (self.max_seed + 1).bit_length() - 1
+            shown = f"2**{bits} - 1" if self.max_seed == 2**bits - 1 else str(self.max_seed)
+            raise ValueError(
+                f"strategy {self._label()!r}: seed must be an int in [0, {shown}], got {seed!r}"
+            )
         self.space = space
         self.seed = int(seed)
         self.options: dict[str, Any] = {**self.defaults, **options}
