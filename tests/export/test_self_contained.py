@@ -154,3 +154,14 @@ def test_files_get_the_users_umask(tmp_path, umask):
     assert "policy.torchscript.pt" in modes
     assert modes == dict.fromkeys(modes, 0o666 & ~umask)
     assert stat.S_IMODE(folder.stat().st_mode) == 0o777 & ~umask
+
+
+def test_a_model_json_linked_from_outside_is_refused(folder, tmp_path):
+    model = folder / "model.json"
+    outside = shutil.move(model, tmp_path / "model.json")
+    model.symlink_to(outside)
+    message = (
+        f"{model}: is a symbolic link to {outside}, outside the export folder; expected a file "
+        "inside the folder"
+    )
+    _refused(folder, message)
