@@ -11,6 +11,7 @@ import logging
 
 import pytest
 
+from autometa.cli import main
 from autometa.experiment import Budget, search
 from autometa.meta import EvalResult
 from autometa.space import load_space
@@ -109,3 +110,15 @@ ONE_POINT_DICT = {
         "layer": {"width": {"choice": [16]}, "activation": {"choice": ["tanh"]}},
     },
 }
+
+
+def test_the_command_line_ends_a_one_point_search_without_a_traceback(tmp_path, capsys):
+    space = _space(tmp_path, ONE_POINT)
+    _available("bo-gp", space)
+    argv = ["search", str(space), "--strategy", "bo-gp", "--objective", "synthetic",
+            "--workers", "0", "--no-progress", "--trials", "5", "--final-top", "0",
+            "--storage", str(tmp_path / "s.db")]  # fmt: skip
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("stopped: the strategy has no new candidates\n")
+    assert err == ""
