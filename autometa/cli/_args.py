@@ -31,19 +31,26 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def integer(minimum: int) -> Callable[[str], int]:
-    """An argparse type accepting whole numbers ``>= minimum``."""
+def _bound(value: int) -> str:
+    """``2**63 - 1`` for a power of two less one, else the number."""
+    bits = (value + 1).bit_length() - 1
+    return f"2**{bits} - 1" if value == 2**bits - 1 and bits > 16 else str(value)
+
+
+def integer(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    """An argparse type accepting whole numbers ``>= minimum`` (and ``<= maximum`` if given)."""
+    expected = f">= {minimum}" if maximum is None else f"in [{minimum}, {_bound(maximum)}]"
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             value = None
-        if value is None or value < minimum:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
+        if value is None or value < minimum or (maximum is not None and value > maximum):
+            raise argparse.ArgumentTypeError(f"expected an integer {expected}, got {text!r}")
         return value
 
-    parse.__name__ = f"integer >= {minimum}"
+    parse.__name__ = f"integer {expected}"
     return parse
 
 

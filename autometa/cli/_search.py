@@ -31,6 +31,7 @@ from autometa.experiment import (
     default_storage_path,
     search,
 )
+from autometa.experiment._checks import MAX_SEED
 from autometa.experiment._loop import default_iterations
 from autometa.space import load_space
 
@@ -144,7 +145,7 @@ def add_search(sub: argparse._SubParsersAction) -> None:
         "--fresh", action="store_true",
         help="delete the study at --storage first (only an autometa study file) and start over",
     )  # fmt: skip
-    p.add_argument("--seed", type=integer(0), default=0, help="search seed")
+    p.add_argument("--seed", type=integer(0, MAX_SEED), default=0, help="search seed")
     p.add_argument(
         "--seeds", type=integer(1), default=1, metavar="S",
         help="seeds each candidate is scored on; its score is their mean (default 1)",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+import math
+import numbers
 import os
 import re
 import sqlite3
@@ -11,11 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from autometa.errors import ConfigurationError
+from autometa.experiment.budget import Budget
 from autometa.experiment.storage.base import sessions_to_end
 from autometa.experiment.storage.sqlite import SQLiteStorage
 from autometa.experiment.trial import SessionInfo
 
 __all__ = [
+    "MAX_SEED",
+    "check_arguments",
     "check_evaluator",
     "evaluator_changes",
     "start_over",
@@ -23,6 +28,49 @@ __all__ = [
 ]
 
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+>")
+
+MAX_SEED = 2**63 - 1
+"""The largest search seed: the study stores it as a signed 64-bit SQLite INTEGER."""
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def check_arguments(
+    *, budget: Any, seed: Any, workers: Any, trial_timeout: Any, seeds: Any, batch: Any
+) -> None:
+    """Refuse ``search()`` arguments of the wrong type or range, before anything is created.
+
+    Raises:
+        ConfigurationError: one line naming the argument, what it must be and what it got.
+    """
+    if budget is not None and not isinstance(budget, Budget):
+        raise ConfigurationError(
+            f"`budget` must be a Budget (e.g. Budget(trials=20)) or None, got {budget!r}"
+        )
+    if not _is_int(seed) or not 0 <= seed <= MAX_SEED:
+        raise ConfigurationError(
+            f"`seed` must be an int in [0, 2**63 - 1] (it is stored as a 64-bit integer), "
+            f"got {seed!r}"
+        )
+    if not _is_int(workers) or workers < 0:
+        raise ConfigurationError(
+            f"`workers` must be an int >= 0 (0 evaluates in this process), got {workers!r}"
+        )
+    if trial_timeout is not None and (
+        isinstance(trial_timeout, bool)
+        or not isinstance(trial_timeout, numbers.Real)
+        or not math.isfinite(trial_timeout)
+        or trial_timeout <= 0
+    ):
+        raise ConfigurationError(
+            f"`trial_timeout` must be a finite number of seconds > 0 or None, got "
+            f"{trial_timeout!r}"
+        )
+    for name, value in (("seeds", seeds), ("batch", batch)):
+        if not _is_int(value) or value < 1:
+            raise ConfigurationError(f"`{name}` must be an int >= 1, got {value!r}")
 
 
 def check_evaluator(evaluator: Any, space: Any, fidelity: Any) -> None:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
 from typing import Any
+
+from autometa.errors import ConfigurationError
 
 __all__ = ["Budget", "Usage"]
 
@@ -45,10 +49,27 @@ class Budget:
     meta_iterations: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("trials", "seconds", "meta_iterations"):
+        for name in ("trials", "meta_iterations"):
             value = getattr(self, name)
-            if value is not None and not value > 0:
-                raise ValueError(f"Budget `{name}` must be positive or None, got {name}={value!r}")
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise ConfigurationError(
+                    f"Budget `{name}` must be an int >= 1 or None, got {name}={value!r}"
+                )
+            object.__setattr__(self, name, int(value))  # numpy ints become plain ints
+        value = self.seconds
+        if value is not None:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, numbers.Real)
+                or not math.isfinite(value)
+                or value <= 0
+            ):
+                raise ConfigurationError(
+                    f"Budget `seconds` must be a finite number > 0 or None, got seconds={value!r}"
+                )
+            object.__setattr__(self, "seconds", float(value))
 
     def exhausted(self, usage: Usage) -> str | None:
         """Why the budget is used up (the first limit reached), or None while it is not."""

@@ -14,6 +14,7 @@ from typing import Any
 from autometa.errors import ConfigurationError, SearchFailedError, StorageError
 from autometa.experiment._callbacks import Callback, CallbackList
 from autometa.experiment._checks import (
+    check_arguments,
     check_evaluator,
     evaluator_changes,
     start_over,
@@ -198,16 +199,18 @@ def search(
         budget: limits; default ``Budget(trials=20)``.
         storage: a SQLite path, a storage instance, ``":memory:"``; default
             ``./runs/<space>-<strategy>-seed<seed>.db``.
-        workers: parallel evaluations; ``0`` evaluates in this process (debugging).
+        workers: parallel evaluations (>= 0); ``0`` evaluates in this process (debugging).
         executor: ``"process"`` (default), ``"inline"``, ``"ray"`` or an executor instance
             (e.g. ``RayExecutor(address=...)``); an instance ignores ``workers``.
-        seed: the search seed (strategy seed; trial ``n`` is evaluated with
-            ``trial_seed(seed, n)``). Same seed, same device, one worker: same search.
+        seed: the search seed, an int in [0, 2**63 - 1] (strategy seed; trial ``n`` is
+            evaluated with ``trial_seed(seed, n)``). Same seed, same device, one worker: same
+            search.
         strategy_options: keyword options for ``make_strategy`` when ``strategy`` is a name.
         fidelity: a :class:`SuccessiveHalving` or :class:`Hyperband` plan over meta-iterations,
             or None to evaluate every candidate fully.
         progress: show a progress bar; default: only on a terminal and not under CI.
-        trial_timeout: seconds after which one evaluation is stopped and recorded as failed.
+        trial_timeout: seconds (finite, > 0) after which one evaluation is stopped and
+            recorded as failed; None for no limit.
         settings: extra JSON-safe settings stored with the study (the CLI keeps its
             arguments here for ``autometa resume``).
         seeds: seeds each candidate is scored on during the search; its score is their mean
@@ -243,9 +246,10 @@ def search(
         The :class:`SearchResult` read back from storage.
 
     Raises:
-        ConfigurationError: a setting that cannot work (unknown strategy or option, a
-            hyperparameter the evaluator does not have, a script without a main guard with
-            worker processes, ...); nothing was created or evaluated.
+        ConfigurationError: an argument of the wrong type or range (one line naming it), a
+            setting that cannot work (unknown strategy or option, a hyperparameter the
+            evaluator does not have, a script without a main guard with worker processes,
+            ...); nothing was created or evaluated.
         StorageError: the storage holds a study for another space, strategy or seed, or one
             run with other evaluator settings (unless ``allow_changes``).
         SearchFailedError: the run ended with failed trials and none succeeded; the message
@@ -260,6 +264,10 @@ def search(
     """
 
     exit_if_reimporting_main()  # a worker re-running an unguarded script: the parent explains
+    check_arguments(
+        budget=budget, seed=seed, workers=workers, trial_timeout=trial_timeout, seeds=seeds,
+        batch=batch,
+    )  # fmt: skip
     space_obj = space if isinstance(space, SearchSpace) else load_space(space)
     strategy_name, options, strategy_registered = strategy_spec(strategy)
     if isinstance(strategy, str):
@@ -270,10 +278,6 @@ def search(
         evaluator = MAMLEvaluator()
     budget = budget if budget is not None else Budget(trials=DEFAULT_TRIALS)
     watchers = CallbackList(callbacks)
-    if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
-        raise ConfigurationError(f"`seeds` must be an int >= 1, got {seeds!r}")
-    if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
-        raise ConfigurationError(f"`batch` must be an int >= 1, got {batch!r}")
     plan = Final() if final is True else (final or None)
     if plan is not None and not isinstance(plan, Final):
         raise ConfigurationError(f"`final` must be a Final, True, False or None, got {final!r}")

@@ -5,21 +5,20 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import save
 
 from autometa.errors import AutometaError, ExportError
 from autometa.export import _files as F
 from autometa.export._card import render_card
 from autometa.export._formats import write_onnx, write_torchscript
 from autometa.export._source import Source, adaptation_settings, resolve_source, resolve_spaces
-from autometa.export._target import check_out_dir, move_into_place, study_files
+from autometa.export._target import check_out_dir, move_into_place, study_files, work_folder
 from autometa.graph import canonical_hash, draw, to_dot, to_graphml, to_json
 from autometa.meta import runtime_versions
 from autometa.policy import GraphPolicy, build_policy
@@ -50,7 +49,8 @@ def export(
     ``architecture.json`` / ``.graphml`` / ``.dot`` (and ``.svg`` / ``.png`` with matplotlib),
     ``policy.torchscript.pt`` and ``policy.onnx`` where the ops export (each checked against
     the eager policy to 1e-5) and ``card.md``. The folder is built next to ``out_dir`` and
-    moved into place at the end, so a failed export leaves nothing half-written.
+    moved into place at the end, so a failed export leaves nothing half-written. The folder and
+    its files are created with the user's umask, like any file the user writes.
 
     Args:
         source: what to export, in any of these forms:
@@ -101,7 +101,7 @@ def export(
     policy = _policy_with_weights(src, obs_space, act_space, std)
     target = out_dir.absolute()
     target.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    work = work_folder(target)
     try:
         model = _write_folder(
             work,
@@ -208,12 +208,13 @@ def _write_folder(
         except ImportError as exc:
             log.warning("architecture drawing skipped: %s", exc)
     weights = {k: v.contiguous() for k, v in policy.state_dict().items()}
-    save_file(weights, str(work / F.WEIGHTS), metadata={"format": F.FORMAT})
+    # bytes written by Python, so the file gets the user's umask (save_file makes it 0600)
+    (work / F.WEIGHTS).write_bytes(save(weights, metadata={"format": F.FORMAT}))
     files.append(F.WEIGHTS)
     step_sizes = None
     if src.step_sizes is not None:
         steps = {k: src.step_sizes[k].contiguous() for k in weights if k in src.step_sizes}
-        save_file(steps, str(work / F.STEP_SIZES), metadata={"format": F.FORMAT})
+        (work / F.STEP_SIZES).write_bytes(save(steps, metadata={"format": F.FORMAT}))
         files.append(F.STEP_SIZES)
         step_sizes = {"file": F.STEP_SIZES, **_describe(steps)}
         step_sizes["mean"] = float(torch.cat([v.reshape(-1) for v in steps.values()]).mean())

@@ -4,13 +4,15 @@
 of its own canonical JSON, so :func:`autometa.export.load` can tell a folder that was changed
 after export from one that was written by :func:`autometa.export.export`. The hashes guard
 against accidents (a half-copied folder, a hand-edited file), not against someone who rewrites
-the manifest on purpose.
+the manifest on purpose. Every file name in ``model.json`` must name a file inside the folder
+(:func:`inside`): a folder is self-contained, so nothing outside it is ever read.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 from pathlib import Path
 from typing import Any
@@ -31,7 +33,10 @@ __all__ = [
     "STEP_SIZES",
     "TORCHSCRIPT",
     "WEIGHTS",
+    "check_hash",
     "file_sha256",
+    "inside",
+    "is_hashed",
     "json_safe",
     "read_model_json",
     "seal",
@@ -54,6 +59,10 @@ ARCH_DOT = "architecture.dot"
 TORCHSCRIPT = "policy.torchscript.pt"
 ONNX = "policy.onnx"
 CARD = "card.md"
+HASH_SHOWN = 12
+"""How many hex digits of a sha256 a mismatch message shows."""
+
+log = logging.getLogger(__name__)
 
 
 def json_safe(value: Any) -> Any:
@@ -145,8 +154,19 @@ def write_model_json(data: dict[str, Any], folder: Path) -> Path:
     return path
 
 
-def read_model_json(folder: Path) -> dict[str, Any]:
+def is_hashed(data: dict[str, Any]) -> bool:
+    """Whether ``model.json`` records hashes (every export does; hand-made folders may not)."""
+    return "sha256" in data or "files" in data
+
+
+def read_model_json(folder: Path, *, allow_unhashed: bool = False) -> dict[str, Any]:
     """Read ``model.json`` and check its format and its own hash.
+
+    Args:
+        folder: the export folder.
+        allow_unhashed: accept a ``model.json`` without ``sha256`` and ``files`` (a folder
+            written before hashes were recorded) with a one-line warning; its files then
+            cannot be checked.
 
     Raises:
         ExportError: the file is missing, is not JSON, has another format, or its content
@@ -157,6 +177,7 @@ def read_model_json(folder: Path) -> dict[str, Any]:
         raise ExportError(f"{folder}: not a folder (expected an exported architecture)")
     if not path.is_file():
         raise ExportError(f"{path}: missing (every export has a model.json)")
+    inside(folder, MODEL_JSON)
     try:
         data = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -164,6 +185,13 @@ def read_model_json(folder: Path) -> dict[str, Any]:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         got = data.get("format") if isinstance(data, dict) else type(data).__name__
         raise ExportError(f"{path}: format must be {FORMAT!r}, got {got!r}")
+    if allow_unhashed and not is_hashed(data):
+        log.warning(
+            "%s: records no sha256 (written before exports recorded hashes), so its files are "
+            "read without checking them",
+            path,
+        )
+        return data
     recorded = data.get("sha256")
     actual = hashlib.sha256(_canonical(data)).hexdigest()
     if recorded != actual:
@@ -176,23 +204,56 @@ def read_model_json(folder: Path) -> dict[str, Any]:
     return data
 
 
-def verify_files(data: dict[str, Any], folder: Path) -> None:
-    """Check every file in the manifest exists and has the recorded sha256.
+def inside(folder: Path, name: Any, key: str | None = None) -> Path:
+    """The path of file ``name`` (given by ``model.json``'s ``key``), refused unless inside.
+
+    A name must be one plain file name (no folder, no ``..``, not absolute) and, after
+    symbolic links are followed, still lie in ``folder``: an export is self-contained.
 
     Raises:
-        ExportError: naming the first file that is missing or whose bytes changed.
+        ExportError: naming the file, the key and what was expected.
+    """
+    where = folder / MODEL_JSON
+    if not isinstance(name, str) or name in ("", ".", "..") or Path(name).name != name:
+        raise ExportError(
+            f"{where}: {key} names {name!r}; expected the name of a file inside the export "
+            "folder (no folder, '..' or absolute path)"
+        )
+    path = folder / name
+    real = path.resolve()
+    if path.is_symlink() and folder.resolve() not in real.parents:
+        named = f" (named by {key} in {MODEL_JSON})" if key else ""
+        raise ExportError(
+            f"{path}: is a symbolic link to {real}, outside the export folder{named}; expected "
+            "a file inside the folder"
+        )
+    return path
+
+
+def verify_files(data: dict[str, Any], folder: Path) -> None:
+    """Check every file in the manifest lies in the folder, exists and has the recorded sha256.
+
+    Raises:
+        ExportError: naming the first file that is outside the folder, missing or whose bytes
+            changed.
     """
     for name, expected in data["files"].items():
-        path = folder / name
-        if Path(name).name != name:
-            raise ExportError(
-                f"{folder / MODEL_JSON}: file name {name!r} is not inside the folder"
-            )
+        path = inside(folder, name, "'files'")
         if not path.is_file():
             raise ExportError(f"{path}: missing (listed in model.json)")
-        actual = file_sha256(path)
-        if actual != expected:
-            raise ExportError(
-                f"{path}: sha256 {actual} does not match the sha256 {expected} recorded in "
-                "model.json (the file was changed after export)"
-            )
+        check_hash(path, expected)
+
+
+def check_hash(path: Path, expected: Any) -> None:
+    """Refuse a file whose sha256 is not ``expected`` (the digest recorded in ``model.json``).
+
+    Raises:
+        ExportError: one line with the file and the first digits of both digests.
+    """
+    actual = file_sha256(path)
+    if actual != expected:
+        shown = f"{expected[:HASH_SHOWN]}..." if isinstance(expected, str) else repr(expected)
+        raise ExportError(
+            f"{path}: sha256 {actual[:HASH_SHOWN]}... does not match the sha256 {shown} "
+            "recorded in model.json (the file was changed after export)"
+        )

@@ -22,20 +22,44 @@ __all__ = ["load", "read_export"]
 def read_export(out_dir: str | Path) -> dict[str, Any]:
     """The verified ``model.json`` of an export: its own hash and every file's hash checked.
 
+    A ``model.json`` that records no hashes at all (written before exports recorded them) is
+    read with a one-line warning; its files are then only checked to lie inside the folder.
+
     Raises:
-        ExportError: naming the first file that is missing or was changed after export.
+        ExportError: naming the first file that is outside the folder, missing or was changed
+            after export.
     """
     folder = Path(out_dir)
-    data = F.read_model_json(folder)
-    F.verify_files(data, folder)
+    data = F.read_model_json(folder, allow_unhashed=True)
+    if F.is_hashed(data):
+        F.verify_files(data, folder)
     return data
+
+
+def _named_file(folder: Path, data: dict[str, Any], key: str, name: Any) -> Path:
+    """The file ``model.json``'s ``key`` names: inside the folder and listed in the manifest.
+
+    Every listed file was hash-checked by :func:`read_export`; an unlisted one is refused,
+    since nothing vouches for its bytes (a folder without hashes lists nothing).
+    """
+    path = F.inside(folder, name, key)
+    if F.is_hashed(data) and name not in data["files"]:
+        raise ExportError(
+            f"{path}: named by {key} in model.json but not listed in its 'files', so its "
+            "sha256 cannot be checked"
+        )
+    if not path.is_file():
+        raise ExportError(f"{path}: missing (named by {key} in model.json)")
+    return path
 
 
 def load(out_dir: str | Path, *, device: str | torch.device | None = None) -> GraphPolicy:
     """Rebuild the exported policy with its meta-learned initial weights.
 
     The folder is checked before anything is built: ``model.json`` must match its own sha256,
-    every file in its manifest must exist with the recorded sha256, ``architecture.json`` must
+    every file it names must lie inside the folder (no absolute or ``..`` path, no symbolic
+    link out of it), every file in its manifest must exist with the recorded sha256 (an
+    export written before hashes were recorded loads with a warning), ``architecture.json`` must
     hold the same graph, and the weights must have exactly the graph's keys and shapes. The
     weights are read with ``safetensors`` (no pickle). The module is returned in eval mode;
     ``policy.export_info`` holds the verified ``model.json`` content (spaces, adaptation
@@ -53,8 +77,9 @@ def load(out_dir: str | Path, *, device: str | torch.device | None = None) -> Gr
         gives the action distribution.
 
     Raises:
-        ExportError: a missing file, a hash mismatch ("... does not match the sha256 ...
-            recorded in model.json (the file was changed after export)"), a graph that
+        ExportError: a file outside the folder, a missing file, a hash mismatch ("... does
+            not match the sha256 ... recorded in model.json (the file was changed after
+            export)"), a graph that
             differs between files or does not build, or weights with missing/unexpected keys
             or wrong shapes.
 
@@ -67,9 +92,11 @@ def load(out_dir: str | Path, *, device: str | torch.device | None = None) -> Gr
     model_path = folder / F.MODEL_JSON
     try:
         graph = from_json(data["graph"])
+        arch_listed = F.ARCH_JSON in data.get("files", {}) or not F.is_hashed(data)
+        arch_path = F.inside(folder, F.ARCH_JSON)
         arch = (
-            from_json(json.loads((folder / F.ARCH_JSON).read_text()))
-            if F.ARCH_JSON in data["files"]
+            from_json(json.loads(arch_path.read_text()))
+            if arch_listed and arch_path.is_file()
             else graph
         )
         obs_space = F.space_from_dict(data["observation_space"], str(model_path))
@@ -83,9 +110,9 @@ def load(out_dir: str | Path, *, device: str | torch.device | None = None) -> Gr
         policy = build_policy(graph, obs_space, act_space, init_std=init_std)
     except AutometaError as exc:
         raise ExportError(f"{model_path}: the graph does not build: {exc}") from exc
-    weights_path = folder / data.get("weights", {}).get("file", F.WEIGHTS)
-    if not weights_path.is_file():
-        raise ExportError(f"{weights_path}: missing (the weights of the export)")
+    entry = data.get("weights")
+    name = entry.get("file", F.WEIGHTS) if isinstance(entry, dict) else F.WEIGHTS
+    weights_path = _named_file(folder, data, "'weights.file'", name)
     try:
         weights = load_file(str(weights_path))
     except (SafetensorError, OSError, ValueError) as exc:
@@ -116,9 +143,7 @@ def _step_sizes(
         raise ExportError(
             f"{folder / F.MODEL_JSON}: 'step_sizes' must be null or name its file, got {entry!r}"
         )
-    path = folder / entry["file"]
-    if entry["file"] not in data["files"]:
-        raise ExportError(f"{path}: not listed in model.json's files")
+    path = _named_file(folder, data, "'step_sizes.file'", entry["file"])
     try:
         steps = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:

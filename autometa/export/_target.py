@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
+import secrets
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from typing import Any
 from autometa.errors import ExportError
 from autometa.export import _files as F
 
-__all__ = ["check_out_dir", "move_into_place", "study_files"]
+__all__ = ["check_out_dir", "move_into_place", "study_files", "work_folder"]
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +115,29 @@ def check_out_dir(out_dir: Path, *, overwrite: bool, keep: Iterable[Path] = ()) 
     return sorted(listed)
 
 
+def _fresh_sibling(target: Path, label: str) -> Path:
+    """A new hidden name next to ``target`` that nothing uses yet (not created)."""
+    while True:
+        path = target.parent / f".{target.name}.{label}{secrets.token_hex(4)}"
+        if not os.path.lexists(path):
+            return path
+
+
+def work_folder(target: Path) -> Path:
+    """Create the hidden folder next to ``target`` that an export is built in.
+
+    Made with ``mkdir`` (mode 0o777 less the user's umask) rather than ``tempfile.mkdtemp``
+    (always 0o700), because the folder itself becomes the export.
+    """
+    while True:
+        path = _fresh_sibling(target, "")
+        try:
+            path.mkdir()
+        except FileExistsError:  # pragma: no cover - another process took the name just now
+            continue
+        return path
+
+
 def move_into_place(work: Path, out_dir: Path, replaced: list[str]) -> None:
     """Rename the finished ``work`` folder to ``out_dir``, replacing what was checked.
 
@@ -129,8 +152,7 @@ def move_into_place(work: Path, out_dir: Path, replaced: list[str]) -> None:
         out_dir.rmdir()
         work.rename(out_dir)
         return
-    aside = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old.", dir=out_dir.parent))
-    aside.rmdir()
+    aside = _fresh_sibling(out_dir, "old.")
     out_dir.rename(aside)
     try:
         work.rename(out_dir)

@@ -84,13 +84,15 @@ class NNIStrategy(BaseStrategy):
         self._nni = import_nni()
         self._py_random = random.Random(self.seed)
         self._rng = np.random.default_rng(self.seed)
+        self._serial = 0
+        self._params: dict[int, Any] = {}
+        self._pushed: list[tuple[int, Any]] = []
+        if self._one_point:  # the base proposes the point; some tuners fail on such a space
+            return
         with global_random_from(self._py_random):
             self.tuner = self._tuner()
             self.tuner.update_search_space(self._nni_space())
             self._after_space()
-        self._serial = 0
-        self._params: dict[int, Any] = {}
-        self._pushed: list[tuple[int, Any]] = []
 
     def _after_space(self) -> None:
         """Hook run right after ``update_search_space`` (e.g. to seed what it created)."""
@@ -190,6 +192,7 @@ class EvolutionStrategy(NNIStrategy):
     """
 
     name = "nni-evolution"
+    max_seed = 2**32 - 1  # seeds numpy's RandomState, which takes 32 bits
     defaults: ClassVar[dict[str, Any]] = {"population_size": 32}
 
     def _tuner(self) -> Any:
@@ -214,6 +217,7 @@ class AnnealStrategy(NNIStrategy):
     """
 
     name = "nni-anneal"
+    max_seed = 2**32 - 1  # seeds numpy's RandomState, which takes 32 bits
     defaults: ClassVar[dict[str, Any]] = {}
 
     def _tuner(self) -> Any:
@@ -244,6 +248,7 @@ class GPTunerStrategy(NNIStrategy):
     """
 
     name = "nni-gp"
+    max_seed = 2**32 - 1  # seeds numpy's RandomState, which takes 32 bits
     nested = False
     numeric = True
     defaults: ClassVar[dict[str, Any]] = {

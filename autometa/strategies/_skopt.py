@@ -71,6 +71,7 @@ class SkoptStrategy(BaseStrategy):
         "acq_optimizer_kwargs": {"n_points": 2000},
     }
     max_rounds = 30
+    max_seed = 2**32 - 1  # scikit-learn seeds numpy's RandomState, which takes 32 bits
 
     def _check_options(self) -> None:
         o = self.options
@@ -96,6 +97,11 @@ class SkoptStrategy(BaseStrategy):
         from skopt import Optimizer
 
         self._coded = [d for d in self.space.dimensions if d.cardinality > 1]
+        self._outstanding: dict[int, list[Any]] = {}
+        self._serial = 0
+        if self._one_point or not self._coded:  # skopt cannot model a space with no dimension
+            self._opt = None
+            return
         o = self.options
         self._opt = Optimizer(
             [_skopt_dimension(d, self.categorical_transform) for d in self._coded],
@@ -108,8 +114,6 @@ class SkoptStrategy(BaseStrategy):
             acq_optimizer_kwargs=o["acq_optimizer_kwargs"],
             random_state=self.seed,
         )
-        self._outstanding: dict[int, list[Any]] = {}
-        self._serial = 0
 
     def _estimator(self) -> Any:
         """The ``base_estimator`` argument of ``skopt.Optimizer``."""

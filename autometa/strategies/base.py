@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 import difflib
 import json
+import logging
 import math
 import numbers
 from collections.abc import Mapping, Sequence
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import networkx as nx
+import numpy as np
 
 from autometa.errors import GraphValidationError
 from autometa.graph import canonical_hash
@@ -26,6 +28,8 @@ Value = float | tuple[float, ...] | None
 """What :meth:`BaseStrategy.tell` takes: a score, a tuple of scores, or None for a failure."""
 
 STATE_VERSION = 1
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,9 @@ class BaseStrategy(abc.ABC):
     n_objectives: int = 1
     """How many values :meth:`tell` expects (1: a float)."""
     max_rounds: ClassVar[int] = 100
+    max_seed: ClassVar[int] = 2**63 - 1
+    """The largest seed the strategy takes (a study stores its seed as a 64-bit integer;
+    a backend seeded through numpy's ``RandomState`` takes at most ``2**32 - 1``)."""
     """Proposal rounds one :meth:`ask` may spend on recorded, pending or invalid proposals;
     ``self._round`` tells :meth:`_propose` which round of the current ask it serves."""
 
@@ -122,6 +129,12 @@ class BaseStrategy(abc.ABC):
             raise TypeError(self._unknown_option_message(unknown[0]))
         if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
             raise TypeError(f"strategy {self._label()!r}: seed must be an int, got {seed!r}")
+        if not 0 <= seed <= self.max_seed:
+            bits = (self.max_seed + 1).bit_length() - 1
+            shown = f"2**{bits} - 1" if self.max_seed == 2**bits - 1 else str(self.max_seed)
+            raise ValueError(
+                f"strategy {self._label()!r}: seed must be an int in [0, {shown}], got {seed!r}"
+            )
         self.space = space
         self.seed = int(seed)
         self.options: dict[str, Any] = {**self.defaults, **options}
@@ -169,16 +182,20 @@ class BaseStrategy(abc.ABC):
         out: list[Candidate] = []
         for round_ in range(self.max_rounds):
             self._round = round_
-            if self._bound is not None and len(self._record) + len(self._pending) >= self._bound:
-                break  # every architecture of a finite space is recorded or pending
-            proposals = self._propose(n - len(out))
+            if self.exhausted:
+                self._note_exhausted()
+                break
+            if self._one_point:  # no backend: the space's only decision vector
+                proposals = [(self.space.sample_values(np.random.default_rng(0)), None)]
+            else:
+                proposals = self._propose(n - len(out))
             if not proposals:
                 break
             for values, token in proposals:
                 candidate = self._admit(values, token)
                 if candidate is not None:
                     out.append(candidate)
-            if len(out) >= n:
+            if len(out) >= n or self._one_point:
                 break
         self._log.append(["ask", int(n), [c.key for c in out]])
         return out
@@ -213,14 +230,20 @@ class BaseStrategy(abc.ABC):
         key = entry.candidate.key
         del self._pending_keys[key]
         self._record[key] = value
-        self._observe(entry.token, entry.raw, value)
+        self._tell_backend(entry.token, entry.raw, value)
         for token, raw in self._held.pop(key, []):
-            self._observe(token, raw, value)
+            self._tell_backend(token, raw, value)
         self._log.append(["tell", int(cid), _to_json(value)])
 
     def pending(self) -> list[Candidate]:
         """Candidates asked and not yet told, oldest first."""
         return [e.candidate for e in self._pending.values()]
+
+    @property
+    def exhausted(self) -> bool:
+        """Whether every architecture of the (finite) space is recorded or pending, so
+        :meth:`ask` has nothing new to give; always False on a space with float ranges."""
+        return self._bound is not None and len(self._record) + len(self._pending) >= self._bound
 
     @property
     def n_told(self) -> int:
@@ -288,7 +311,26 @@ class BaseStrategy(abc.ABC):
         self._held: dict[str, list[tuple[Any, dict[str, Any]]]] = {}
         self._record: dict[str, Value] = {}
         self._log: list[list[Any]] = []
+        self._noted = False
+        # On a one-point space ask proposes the point itself, never asking or telling the
+        # backend (scikit-optimize's cannot model a space with nothing to vary); _setup still
+        # runs to report a missing package, and may skip the backend when self._one_point.
+        self._one_point = self._bound == 1
         self._setup()
+
+    def _tell_backend(self, token: Any, values: Mapping[str, Any], value: Value) -> None:
+        if not self._one_point:
+            self._observe(token, values, value)
+
+    def _note_exhausted(self) -> None:
+        """Log once (per strategy object) that the space has no architecture left."""
+        if not self._noted:
+            self._noted = True
+            count = f"{self._bound} architecture" + ("s" if self._bound != 1 else "")
+            log.info(
+                "strategy %r: all %s of space %r are recorded or pending; the space is exhausted",
+                self._label(), count, self.space.name,
+            )  # fmt: skip
 
     def _admit(self, values: Mapping[str, Any], token: Any) -> Candidate | None:
         """Turn one proposal into a new candidate, or answer it (record, pending, invalid)."""
@@ -298,11 +340,11 @@ class BaseStrategy(abc.ABC):
             graph = self.space.decode(active)
             self.space.validate(graph)
         except (KeyError, ValueError, GraphValidationError):
-            self._observe(token, raw, None)
+            self._tell_backend(token, raw, None)
             return None
         key = canonical_hash(graph)
         if key in self._record:
-            self._observe(token, raw, self._record[key])
+            self._tell_backend(token, raw, self._record[key])
             return None
         if key in self._pending_keys:
             self._held.setdefault(key, []).append((token, raw))

@@ -43,7 +43,7 @@ SEARCH_CASES = [
     (["--meta-iterations", "0"], "argument --meta-iterations: expected an integer >= 1, got '0'"),
     (["--min-iterations", "-2"], "argument --min-iterations: expected an integer >= 1, got '-2'"),
     (["--eta", "1"], "argument --eta: expected an integer >= 2, got '1'"),
-    (["--seed", "-1"], "argument --seed: expected an integer >= 0, got '-1'"),
+    (["--seed", "-1"], "argument --seed: expected an integer in [0, 2**63 - 1], got '-1'"),
     (["--eval-option", "delay=abc"],
      "argument --eval-option: `delay` must be a number, got 'abc' (str)"),
     (["--eval-option", "delay=-1"],

@@ -188,8 +188,8 @@ def test_onnx_of_a_categorical_head(tmp_path):
 
 def _hash_message(path, expected):
     return (
-        f"{path}: sha256 {file_sha256(path)} does not match the sha256 {expected} recorded in "
-        "model.json (the file was changed after export)"
+        f"{path}: sha256 {file_sha256(path)[:12]}... does not match the sha256 {expected[:12]}... "
+        "recorded in model.json (the file was changed after export)"
     )
 
 
