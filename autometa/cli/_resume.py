@@ -46,7 +46,7 @@ def run_resume(args: argparse.Namespace) -> int:
     path = Path(args.storage)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such study database")
-    store = SQLiteStorage(path)
+    store = SQLiteStorage(path, read_only=True)
     try:
         study = store.get_study()
     finally:

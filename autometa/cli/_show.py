@@ -61,7 +61,7 @@ def run_show(args: argparse.Namespace) -> int:
     path = Path(args.storage)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such study database")
-    store = SQLiteStorage(path)
+    store = SQLiteStorage(path, read_only=True)
     try:
         study = store.get_study()
         if study is None:
