@@ -11,8 +11,14 @@ from typing import Any
 
 from autometa.graph import describe_graph
 
-__all__ = ["FORMULA_STARTS", "TRIAL_COLUMNS", "param_count", "safe_cell", "trial_rows",
-           "write_trials_csv"]
+__all__ = [
+    "FORMULA_STARTS",
+    "TRIAL_COLUMNS",
+    "param_count",
+    "safe_cell",
+    "trial_rows",
+    "write_trials_csv",
+]
 
 TRIAL_COLUMNS = (
     "number",
