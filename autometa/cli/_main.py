@@ -85,7 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _os_error(exc: OSError, args: argparse.Namespace) -> str:
     """One line for a file the command could not write: which file and what to do."""
-    where = exc.filename or getattr(args, "storage", None) or "a file"
+    written = (getattr(args, name, None) for name in ("csv", "out", "out_dir", "storage"))
+    where = exc.filename or next((w for w in written if w is not None), "a file")
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return (
             f"{where}: no space left on the disk ({exc.strerror}); free some space and run "
