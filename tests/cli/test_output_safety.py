@@ -17,7 +17,8 @@ TINY = str(shipped_spaces()["tiny"])
 SEARCH = ["--objective", "synthetic", "--workers", "0", "--no-progress", "--trials", "3",
           "--final-top", "1", "--final-seeds", "1"]  # fmt: skip
 VALUES = {"=name": "x", "l0.activation": "=HYPERLINK(\"http://x.invalid\")", "neg": -3,
-          "negtext": "-4.5", "tab": "\tx", "cr": "\rx", "at": "@SUM(A1)", "plus": "+1+2"}  # fmt: skip
+          "negtext": "-4.5", "tab": "\tx", "cr": "\rx", "at": "@SUM(A1)",
+          "plus": "+1+2"}  # fmt: skip
 
 
 @pytest.fixture
@@ -27,7 +28,7 @@ def study(tmp_path):
     conn = sqlite3.connect(db)
     conn.execute(
         "UPDATE trials SET error = '=cmd|'' /C calc''!A0', device = '-2+3', "
-        "decision_values = ?, metrics = '{\"loss\": 1e999, \"seed_scores\": [-1.5]}' "
+        'decision_values = ?, metrics = \'{"loss": 1e999, "seed_scores": [-1.5]}\' '
         "WHERE number = 0",
         (json.dumps(VALUES),),
     )
@@ -62,7 +63,7 @@ def test_show_csv_and_plot_escape_formula_cells(study, tmp_path, capsys):
         assert row["error"] == "'=cmd|' /C calc'!A0"
         assert row["device"] == "'-2+3"
         assert row["value.=name"] == "x"  # a column name starts with 'value.': no formula
-        assert row["value.l0.activation"] == "'=HYPERLINK(\"http://x.invalid\")"
+        assert row["value.l0.activation"] == '\'=HYPERLINK("http://x.invalid")'
         assert (row["value.neg"], row["value.negtext"]) == ("-3", "-4.5")  # numbers stay
         assert (row["value.tab"], row["value.cr"]) == ("'\tx", "'\rx")
         assert (row["value.at"], row["value.plus"]) == ("'@SUM(A1)", "'+1+2")

@@ -43,7 +43,8 @@ def db(made, tmp_path):
 
 def _root_page(db, table):
     conn = sqlite3.connect(db)
-    (page,) = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (table,)).fetchone()
+    sql = "SELECT rootpage FROM sqlite_master WHERE name = ?"
+    (page,) = conn.execute(sql, (table,)).fetchone()
     (size,) = conn.execute("PRAGMA page_size").fetchone()
     conn.close()
     return page, size
