@@ -17,7 +17,8 @@ The size is the paper's 2D navigation evaluation (20 tasks x 20 episodes x 100 s
 on 40 tasks x 40 episodes) unless ``--quick`` (10 x 10 x 50, test 10 x 10).
 
 Usage: ``python benchmarks/bench_population_phases.py [--quick] [--sizes 1 2 4]
-[--meta-iterations 3] [--threads 1]``. Writes
+[--meta-iterations 3] [--threads 1] [--repeats 1]`` (with repeats, the two ways alternate in
+every round and the median round is shown). Writes
 ``benchmarks/results/bench_population_phases[_quick]_cpu.json``.
 """
 
@@ -146,6 +147,11 @@ def instrumented(timers: Timers) -> Iterator[None]:
             "adapt_to_tasks",
             timers.test_phase(evaluator_module.adapt_to_tasks),
         ),
+        (
+            _population_eval,
+            "adapt_to_tasks",
+            timers.test_phase(_population_eval.adapt_to_tasks),
+        ),
     ]
     backends = dict(trpo.BACKENDS._entries)
     for name in list(backends):
@@ -178,6 +184,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--meta-iterations", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     options = QUICK if args.quick else {}
@@ -196,11 +203,16 @@ def main() -> None:
 
     rows, records = [], []
     for p in args.sizes:
+        runs: dict[str, list[tuple[float, dict[str, float]]]] = {}
+        for _ in range(args.repeats):  # the two ways alternate in every round
+            for name, fn in (("one by one", one_by_one), ("population", program)):
+                runs.setdefault(name, []).append(run(lambda fn=fn, p=p: fn(p)))
         walls = {}
-        for name, fn in (("one by one", one_by_one), ("population", program)):
-            wall, phases = run(lambda fn=fn, p=p: fn(p))
+        for name, timed in runs.items():
+            wall, phases = sorted(timed, key=lambda t: t[0])[len(timed) // 2]  # the median run
             walls[name] = wall
-            records.append(dict(size=p, method=name, wall=wall, phases=phases))
+            records.append(dict(size=p, method=name, wall=wall, phases=phases,
+                                walls=[t[0] for t in timed]))  # fmt: skip
             rows.append([p, name, wall] + [phases.get(k, 0.0) for k in PHASES])
         rows.append([p, "ratio", walls["population"] / walls["one by one"]] + [""] * len(PHASES))
     size = "10x10x50" if args.quick else "20x20x100"

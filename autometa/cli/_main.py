@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 
@@ -12,6 +14,7 @@ from autometa import __version__
 from autometa.cli._args import OneLineParser
 from autometa.cli._signals import EXIT_INTERRUPTED, exit_code, report, signals_as_interrupts
 from autometa.errors import AutometaError
+from autometa.experiment.storage._connection import study_file_error
 from autometa.plugins import import_modules
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -66,6 +69,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (AutometaError, FileNotFoundError, IsADirectoryError) as exc:
         print(f"autometa {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except sqlite3.Error as exc:  # the study file's own failure, reached outside storage
+        where = getattr(args, "storage", None) or "the study"
+        print(
+            f"autometa {args.command}: error: {study_file_error(exc, where) or f'{where}: {exc}'}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS):
+            raise
+        print(f"autometa {args.command}: error: {_os_error(exc, args)}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _os_error(exc: OSError, args: argparse.Namespace) -> str:
+    """One line for a file the command could not write: which file and what to do."""
+    written = (getattr(args, name, None) for name in ("csv", "out", "out_dir", "storage"))
+    where = exc.filename or next((w for w in written if w is not None), "a file")
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (
+            f"{where}: no space left on the disk ({exc.strerror}); free some space and run "
+            "the command again (the study keeps everything written before)"
+        )
+    return f"{where}: cannot write here ({exc.strerror}); choose a folder you can write"
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from autometa.cli._logs import log_target
+from autometa.cli._recipe import check_recipe, check_workers, stored_logs
 from autometa.cli._search import (
     _add_run_options,
     _execute,
@@ -36,6 +38,12 @@ def add_resume(sub: argparse._SubParsersAction) -> None:
         "here replace the stored ones.",
     )
     p.add_argument("storage", help="the study's SQLite file")
+    p.add_argument(
+        "--log", action="append", type=log_target, default=argparse.SUPPRESS,
+        metavar="KIND:WHERE",
+        help="log to tensorboard:DIR or mlflow:URI (repeatable) instead of the stored targets; "
+        "a stored target outside the study's folder is used only when given here again",
+    )  # fmt: skip
     _add_run_options(p, resume=True)
     p.set_defaults(handler=run_resume)
 
@@ -45,7 +53,7 @@ def run_resume(args: argparse.Namespace) -> int:
     path = Path(args.storage)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such study database")
-    store = SQLiteStorage(path)
+    store = SQLiteStorage(path, read_only=True)
     try:
         study = store.get_study()
     finally:
@@ -53,13 +61,15 @@ def run_resume(args: argparse.Namespace) -> int:
     if study is None:
         return _usage("resume", f"{path}: the database holds no study")
     check_study(study, str(path), resume=True)  # names it needs are registered: nothing runs
-    recipe = dict(study.settings.get("cli") or {})
-    if not recipe:
+    stored = study.settings.get("cli") or {}
+    if not stored:
         return _guard(lambda: _resume_python_study(study, path, args), "resume")
-    for name in ("trials", "seconds", "budget_meta_iterations", "workers", "executor",
-                 "ray_address", "gpus_per_trial", "trial_timeout", "max_memory"):  # fmt: skip
-        if name in vars(args):
-            recipe[name] = getattr(args, name)
+    given = {name for name in _OVERRIDES if name in vars(args)}
+    check_recipe(stored, path, given)  # types, ranges, the worker cap: one line if not
+    recipe = dict(stored)
+    recipe["log"] = stored_logs(list(recipe.get("log") or []), path)
+    for name in given:
+        recipe[name] = getattr(args, name)
     missing = sorted(set(_RECIPE_KEYS) - set(recipe))
     if missing:
         return _usage("resume", f"{path}: the stored command line lacks {', '.join(missing)}")
@@ -68,6 +78,10 @@ def run_resume(args: argparse.Namespace) -> int:
     flags = {"allow_changes": args.allow_changes, "take_over": args.take_over}
     return _guard(lambda: _execute(recipe, space, args.no_progress, "resume", **flags), "resume")
 
+
+# Options given again on the command line replace the stored ones.
+_OVERRIDES = ("trials", "seconds", "budget_meta_iterations", "workers", "executor",
+              "ray_address", "gpus_per_trial", "trial_timeout", "max_memory", "log")  # fmt: skip
 
 # What every stored command line holds (``imports`` came later and may be absent).
 _RECIPE_KEYS = [
@@ -85,12 +99,21 @@ def _resume_python_study(study: Any, path: Path, args: argparse.Namespace) -> in
         evaluator = rebuild_evaluator(current_evaluator(study), study.imports)
     except StorageError as exc:
         raise _UsageError(f"{path}: {exc}") from exc
-    stored = Budget.from_dict(settings.get("budget"))
-    budget = Budget(
-        getattr(args, "trials", stored.trials),
-        getattr(args, "seconds", stored.seconds),
-        getattr(args, "budget_meta_iterations", stored.meta_iterations),
-    )
+    workers = getattr(args, "workers", None)
+    if workers is None:
+        workers = check_workers(settings.get("workers", 1), path)
+    try:
+        stored = Budget.from_dict(settings.get("budget"))
+        budget = Budget(
+            getattr(args, "trials", stored.trials),
+            getattr(args, "seconds", stored.seconds),
+            getattr(args, "budget_meta_iterations", stored.meta_iterations),
+        )
+        fidelity = fidelity_from_dict(settings.get("fidelity"))
+        final = Final.from_dict(settings.get("final")) or False
+        seeds, batch = int(settings.get("seeds") or 1), int(settings.get("batch") or 1)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise StorageError(f"{path}: table study, row 1, field 'settings': {exc}") from None
     try:
         result = search(
             load_space(study.space_spec),
@@ -98,15 +121,15 @@ def _resume_python_study(study: Any, path: Path, args: argparse.Namespace) -> in
             evaluator=evaluator,
             budget=budget,
             storage=str(path),
-            workers=getattr(args, "workers", settings.get("workers", 1)),
+            workers=workers,
             seed=study.seed,
             strategy_options=dict(study.strategy_options),
-            fidelity=fidelity_from_dict(settings.get("fidelity")),
+            fidelity=fidelity,
             progress=False if args.no_progress else None,
             trial_timeout=getattr(args, "trial_timeout", settings.get("trial_timeout")),
-            seeds=int(settings.get("seeds") or 1),
-            batch=int(settings.get("batch") or 1),
-            final=Final.from_dict(settings.get("final")) or False,
+            seeds=seeds,
+            batch=batch,
+            final=final,
             allow_changes=args.allow_changes,
             take_over=args.take_over,
             max_memory=getattr(args, "max_memory", "auto"),

@@ -18,7 +18,7 @@ from autometa.experiment.progress import format_seconds
 from autometa.export import write_trials_csv
 from autometa.graph import describe_graph
 
-__all__ = ["add_show", "format_study", "run_show"]
+__all__ = ["add_show", "format_study", "run_show", "strict_json"]
 
 EXIT_OK, EXIT_USAGE = 0, 2
 ARCHITECTURE_CHARS = 100
@@ -61,7 +61,7 @@ def run_show(args: argparse.Namespace) -> int:
     path = Path(args.storage)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such study database")
-    store = SQLiteStorage(path)
+    store = SQLiteStorage(path, read_only=True)
     try:
         study = store.get_study()
         if study is None:
@@ -91,12 +91,24 @@ def run_show(args: argparse.Namespace) -> int:
                 "best": result.best.number if result.best is not None else None,
                 "final": result.verdict.to_dict() if result.verdict is not None else None,
             }
-            print(json.dumps(data, indent=2, default=str))
+            print(json.dumps(strict_json(data), indent=2, default=str, allow_nan=False))
         else:
             print(format_study(store, top=args.top, wide=args.wide, errors=args.errors))
     finally:
         store.close()
     return EXIT_OK
+
+
+def strict_json(value: Any) -> Any:
+    """``value`` with every NaN or infinite float as None, so the JSON printed is strict
+    (RFC 8259 has no ``NaN`` / ``Infinity``; strict parsers refuse them)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json(v) for v in value]
+    return value
 
 
 def format_study(store: Any, top: int = 20, wide: bool = False, errors: bool = False) -> str:

@@ -38,7 +38,7 @@ from autometa.experiment.budget import Budget, Usage
 from autometa.experiment.executors import BaseExecutor, InlineExecutor, ProcessExecutor
 from autometa.experiment.fidelity import Scheduler, SuccessiveHalving
 from autometa.experiment.progress import ProgressBar
-from autometa.experiment.storage import BaseStorage, get_storage
+from autometa.experiment.storage import BaseStorage, SQLiteStorage, get_storage
 from autometa.experiment.trial import StudyInfo, TrialRecord
 from autometa.meta import MAMLEvaluator
 from autometa.meta.result import runtime_versions
@@ -107,9 +107,14 @@ def load_result(
 ) -> SearchResult:
     """Read a study (finished, running or interrupted) into a :class:`SearchResult`.
 
+    A path is opened read-only: the file is never written (nor migrated) by reading it.
+
     Raises:
-        StorageError: the storage holds no study.
+        StorageError: the storage holds no study, or the file is damaged or malformed (one
+            line naming the table, row and field).
     """
+    if isinstance(storage, (str, os.PathLike)) and str(storage) != ":memory:":
+        storage = SQLiteStorage(storage, read_only=True)
     store = get_storage(storage)
     study = store.get_study()
     if study is None:
@@ -352,7 +357,13 @@ def search(
             store.update_study_settings(run_settings)
         state = store.get_strategy_state()
         if state is not None:
-            strat.load_state_dict(state)
+            try:
+                strat.load_state_dict(state)
+            except (ValueError, TypeError) as exc:  # a damaged or crafted state: refused
+                raise StorageError(
+                    f"{getattr(store, 'path', store)}: table strategy_state, row 1, field "
+                    f"'state': {exc}"
+                ) from None
         if resuming:
             counts = {s.name: n for s, n in store.count_states().items() if n}
             logger.info("resuming %s: %s", store, counts)

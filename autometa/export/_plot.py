@@ -32,7 +32,7 @@ def open_study(path: str | Path) -> Any:
     path = Path(path)
     if not path.is_file():
         raise ExportError(f"{path}: no such study database")
-    storage = SQLiteStorage(path)
+    storage = SQLiteStorage(path, read_only=True)
     try:
         study = storage.get_study()
         if study is None:

@@ -95,7 +95,7 @@ def _open_storage(storage: Any) -> Any:
         path = Path(storage)
         if not path.is_file():
             raise ExportError(f"{path}: no such study database")
-        return SQLiteStorage(path)
+        return SQLiteStorage(path, read_only=True)
     return storage
 
 

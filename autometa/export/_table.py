@@ -5,12 +5,20 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
 from autometa.graph import describe_graph
 
-__all__ = ["TRIAL_COLUMNS", "param_count", "trial_rows", "write_trials_csv"]
+__all__ = [
+    "FORMULA_STARTS",
+    "TRIAL_COLUMNS",
+    "param_count",
+    "safe_cell",
+    "trial_rows",
+    "write_trials_csv",
+]
 
 TRIAL_COLUMNS = (
     "number",
@@ -40,11 +48,29 @@ def param_count(trial: Any) -> float | None:
     return None
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""First characters that make a spreadsheet read a cell as a formula (OWASP's list)."""
+
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def safe_cell(text: str) -> str:
+    """``text`` with a single quote in front when a spreadsheet would run it as a formula.
+
+    A study is untrusted data: an error message or a decision value starting with ``=``,
+    ``+``, ``-``, ``@``, a tab or a carriage return is escaped as OWASP recommends, while a
+    plain number such as ``-1.5`` stays as it is (a spreadsheet reads it as a number).
+    """
+    if text.startswith(FORMULA_STARTS) and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
 def _cell(value: Any) -> Any:
-    """Scalars as they are, None as an empty cell, anything else as JSON."""
-    if value is None or isinstance(value, str | int | float | bool):
+    """Numbers as they are, None as an empty cell, text escaped, anything else as JSON."""
+    if value is None or isinstance(value, int | float | bool):
         return "" if value is None else value
-    return json.dumps(value, default=str)
+    return safe_cell(value if isinstance(value, str) else json.dumps(value, default=str))
 
 
 def _architecture(trial: Any) -> str:
@@ -95,7 +121,7 @@ def write_trials_csv(trials: list[Any], path: str | Path) -> Path:
     columns, rows = trial_rows(trials)
     path = Path(path)
     with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
+        writer = csv.writer(handle)
+        writer.writerow([safe_cell(name) for name in columns])  # decision names are data too
+        writer.writerows([row[name] for name in columns] for row in rows)
     return path

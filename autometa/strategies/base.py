@@ -31,6 +31,10 @@ STATE_VERSION = 1
 
 log = logging.getLogger(__name__)
 
+MAX_REPLAY_ASK = 100_000
+"""The most candidates one ``ask`` entry of a stored log may request on replay (a search asks
+for at most its free workers' batches at a time); a larger request is refused, not run."""
+
 
 @dataclass(frozen=True)
 class Candidate:
@@ -281,6 +285,7 @@ class BaseStrategy(abc.ABC):
                     f"strategy {label!r}: cannot load a state whose {key} is "
                     f"{state.get(key)!r}; this strategy has {key} {want!r}"
                 )
+        _check_log(state, label)
         self.seed = int(state["seed"])
         self._reset()
         for step, entry in enumerate(state["log"]):
@@ -291,11 +296,9 @@ class BaseStrategy(abc.ABC):
                         f"strategy {label!r}: replaying the state diverged at log entry {step}: "
                         f"ask({entry[1]}) gave keys {keys}, the state recorded {entry[2]}"
                     )
-            elif entry[0] == "tell":
+            else:
                 value = entry[2]
                 self.tell(entry[1], tuple(value) if isinstance(value, list) else value)
-            else:
-                raise ValueError(f"strategy {label!r}: unknown log entry {entry!r}")
 
     def __str__(self) -> str:
         return type(self).__name__
@@ -402,3 +405,43 @@ class BaseStrategy(abc.ABC):
 
 def _to_json(value: Value) -> Any:
     return list(value) if isinstance(value, tuple) else value
+
+
+def _check_log(state: Mapping[str, Any], label: str) -> None:
+    """The shape of a stored state's seed and log, checked before anything is replayed.
+
+    Raises:
+        ValueError: the seed is not an int, or a log entry is not ``["ask", n, [keys]]`` with
+            ``1 <= n <= MAX_REPLAY_ASK`` or ``["tell", id, value]``.
+    """
+    seed, log = state.get("seed"), state.get("log")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"strategy {label!r}: the state's seed must be an int, got {seed!r}")
+    if not isinstance(log, list):
+        raise ValueError(f"strategy {label!r}: the state's log must be a list")
+    for step, entry in enumerate(log):
+        ok = isinstance(entry, list) and len(entry) == 3
+        if ok and entry[0] == "ask":
+            n, keys = entry[1], entry[2]
+            ok = not isinstance(n, bool) and isinstance(n, int) and isinstance(keys, list)
+            if ok and not 1 <= n <= MAX_REPLAY_ASK:
+                raise ValueError(
+                    f"strategy {label!r}: log entry {step} asks for {n} candidates; a replay "
+                    f"asks for 1 to {MAX_REPLAY_ASK}"
+                )
+            ok = ok and len(keys) <= n and all(isinstance(k, str) for k in keys)
+        elif ok and entry[0] == "tell":
+            cid, value = entry[1], entry[2]
+            ok = not isinstance(cid, bool) and isinstance(cid, int)
+            ok = ok and all(
+                v is None or not isinstance(v, bool) and isinstance(v, (int, float))
+                for v in (value if isinstance(value, list) else [value])
+            )
+        else:
+            ok = False
+        if not ok:
+            text = repr(entry)
+            raise ValueError(
+                f"strategy {label!r}: log entry {step} is malformed: "
+                f"{text if len(text) <= 60 else text[:59] + '…'}"
+            )

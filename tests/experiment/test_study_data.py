@@ -73,6 +73,21 @@ ATTACKS = {
 REGISTRIES = {"evaluator": EVALUATORS, "strategy": STRATEGIES, "task family": TASKS}
 
 
+# The study's other tables, empty (a study without them is damaged, and refused as such).
+OTHER_TABLES = """
+CREATE TABLE trials (number INTEGER PRIMARY KEY, state INTEGER, key TEXT, graph TEXT,
+    decision_values TEXT, seed INTEGER, candidate_id TEXT, score REAL, objectives TEXT,
+    metrics TEXT, error TEXT, device TEXT, fidelity INTEGER, rung INTEGER, bracket INTEGER,
+    attempts INTEGER, duplicate_of INTEGER, created REAL, started REAL, finished REAL,
+    wall_time REAL);
+CREATE TABLE strategy_state (id INTEGER PRIMARY KEY, state TEXT, updated REAL);
+CREATE TABLE weights (number INTEGER PRIMARY KEY, format TEXT, data BLOB);
+CREATE TABLE final_runs (id INTEGER PRIMARY KEY, state INTEGER, data TEXT);
+CREATE TABLE sessions (id INTEGER PRIMARY KEY AUTOINCREMENT, pid INTEGER, started REAL,
+    updated REAL, ended REAL, host TEXT, heartbeat REAL);
+"""
+
+
 def craft(path: Path, **changes) -> Path:
     """A study database written by hand with the sqlite3 module (no autometa code)."""
     data = {
@@ -90,6 +105,7 @@ def craft(path: Path, **changes) -> Path:
             "CREATE TABLE study (id INTEGER PRIMARY KEY, space_name TEXT, space_hash TEXT, "
             "strategy TEXT, seed INTEGER, created REAL, data TEXT)"
         )
+        conn.executescript(OTHER_TABLES)
         conn.execute(
             "INSERT INTO study VALUES (1, 'tiny', ?, ?, 0, 0.0, ?)",
             (data["space_hash"], data["strategy"], json.dumps(data)),
@@ -156,8 +172,8 @@ def test_crafted_study_in_a_real_process(tmp_path):
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ("{not json", "the study record is not JSON (Expecting property name enclosed in "
-         "double quotes: line 1 column 2 (char 1))"),
+        ("{not json", "table study, row 1, field 'data': not JSON (Expecting property name "
+         "enclosed in double quotes: line 1 column 2 (char 1))"),
         ("[1, 2]", "the study record is list, not a dict"),
         (json.dumps({"space_name": "x", "space_spec": {}, "strategy": "random"}),
          "the study record lacks 'space_hash'"),

@@ -89,8 +89,15 @@ def encode_weights(state_dict: dict[str, Any], step_sizes: dict[str, Any] | None
 
 
 def decode_weights(data: bytes) -> dict[str, Any]:
-    """Inverse of :func:`encode_weights`: every stored tensor (step sizes prefixed), on CPU."""
-    return load(data)
+    """Inverse of :func:`encode_weights`: every stored tensor (step sizes prefixed), on CPU.
+
+    Raises:
+        StorageError: ``data`` is not safetensors.
+    """
+    try:
+        return load(data)
+    except Exception as exc:  # safetensors' own error type is not importable by name
+        raise StorageError(f"weights are not safetensors ({exc})") from None
 
 
 def split_step_sizes(tensors: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:

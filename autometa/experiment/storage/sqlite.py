@@ -14,6 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from autometa.errors import StorageError
+from autometa.experiment.storage import _validate
+from autometa.experiment.storage._connection import (
+    check_schema,
+    connect,
+    schema_columns,
+)
 from autometa.experiment.storage.base import (
     HEARTBEAT_SECONDS,
     BaseStorage,
@@ -102,6 +108,9 @@ CREATE TABLE IF NOT EXISTS sessions (
 # Columns added to a table after its first release: (table, column, type).
 _ADDED_COLUMNS = [("sessions", "host", "TEXT"), ("sessions", "heartbeat", "REAL")]
 
+_COLUMNS = schema_columns(_SCHEMA)
+_OPTIONAL = [(table, column) for table, column, _ in _ADDED_COLUMNS]
+
 # Trial fields stored as JSON text, with the column that holds each.
 _JSON_COLUMNS = {
     "graph_json": "graph",
@@ -136,6 +145,12 @@ def _finite(value: Any) -> Any:
 class SQLiteStorage(BaseStorage):
     """A study in one SQLite file (created with its parent folders when missing).
 
+    Opened with ``read_only=True`` (as ``show``, ``plot``, ``export`` and ``load_result`` do),
+    the file must exist and is never written: no table is created or migrated and the journal
+    mode stays as it is. Every row read is checked before it becomes a record (types, ranges,
+    JSON size and depth, graph size and acyclicity), so a damaged or crafted file raises one
+    :class:`~autometa.errors.StorageError` line naming the table, row and field.
+
     The file uses WAL journaling, so readers (``autometa show``) never block the search and a
     killed process loses at most the write it was making; each write is one ``BEGIN
     IMMEDIATE`` transaction, and a busy timeout lets several processes open the same file.
@@ -145,20 +160,25 @@ class SQLiteStorage(BaseStorage):
     Args:
         path: the database file.
         timeout: seconds to wait for another process's write lock.
+        read_only: open an existing file for reading only (``mode=ro``).
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, timeout: float = 30.0, read_only: bool = False
+    ) -> None:
         self.path = Path(path)
+        self.read_only = read_only
         if self.path.is_dir():
             raise StorageError(f"{self.path}: is a folder; expected the path of a SQLite file")
         blocking = next((p for p in self.path.parents if p.exists() and not p.is_dir()), None)
         if blocking is not None:
             raise StorageError(f"{self.path}: {blocking} is a file, not a folder")
+        if read_only and not self.path.is_file():
+            raise StorageError(f"{self.path}: no such study database")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(
-                str(self.path), timeout=timeout, isolation_level=None, check_same_thread=False
-            )
+            if not read_only:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = connect(self.path, read_only=read_only, timeout=timeout)
         except (OSError, sqlite3.Error) as exc:
             reason = getattr(exc, "strerror", None) or str(exc)
             raise StorageError(
@@ -168,10 +188,19 @@ class SQLiteStorage(BaseStorage):
         self._epoch: int | None = None  # the session this object writes as (fencing)
         self._conn.row_factory = sqlite3.Row
         try:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.execute("PRAGMA foreign_keys=ON")
+            if read_only:
+                self._conn.execute("PRAGMA query_only=ON")
+            else:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute("PRAGMA synchronous=NORMAL")
+                self._conn.execute("PRAGMA foreign_keys=ON")
             version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+            existing = check_schema(
+                self._conn, self.path, _COLUMNS, set(_OPTIONAL), creating=not read_only
+            )
+        except StorageError:
+            self._conn.close()
+            raise
         except sqlite3.OperationalError as exc:
             self._conn.close()
             raise StorageError(
@@ -186,6 +215,11 @@ class SQLiteStorage(BaseStorage):
                 f"{self.path}: schema version {version} is newer than this autometa's "
                 f"({SCHEMA_VERSION}); upgrade autometa to open it"
             )
+        if read_only:  # an older file is read as it is; search and resume migrate it
+            if not existing:
+                self._conn.close()
+                raise StorageError(f"{self.path}: the database holds no study")
+            return
         with self._write() as conn:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
@@ -219,7 +253,8 @@ class SQLiteStorage(BaseStorage):
                         raise taken_over_error(str(self.path), _session(newer))
                 yield self._conn
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                if self._conn.in_transaction:  # SQLite ends it itself on a full disk
+                    self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
 
@@ -238,10 +273,7 @@ class SQLiteStorage(BaseStorage):
         rows = self._read("SELECT data FROM study WHERE id = 1")
         if not rows:
             return None
-        try:
-            data = json.loads(rows[0]["data"])
-        except (TypeError, ValueError) as exc:
-            raise StorageError(f"{self.path}: the study record is not JSON ({exc})") from None
+        data = _validate.json_field(rows[0]["data"], self.path, "study", 1, "data", object)
         return StudyInfo.from_dict(data, str(self.path))
 
     def create_study(self, info: StudyInfo) -> None:
@@ -336,7 +368,10 @@ class SQLiteStorage(BaseStorage):
             rows = self._read(
                 f"SELECT * FROM trials WHERE state IN ({marks}) ORDER BY number", wanted
             )
-        return [self._row_to_record(row) for row in rows]
+        records = [self._row_to_record(row) for row in rows]
+        if states is None:
+            _validate.check_numbering([r.number for r in records], self.path)
+        return records
 
     def _fetch(self, conn: sqlite3.Connection, number: int) -> sqlite3.Row:
         row = None
@@ -362,17 +397,7 @@ class SQLiteStorage(BaseStorage):
         return out
 
     def _row_to_record(self, row: sqlite3.Row) -> TrialRecord:
-        fields = {name: row[name] for name in _PLAIN_COLUMNS}
-        try:
-            fields["state"] = TrialState(fields["state"])
-            for name, column in _JSON_COLUMNS.items():
-                text = row[column]
-                fields[name] = None if text is None else json.loads(text)
-        except (TypeError, ValueError) as exc:
-            raise StorageError(
-                f"{self.path}: trial {row['number']} is malformed ({exc})"
-            ) from None
-        return TrialRecord(number=row["number"], storage=str(self.path), **fields)
+        return TrialRecord(storage=str(self.path), **_validate.trial_fields(row, self.path))
 
     # -- final stage ---------------------------------------------------------------------
 
@@ -382,10 +407,8 @@ class SQLiteStorage(BaseStorage):
         del data["id"], data["state"]
         return _dumps(data)
 
-    @staticmethod
-    def _row_to_final(row: sqlite3.Row) -> FinalRun:
-        data = json.loads(row["data"])
-        return FinalRun(id=row["id"], state=TrialState(row["state"]), **data)
+    def _row_to_final(self, row: sqlite3.Row) -> FinalRun:
+        return _validate.final_run(row, self.path)
 
     def create_final_runs(self, runs: Sequence[FinalRun]) -> list[FinalRun]:
         with self._write() as conn:
@@ -431,15 +454,17 @@ class SQLiteStorage(BaseStorage):
 
     def get_strategy_state(self) -> dict[str, Any] | None:
         rows = self._read("SELECT state FROM strategy_state WHERE id = 1")
-        return json.loads(rows[0]["state"]) if rows else None
+        if not rows:
+            return None
+        return _validate.json_field(rows[0]["state"], self.path, "strategy_state", 1, "state")
 
     def get_weights_bytes(self, number: int) -> bytes | None:
         with self._lock:
             self._fetch(self._conn, number)
             row = self._conn.execute(
-                "SELECT data FROM weights WHERE number = ?", (number,)
+                "SELECT format, data FROM weights WHERE number = ?", (number,)
             ).fetchone()
-        return None if row is None else bytes(row["data"])
+        return None if row is None else _validate.weights(row, number, self.path)
 
     def start_session(
         self, *, heartbeat: float = HEARTBEAT_SECONDS, take_over: bool = False
@@ -447,7 +472,8 @@ class SQLiteStorage(BaseStorage):
         now = time.time()
         with self._write(fenced=False) as conn:  # BEGIN IMMEDIATE: one claimant at a time
             rows = conn.execute("SELECT * FROM sessions ORDER BY id").fetchall()
-            ended = sessions_to_end([_session(r) for r in rows], now, take_over, str(self.path))
+            sessions = [_session(r, self.path) for r in rows]
+            ended = sessions_to_end(sessions, now, take_over, str(self.path))
             conn.executemany(
                 "UPDATE sessions SET ended = ? WHERE id = ?", [(now, i) for i in ended]
             )
@@ -479,15 +505,13 @@ class SQLiteStorage(BaseStorage):
             return True
 
     def get_sessions(self) -> list[SessionInfo]:
-        return [_session(row) for row in self._read("SELECT * FROM sessions ORDER BY id")]
+        rows = self._read("SELECT * FROM sessions ORDER BY id")
+        return [_session(row, self.path) for row in rows]
 
     def elapsed_seconds(self) -> float:
         rows = self._read("SELECT COALESCE(SUM(updated - started), 0) AS s FROM sessions")
         return float(rows[0]["s"])
 
 
-def _session(row: sqlite3.Row) -> SessionInfo:
-    return SessionInfo(
-        id=row["id"], host=row["host"], pid=row["pid"], started=row["started"],
-        updated=row["updated"], heartbeat=row["heartbeat"], ended=row["ended"],
-    )  # fmt: skip
+def _session(row: sqlite3.Row, path: Path) -> SessionInfo:
+    return _validate.session(row, path)
