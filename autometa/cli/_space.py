@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from importlib import resources
 from pathlib import Path
 
 import yaml
 
+from autometa._shipped import shipped_spaces
 from autometa.cli._args import integer
 from autometa.graph import canonical_hash, draw, to_dot, to_graphml, to_json
 from autometa.meta import MAMLEvaluator
@@ -18,8 +18,7 @@ from autometa.space import load_space
 
 def shipped_names() -> list[str]:
     """Names of the spaces shipped with the package, found without importing torch."""
-    folder = resources.files("autometa").joinpath("space", "shipped")
-    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+    return list(shipped_spaces())
 
 
 def space_help() -> str:
@@ -138,10 +137,9 @@ def add_spaces(sub: argparse._SubParsersAction) -> None:
 
 def run_spaces(args: argparse.Namespace) -> int:
     """Print each shipped space's name and the description its file gives."""
-    folder = resources.files("autometa").joinpath("space", "shipped")
-    names = shipped_names()
-    width = max(map(len, names))
-    for name in names:
-        spec = yaml.safe_load(folder.joinpath(f"{name}.yaml").read_text(encoding="utf-8"))
+    spaces = shipped_spaces()
+    width = max(map(len, spaces))
+    for name, path in spaces.items():
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
         print(f"{name:<{width}}  {spec.get('description', '')}")
     return 0

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from autometa._shipped import is_space_name, shipped_path
 from autometa.space._errors import Problems, SpaceError, Text, raise_problems
 from autometa.space._limits import (
     MAX_ALIAS_NODES,
@@ -24,7 +25,6 @@ from autometa.space._limits import (
     MAX_INT_DIGITS,
 )
 from autometa.space._parse import parse_space
-from autometa.space._shipped import is_space_name, shipped_path
 from autometa.space.space import SearchSpace
 
 __all__ = ["load_space"]
