@@ -7,6 +7,7 @@ traceback; ``show --csv -`` writes the CSV to standard output.
 
 from __future__ import annotations
 
+import argparse
 import csv
 import io
 import os
@@ -64,7 +65,7 @@ def test_python_m_autometa_help_lists_every_command_without_importing_torch(tmp_
 
 def test_the_command_table_matches_each_commands_own_parser():
     parser = build_parser()  # every command's full parser
-    sub = next(a for a in parser._actions if isinstance(a, type(parser._subparsers._actions[-1])))
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     assert {c.dest: c.help for c in sub._choices_actions} == {
         name: help_line for name, (help_line, _) in COMMANDS.items()
     }
