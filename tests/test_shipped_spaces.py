@@ -20,7 +20,8 @@ SAMPLES = 200
 def test_the_shipped_spaces_are_there():
     names = {p.stem for p in SPACES}
     assert {"chain_mlp", "dag_cell", "explicit_two_tower", "tiny"} <= names
-    assert all(p.parent == Path(autometa.space.__file__).parent / "shipped" for p in SPACES)
+    checkout = Path(autometa.__file__).parents[1] / "search_spaces"
+    assert all(p.parent == checkout for p in SPACES)
 
 
 @pytest.mark.parametrize("name", ["tiny", "dag_cell"])

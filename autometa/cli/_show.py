@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import math
 import sys
@@ -15,7 +16,7 @@ from autometa.cli._imports import add_import_option
 from autometa.experiment import SQLiteStorage, check_study, load_result
 from autometa.experiment._references import evaluator_name
 from autometa.experiment.progress import format_seconds
-from autometa.export import write_trials_csv
+from autometa.export import trial_rows, write_trials_csv
 from autometa.graph import describe_graph
 
 __all__ = ["add_show", "format_study", "run_show", "strict_json"]
@@ -49,8 +50,9 @@ def add_show(sub: argparse._SubParsersAction) -> None:
         metavar="FILE",
         type=Path,
         default=None,
-        help="write every trial to the CSV file FILE (decision values, seeds, per-seed scores, "
-        "fidelity, wall time, device, error, architecture) instead of printing the table",
+        help="write every trial to the CSV file FILE, or to standard output for '-' (decision "
+        "values, seeds, per-seed scores, fidelity, wall time, device, error, architecture) "
+        "instead of printing the table",
     )
     add_import_option(p)
     p.set_defaults(handler=run_show)
@@ -68,7 +70,12 @@ def run_show(args: argparse.Namespace) -> int:
             print(f"autometa show: error: {path}: the database holds no study", file=sys.stderr)
             return EXIT_USAGE
         check_study(study, str(path))  # every name it records is registered: nothing is run
-        if args.csv is not None:
+        if args.csv is not None and str(args.csv) == "-":
+            columns, rows = trial_rows(store.get_all_trials())
+            writer = csv.DictWriter(sys.stdout, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(rows)
+        elif args.csv is not None:
             if not args.csv.parent.is_dir():
                 raise FileNotFoundError(f"--csv {args.csv}: no such folder {args.csv.parent}")
             if args.csv.is_dir():

@@ -1,34 +1,21 @@
-"""``autometa validate`` and ``autometa sample``: check a space file and look at its candidates."""
+"""``autometa validate`` and ``autometa sample``: check a space file and look at its candidates.
+
+Both build candidate graphs and count their parameters, so this module imports torch; the
+light ``autometa spaces`` and the ``SPACE`` help text live in ``_spaces``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
-from importlib import resources
 from pathlib import Path
 
-import yaml
-
 from autometa.cli._args import integer
+from autometa.cli._spaces import space_help
 from autometa.graph import canonical_hash, draw, to_dot, to_graphml, to_json
 from autometa.meta import MAMLEvaluator
 from autometa.policy import count_macs, count_params
 from autometa.space import load_space
-
-
-def shipped_names() -> list[str]:
-    """Names of the spaces shipped with the package, found without importing torch."""
-    folder = resources.files("autometa").joinpath("space", "shipped")
-    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
-
-
-def space_help() -> str:
-    """Help text of a ``SPACE`` argument, listing the shipped names."""
-    return (
-        "a shipped space's name (one of: "
-        + ", ".join(shipped_names())
-        + "; see `autometa spaces`) or the path of a YAML or JSON search-space file"
-    )
 
 
 def add_validate(sub: argparse._SubParsersAction) -> None:
@@ -122,26 +109,4 @@ def run_sample(args: argparse.Namespace) -> int:
                 pass
     if args.out is not None:
         print(f"wrote {args.num} candidates to {args.out}")
-    return 0
-
-
-def add_spaces(sub: argparse._SubParsersAction) -> None:
-    """Register ``autometa spaces``."""
-    p = sub.add_parser(
-        "spaces",
-        help="list the search spaces shipped with autometa",
-        description="List the shipped search spaces, each with its description. Any command "
-        "that takes a SPACE accepts these names as well as file paths.",
-    )
-    p.set_defaults(handler=run_spaces)
-
-
-def run_spaces(args: argparse.Namespace) -> int:
-    """Print each shipped space's name and the description its file gives."""
-    folder = resources.files("autometa").joinpath("space", "shipped")
-    names = shipped_names()
-    width = max(map(len, names))
-    for name in names:
-        spec = yaml.safe_load(folder.joinpath(f"{name}.yaml").read_text(encoding="utf-8"))
-        print(f"{name:<{width}}  {spec.get('description', '')}")
     return 0

@@ -3,6 +3,7 @@
 See ``docs/spaces.md`` for the file format and ``docs/design.md`` for the API contract.
 """
 
+from autometa._shipped import shipped_spaces
 from autometa.space._errors import SpaceError
 from autometa.space._limits import (
     MAX_ALIAS_NODES,
@@ -10,7 +11,6 @@ from autometa.space._limits import (
     MAX_FLOW_DEPTH,
     MAX_INT_DIGITS,
 )
-from autometa.space._shipped import shipped_spaces
 from autometa.space.dims import (
     Boolean,
     Categorical,

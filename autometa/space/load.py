@@ -1,6 +1,7 @@
 """Reading a space file (YAML or JSON) or dict into a :class:`SearchSpace`.
 
-Files are read with PyYAML's safe loader only, so nothing in a file is ever executed.
+Files are read with PyYAML's safe loader only, so nothing in a file is ever executed; its
+libyaml (C) parser reads them when PyYAML has it (``_yaml.py``), several times faster.
 Problems are collected with their line and column and raised as one
 :class:`~autometa.errors.SpaceValidationError`. The limits of ``_limits.py`` (file size,
 alias expansion, integer digits) are checked while reading, before anything is built.
@@ -10,21 +11,19 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Mapping
 from typing import Any
 
 import yaml
 
+from autometa._shipped import is_space_name, shipped_path
 from autometa.space._errors import Problems, SpaceError, Text, raise_problems
 from autometa.space._limits import (
-    MAX_ALIAS_NODES,
     MAX_FILE_BYTES,
-    MAX_FLOW_DEPTH,
     MAX_INT_DIGITS,
 )
 from autometa.space._parse import parse_space
-from autometa.space._shipped import is_space_name, shipped_path
+from autometa.space._yaml import LimitError, PureLoader, SpaceLoader
 from autometa.space.space import SearchSpace
 
 __all__ = ["load_space"]
@@ -32,98 +31,6 @@ __all__ = ["load_space"]
 Marks = dict[tuple, tuple[Any, Any]]
 _INT_TAG = "tag:yaml.org,2002:int"
 _INT_EXPECTED = f"an integer of at most {MAX_INT_DIGITS} digits"
-_ALIAS_EXPECTED = f"aliases that expand to at most {MAX_ALIAS_NODES} nodes in all"
-
-
-class _LimitError(yaml.YAMLError):
-    """A limit broken while composing the YAML document, located at ``mark``."""
-
-    def __init__(self, mark: Any, expected: str, got: str, code: str) -> None:
-        super().__init__(got)
-        self.mark, self.expected, self.got, self.code = mark, expected, Text(got), code
-
-
-def _children(node: Any) -> list[Any]:
-    if isinstance(node, yaml.SequenceNode):
-        return list(node.value)
-    if isinstance(node, yaml.MappingNode):
-        return [part for pair in node.value for part in pair]
-    return []
-
-
-def _expanded_size(node: Any, sizes: dict[int, int], cap: int) -> int:
-    """Nodes under ``node`` (itself included) with every alias written out, at most ``cap``.
-
-    ``sizes`` memoises by node, so each node is counted once however often it is aliased;
-    the composed graph is acyclic here (an alias inside its own anchor is refused first).
-    """
-    stack = [(node, False)]
-    while stack:
-        item, ready = stack.pop()
-        if id(item) in sizes:
-            continue
-        kids = _children(item)
-        if ready:
-            sizes[id(item)] = min(cap, 1 + sum(sizes[id(k)] for k in kids))
-        else:
-            stack.append((item, True))
-            stack.extend((k, False) for k in kids if id(k) not in sizes)
-    return sizes[id(node)]
-
-
-class _Loader(yaml.SafeLoader):
-    """The safe loader, also reading ``1e-3`` as a float (YAML 1.1 wants ``1.0e-3``).
-
-    It counts the nodes that aliases expand to while composing and stops at
-    ``MAX_ALIAS_NODES`` ("billion laughs": nested aliases, or merge keys ``<<``, that would
-    expand exponentially), and refuses an alias inside its own anchor (an endless document).
-    It stops at ``[`` or ``{`` nested deeper than ``MAX_FLOW_DEPTH``: PyYAML's scanner does
-    work per open level for every token, so deep nesting would take quadratic time.
-    """
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._alias_nodes = 0
-        self._sizes: dict[int, int] = {}
-        self._open: set[str] = set()  # anchors of the nodes being composed
-
-    def fetch_flow_collection_start(self, TokenClass: Any) -> None:
-        if self.flow_level >= MAX_FLOW_DEPTH:
-            raise _LimitError(
-                self.get_mark(),
-                f"[ ] and {{ }} nested at most {MAX_FLOW_DEPTH} deep",
-                "a deeper one",
-                "too_deep",
-            )
-        super().fetch_flow_collection_start(TokenClass)
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        event = self.peek_event()
-        if isinstance(event, yaml.AliasEvent):
-            node = self.anchors.get(event.anchor)
-            if node is not None:
-                if event.anchor in self._open:
-                    got = f"an alias inside its own anchor &{event.anchor}"
-                    raise _LimitError(event.start_mark, _ALIAS_EXPECTED, got, "too_many_aliases")
-                self._alias_nodes += _expanded_size(node, self._sizes, MAX_ALIAS_NODES + 1)
-                if self._alias_nodes > MAX_ALIAS_NODES:
-                    got = f"more than {MAX_ALIAS_NODES}"
-                    raise _LimitError(event.start_mark, _ALIAS_EXPECTED, got, "too_many_aliases")
-            return super().compose_node(parent, index)
-        if event.anchor is None:
-            return super().compose_node(parent, index)
-        self._open.add(event.anchor)
-        try:
-            return super().compose_node(parent, index)
-        finally:
-            self._open.discard(event.anchor)
-
-
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
-)
 
 
 def _mark(mark: Any) -> tuple[int, int] | None:
@@ -139,7 +46,7 @@ def _int_digits(node: Any) -> int:
 
 
 def _walk(
-    loader: _Loader, node: Any, path: tuple, marks: Marks, problems: Problems, seen: set[int]
+    loader: Any, node: Any, path: tuple, marks: Marks, problems: Problems, seen: set[int]
 ) -> None:
     """Record the marks of every key path under ``node``; flag duplicate keys and long ints.
 
@@ -149,8 +56,11 @@ def _walk(
     if id(node) in seen:  # aliases may repeat (or nest) a node: visit it once
         return
     seen.add(id(node))
-    if isinstance(node, yaml.ScalarNode) and node.tag == _INT_TAG:
-        digits = _int_digits(node)
+    if isinstance(node, yaml.ScalarNode):
+        # a digit is a character: only a long literal can have too many
+        digits = (
+            _int_digits(node) if node.tag == _INT_TAG and len(node.value) > MAX_INT_DIGITS else 0
+        )
         if digits > MAX_INT_DIGITS:
             got = Text(f"an integer of {digits} digits")
             problems.errors.append(
@@ -185,7 +95,8 @@ def _walk(
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             marks.setdefault((*path, i), (None, _mark(item.start_mark)))
-            _walk(loader, item, (*path, i), marks, problems, seen)
+            if not isinstance(item, yaml.ScalarNode) or len(item.value) > MAX_INT_DIGITS:
+                _walk(loader, item, (*path, i), marks, problems, seen)  # a short scalar is fine
 
 
 def _located(
@@ -196,9 +107,40 @@ def _located(
 
 
 def _read_yaml(text: str, problems: Problems, marks: Marks) -> tuple[bool, Any]:
+    """Read ``text`` as YAML, recording the marks of every key path in ``marks``.
+
+    libyaml reads it when it is installed; a document libyaml refuses is read again by the
+    pure loader, whose words are the ones messages give (a broken file is small or rare).
+    """
+    if SpaceLoader is not PureLoader:
+        found = Problems(problems.file)
+        try:
+            ok, data = _compose(SpaceLoader, text, found, marks)
+        except _Refused:
+            marks.clear()
+        else:
+            problems.errors.extend(found.errors)
+            return ok, data
+    return _compose(PureLoader, text, problems, marks, words=True)
+
+
+class _Refused(Exception):
+    """The fast loader refused the document; the pure loader reads it again for the words."""
+
+
+def _compose(
+    loader_type: type, text: str, problems: Problems, marks: Marks, words: bool = False
+) -> tuple[bool, Any]:
+    """Compose, check and construct the document with ``loader_type``.
+
+    With ``words`` False, a syntax error or an unreadable document raises :class:`_Refused`
+    instead of being recorded.
+    """
     try:
-        loader = _Loader(text)
+        loader = loader_type(text)
     except yaml.YAMLError as exc:  # the reader refuses control characters up front
+        if not words:
+            raise _Refused from exc
         problems.add((), "valid YAML", Text(f"unreadable text ({exc})"), "yaml_syntax")
         return False, None
     try:
@@ -210,19 +152,23 @@ def _read_yaml(text: str, problems: Problems, marks: Marks) -> tuple[bool, Any]:
         if any(e.code == "int_too_long" for e in problems.errors):
             return False, None
         return True, loader.construct_document(node)
-    except _LimitError as exc:
+    except LimitError as exc:
         line, col = _mark(exc.mark) or (None, None)
         problems.errors.append(
             SpaceError(problems.file, line, col, (), exc.expected, exc.got, exc.code)
         )
-    except yaml.MarkedYAMLError as exc:
-        mark = _mark(exc.problem_mark or exc.context_mark) or (None, None)
-        problem = exc.problem or exc.context or "malformed YAML"
-        problems.errors.append(
-            _syntax_error(problems.file, mark, "valid YAML", f"{problem}", "yaml_syntax")
-        )
     except (yaml.YAMLError, RecursionError, ValueError, TypeError) as exc:
-        problems.add((), "valid YAML", Text(f"an unreadable document ({exc})"), "yaml_syntax")
+        if not words:
+            raise _Refused from exc
+        if isinstance(exc, yaml.MarkedYAMLError):
+            mark = _mark(exc.problem_mark or exc.context_mark) or (None, None)
+            problem = exc.problem or exc.context or "malformed YAML"
+            problems.errors.append(
+                _syntax_error(problems.file, mark, "valid YAML", f"{problem}", "yaml_syntax")
+            )
+        else:
+            got = Text(f"an unreadable document ({exc})")
+            problems.add((), "valid YAML", got, "yaml_syntax")
     finally:
         loader.dispose()
     return False, None
