@@ -12,6 +12,7 @@ import statistics
 import pytest
 from _scripted_evaluators import Curves, curve_level
 
+from autometa.cli import main
 from autometa.errors import ConfigurationError
 from autometa.experiment import (
     Budget,
@@ -233,3 +234,23 @@ def test_a_pruned_population_member_stops_alone():
             plain[p].metrics["learning_curve"], rel=1e-5, abs=1e-6
         )
         assert [s for s, _ in reporters[p].reports] == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--pruner", "medain"], "argument --pruner: unknown pruner 'medain'. Did you mean "
+         "'median'? Valid names: none, median, percentile"),
+        (["--pruner", "percentile:x"],
+         "argument --pruner: pruner 'percentile:x': expected a number after ':', got 'x'"),
+        (["--pruner", "median", "--fidelity", "hyperband"],
+         "--pruner and --fidelity cannot be combined"),
+    ],
+)  # fmt: skip
+def test_the_command_line_refuses_a_bad_pruner_in_one_line(extra, message, tmp_path, capsys):
+    db = tmp_path / "s.db"
+    argv = ["search", "chain_mlp", "--objective", "synthetic", "--workers", "0",
+            "--no-progress", "--trials", "1", "--storage", str(db), *extra]  # fmt: skip
+    assert main(argv) == 2
+    assert capsys.readouterr().err == f"autometa search: error: {message}\n"
+    assert not db.exists()
