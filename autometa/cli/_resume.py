@@ -133,6 +133,7 @@ def _resume_python_study(study: Any, path: Path, args: argparse.Namespace) -> in
             allow_changes=args.allow_changes,
             take_over=args.take_over,
             max_memory=getattr(args, "max_memory", "auto"),
+            pruner=settings.get("pruner"),
         )
     except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM or SIGHUP
         report(exc, f"finished trials are stored; continue with `autometa resume {path}`")

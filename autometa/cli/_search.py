@@ -33,6 +33,7 @@ from autometa.experiment import (
 )
 from autometa.experiment._checks import MAX_SEED
 from autometa.experiment._loop import default_iterations
+from autometa.experiment.pruners import make_pruner
 from autometa.space import load_space
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -138,6 +139,11 @@ def add_search(sub: argparse._SubParsersAction) -> None:
         "--eta", type=integer(2), default=None, help="rung reduction factor (default 3)"
     )
     p.add_argument(
+        "--pruner", default=None, metavar="NAME",
+        help="stop trials whose learning curve falls behind the finished trials': median, "
+        "percentile:P (keep the top P%%) or none (default; see docs/pruning.md)",
+    )  # fmt: skip
+    p.add_argument(
         "--storage", type=storage_path, default=None,
         help="SQLite file (default: runs/<space>-...db)",
     )  # fmt: skip
@@ -196,6 +202,7 @@ def _recipe(args: argparse.Namespace) -> dict[str, Any]:
         "fidelity": args.fidelity,
         "min_iterations": args.min_iterations,
         "eta": args.eta if args.eta is not None else 3,
+        "pruner": args.pruner,
         "storage": args.storage,
         "seed": args.seed,
         "seeds": args.seeds,
@@ -279,6 +286,12 @@ def _execute(
                 )
             cls = Hyperband if recipe["fidelity"] == "hyperband" else SuccessiveHalving
             fidelity = cls(low, top, recipe["eta"])
+        try:
+            pruner = make_pruner(recipe.get("pruner"))
+        except ConfigurationError as exc:
+            raise ValueError(f"argument --pruner: {exc}") from None
+        if pruner is not None and fidelity is not None:
+            raise ValueError("--pruner and --fidelity cannot be combined")
         callbacks = build_callbacks(list(recipe.get("log") or []))
         executor = recipe["executor"]
         if executor == "ray":
@@ -311,6 +324,7 @@ def _execute(
             imports=recipe.get("imports") or [],
             callbacks=callbacks,
             max_memory=recipe.get("max_memory", "auto"),
+            pruner=pruner,
         )
     except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM or SIGHUP
         report(exc, f"finished trials are stored; continue with `autometa resume {storage}`")

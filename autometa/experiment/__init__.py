@@ -32,6 +32,13 @@ from autometa.experiment.executors import (
 )
 from autometa.experiment.fidelity import BracketPlan, Hyperband, SuccessiveHalving
 from autometa.experiment.progress import ProgressBar
+from autometa.experiment.pruners import (
+    PRUNERS,
+    MedianPruner,
+    PercentilePruner,
+    Pruner,
+    make_pruner,
+)
 from autometa.experiment.search import (
     SearchResult,
     default_storage_path,
@@ -63,6 +70,7 @@ __all__ = [
     "EVALUATORS",
     "HEARTBEAT_ENV",
     "HEARTBEAT_SECONDS",
+    "PRUNERS",
     "STALE_AFTER_HEARTBEATS",
     "BaseExecutor",
     "BaseStorage",
@@ -77,8 +85,11 @@ __all__ = [
     "InlineExecutor",
     "Lease",
     "MLflowCallback",
+    "MedianPruner",
+    "PercentilePruner",
     "ProcessExecutor",
     "ProgressBar",
+    "Pruner",
     "RayExecutor",
     "SQLiteStorage",
     "SearchResult",
@@ -99,6 +110,7 @@ __all__ = [
     "final_seeds",
     "get_storage",
     "load_result",
+    "make_pruner",
     "register_baseline",
     "rebuild_evaluator",
     "register_evaluator",

@@ -13,6 +13,7 @@ from autometa.experiment._failures import describe_failure, failure_kind
 from autometa.experiment._final import Final, run_final_stage
 from autometa.experiment._lease import Lease
 from autometa.experiment._memory import check_memory
+from autometa.experiment._pruning import prune_context
 from autometa.experiment._worker import Job, Outcome, batch_job
 from autometa.experiment.budget import Budget, Usage
 from autometa.experiment.fidelity import Scheduler
@@ -70,6 +71,8 @@ class SearchLoop:
             candidate over it fails before it is dispatched. None: not checked.
         batch: trials sent to the executor as one job; an evaluator with
             ``evaluate_population`` scores those of one architecture in one program.
+        pruner: stops trials whose reported values fall behind the finished trials' (each
+            job carries what its worker decides with, ``docs/pruning.md``); None: none.
     """
 
     def __init__(
@@ -91,8 +94,10 @@ class SearchLoop:
         callbacks: CallbackList | None = None,
         max_memory: int | None = None,
         batch: int = 1,
+        pruner: Any = None,
     ) -> None:
         self.storage, self.strategy, self.executor = storage, strategy, executor
+        self.pruner = pruner
         self.evaluator, self.scheduler, self.budget = evaluator, scheduler, budget
         self.progress = progress
         self.max_retries = max_retries
@@ -362,10 +367,14 @@ class SearchLoop:
     def _submit(self, trials: list[TrialRecord]) -> None:
         """Start ``trials`` as one job (a batch when there are several)."""
         jobs = []
+        pruning = None
+        if self.pruner is not None:  # the finished trials now: the workers decide with these
+            pruning = prune_context(self.pruner, self.trials.values())
         for trial in trials:
             job = Job(
                 trial.number, trial.graph_json, trial.seed, self.scheduler.job_fidelity(trial),
                 tuple(seed_list(trial.seed, self.seeds)) if self.seeds > 1 else (),
+                pruning=pruning,
             )  # fmt: skip
             self._put(self.storage.update_trial(trial.number, state=TrialState.RUNNING,
                                                 started=time.time()))  # fmt: skip
@@ -436,7 +445,16 @@ class SearchLoop:
             if result.ok and result.state_dict
             else None
         )
-        if not result.ok:
+        if result.status == "pruned" and not outcome.lost:
+            fields["fidelity"] = result.fidelity
+            score = result.score if math.isfinite(result.score) else None
+            self.strategy.tell(trial.candidate_id, self._value(score, result.objectives))
+            record = self.storage.finish_trial(
+                trial.number, TrialState.PRUNED, score=score,
+                strategy_state=self.strategy.state_dict(), **fields,
+            )  # fmt: skip
+            logger.info("trial %d pruned at step %s", trial.number, metrics.get("pruned_step"))
+        elif not result.ok:
             self._report_failure(trial.number, result.error, metrics)
             self.strategy.tell(trial.candidate_id, None)
             record = self.storage.finish_trial(

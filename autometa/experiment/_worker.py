@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
 import traceback
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from autometa.errors import ConfigurationError
+from autometa.experiment._pruning import JobReporting, PruneContext
 from autometa.graph import from_json
 from autometa.meta.result import EvalResult, failed_result
 
@@ -17,6 +19,7 @@ __all__ = [
     "Job",
     "Outcome",
     "combine_seeds",
+    "accepts",
     "describe_exitcode",
     "out_of_memory_reason",
     "batch_job",
@@ -38,6 +41,8 @@ class Job:
             The score is their mean (:func:`combine_seeds`).
         members: for a *batch* (:func:`batch_job`), the jobs it runs together; the batch's
             own fields repeat its first member's.
+        pruning: the pruner and the finished trials' values the worker decides with, or
+            None without pruning (``autometa.experiment._pruning``).
     """
 
     number: int
@@ -46,6 +51,7 @@ class Job:
     meta_iterations: int | None = None
     seeds: tuple[int, ...] = ()
     members: tuple[Job, ...] = ()
+    pruning: PruneContext | None = None
 
     @property
     def numbers(self) -> tuple[int, ...]:
@@ -169,11 +175,42 @@ def combine_seeds(seeds: list[int], results: list[EvalResult]) -> EvalResult:
     )
 
 
-def _evaluate(evaluator: Any, graph: Any, seeds: list[int], kwargs: dict[str, Any]) -> Any:
-    """Every seed's result: one batched call when the evaluator offers ``evaluate_seeds``."""
+def accepts(fn: Any, name: str) -> bool:
+    """Whether ``fn`` takes a keyword argument ``name`` (or any keyword)."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+
+
+def _evaluate(
+    evaluator: Any,
+    graph: Any,
+    seeds: list[int],
+    kwargs: dict[str, Any],
+    reporting: JobReporting | None = None,
+) -> Any:
+    """Every seed's result: one batched call when the evaluator offers ``evaluate_seeds``.
+
+    With ``reporting``, each seed's reporter goes with it to an evaluator that takes one
+    (``reporters=`` / ``reporter=``); seeds evaluated one by one stop at the first that the
+    candidate's hook stopped."""
     if len(seeds) > 1 and hasattr(evaluator, "evaluate_seeds"):
-        return list(evaluator.evaluate_seeds(graph, seeds=seeds, **kwargs))
-    return [evaluator(graph, seed=seed, **kwargs) for seed in seeds]
+        extra = {}
+        if reporting is not None and accepts(evaluator.evaluate_seeds, "reporters"):
+            extra["reporters"] = reporting.reporters()
+        return list(evaluator.evaluate_seeds(graph, seeds=seeds, **kwargs, **extra))
+    reporters = None
+    if reporting is not None and accepts(evaluator, "reporter"):
+        reporters = reporting.reporters()
+    out = []
+    for k, seed in enumerate(seeds):
+        extra = {"reporter": reporters[k]} if reporters is not None else {}
+        out.append(evaluator(graph, seed=seed, **kwargs, **extra))
+        if reporting is not None and reporting.hook.stopped:
+            break
+    return out
 
 
 def _checked(result: Any) -> EvalResult:
@@ -202,6 +239,15 @@ def _combined(seeds: list[int], results: list[Any]) -> Any:
     return combine_seeds(seeds, results) if bad is None and len(results) == len(seeds) else bad
 
 
+def _finished(seeds: list[int], results: list[Any], reporting: JobReporting | None) -> EvalResult:
+    """One candidate's recordable result: pruned when its hook stopped it, else its seeds
+    combined and checked (with the values it reported)."""
+    if reporting is not None and reporting.hook.stopped:
+        return reporting.finish(results, None)
+    result = _checked(_combined(seeds, results))
+    return reporting.finish(results, result) if reporting is not None else result
+
+
 def _kwargs(job: Job, device: str | None) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"device": device}
     if job.meta_iterations is not None:
@@ -226,9 +272,11 @@ def run_job(evaluator: Any, job: Job, device: str | None) -> Outcome:
     started = time.time()
     start = time.perf_counter()
     seeds = list(job.seeds) or [job.seed]
+    reporting = JobReporting(job.pruning, len(seeds)) if job.pruning is not None else None
     try:
-        results = _evaluate(evaluator, from_json(job.graph_json), seeds, _kwargs(job, device))
-        result = _checked(_combined(seeds, results))
+        graph = from_json(job.graph_json)
+        results = _evaluate(evaluator, graph, seeds, _kwargs(job, device), reporting)
+        result = _finished(seeds, results, reporting)
     except ConfigurationError as exc:
         return Outcome(job.number, failed_result(str(exc)), time.perf_counter() - start, device,
                        started=started, fatal=True)  # fmt: skip
@@ -252,11 +300,22 @@ def run_jobs(evaluator: Any, job: Job, device: str | None) -> list[Outcome]:
     start = time.perf_counter()
     seeds = [list(m.seeds) or [m.seed] for m in job.members]
     pairs = [(from_json(m.graph_json), s) for m, ss in zip(job.members, seeds) for s in ss]
+    reporting = [
+        JobReporting(m.pruning, len(ss)) if m.pruning is not None else None
+        for m, ss in zip(job.members, seeds)
+    ]
+    kwargs = _kwargs(job, device)
+    if any(reporting) and accepts(evaluator.evaluate_population, "reporters"):
+        kwargs["reporters"] = [
+            r for rep, ss in zip(reporting, seeds)
+            for r in (rep.reporters() if rep is not None else [None] * len(ss))
+        ]  # fmt: skip
     try:
-        flat = list(evaluator.evaluate_population(pairs, **_kwargs(job, device)))
+        flat = list(evaluator.evaluate_population(pairs, **kwargs))
         results, at = [], 0
-        for member_seeds in seeds:
-            results.append(_checked(_combined(member_seeds, flat[at : at + len(member_seeds)])))
+        for member_seeds, rep in zip(seeds, reporting):
+            part = flat[at : at + len(member_seeds)]
+            results.append(_finished(member_seeds, part, rep))
             at += len(member_seeds)
         fatal = False
     except ConfigurationError as exc:

@@ -38,6 +38,7 @@ from autometa.experiment.budget import Budget, Usage
 from autometa.experiment.executors import BaseExecutor, InlineExecutor, ProcessExecutor
 from autometa.experiment.fidelity import Scheduler, SuccessiveHalving
 from autometa.experiment.progress import ProgressBar
+from autometa.experiment.pruners import Pruner, make_pruner
 from autometa.experiment.storage import BaseStorage, SQLiteStorage, get_storage
 from autometa.experiment.trial import StudyInfo, TrialRecord
 from autometa.meta import MAMLEvaluator
@@ -180,6 +181,7 @@ def search(
     imports: Sequence[str] | None = None,
     callbacks: Sequence[Callback] | None = None,
     max_memory: int | str | None = AUTO,
+    pruner: Pruner | str | None = None,
 ) -> SearchResult:
     """Run a search, or resume it when ``storage`` already holds the same study.
 
@@ -246,6 +248,10 @@ def search(
             ``"auto"`` (default): the executor's :meth:`~BaseExecutor.memory_limit`, half of
             the RAM (or of the GPU's memory when evaluating on CUDA) shared by the workers on
             it; None: no limit.
+        pruner: stop trials whose learning curve falls behind the finished trials' (recorded
+            ``PRUNED``, ``docs/pruning.md``): ``"median"``, ``"percentile:25"``, ``"none"``
+            or a :class:`~autometa.experiment.pruners.Pruner`; None: no pruning. Not with
+            ``fidelity``.
 
     Returns:
         The :class:`SearchResult` read back from storage.
@@ -293,6 +299,12 @@ def search(
     except (ImportError, AttributeError, LookupError, TypeError, ValueError) as exc:
         raise wrap_strategy_error(strategy, exc) from exc
     check_evaluator(evaluator, space_obj, fidelity)
+    prune = make_pruner(pruner)
+    if prune is not None and fidelity is not None:
+        raise ConfigurationError(
+            "`pruner` and `fidelity` cannot be combined: choose learning-curve pruning or "
+            "multi-fidelity rungs"
+        )
     if storage is None:
         storage = default_storage_path(space_obj.name, strategy_name, seed)
     if max_memory != AUTO and not (
@@ -325,6 +337,7 @@ def search(
             "seeds": seeds,
             "batch": batch,
             "final": plan.to_dict() if plan is not None else None,
+            "pruner": prune.to_dict() if prune is not None else None,
             **(settings or {}),
         }
         source = getattr(space_obj, "source", None)
@@ -380,6 +393,7 @@ def search(
             executor_started=True,
             seeds=seeds,
             batch=batch,
+            pruner=prune,
             final=plan,
             search_seed=int(seed),
             callbacks=watchers,

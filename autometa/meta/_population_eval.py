@@ -28,7 +28,7 @@ import torch
 
 from autometa.graph import to_json
 from autometa.meta._kernel_size import last_level_cache, members_per_kernel
-from autometa.meta._scoring import scored_result
+from autometa.meta._scoring import pruned_result, scored_result
 from autometa.meta._training import adapt_to_tasks
 from autometa.meta.maml import init_meta_params
 from autometa.meta.population import (
@@ -80,14 +80,19 @@ def evaluate_population(
     device: str | torch.device | None = None,
     meta_iterations: int | None = None,
     max_members: int | None = None,
+    reporters: list[Any] | None = None,
 ) -> list[EvalResult]:
     """Score every ``(graph, seed)`` pair; the results are in the order of ``pairs``.
+
+    ``reporters`` (one or None per pair) are the pairs' ``reporter=`` (see
+    ``MAMLEvaluator.__call__``); a population member told to stop stops alone.
 
     Raises:
         ConfigurationError: as ``MAMLEvaluator.__call__`` does (a bad hyperparameter name);
             nothing has run then.
     """
     family = evaluator.family(device)
+    reporters = list(reporters) if reporters is not None else [None] * len(pairs)
     results: list[EvalResult | None] = [None] * len(pairs)
     groups: dict[tuple, list[tuple[int, Member]]] = {}
     for i, (graph, seed) in enumerate(pairs):
@@ -104,15 +109,19 @@ def evaluate_population(
             evaluator.estimate_memory(graph, meta_iterations), family.device, max_members
         )
         for start in range(0, len(group), size):
-            _run(evaluator, family, pairs, group[start : start + size], results)
+            _run(evaluator, family, pairs, group[start : start + size], results, reporters)
     for i, (graph, seed) in enumerate(pairs):  # what did not batch, or failed to build
         if results[i] is None:
-            kwargs = {} if meta_iterations is None else {"meta_iterations": meta_iterations}
+            kwargs: dict[str, Any] = {}
+            if meta_iterations is not None:
+                kwargs["meta_iterations"] = meta_iterations
+            if reporters[i] is not None:
+                kwargs["reporter"] = reporters[i]
             results[i] = evaluator(graph, seed=int(seed), device=device, **kwargs)
     return [r for r in results if r is not None]
 
 
-def _run(evaluator: Any, family, pairs, group, results, smallest: int = 2) -> None:
+def _run(evaluator: Any, family, pairs, group, results, reporters, smallest: int = 2) -> None:
     """One population; halved and retried when it runs out of memory.
 
     A population of fewer than ``smallest`` members is left to the one-by-one path."""
@@ -134,7 +143,7 @@ def _run(evaluator: Any, family, pairs, group, results, smallest: int = 2) -> No
     if len(built) < smallest or len(shapes) != 1:
         return  # nothing to batch: evaluated one by one
     try:
-        _population(evaluator, family, built, results)
+        _population(evaluator, family, built, results, reporters)
     except Exception as exc:
         if not is_out_of_memory(exc):
             raise
@@ -145,19 +154,23 @@ def _run(evaluator: Any, family, pairs, group, results, smallest: int = 2) -> No
         if len(built) > 2:
             half = len(built) // 2
             log.warning("a population of %d ran out of memory; halving it", len(built))
-            _run(evaluator, family, pairs, [(i, m) for i, m, _ in built[:half]], results)
-            _run(evaluator, family, pairs, [(i, m) for i, m, _ in built[half:]], results)
+            for part in (built[:half], built[half:]):
+                _run(evaluator, family, pairs, [(i, m) for i, m, _ in part], results, reporters)
 
 
-def _population(evaluator: Any, family, built, results) -> None:
+def _population(evaluator: Any, family, built, results, reporters) -> None:
     start = time.perf_counter()
     policy = built[0][2]
     members = [m for _, m, _ in built]
     cfg = members[0].config
     meta = stack_members([init_meta_params(p, m.config) for _, m, p in built])
-    training = meta_train_population(policy, meta, family, members, traced=evaluator.traced)
+    training = meta_train_population(
+        policy, meta, family, members, traced=evaluator.traced,
+        reporters=[reporters[i] for i, _, _ in built],
+    )  # fmt: skip
+    skipped = {**training.errors, **training.stopped}  # no held-out test for these
     by_step, test_steps, test_kernel = _held_out_test(
-        policy, family, cfg, training.meta, members, training.errors
+        policy, family, cfg, training.meta, members, skipped
     )
     program = {
         "members": len(members),
@@ -175,6 +188,21 @@ def _population(evaluator: Any, family, built, results) -> None:
             "population_wall_time": wall,
         }
         error = training.errors.get(p)
+        if p in training.stopped:
+            trained = Trained(
+                {},
+                training.post_curve[p],
+                training.pre_curve[p],
+                training.env_steps
+                * training.stopped[p]
+                // max(len(c) for c in training.post_curve),
+                0,
+            )
+            results[i] = pruned_result(
+                member_policy, family, member.config, member.seed, trained,
+                time.perf_counter() - wall / count, population=count, population_wall_time=wall,
+            )  # fmt: skip
+            continue
         if error is None:
             trained = Trained(
                 {n: v[p] for n, v in training.meta.items()},
@@ -220,7 +248,7 @@ def run_population(
     family = evaluator.family(device)
     group = [(i, Member(int(s), evaluator.config_for_graph(g))) for i, (g, s) in enumerate(pairs)]
     results: list[EvalResult | None] = [None] * len(pairs)
-    _run(evaluator, family, pairs, group, results, smallest=1)
+    _run(evaluator, family, pairs, group, results, [None] * len(pairs), smallest=1)
     return results
 
 

@@ -18,7 +18,7 @@ from autometa.meta.inner import split_meta
 from autometa.meta.result import EvalResult, Trained, runtime_versions
 from autometa.policy import GraphPolicy
 
-__all__ = ["scored_result"]
+__all__ = ["pruned_result", "scored_result"]
 
 
 def scored_result(
@@ -85,4 +85,45 @@ def scored_result(
         state_dict=state,
         fidelity=cfg.meta_iterations,
         step_sizes=step_sizes,
+    )
+
+
+def pruned_result(
+    policy: GraphPolicy,
+    family,
+    cfg: MAMLConfig,
+    seed: int,
+    trained: Trained,
+    start: float,
+    **extra: Any,
+) -> EvalResult:
+    """The result of an evaluation its reporter stopped: no held-out test, no weights.
+
+    The score is the last post-adaptation return of meta-training (the value last reported);
+    ``fidelity`` and ``metrics["meta_iterations"]`` are the iterations run.
+    """
+    reached = len(trained.post_curve)
+    value = trained.post_curve[-1] if reached else math.nan
+    metrics: dict[str, Any] = {
+        "learning_curve": trained.post_curve,
+        "learning_curve_pre": trained.pre_curve,
+        "params": policy.num_params,
+        "macs": policy.macs,
+        "env_steps": trained.train_steps,
+        "meta_train_env_steps": trained.train_steps,
+        "meta_iterations": reached,
+        "wall_time": time.perf_counter() - start,
+        "device": str(family.device),
+        "seed": seed,
+        "task_family": family.name,
+        "versions": runtime_versions(),
+        "config": cfg.to_dict(),
+        **extra,
+    }
+    return EvalResult(
+        status="pruned",
+        score=value,
+        objectives={"params": float(policy.num_params), "macs": float(policy.macs)},
+        metrics=metrics,
+        fidelity=reached,
     )

@@ -18,6 +18,7 @@ from autometa.meta.config import MAMLConfig
 from autometa.meta.inner import sample_inner_loop
 from autometa.meta.maml import derive_seed, init_meta_params
 from autometa.meta.outer import check_finite, meta_iteration, outer_step_of
+from autometa.meta.reporting import Reporter, is_report_step
 from autometa.meta.rollout import Params
 from autometa.policy import GraphPolicy
 
@@ -95,12 +96,22 @@ def adapt_to_tasks(
 
 
 def meta_train(
-    policy: GraphPolicy, family, cfg: MAMLConfig, seed: int, *, traced: bool | None = None
+    policy: GraphPolicy,
+    family,
+    cfg: MAMLConfig,
+    seed: int,
+    *,
+    traced: bool | None = None,
+    reporter: Reporter | None = None,
 ) -> tuple[Params, list[float], list[float], int]:
     """Run ``cfg.meta_iterations`` meta-updates from the policy's current weights.
 
     ``traced`` chooses how TRPO computes its products: the traced program (True), eagerly
     (False) or by the evaluation's size (None, see ``autometa.meta.backend.TRACE_MIN_STEPS``).
+    ``reporter`` is told the post-adaptation return every
+    :func:`~autometa.meta.reporting.report_interval` iterations; when its ``should_stop()``
+    says True (it is not asked after the last iteration), training ends there and the curves
+    are as long as the iterations run.
 
     Returns:
         ``(meta_params, post_curve, pre_curve, env_steps)``: the curves hold the mean return
@@ -122,6 +133,10 @@ def meta_train(
         post.append(stats["post_return"])
         pre.append(stats["pre_return"])
         env_steps += steps
+        if reporter is not None and is_report_step(it + 1, cfg.meta_iterations):
+            reporter.report(it + 1, float(stats["post_return"]))
+            if it + 1 < cfg.meta_iterations and reporter.should_stop():
+                break  # not asked after the last iteration: nothing is left to save
     if not post:
         return meta, [], [], 0
     return meta, torch.stack(post).tolist(), torch.stack(pre).tolist(), env_steps

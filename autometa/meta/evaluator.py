@@ -25,7 +25,7 @@ from autometa.errors import (
     UnknownNameError,
 )
 from autometa.meta._population_eval import evaluate_population
-from autometa.meta._scoring import scored_result
+from autometa.meta._scoring import pruned_result, scored_result
 from autometa.meta._training import Adaptation, adapt_to_tasks, meta_train
 from autometa.meta.allocator import tune_cpu_allocator
 from autometa.meta.config import (
@@ -39,6 +39,7 @@ from autometa.meta.inner import INNER_LOSSES
 from autometa.meta.learners import META_LEARNERS
 from autometa.meta.memory import estimate_evaluation_memory
 from autometa.meta.outer import OUTER_STEPS
+from autometa.meta.reporting import Reporter
 from autometa.meta.result import (
     EvalResult,
     Trained,
@@ -262,6 +263,7 @@ class MAMLEvaluator:
         seed: int = 0,
         device: str | torch.device | None = None,
         meta_iterations: int | None = None,
+        reporter: Reporter | None = None,
     ) -> EvalResult:
         """Meta-train and score ``graph``; a bad candidate comes back as a failed result.
 
@@ -275,6 +277,10 @@ class MAMLEvaluator:
                 the same score).
             device: where to run (default: the family's device, or CUDA when available).
             meta_iterations: a smaller budget for multi-fidelity search.
+            reporter: told the post-adaptation return of the training tasks every
+                ``max(1, meta_iterations // 10)`` iterations (``autometa.meta.reporting``);
+                when it says stop, the evaluation ends without its held-out test and
+                returns a ``"pruned"`` result scored by the last reported value.
         """
         start = time.perf_counter()
         info: dict[str, Any] = {"seed": int(seed)}
@@ -294,7 +300,7 @@ class MAMLEvaluator:
                 device=family.device,
             )
             reached = cfg.meta_iterations
-            return self._evaluate(policy, family, cfg, int(seed), start)
+            return self._evaluate(policy, family, cfg, int(seed), start, reporter)
         except Exception as exc:
             if not is_candidate_error(exc):
                 raise  # a configuration mistake or a bug: not this candidate's fault
@@ -313,6 +319,7 @@ class MAMLEvaluator:
         device: str | torch.device | None = None,
         meta_iterations: int | None = None,
         max_members: int | None = None,
+        reporters: list[Reporter | None] | None = None,
     ) -> list[EvalResult]:
         """Score many ``(graph, seed)`` pairs, batching those of one architecture.
 
@@ -327,13 +334,16 @@ class MAMLEvaluator:
             device: where to run (as for :meth:`__call__`).
             meta_iterations: a smaller budget for multi-fidelity search.
             max_members: at most this many pairs per program (default: as memory allows).
+            reporters: one reporter (or None) per pair, as ``reporter`` of
+                :meth:`__call__`; a member of a program that is told to stop stops alone.
 
         Returns:
             One :class:`EvalResult` per pair, in order.
         """
         return evaluate_population(
-            self, pairs, device=device, meta_iterations=meta_iterations, max_members=max_members
-        )
+            self, pairs, device=device, meta_iterations=meta_iterations,
+            max_members=max_members, reporters=reporters,
+        )  # fmt: skip
 
     def evaluate_seeds(
         self,
@@ -342,18 +352,30 @@ class MAMLEvaluator:
         seeds: list[int],
         device: str | torch.device | None = None,
         meta_iterations: int | None = None,
+        reporters: list[Reporter | None] | None = None,
     ) -> list[EvalResult]:
         """Score ``graph`` on every seed in one batched program (see
         :meth:`evaluate_population`); the search calls this for ``seeds=S`` > 1."""
         pairs = [(graph, int(s)) for s in seeds]
-        return self.evaluate_population(pairs, device=device, meta_iterations=meta_iterations)
+        return self.evaluate_population(
+            pairs, device=device, meta_iterations=meta_iterations, reporters=reporters
+        )
 
     def _evaluate(
-        self, policy: GraphPolicy, family, cfg: MAMLConfig, seed: int, start: float
+        self,
+        policy: GraphPolicy,
+        family,
+        cfg: MAMLConfig,
+        seed: int,
+        start: float,
+        reporter: Reporter | None = None,
     ) -> EvalResult:
         meta, post_curve, pre_curve, train_steps = meta_train(
-            policy, family, cfg, seed, traced=self.traced
+            policy, family, cfg, seed, traced=self.traced, reporter=reporter
         )
+        if reporter is not None and len(post_curve) < cfg.meta_iterations:
+            trained = Trained(meta, post_curve, pre_curve, train_steps, 0)
+            return pruned_result(policy, family, cfg, seed, trained, start)
         test_tasks = family.test_tasks(cfg.test_tasks, cfg.test_seed)
         steps = max(cfg.test_steps, cfg.report_steps)
         result = adapt_to_tasks(

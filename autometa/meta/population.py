@@ -32,7 +32,7 @@ families, batches.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch.func import vmap
@@ -50,6 +50,7 @@ from autometa.meta.maml import (
     split_meta,
 )
 from autometa.meta.outer import check_finite
+from autometa.meta.reporting import Reporter, is_report_step, report_members
 from autometa.meta.rollout import Batch, Outputs, Params, action_noise, policy_outputs, run_steps
 from autometa.policy import GraphPolicy
 
@@ -254,6 +255,7 @@ class PopulationTraining:
         env_steps: transitions stepped per member.
         errors: member index -> the :class:`~autometa.errors.EvaluationError` that ended it.
         per_kernel: members the TRPO step took at a time.
+        stopped: member index -> the meta-iterations it ran before its reporter stopped it.
     """
 
     meta: Params
@@ -262,6 +264,7 @@ class PopulationTraining:
     env_steps: int
     errors: dict[int, Exception]
     per_kernel: int = 1
+    stopped: dict[int, int] = field(default_factory=dict)
 
 
 def widest_layer(policy: GraphPolicy) -> int:
@@ -281,6 +284,7 @@ def meta_train_population(
     members: list[Member],
     *,
     traced: bool | None = None,
+    reporters: list[Reporter | None] | None = None,
 ) -> PopulationTraining:
     """Meta-train every member from its stacked initial ``meta`` (see the module docstring).
 
@@ -290,6 +294,13 @@ def meta_train_population(
     iteration, plus one boolean per line-search round. The TRPO step takes the members
     :func:`~autometa.meta._kernel_size.members_per_kernel` at a time (``traced`` as in
     :func:`~autometa.meta.trpo.trpo_step` for a member stepped alone).
+
+    ``reporters`` (one or None per member) are told each member's post-adaptation return as
+    :func:`~autometa.meta._training.meta_train` tells its reporter; every member reports
+    before any is asked ``should_stop()``. A member told to stop stops alone: its parameters
+    are frozen like a failed member's and its curves end there; it keeps its slot in the
+    batched kernels (its rollouts and gradients are still computed, then discarded) until
+    the population ends, or every member has stopped or failed.
     """
     cfg = members[0].config
     device = family.device
@@ -298,8 +309,11 @@ def meta_train_population(
     generators = [torch.Generator(device=device).manual_seed(derive_seed(s, 0)) for s in seeds]
     active = torch.ones(len(members), dtype=torch.bool, device=device)
     errors: dict[int, Exception] = {}
+    stopped: dict[int, int] = {}
     post, pre, env_steps, per_kernel = [], [], 0, len(members)
     for it in range(cfg.meta_iterations):
+        if len(errors) + len(stopped) == len(members):
+            break  # nobody left to train
         tasks = _cat_tasks(
             [family.sample_tasks(cfg.num_tasks, derive_seed(s, it, 1)) for s in seeds]
         )
@@ -339,7 +353,11 @@ def meta_train_population(
                 check_finite({k: torch.tensor(stats[i][p]) for i, k in enumerate(_STATS)}, it)
             except Exception as exc:  # noqa: BLE001 - EvaluationError, kept per member
                 errors[p] = exc
-        active = torch.tensor([p not in errors for p in range(len(members))], device=device)
+        if reporters is not None and is_report_step(it + 1, cfg.meta_iterations):
+            stopped.update(report_members(reporters, stats[1], errors.keys() | stopped.keys(),
+                                          it + 1, cfg.meta_iterations))  # fmt: skip
+        out = errors.keys() | stopped.keys()
+        active = torch.tensor([p not in out for p in range(len(members))], device=device)
         meta = {
             n: torch.where(active.view(-1, *([1] * (v.dim() - 1))), v, meta[n])
             for n, v in meta_next.items()
@@ -349,7 +367,9 @@ def meta_train_population(
         env_steps += mb.env_steps // len(members)
     post_curve = [list(row) for row in zip(*post)] if post else [[] for _ in members]
     pre_curve = [list(row) for row in zip(*pre)] if pre else [[] for _ in members]
-    return PopulationTraining(meta, post_curve, pre_curve, env_steps, errors, per_kernel)
+    for p, reached in stopped.items():
+        post_curve[p], pre_curve[p] = post_curve[p][:reached], pre_curve[p][:reached]
+    return PopulationTraining(meta, post_curve, pre_curve, env_steps, errors, per_kernel, stopped)
 
 
 _STATS = ("pre_return", "post_return", "loss", "finite")

@@ -30,7 +30,9 @@ class EvalResult:
     """What an evaluation of one candidate produced.
 
     Attributes:
-        status: ``"ok"`` or ``"failed"``; a failed result never carries a usable score.
+        status: ``"ok"``, ``"failed"`` or ``"pruned"``; a failed result never carries a usable
+            score; a pruned one (stopped early by its reporter, ``docs/pruning.md``) carries
+            its last reported value.
         score: the value to maximise (post-adaptation return for MAML); NaN when failed.
         objectives: extra objective values for multi-objective search (e.g. ``params``).
         metrics: JSON-safe details: returns before/after adaptation, learning curve,

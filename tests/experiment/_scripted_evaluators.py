@@ -8,6 +8,7 @@ import signal
 import time
 from pathlib import Path
 
+from autometa.meta.reporting import is_report_step
 from autometa.meta.result import EvalResult
 from autometa.meta.synthetic import SyntheticObjective
 
@@ -78,3 +79,32 @@ class Scripted:
         if mode == "interrupt":
             raise KeyboardInterrupt
         return self.objective(graph, seed=seed, device=device, meta_iterations=meta_iterations)
+
+
+def curve_level(seed: int) -> float:
+    """The level a :class:`Curves` trial's curve climbs to, fixed by its seed."""
+    return (int(seed) % 97) / 97.0
+
+
+class Curves:
+    """Straight learning curves reported through ``reporter``: ``level * step / total``.
+
+    The level comes from the seed (:func:`curve_level`), so which trials a pruner stops is
+    known from their seeds. Reports every ``max(1, total // 10)`` steps, like MAML; a stopped
+    evaluation returns at once with its curve so far.
+    """
+
+    def __init__(self, total: int = 10):
+        self.total = total
+
+    def __call__(self, graph, *, seed, device=None, meta_iterations=None, reporter=None):
+        total = meta_iterations or self.total
+        level, curve = curve_level(seed), []
+        for step in range(1, total + 1):
+            curve.append(level * step / total)
+            if reporter is not None and is_report_step(step, total):
+                reporter.report(step, curve[-1])
+                if step < total and reporter.should_stop():
+                    break
+        metrics = {"learning_curve": curve}
+        return EvalResult(status="ok", score=curve[-1], metrics=metrics, fidelity=len(curve))
