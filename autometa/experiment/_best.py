@@ -72,6 +72,11 @@ class Best:
             return f"best (final stage winner, final mean over {self.final_seeds} fresh seeds)"
         return f"best so far (search score{'; ' + self.why if self.why else ''})"
 
+    def short(self) -> str:
+        """``trial 1, final mean -54.36`` or ``trial 0, search score -61.89``."""
+        which = "final mean" if self.basis == FINAL else "search score"
+        return f"trial {self.number}, {which} {self.value:.4g}"
+
     def describe(self) -> str:
         """One line: ``trial 1: best (...) -54.36; search score -69.28``."""
         text = f"trial {self.number}: {self.label} {self.value:.4g}"

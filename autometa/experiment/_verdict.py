@@ -145,14 +145,15 @@ class Margin:
     seeds_needed: int | None = None
 
     def phrase(self) -> str:
-        """``beats X by ...``, ``trails X by ...`` or ``cannot be told apart from X ...``."""
+        """``it beats X by ...``, ``it trails X by ...`` or ``the seeds cannot tell it apart
+        from X ...``."""
         ci = (
             f"{_pct(self.level)} CI of the difference {_fmt(self.low, '+')} to "
             f"{_fmt(self.high, '+')}"
         )
         if self.decided:
             verb = "beats" if self.difference > 0 else "trails"
-            return f"{verb} {self.other} by {abs(self.difference):.2f} ({ci})"
+            return f"it {verb} {self.other} by {abs(self.difference):.2f} ({ci})"
         if self.pairs < 2:
             need = "one seed gives no spread to size a test from"
         elif self.seeds_needed is None:
@@ -272,12 +273,12 @@ class Verdict:
         )
         margins = [m for m in self.margins if math.isfinite(m.difference)]
         if len(margins) == 1:
-            text += "; paired on the same seeds (one comparison), it " + margins[0].phrase()
+            text += "; paired on the same seeds (one comparison), " + margins[0].phrase()
         elif margins:
             text += (
                 f"; paired on the same seeds, with Holm's adjustment over {len(margins)} "
-                "comparisons (at most a 5% chance of any false claim), it "
-                + "; it ".join(m.phrase() for m in margins)
+                "comparisons (at most a 5% chance of any false claim), "
+                + "; ".join(m.phrase() for m in margins)
             )
         out = [e.label for e in self.entries if e.label != w.label and not e.done]
         if out:

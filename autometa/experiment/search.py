@@ -94,7 +94,7 @@ class SearchResult:
     best_info: Best | None = None
 
     def __repr__(self) -> str:
-        best = "None" if self.best_info is None else self.best_info.describe()
+        best = "None" if self.best_info is None else self.best_info.short()
         counts = ", ".join(f"{k.lower()}={v}" for k, v in self.counts.items() if v)
         return f"SearchResult(best={best}, {counts or 'no trials'}, storage={self.storage})"
 

@@ -24,6 +24,7 @@ from autometa.experiment import (
     search,
     seed_list,
 )
+from autometa.experiment._best import FINAL
 from autometa.experiment._verdict import mean_ci, t95
 from autometa.experiment._worker import combine_seeds
 from autometa.meta import EvalResult, SyntheticObjective, failed_result
@@ -181,7 +182,11 @@ def test_show_json_export_and_card_follow_the_final_stage(tmp_path, capsys):
     for trial in data["trials"]:
         assert len(trial["metrics"]["seed_scores"]) == 2 and trial["metrics"]["score_sem"] >= 0
     winner = next(e for e in final["entries"] if e["label"] == final["winner"])
-    assert data["best"] == winner["trial"]
+    assert data["best"]["trial"] == winner["trial"] and data["best"]["basis"] == FINAL
+    assert data["best"]["label"] == "best (final stage winner, final mean over 3 fresh seeds)"
+    assert data["best"]["final_mean"] == pytest.approx(winner["mean"])
+    assert data["trials"][0]["number"] == winner["trial"]  # rank 1 of the leaderboard
+    assert data["trials"][0]["final_mean"] == pytest.approx(winner["mean"])
     out_dir = tmp_path / "best"
     assert main(["export", str(db), "--best", str(out_dir)]) == 0
     model = json.loads((out_dir / "model.json").read_text())
