@@ -201,9 +201,14 @@ def main() -> None:
     done = study.counts.get("DONE", 0)
     print()
     print(f"search on {FAMILY} in {where}: {done} of {len(study.trials)} trials done")
-    for trial in study.trials:
-        score = f"{trial.score:.2f}" if trial.has_score else trial.error
-        print(f"  trial {trial.number}: {score}  {trial.values}")
+    for trial in study.trials:  # the leaderboard: the best first
+        score = f"search score {trial.score:.2f}" if trial.has_score else trial.error
+        final = "" if trial.final_mean is None else f", final mean {trial.final_mean:.2f}"
+        print(f"  trial {trial.number}: {score}{final}  {trial.values}")
+    if study.verdict is not None:
+        print(study.verdict.sentence())
+    if study.best_info is not None:
+        print(study.best_info.describe())
 
     # 6. Export the best architecture with its meta-learned weights, reload it as a plain
     #    torch module, and adapt it to a task it was never trained on.
@@ -214,7 +219,10 @@ def main() -> None:
     new_task = {"target": 0.8, "friction": 0.2}
     adapted, returns = autometa.adapt(policy, FAMILY, task=new_task, steps=2, seed=args.seed)
     print()
-    print(f"exported trial {study.best.number} to {folder}; adapted to {new_task}:")
+    print(
+        f"exported trial {study.best.number} ({study.best_info.label}) to {folder}; "
+        f"adapted to {new_task}:"
+    )
     print("  mean return " + ", ".join(f"after {k} steps: {r:.2f}" for k, r in enumerate(returns)))
 
 

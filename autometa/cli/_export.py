@@ -8,6 +8,7 @@ from pathlib import Path
 from autometa.cli._args import integer
 from autometa.cli._imports import add_import_option
 from autometa.errors import ExportError
+from autometa.experiment._best import best_of
 from autometa.export import export, plot, read_export
 from autometa.export._plot import open_study
 
@@ -51,10 +52,12 @@ def run_export(args: argparse.Namespace) -> int:
     """Export the chosen trial and print what was written and checked."""
     storage = open_study(args.storage)
     try:
+        best = None
         if args.trial is None:
-            trial = storage.get_best_trial()
-            if trial is None:
+            best = best_of(storage)
+            if best is None:
                 raise ExportError(f"{args.storage}: the study has no DONE trial to export")
+            trial = best.trial
         else:
             try:
                 trial = storage.get_trial(args.trial)
@@ -76,11 +79,14 @@ def run_export(args: argparse.Namespace) -> int:
         storage.close()
     model = read_export(folder)
     score = model.get("score")
+    which = (
+        best.describe().removeprefix(f"trial {trial.number}: ") + "; "
+        if best is not None
+        else f"search score {score:.4g}; " if score is not None else ""
+    )  # fmt: skip
     print(
-        f"exported trial {trial.number} (score {score:.6g}, {model['num_params']:,} parameters, "
+        f"exported trial {trial.number} ({which}{model['num_params']:,} parameters, "
         f"{model['macs']:,} MACs) to {folder}"
-        if score is not None
-        else f"exported trial {trial.number} to {folder}"
     )
     for label, check in model["checks"].items():
         if "skipped" in check:

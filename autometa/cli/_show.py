@@ -95,7 +95,7 @@ def run_show(args: argparse.Namespace) -> int:
                     | {"architecture": describe_graph(t.graph)}
                     for t in rows
                 ],
-                "best": result.best.number if result.best is not None else None,
+                "best": result.best_info.to_dict() if result.best_info is not None else None,
                 "final": result.verdict.to_dict() if result.verdict is not None else None,
             }
             print(json.dumps(strict_json(data), indent=2, default=str, allow_nan=False))
@@ -140,10 +140,11 @@ def format_study(store: Any, top: int = 20, wide: bool = False, errors: bool = F
         *_holder(store),
         f"  spent: {format_seconds(usage.seconds)} over all sessions, "
         f"{usage.meta_iterations} meta-iterations",
+        f"  {result.best_info.describe()}" if result.best_info is not None else "  best: none",
         "",
     ]
-    header = ["rank", "trial", "state", "score", "fidelity", "params", "time", "device", "key",
-              "architecture", "note"]  # fmt: skip
+    header = ["rank", "trial", "state", "search score", "final mean", "fidelity", "params",
+              "time", "device", "key", "architecture", "note"]  # fmt: skip
     cut = None if wide else ARCHITECTURE_CHARS
     rows = []
     for rank, trial in enumerate(result.trials[: top or None], start=1):
@@ -154,6 +155,7 @@ def format_study(store: Any, top: int = 20, wide: bool = False, errors: bool = F
             str(trial.number),
             trial.state.name.lower(),
             f"{trial.score:.4f}" if trial.has_score else "-",
+            "-" if trial.final_mean is None else f"{trial.final_mean:.4f}",
             "-" if trial.fidelity is None else str(trial.fidelity),
             "-" if not isinstance(params, (int, float)) or math.isnan(params) else f"{params:g}",
             "-" if trial.wall_time is None else f"{trial.wall_time:.1f}s",
@@ -187,18 +189,23 @@ def format_study(store: Any, top: int = 20, wide: bool = False, errors: bool = F
 def _format_verdict(verdict: Any) -> list[str]:
     """The final stage as a table (per-seed scores, mean, 95% interval) and its sentence."""
     seeds = max((len(e.scores) for e in verdict.entries), default=0)
-    header = ["entry", *[f"seed {i}" for i in range(seeds)], "mean", "95% CI"]
+    header = ["rank", "entry", *[f"seed {i}" for i in range(seeds)], "mean", "95% CI"]
     rows = []
+    ranks = verdict.ranks()
     for e in verdict.entries:
         cells = [("-" if s is None else f"{s:.3f}") for s in e.scores]
         cells += [""] * (seeds - len(cells))
         ci = f"[{e.low:.3f}, {e.high:.3f}]" if math.isfinite(e.low) else "-"
         mean = f"{e.mean:.3f}" if math.isfinite(e.mean) else "-"
         mark = " *" if verdict.winner is not None and e.label == verdict.winner.label else ""
-        rows.append([e.label + mark, *cells, mean, ci])
+        rank = str(ranks[e.label]) if e.label in ranks else "-"
+        rows.append([rank, e.label + mark, *cells, mean, ci])
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     state = "" if verdict.complete else " (not finished: `autometa resume` completes it)"
-    lines = [f"final stage: fresh seeds, the same for every entry{state}"]
+    lines = [
+        f"final stage: fresh seeds, the same for every entry{state}; rank: finalists by final "
+        "mean (* the winner)"
+    ]
     for row in [header, *rows]:
         lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
     lines.append("")

@@ -11,6 +11,7 @@ from typing import Any
 
 from autometa.errors import ConfigurationError
 from autometa.experiment._callbacks import Callback
+from autometa.experiment._logged import evaluator_settings, final_table, hyperparameters, summary
 from autometa.experiment.trial import TrialRecord, TrialState
 from autometa.graph import to_dot
 
@@ -44,6 +45,8 @@ def _dot(trial: TrialRecord) -> str:
 
 
 def _best_score(search: Any) -> float | None:
+    """The best search score so far (during the search the final stage has not run, so the
+    best by the one rule is the best search score)."""
     best = search.best()
     return None if best is None else float(best.score)
 
@@ -51,15 +54,21 @@ def _best_score(search: Any) -> float | None:
 class TensorBoardCallback(Callback):
     """Write each finished trial to TensorBoard event files under ``log_dir``.
 
-    Per trial, at step = trial number: ``trial/score`` (DONE trials), ``trial/best_score``
-    (the best DONE score so far), ``trial/params`` (parameter count) and ``trial/wall_time``;
+    Per trial, at step = trial number: ``trial/score`` (DONE trials' search score),
+    ``trial/best_search_score`` (the best search score so far), ``trial/params``
+    (parameter count) and ``trial/wall_time``;
     one series per trial for the returns by adaptation step (``returns/trial_<n>``, step =
     adaptation step) and the meta-training curve (``curves/trial_<n>``, step =
     meta-iteration); a text entry ``trials/trial_<n>`` with the state, the decision values,
     the error of a failed trial and the graph in DOT; and, for DONE trials, an HParams entry
     (sub-folder ``trial_<n>``) so TensorBoard's HParams tab compares the decision values
-    against the score. Events are flushed after every trial, so a killed search loses none.
-    Needs the ``tensorboard`` extra (``pip install 'autometa[tensorboard]'``).
+    (and every hyperparameter, fixed ones included) against the score. At the end of the
+    search: ``best/value``, ``best/search_score``, ``best/final_mean`` and ``best/trial``
+    for the best by the one rule of ``docs/scoring.md`` (the final stage's winner once it is
+    complete), and the text entries ``search/summary`` (the best with its label, the stop
+    reason, the evaluator's settings, the best's hyperparameters, the final table and
+    verdict) and ``final/verdict``. Events are flushed after every trial, so a killed search
+    loses none. Needs the ``tensorboard`` extra (``pip install 'autometa[tensorboard]'``).
 
     Args:
         log_dir: the folder of the event files (created if missing); point TensorBoard at
@@ -95,7 +104,7 @@ class TensorBoardCallback(Callback):
             writer.add_scalar("trial/score", trial.score, n)
         best = _best_score(search)
         if best is not None:
-            writer.add_scalar("trial/best_score", best, n)
+            writer.add_scalar("trial/best_search_score", best, n)
         params = _param_count(trial)
         if params is not None:
             writer.add_scalar("trial/params", params, n)
@@ -107,18 +116,25 @@ class TensorBoardCallback(Callback):
             writer.add_scalar(f"curves/trial_{n}", value, step)
         writer.add_text(f"trials/trial_{n}", self._describe(trial), n)
         if trial.state == TrialState.DONE and trial.score is not None:
-            hparams = {k: _hparam(v) for k, v in trial.values.items()}
+            values = {**hyperparameters(trial), **trial.values}
+            hparams = {k: _hparam(v) for k, v in values.items()}
             writer.add_hparams(hparams, {"hparam/score": trial.score}, run_name=f"trial_{n}")
         writer.flush()
 
     def on_search_end(self, result: Any) -> None:
         """Log the stop reason and the best trial, and close the event file."""
-        writer = self._open()
-        best = result.best
-        lines = [f"stopped: {result.stop_reason}", f"trials: {result.counts}"]
-        if best is not None:
-            lines.append(f"best: trial {best.number}, score {best.score:.6g}")
-        writer.add_text("search/summary", "  \n".join(lines), len(result.trials))
+        writer, step = self._open(), len(result.trials)
+        info = result.best_info
+        if info is not None:
+            writer.add_scalar("best/value", info.value, step)
+            writer.add_scalar("best/search_score", info.search_score, step)
+            if info.final_mean is not None:
+                writer.add_scalar("best/final_mean", info.final_mean, step)
+            writer.add_scalar("best/trial", info.number, step)
+        writer.add_text("search/summary", summary(result), step)
+        table = final_table(result)
+        if table:
+            writer.add_text("final/verdict", table, step)
         writer.close()
         self._writer = None
 
@@ -148,8 +164,15 @@ class MLflowCallback(Callback):
     step) and ``learning_curve`` (step = meta-iteration), tags ``autometa.state`` and
     ``autometa.key``, and the graph as the artifacts ``graph.dot`` and ``graph.json``. Its
     status is FINISHED for a DONE trial, FAILED for a failed one and KILLED for a pruned one.
-    The parent run (named after the study) logs ``best_score`` at step = trial number and
-    ends FINISHED with the search. Needs the ``mlflow`` extra
+    Each trial run's params also hold every hyperparameter it was evaluated with (``hp.*``,
+    fixed ones included). The parent run (named after the study) holds the evaluator's
+    settings as params (``evaluator.*``), logs ``best_search_score`` at step = trial number
+    and, at the end, the best by the one rule of ``docs/scoring.md`` (the final stage's
+    winner once it is complete): metrics ``best_value`` (the number that made it best),
+    ``best_trial_search_score``, ``best_final_mean``, tags ``autometa.best_trial``,
+    ``autometa.best`` (the label saying which score made it best) and ``autometa.verdict``,
+    and the artifact ``summary.md`` (settings, final table, verdict); it ends FINISHED with
+    the search. Needs the ``mlflow`` extra
     (``pip install 'autometa[mlflow]'``, which installs ``mlflow-skinny`` with SQLite
     support).
 
@@ -213,10 +236,13 @@ class MLflowCallback(Callback):
             run = client.create_run(experiment, run_name=name, tags=tags)
             self._parent = run.info.run_id
             if study is not None:
-                client.log_batch(self._parent, params=_params({
+                params = _params({
                     "space": study.space_name, "strategy": study.strategy, "seed": study.seed,
                     **{f"strategy.{k}": v for k, v in study.strategy_options.items()},
-                }))  # fmt: skip
+                    **evaluator_settings(study),
+                })  # fmt: skip
+                for start in range(0, len(params), 100):  # MLflow's batch limit
+                    client.log_batch(self._parent, params=params[start : start + 100])
         return client, experiment, self._parent
 
     def on_trial_end(self, search: Any, trial: TrialRecord) -> None:
@@ -243,7 +269,7 @@ class MLflowCallback(Callback):
             metrics += [Metric(key, v, stamp, i) for i, v in enumerate(_series(trial, key))]
         for start in range(0, len(metrics), 1000):  # MLflow's batch limit
             client.log_batch(run_id, metrics=metrics[start : start + 1000])
-        params = _params(trial.values)
+        params = _params({**hyperparameters(trial), **trial.values})
         for start in range(0, len(params), 100):
             client.log_batch(run_id, params=params[start : start + 100])
         client.log_text(run_id, _dot(trial), "graph.dot")
@@ -252,14 +278,22 @@ class MLflowCallback(Callback):
         client.set_terminated(run_id, status.get(trial.state, "KILLED"))
         best = _best_score(search)
         if best is not None:
-            client.log_metric(parent, "best_score", best, stamp, trial.number)
+            client.log_metric(parent, "best_search_score", best, stamp, trial.number)
 
     def on_search_end(self, result: Any) -> None:
         """Log the best trial and the stop reason on the parent run and end it."""
         client, _, parent = self._start(result.storage)
-        if result.best is not None:
-            client.log_metric(parent, "final_best_score", float(result.best.score))
-            client.set_tag(parent, "autometa.best_trial", str(result.best.number))
+        info = result.best_info
+        if info is not None:
+            client.log_metric(parent, "best_value", float(info.value))
+            client.log_metric(parent, "best_trial_search_score", float(info.search_score))
+            if info.final_mean is not None:
+                client.log_metric(parent, "best_final_mean", float(info.final_mean))
+            client.set_tag(parent, "autometa.best_trial", str(info.number))
+            client.set_tag(parent, "autometa.best", info.label)
+        if result.verdict is not None:
+            client.set_tag(parent, "autometa.verdict", result.verdict.sentence()[:5000])
+        client.log_text(parent, summary(result), "summary.md")
         client.set_tag(parent, "autometa.stop_reason", str(result.stop_reason))
         client.set_terminated(parent, "FINISHED")
         self._parent = None

@@ -1,18 +1,25 @@
 """Reading the final stage: each entry's mean and 95% interval, the winner, paired margins.
 
 Every entry of the final stage is scored on the same fresh seeds, so the winner's margin over
-another entry is a paired difference (seed by seed) with a Student's t interval. ``docs/
-scoring.md`` explains how to read it.
+another entry is a paired difference (seed by seed) with a Student's t interval (exact
+quantiles from ``scipy.stats``). The winner is compared with every other entry at once, so
+the comparisons are adjusted with Holm's step-down method; "beats" is said only when the
+adjusted interval excludes zero, else the sentence says the seeds could not tell the two
+apart and how many seeds a paired t-test would need. ``docs/scoring.md`` explains it.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from autometa.experiment.storage.base import BaseStorage
+from autometa.experiment._stats import holm, paired, seeds_needed, t_quantile
+from autometa.experiment._stats import mean_ci as _mean_ci
 from autometa.experiment.trial import FinalRun, TrialState
+
+if TYPE_CHECKING:
+    from autometa.experiment.storage.base import BaseStorage
 
 __all__ = [
     "Margin",
@@ -26,32 +33,14 @@ __all__ = [
 ]
 
 
-# Two-sided 95% quantiles of Student's t by degrees of freedom (then the normal's 1.96).
-_T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
-        2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
-        2.060, 2.056, 2.052, 2.048, 2.045, 2.042]  # fmt: skip
-
-
 def t95(df: int) -> float:
-    """The two-sided 95% quantile of Student's t with ``df`` degrees of freedom."""
-    if df < 1:
-        return math.nan
-    if df <= len(_T95):
-        return _T95[df - 1]
-    return 2.021 if df <= 40 else 2.000 if df <= 60 else 1.980 if df <= 120 else 1.960
+    """The two-sided 95% quantile of Student's t with ``df`` degrees of freedom (exact)."""
+    return t_quantile(0.95, df)
 
 
 def mean_ci(values: list[float]) -> tuple[float, float, float]:
     """``(mean, low, high)``: the mean and its 95% t interval (NaN bounds for one value)."""
-    n = len(values)
-    if n == 0:
-        return math.nan, math.nan, math.nan
-    mean = sum(values) / n
-    if n == 1:
-        return mean, math.nan, math.nan
-    sem = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1) / n)
-    half = t95(n - 1) * sem
-    return mean, mean - half, mean + half
+    return _mean_ci(values, 0.95)
 
 
 @dataclass(frozen=True)
@@ -120,9 +109,28 @@ def best_entry(entries: Any) -> VerdictEntry | None:
     return max(scored, key=lambda e: (e.mean, -(e.trial or 0)), default=None)
 
 
+ALPHA = 0.05
+"""Family-wise error rate of the verdict's comparisons (Holm's method keeps it)."""
+
+
 @dataclass(frozen=True)
 class Margin:
-    """The winner minus another entry, paired by seed: mean difference and its 95% interval."""
+    """The winner minus another entry, paired by seed.
+
+    Attributes:
+        other: the other entry's label; ``kind``: its kind.
+        difference: the mean of the per-seed differences.
+        low, high: the interval of ``difference`` at ``level``.
+        pairs: seeds paired.
+        level: confidence level of the interval: Holm's level for this comparison
+            (``1 - 0.05 / (comparisons left at its step)``), see :func:`_stats.holm`.
+        p_value: the paired t-test's two-sided p-value (unadjusted).
+        decided: Holm's method rejects "no difference": the interval excludes zero.
+        spread: standard deviation of the per-seed differences.
+        seeds_needed: for an undecided comparison, the seeds a paired t-test at ``level``
+            with 80% power would need at the observed difference and spread (None: cannot
+            be estimated).
+    """
 
     other: str
     kind: str
@@ -130,11 +138,70 @@ class Margin:
     low: float
     high: float
     pairs: int
+    level: float = 0.95
+    p_value: float = 1.0
+    decided: bool = False
+    spread: float = math.nan
+    seeds_needed: int | None = None
+
+    def phrase(self) -> str:
+        """``it beats X by ...``, ``it trails X by ...`` or ``the seeds cannot tell it apart
+        from X ...``."""
+        ci = (
+            f"{_pct(self.level)} CI of the difference {_fmt(self.low, '+')} to "
+            f"{_fmt(self.high, '+')}"
+        )
+        if self.decided:
+            verb = "beats" if self.difference > 0 else "trails"
+            return f"it {verb} {self.other} by {abs(self.difference):.2f} ({ci})"
+        if self.pairs < 2:
+            need = "one seed gives no spread to size a test from"
+        elif self.seeds_needed is None:
+            need = "the observed difference is zero, so no number of seeds would separate them"
+        else:
+            more = "more than " if self.seeds_needed >= 1_000_000 else "about "
+            need = (
+                f"{more}{self.seeds_needed:,} seeds would be needed at the observed spread "
+                "(paired t-test, 80% power, at this level)"
+            )
+        return (
+            f"the seeds cannot tell it apart from {self.other} (difference "
+            f"{_fmt(self.difference, '+')}, {ci}; {need})"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe."""
         return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
                 for k, v in self.__dict__.items()}  # fmt: skip
+
+
+def _pct(level: float) -> str:
+    text = f"{100 * level:.1f}"
+    return (text.removesuffix(".0") if text.endswith(".0") else text) + "%"
+
+
+def _margins(winner: VerdictEntry, entries: list[VerdictEntry]) -> list[Margin]:
+    """The winner against every other entry scored on every seed, Holm-adjusted together."""
+    mine = dict(zip(winner.seeds, winner.scores))
+    tests = []
+    for other in entries:
+        if other.label == winner.label or not other.done:
+            continue
+        diffs = [
+            mine[s] - o for s, o in zip(other.seeds, other.scores)  # type: ignore[operator]
+            if o is not None and mine.get(s) is not None
+        ]  # fmt: skip
+        tests.append((other, diffs, paired(diffs)))
+    decisions = holm([t.p_value for _, _, t in tests], ALPHA)
+    out = []
+    for (other, diffs, test), (decided, level) in zip(tests, decisions):
+        mean, low, high = _mean_ci(diffs, level)
+        if len(diffs) >= 2 and test.sd == 0:
+            low = high = mean
+        need = None if decided else seeds_needed(test.mean, test.sd, level)
+        out.append(Margin(other.label, other.kind, mean, low, high, len(diffs), level,
+                          test.p_value, decided, test.sd, need))  # fmt: skip
+    return out
 
 
 @dataclass(frozen=True)
@@ -149,7 +216,8 @@ class Verdict:
     Attributes:
         entries: every entry of the stage.
         winner: the finalist with the best mean over every seed, or None.
-        margins: the winner minus each other entry scored on every seed, paired by seed.
+        margins: the winner minus each other entry scored on every seed (other finalists,
+            baselines, ablation cells), paired by seed, Holm-adjusted together.
         pending: final runs not done yet: queued, running, or lost with their worker.
         lost: how many of ``pending`` were lost with their worker.
         total: every final run of the stage.
@@ -169,6 +237,13 @@ class Verdict:
         """Every final evaluation finished, none lost with its worker."""
         return bool(self.entries) and self.pending == 0
 
+    def ranks(self) -> dict[str, int]:
+        """Finalist label -> rank by mean (1: the winner) among finalists scored on every
+        seed; other entries and finalists with a failed seed have none."""
+        done = [e for e in self.entries if e.kind == "finalist" and e.done]
+        done.sort(key=lambda e: (-e.mean, e.trial or 0))
+        return {e.label: i for i, e in enumerate(done, start=1)}
+
     def sentence(self) -> str:
         """The result in one sentence a user can quote."""
         w = self.winner
@@ -187,28 +262,34 @@ class Verdict:
                 "The final stage finished, but no finalist was scored on every seed; no verdict."
             )
         n = sum(s is not None for s in w.scores)
+        k = len(self.ranks())
+        chosen = (
+            f"; optimistic, since it was chosen as the best of {k} finalists on these same "
+            "seeds" if k > 1 else ""
+        )  # fmt: skip
         text = (
             f"{w.label} scores {w.mean:.2f} (95% CI {_fmt(w.low)} to {_fmt(w.high)}, "
-            f"{n} fresh seeds)"
+            f"{n} fresh seeds{chosen})"
         )
-        parts = [
-            f"{'beats' if m.difference > 0 else 'trails'} {m.other} by "
-            f"{abs(m.difference):.2f} (95% CI of the difference {_fmt(m.low, '+')} to "
-            f"{_fmt(m.high, '+')})"
-            for m in self.margins
-            if math.isfinite(m.difference)
-        ]
-        if parts:
-            text += "; paired on the same seeds, it " + "; it ".join(parts)
-        out = [e.label for e in self.entries if e.kind != "finalist" and not e.done]
+        margins = [m for m in self.margins if math.isfinite(m.difference)]
+        if len(margins) == 1:
+            text += "; paired on the same seeds (one comparison), " + margins[0].phrase()
+        elif margins:
+            text += (
+                f"; paired on the same seeds, with Holm's adjustment over {len(margins)} "
+                "comparisons (at most a 5% chance of any false claim), "
+                + "; ".join(m.phrase() for m in margins)
+            )
+        out = [e.label for e in self.entries if e.label != w.label and not e.done]
         if out:
             text += f" ({', '.join(out)} left out: a seed failed)"
         return text + "."
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe."""
+        ranks = self.ranks()
         return {
-            "entries": [e.to_dict() for e in self.entries],
+            "entries": [e.to_dict() | {"rank": ranks.get(e.label)} for e in self.entries],
             "winner": self.winner.label if self.winner else None,
             "margins": [m.to_dict() for m in self.margins],
             "sentence": self.sentence(),
@@ -231,18 +312,7 @@ def verdict(storage: BaseStorage) -> Verdict | None:
     lost = sum(r.lost_with_worker for r in runs)
     pending = lost + sum(not r.state.is_finished() for r in runs)
     winner = best_entry(e for e in entries if e.kind == "finalist") if not pending else None
-    margins = []
-    if winner is not None:
-        mine = dict(zip(winner.seeds, winner.scores))
-        for other in entries:
-            if other.kind == "finalist" or not other.done:
-                continue
-            diffs = [
-                mine[s] - o for s, o in zip(other.seeds, other.scores)
-                if o is not None and mine.get(s) is not None
-            ]  # fmt: skip
-            mean, low, high = mean_ci(diffs)
-            margins.append(Margin(other.label, other.kind, mean, low, high, len(diffs)))
+    margins = _margins(winner, entries) if winner is not None else []
     where = getattr(storage, "path", None)
     return Verdict(
         entries, winner, margins, pending, lost, len(runs), None if where is None else str(where)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from autometa.errors import ConfigurationError, SearchFailedError, StorageError
+from autometa.experiment._best import Best, choose_best, ranked
 from autometa.experiment._callbacks import Callback, CallbackList
 from autometa.experiment._checks import (
     check_arguments,
@@ -66,16 +67,21 @@ class SearchResult:
     """What a search produced, read back from its storage.
 
     Attributes:
-        best: the finalist with the highest mean over the final stage's fresh seeds once the
-            stage is complete, else the DONE trial with the highest search score; None when
-            no trial succeeded.
-        trials: every trial, best first (the leaderboard; unscored trials last, by number).
+        best: the study's best trial by the one rule of ``docs/scoring.md``: the final
+            stage's winner (highest final mean over its fresh seeds) once the stage is
+            complete, else the DONE trial with the highest search score; None when no trial
+            succeeded. ``best.score`` is always its search score, ``best.final_mean`` its
+            final mean (None before the final stage).
+        trials: every trial, best first (the leaderboard: the final stage's finalists by
+            final mean once it is complete, then by search score; unscored trials last).
         study: what the study was started with.
         storage: the storage holding everything (weights: ``storage.load_weights(n)``).
         counts: number of trials per state name (``"DONE"``, ``"FAILED"``, ...).
         usage: trials, seconds and meta-iterations spent over all sessions.
         stop_reason: why the last session stopped.
         verdict: the final stage's entries, winner and paired margins (None without one).
+        best_info: which score made ``best`` the best, with its label (``best (final stage
+            winner, final mean over 3 fresh seeds)`` or ``best so far (search score)``).
     """
 
     best: TrialRecord | None
@@ -86,9 +92,10 @@ class SearchResult:
     usage: Usage = field(default_factory=Usage)
     stop_reason: str = ""
     verdict: Verdict | None = None
+    best_info: Best | None = None
 
     def __repr__(self) -> str:
-        best = "None" if self.best is None else f"trial {self.best.number} ({self.best.score:.4g})"
+        best = "None" if self.best_info is None else self.best_info.short()
         counts = ", ".join(f"{k.lower()}={v}" for k, v in self.counts.items() if v)
         return f"SearchResult(best={best}, {counts or 'no trials'}, storage={self.storage})"
 
@@ -120,12 +127,23 @@ def load_result(
     study = store.get_study()
     if study is None:
         raise StorageError(f"{store} holds no study")
-    trials = store.leaderboard()
+    final = verdict(store)
+    trials = ranked(store.get_all_trials(), final)
     spent = sum(int(t.metrics.get("meta_iterations_spent") or 0) for t in trials)
     counts = {state.name: n for state, n in store.count_states().items()}
     usage = Usage(len(trials), store.elapsed_seconds(), spent)
-    best = store.get_best_trial()
-    return SearchResult(best, trials, study, store, counts, usage, stop_reason, verdict(store))
+    best = choose_best(trials, final)
+    return SearchResult(
+        None if best is None else best.trial,
+        trials,
+        study,
+        store,
+        counts,
+        usage,
+        stop_reason,
+        final,
+        best,
+    )
 
 
 def default_storage_path(space_name: str, strategy: str, seed: int) -> Path:

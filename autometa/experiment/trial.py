@@ -63,7 +63,8 @@ class TrialRecord:
         values: the candidate's decision values (its encoding in the space).
         seed: the evaluation seed, derived from the search seed and ``number``.
         candidate_id: the strategy's id of the candidate (JSON-safe), to tell it back.
-        score: the value maximised; None until the trial has one, NaN never stored.
+        score: the *search score*, the value the search maximised (the mean over the search
+            seeds); None until the trial has one, NaN never stored.
         objectives: extra objective values (e.g. ``params``).
         metrics: everything else the evaluator reported (JSON-safe).
         error: why the trial failed, or None.
@@ -80,6 +81,9 @@ class TrialRecord:
         wall_time: seconds spent evaluating (all rungs together).
         storage: the SQLite file the record was read from (None in memory), so that
             ``autometa.export(result.best, path)`` finds the trial's weights on its own.
+        final_mean: the *final mean*, over the final stage's fresh seeds, for a finalist of
+            a study read with :func:`~autometa.experiment.load_result`; else None (never
+            stored with the trial: the final runs hold it).
     """
 
     number: int
@@ -104,6 +108,12 @@ class TrialRecord:
     finished: float | None = None
     wall_time: float | None = None
     storage: str | None = field(default=None, compare=False)
+    final_mean: float | None = field(default=None, compare=False)
+
+    @property
+    def search_score(self) -> float | None:
+        """The mean over the search seeds (:attr:`score`), named for what it is."""
+        return self.score
 
     @property
     def graph(self) -> nx.DiGraph:
@@ -128,8 +138,9 @@ class TrialRecord:
     def __repr__(self) -> str:
         """One short line (number, state, score, key prefix); the graph is in ``graph_json``."""
         score = f"{self.score:.6g}" if self.score is not None else "None"
+        final = "" if self.final_mean is None else f", final_mean={self.final_mean:.6g}"
         return (
-            f"TrialRecord(number={self.number}, state={self.state.name}, score={score}, "
+            f"TrialRecord(number={self.number}, state={self.state.name}, score={score}{final}, "
             f"key='{self.key[:12]}')"
         )
 

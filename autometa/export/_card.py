@@ -30,8 +30,9 @@ def _space(data: dict[str, Any]) -> str:
     return f"Box(shape={tuple(data['shape'])}, {bounds})"
 
 
-def _returns(metrics: dict[str, Any]) -> list[str]:
-    """Returns before and after each adaptation step (or just pre/post when that is all)."""
+def _returns(metrics: dict[str, Any], seed: Any = None) -> list[str]:
+    """Returns before and after each adaptation step (or just pre/post when that is all), of
+    the seed whose weights are exported when ``seed`` is known."""
     rows = []
     steps = metrics.get("returns_by_step")
     if isinstance(steps, list | tuple) and steps:
@@ -44,7 +45,10 @@ def _returns(metrics: dict[str, Any]) -> list[str]:
                 rows.append(f"| {label} | {_num(metrics[key])} |")
     if not rows:
         return []
-    return ["| mean return on the held-out test tasks | |", "| --- | --- |", *rows]
+    what = "mean return on the held-out test tasks"
+    if seed is not None:
+        what += f", search seed {seed}"
+    return [f"| {what} | |", "| --- | --- |", *rows]
 
 
 def _flatten(config: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
@@ -146,6 +150,55 @@ def _checks(checks: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _ci(low: Any, high: Any) -> str:
+    return f"95% CI {_num(low)} to {_num(high)}" if low is not None else "no interval"
+
+
+def _headline(model: dict[str, Any]) -> list[str]:
+    """The scores: the final mean with its interval for a finalist of a finished final stage
+    (the number that decides the best), the search score, and where the study's best is."""
+    source = model.get("source") or {}
+    trial, study = source.get("trial") or {}, source.get("study") or {}
+    number = trial.get("number")
+    score = model.get("score")
+    if not trial:  # an EvalResult or state_dict: one score, no search behind it
+        return [f"- score: **{_num(score) if score is not None else 'unknown'}**"]
+    seeds = trial.get("search_seeds") or []
+    over = f"mean over {len(seeds)} search seed{'s' * (len(seeds) != 1)}" if seeds else "mean"
+    search = f"search score: {_num(score)} ({over})" if score is not None else ""
+    final = study.get("final") or {}
+    entry = next(
+        (e for e in final.get("entries") or [] if e.get("trial") == number
+         and e.get("kind") == "finalist" and e.get("mean") is not None),
+        None,
+    )  # fmt: skip
+    lines = []
+    if entry is not None and final.get("complete"):
+        n = sum(x is not None for x in entry["scores"])
+        rank = f"; rank {entry['rank']} of the finalists" if entry.get("rank") else ""
+        lines.append(
+            f"- final mean: **{_num(entry['mean'])}** ({_ci(entry['low'], entry['high'])}, "
+            f"over {n} fresh seeds of the final stage{rank})"
+        )
+        lines.append(f"- {search}" if search else "- search score: unknown")
+    elif search:
+        lines.append(f"- {search.replace(': ', ': **', 1).replace(' (', '** (', 1)}")
+    else:
+        lines.append("- score: **unknown**")
+    best = study.get("best")
+    if best and number is not None:
+        if best["trial"] == number:
+            lines.append(f"- the study's {best['label']}")
+        else:
+            lines.append(f"- not the study's best: trial {best['trial']} is its {best['label']}")
+    if "weights_seed" in trial:
+        lines.append(
+            f"- exported weights: meta-learned with search seed {trial['weights_seed']} (the "
+            f"first of its search seeds {seeds}); the returns below are that seed's"
+        )
+    return lines
+
+
 def render_card(model: dict[str, Any]) -> str:
     """The Markdown card of an export, from the (unsealed) ``model.json`` content."""
     graph = model["graph"]
@@ -154,11 +207,11 @@ def render_card(model: dict[str, Any]) -> str:
         f"{n['id']}: {n['op']}" + (f"({n['width']})" if n.get("width") else "") for n in hidden
     )
     family = model.get("task_family") or {}
-    score = model.get("score")
+    trial = (model.get("source") or {}).get("trial") or {}
     lines = [
         f"# Architecture `{model['canonical_hash']}`",
         "",
-        f"- score: **{_num(score) if score is not None else 'unknown'}**",
+        *_headline(model),
         f"- task family: {family.get('name') or 'not recorded'}"
         + (f" {family['options']}" if family.get("options") else ""),
         f"- parameters: {model['num_params']:,}; MACs per observation: {model['macs']:,}",
@@ -172,7 +225,7 @@ def render_card(model: dict[str, Any]) -> str:
         lines += [f"![architecture]({drawing})", ""]
     lines += ["## Score", "", *_score_definition(model), ""]
     lines += _final(model)
-    returns = _returns(model.get("metrics") or {})
+    returns = _returns(model.get("metrics") or {}, trial.get("weights_seed"))
     if returns:
         lines += ["## Returns", "", *returns, ""]
     adaptation = model.get("adaptation") or {}

@@ -9,6 +9,7 @@ from typing import Any
 
 from autometa.errors import ExportError
 from autometa.experiment import check_study
+from autometa.experiment._best import Best, best_of
 from autometa.experiment.storage import SQLiteStorage
 from autometa.export._table import param_count, write_trials_csv
 from autometa.graph import draw, to_dot
@@ -99,7 +100,8 @@ def plot(storage: Any, out_dir: str | Path) -> list[Path]:
     store = open_study(storage) if isinstance(storage, str | Path) else storage
     study = store.get_study()
     trials = store.get_all_trials()
-    best = store.get_best_trial()
+    info = best_of(store)
+    best = None if info is None else info.trial
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows = _rows(trials)
@@ -117,10 +119,10 @@ def plot(storage: Any, out_dir: str | Path) -> list[Path]:
         log.warning("plots skipped: matplotlib is not installed (pip install 'autometa[plot]')")
         return written
     title = _title(study, rows)
-    written.append(_progress(plt, rows, out / "progress.png", title))
+    written.append(_progress(plt, rows, out / "progress.png", title, info))
     written.append(_pareto(plt, rows, out / "pareto.png", title))
     if best is not None:
-        caption = f"best: trial {best.number}, score {best.score:.4g}"
+        caption = info.describe()
         params = param_count(best)
         if params is not None:
             caption += f", {int(params):,} params"
@@ -136,7 +138,9 @@ def _title(study: Any, rows: list[dict[str, Any]]) -> str:
     return f"{name}: " + ", ".join(parts)
 
 
-def _progress(plt: Any, rows: list[dict[str, Any]], path: Path, title: str) -> Path:
+def _progress(
+    plt: Any, rows: list[dict[str, Any]], path: Path, title: str, info: Best | None = None
+) -> Path:
     fig, ax = plt.subplots(figsize=(9.5, 4.5))
     done = [r for r in rows if r["state"] == _DONE and r["score"] is not None]
     pruned = [r for r in rows if r["state"] == _PRUNED and r["score"] is not None]
@@ -163,17 +167,21 @@ def _progress(plt: Any, rows: list[dict[str, Any]], path: Path, title: str) -> P
             where="post",
             color="#1f4e8c",
             linewidth=2,
-            label=f"best so far ({ys[-1]:.4g})",
+            label=f"best search score so far ({ys[-1]:.4g})",
             zorder=3,
         )
-        top = max(done, key=lambda r: (r["score"], -r["number"]))
-        ax.annotate(
-            f"#{top['number']}",
-            (top["number"], top["score"]),
-            textcoords="offset points",
-            xytext=(4, 6),
-            fontsize=8,
-        )
+        top = next((r for r in done if info is not None and r["number"] == info.number), None)
+        if top is not None:  # the study's best by the one rule, which may not be the top dot
+            ax.scatter([top["number"]], [top["score"]], s=90, marker="*", color="#d4a017",
+                       label=f"#{top['number']}: {info.label} {info.value:.4g}",  # type: ignore[union-attr]
+                       zorder=5)  # fmt: skip
+            ax.annotate(
+                f"#{top['number']}",
+                (top["number"], top["score"]),
+                textcoords="offset points",
+                xytext=(4, 6),
+                fontsize=8,
+            )
     if pruned:
         ax.scatter(
             [r["number"] for r in pruned],

@@ -19,6 +19,7 @@ import torch
 
 from autometa.errors import ExportError
 from autometa.experiment import verdict
+from autometa.experiment._best import choose_best
 from autometa.experiment.storage import SQLiteStorage
 from autometa.meta import EvalResult
 from autometa.meta.config import config_for, settable_fields
@@ -109,6 +110,8 @@ def _study_dict(storage: Any) -> dict[str, Any] | None:
         final = verdict(storage)
         if final is not None:
             data["final"] = final.to_dict()
+        best = choose_best(storage.get_all_trials(), final)
+        data["best"] = best.to_dict() if best is not None else None
     return data
 
 
@@ -140,6 +143,10 @@ def _from_trial(trial: Any, storage: Any) -> Source:
     steps = load_steps(holder) if load_steps is not None else None
     record = trial.to_dict() if hasattr(trial, "to_dict") else {}
     keep = ("number", "key", "seed", "state", "fidelity", "device", "wall_time", "duplicate_of")
+    seeds = list((trial.metrics or {}).get("seeds") or [getattr(trial, "seed", 0)])
+    identity = {k: record[k] for k in keep if k in record} or {"number": number}
+    # the weights (and the metrics: returns, curves) are those of the first search seed
+    identity |= {"search_seeds": seeds, "weights_seed": seeds[0]}
     return Source(
         graph=trial.graph,
         state_dict=_cpu(weights, f"trial {number}"),
@@ -147,7 +154,7 @@ def _from_trial(trial: Any, storage: Any) -> Source:
         kind="trial",
         score=trial.score,
         metrics=dict(trial.metrics or {}),
-        trial={k: record[k] for k in keep if k in record} or {"number": number},
+        trial=identity,
         study=_study_dict(storage),
     )
 

@@ -42,8 +42,9 @@ def test_show_has_an_architecture_column_cut_unless_wide(study, capsys):
     assert main(["show", str(study), "--top", "0"]) == 0
     out = capsys.readouterr().out
     header = next(line for line in out.splitlines() if line.startswith("rank"))
-    assert header.split() == ["rank", "trial", "state", "score", "fidelity", "params", "time",
-                              "device", "key", "architecture", "note"]  # fmt: skip
+    assert header.split() == ["rank", "trial", "state", "search", "score", "final", "mean",
+                              "fidelity", "params", "time", "device", "key", "architecture",
+                              "note"]  # fmt: skip
     for t in trials:
         whole = describe_graph(t.graph)
         assert (whole if len(whole) <= 100 else whole[:99] + "…") in out
@@ -139,9 +140,11 @@ def test_results_and_trials_print_short(study):
     text = str(result)
     assert "\n" not in text and len(text) < 200 and text.startswith("SearchResult(best=trial ")
     best = result.best
+    final = "" if best.final_mean is None else f", final_mean={best.final_mean:.6g}"
     assert repr(best) == (
-        f"TrialRecord(number={best.number}, state=DONE, score={best.score:.6g}, "
+        f"TrialRecord(number={best.number}, state=DONE, score={best.score:.6g}{final}, "
         f"key='{best.key[:12]}')"
     )
+    assert text.startswith(f"SearchResult(best={result.best_info.short()}, ")
     failed = next(t for t in result.trials if t.state.name == "FAILED")
     assert repr(failed).endswith("state=FAILED, score=None, key='" + failed.key[:12] + "')")

@@ -154,7 +154,7 @@ def test_tensorboard_event_files_hold_scores_curves_graph_and_hparams(tmp_path):
     scores = events.Scalars("trial/score")
     assert [e.step for e in scores] == [t.number for t in trials]
     assert [e.value for e in scores] == pytest.approx([t.score for t in trials], rel=1e-6)
-    best = [e.value for e in events.Scalars("trial/best_score")]
+    best = [e.value for e in events.Scalars("trial/best_search_score")]
     running = [max(t.score for t in trials[: i + 1]) for i in range(len(trials))]
     assert best == pytest.approx(running, rel=1e-6)
     params = [e.value for e in events.Scalars("trial/params")]
@@ -171,7 +171,13 @@ def test_tensorboard_event_files_hold_scores_curves_graph_and_hparams(tmp_path):
     for key, value in trials[0].values.items():
         assert f"- `{key}`: `{value}`" in text
     summary = events.Tensors("search/summary/text_summary")[0].tensor_proto.string_val[0]
-    assert summary.decode().startswith(f"stopped: {result.stop_reason}")
+    info = result.best_info
+    assert summary.decode().startswith(
+        f"**trial {info.number}: best so far (search score) {info.search_score:.4g}**\n\n"
+        f"- stopped: {result.stop_reason}\n"
+    )
+    assert [e.value for e in events.Scalars("best/value")] == pytest.approx([info.value])
+    assert [e.value for e in events.Scalars("best/trial")] == [info.number]
     hparams = EventAccumulator(str(log_dir / "trial_0"))
     hparams.Reload()
     assert [e.value for e in hparams.Scalars("hparam/score")] == pytest.approx([trials[0].score])
@@ -203,10 +209,15 @@ def test_mlflow_runs_hold_params_metrics_and_the_graph(tmp_path, mlflow_uri):
     parent = parents[0]
     assert parent.info.run_name == "tiny-random-seed0"
     assert parent.info.status == "FINISHED"
-    assert parent.data.params == {"space": "tiny", "strategy": "random", "seed": "0"}
-    assert parent.data.metrics["final_best_score"] == pytest.approx(result.best.score)
+    params = parent.data.params
+    assert {k: params[k] for k in ("space", "strategy", "seed")} == {
+        "space": "tiny", "strategy": "random", "seed": "0"}  # fmt: skip
+    assert params["evaluator.target"] == result.study.evaluator["target"]
+    assert parent.data.metrics["best_value"] == pytest.approx(result.best.score)
+    assert parent.data.tags["autometa.best_trial"] == str(result.best.number)
+    assert parent.data.tags["autometa.best"] == "best so far (search score)"
     assert parent.data.tags["autometa.stop_reason"] == result.stop_reason
-    best_history = client.get_metric_history(parent.info.run_id, "best_score")
+    best_history = client.get_metric_history(parent.info.run_id, "best_search_score")
     assert sorted(m.step for m in best_history) == [0, 1, 2, 3]
     for trial in result.trials:
         run_ = children[f"trial {trial.number}"]
@@ -214,8 +225,10 @@ def test_mlflow_runs_hold_params_metrics_and_the_graph(tmp_path, mlflow_uri):
         assert run_.data.tags["autometa.state"] == "DONE"
         assert run_.data.tags["autometa.key"] == trial.key
         assert run_.info.status == "FINISHED"
-        expected = {k: v if isinstance(v, str) else json.dumps(v) for k, v in trial.values.items()}
-        assert run_.data.params == expected
+        hyper = {f"hp.{k}": v for k, v in trial.graph.graph["hyperparameters"].items()}
+        values = {**hyper, **trial.values}  # fixed hyperparameters too, not only searched ones
+        expected = {k: v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
+        assert run_.data.params == expected and "hp.inner_steps" in expected
         assert run_.data.metrics["score"] == pytest.approx(trial.score)
         assert run_.data.metrics["params"] == trial.objectives["params"]
         history = client.get_metric_history(run_.info.run_id, "returns_by_step")

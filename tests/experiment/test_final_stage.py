@@ -24,6 +24,7 @@ from autometa.experiment import (
     search,
     seed_list,
 )
+from autometa.experiment._best import FINAL
 from autometa.experiment._verdict import mean_ci, t95
 from autometa.experiment._worker import combine_seeds
 from autometa.meta import EvalResult, SyntheticObjective, failed_result
@@ -45,10 +46,15 @@ def test_combine_seeds_means_the_scores_and_keeps_each():
     assert not failed.ok and failed.error == "seed 8: NaN in the returns"
 
 
-def test_t_interval_matches_the_table():
-    assert t95(1) == 12.706 and t95(30) == 2.042 and t95(1000) == 1.96
+def test_t_interval_uses_exact_quantiles():
+    # Published two-sided 95% values; df 35 sits between table rows a table would round.
+    assert t95(1) == pytest.approx(12.7062, abs=1e-4)
+    assert t95(30) == pytest.approx(2.0423, abs=1e-4)
+    assert t95(35) == pytest.approx(2.0301, abs=1e-4)
+    assert t95(40) == pytest.approx(2.0211, abs=1e-4)
+    assert t95(10**6) == pytest.approx(1.95997, abs=1e-4)
     mean, low, high = mean_ci([1.0, 3.0])
-    assert mean == 2.0 and (low, high) == pytest.approx((2 - 12.706, 2 + 12.706))
+    assert mean == 2.0 and (low, high) == pytest.approx((2 - 12.7062, 2 + 12.7062), abs=1e-3)
 
 
 def test_trials_are_scored_on_several_seeds():
@@ -85,8 +91,10 @@ def test_final_stage_uses_fresh_shared_seeds_and_picks_by_final_mean():
     # the winner is the finalist with the best final mean, not the best search score
     best = max(finalists, key=lambda e: e.mean)
     assert verdict.winner == best and result.best.number == best.trial
-    assert [m.other for m in verdict.margins][:2] == ["baseline tanh-2x64",
-                                                      "baseline maml-relu-2x100"]  # fmt: skip
+    assert [m.other for m in verdict.margins if m.kind == "baseline"] == [
+        "baseline tanh-2x64", "baseline maml-relu-2x100"]  # fmt: skip
+    others = {e.label for e in finalists if e != best}
+    assert others and others <= {m.other for m in verdict.margins}  # every other finalist
     for margin in verdict.margins:
         other = next(e for e in verdict.entries if e.label == margin.other)
         diffs = [a - b for a, b in zip(best.scores, other.scores)]
@@ -174,7 +182,11 @@ def test_show_json_export_and_card_follow_the_final_stage(tmp_path, capsys):
     for trial in data["trials"]:
         assert len(trial["metrics"]["seed_scores"]) == 2 and trial["metrics"]["score_sem"] >= 0
     winner = next(e for e in final["entries"] if e["label"] == final["winner"])
-    assert data["best"] == winner["trial"]
+    assert data["best"]["trial"] == winner["trial"] and data["best"]["basis"] == FINAL
+    assert data["best"]["label"] == "best (final stage winner, final mean over 3 fresh seeds)"
+    assert data["best"]["final_mean"] == pytest.approx(winner["mean"])
+    assert data["trials"][0]["number"] == winner["trial"]  # rank 1 of the leaderboard
+    assert data["trials"][0]["final_mean"] == pytest.approx(winner["mean"])
     out_dir = tmp_path / "best"
     assert main(["export", str(db), "--best", str(out_dir)]) == 0
     model = json.loads((out_dir / "model.json").read_text())

@@ -8,6 +8,7 @@ import torch
 import autometa
 from autometa.cli._main import main
 from autometa.experiment import SQLiteStorage, load_result
+from autometa.experiment._best import best_of
 from autometa.export import load, pareto_front, plot, read_export
 
 
@@ -24,10 +25,12 @@ def test_export_the_best_trial_load_and_adapt_it(maml_study, tmp_path, capsys):
     assert main(["export", str(maml_study), str(out), "--no-onnx"]) == 0
     storage = SQLiteStorage(maml_study)
     best = storage.get_best_trial()
+    info = best_of(storage)
     weights = storage.load_weights(best.number)
     storage.close()
     printed = capsys.readouterr().out
-    assert printed.startswith(f"exported trial {best.number} (score {best.score:.6g}, ")
+    assert info.trial.number == best.number
+    assert printed.startswith(f"exported trial {best.number} ({info.label} {info.value:.4g}")
     model = read_export(out)
     assert model["score"] == best.score
     assert model["task_family"] == {"name": "navigation2d", "options": {}}

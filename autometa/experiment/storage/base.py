@@ -12,6 +12,7 @@ from typing import Any
 from safetensors.torch import load, save
 
 from autometa.errors import StorageError, StudyInUseError, StudyTakenOverError
+from autometa.experiment._best import best_of
 from autometa.experiment.trial import FinalRun, SessionInfo, StudyInfo, TrialRecord, TrialState
 
 __all__ = [
@@ -380,27 +381,12 @@ class BaseStorage(abc.ABC):
         return scored + [t for t in trials if t.number not in seen]
 
     def get_best_trial(self) -> TrialRecord | None:
-        """The best DONE trial: the finalist with the highest mean over the final stage's
-        seeds once every finalist run is finished (finalists with a failed run left out, and
-        none lost with its worker), else the highest search score (lowest
-        number on ties); None when no trial is DONE."""
-        by_trial: dict[int, list[float]] = {}
-        failed, complete = set(), True
-        for run in self.get_final_runs():
-            if run.kind != "finalist" or run.trial is None:
-                continue
-            if run.state == TrialState.DONE and run.score is not None:
-                by_trial.setdefault(run.trial, []).append(run.score)
-            elif run.state == TrialState.FAILED and not run.lost_with_worker:
-                failed.add(run.trial)  # a recorded failure: this finalist is out
-            else:
-                complete = False  # queued, running, or lost with its worker: resume runs it
-        by_trial = {n: scores for n, scores in by_trial.items() if n not in failed}
-        if by_trial and complete:
-            number = max(by_trial, key=lambda n: (sum(by_trial[n]) / len(by_trial[n]), -n))
-            return self.get_trial(number)
-        board = self.leaderboard()
-        return board[0] if board and board[0].state == TrialState.DONE else None
+        """The study's best DONE trial by the one rule of :mod:`autometa.experiment._best`:
+        the final stage's winner (highest final mean) once the stage is complete, else the
+        highest search score (lowest number on ties); None when no trial is DONE.
+        ``best_of(storage)`` also says which of the two it is."""
+        best = best_of(self)
+        return None if best is None else best.trial
 
     def load_weights(self, number: int) -> dict[str, Any] | None:
         """The meta-learned ``state_dict`` of a trial as CPU tensors, or None.
