@@ -59,7 +59,7 @@ class TensorBoardCallback(Callback):
     the error of a failed trial and the graph in DOT; and, for DONE trials, an HParams entry
     (sub-folder ``trial_<n>``) so TensorBoard's HParams tab compares the decision values
     against the score. Events are flushed after every trial, so a killed search loses none.
-    Needs the ``tensorboard`` extra (``pip install 'autometa[tensorboard]'``).
+    Needs the ``tensorboard`` extra (``pip install 'autometa-nas[tensorboard]'``).
 
     Args:
         log_dir: the folder of the event files (created if missing); point TensorBoard at
@@ -74,7 +74,7 @@ class TensorBoardCallback(Callback):
             from torch.utils.tensorboard import SummaryWriter
         except ImportError as exc:
             raise ImportError(
-                "TensorBoardCallback needs tensorboard: pip install 'autometa[tensorboard]'"
+                "TensorBoardCallback needs tensorboard: pip install 'autometa-nas[tensorboard]'"
             ) from exc
         self.log_dir = Path(log_dir)
         self._writer_class = SummaryWriter
@@ -150,7 +150,7 @@ class MLflowCallback(Callback):
     status is FINISHED for a DONE trial, FAILED for a failed one and KILLED for a pruned one.
     The parent run (named after the study) logs ``best_score`` at step = trial number and
     ends FINISHED with the search. Needs the ``mlflow`` extra
-    (``pip install 'autometa[mlflow]'``, which installs ``mlflow-skinny`` with SQLite
+    (``pip install 'autometa-nas[mlflow]'``, which installs ``mlflow-skinny`` with SQLite
     support).
 
     Args:
@@ -176,7 +176,7 @@ class MLflowCallback(Callback):
             from mlflow.tracking import MlflowClient
         except ImportError as exc:
             raise ImportError(
-                "MLflowCallback needs mlflow: pip install 'autometa[mlflow]'"
+                "MLflowCallback needs mlflow: pip install 'autometa-nas[mlflow]'"
             ) from exc
         self.tracking_uri = tracking_uri
         self.experiment_name = experiment_name
