@@ -126,6 +126,7 @@ _FINAL_FIELDS: dict[str, tuple[Callable[[Any], Any], bool]] = {
     "wall_time": (number(low=0), False),
     "created": (number(), False),
     "finished": (number(), False),
+    "attempts": (integer(), False),
 }
 _FINAL_STATES = (TrialState.QUEUED, TrialState.RUNNING, TrialState.DONE, TrialState.FAILED)
 
