@@ -22,6 +22,7 @@ from autometa.experiment._checks import (
 )
 from autometa.experiment._failures import FailureKind, failure_kinds, no_success
 from autometa.experiment._final import Final
+from autometa.experiment._frame import trials_frame
 from autometa.experiment._lease import Lease
 from autometa.experiment._loop import SearchLoop
 from autometa.experiment._memory import AUTO
@@ -100,6 +101,18 @@ class SearchResult:
     def failures(self) -> list[FailureKind]:
         """Failed trials grouped by kind (``ValueError``, ``out of memory``, ...), most first."""
         return failure_kinds(self.trials)
+
+    def to_pandas(self) -> Any:
+        """The trials as a ``pandas.DataFrame``, one row per trial by number.
+
+        Columns: ``number``, ``state``, ``score`` (the search score), ``score_sem``,
+        ``params``, ``fidelity``, ``wall_time``, ``key``, ``duplicate_of``, ``device``,
+        ``error``, ``final_mean`` (a finalist's mean over the final stage's fresh seeds),
+        ``seed_score_0`` ... (each search seed's score) and ``value.<name>`` for every
+        decision. Needs pandas (the ``pandas`` extra): without it, an ImportError that says
+        what to install.
+        """
+        return trials_frame(self.trials, self.verdict)
 
 
 def load_result(
