@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from autometa.cli._args import integer
+from autometa.cli._args import add_intermixed_parser, integer
 from autometa.cli._default import add_storage_argument, resolve_storage
 from autometa.cli._imports import add_import_option
 from autometa.errors import ExportError
@@ -15,7 +15,8 @@ from autometa.export._plot import open_study
 
 def add_export(sub: argparse._SubParsersAction) -> None:
     """Register ``autometa export [STORAGE] [--trial N | --best] OUT_DIR``."""
-    p = sub.add_parser(
+    p = add_intermixed_parser(
+        sub,
         "export",
         help="write a trial's architecture and meta-learned weights to a folder",
         description="Export one trial of a stored search (the best DONE trial by default) to "

@@ -180,7 +180,7 @@ def search(
     seed: int = 0,
     strategy_options: dict[str, Any] | None = None,
     fidelity: SuccessiveHalving | None = None,
-    progress: bool | None = None,
+    progress: bool | ProgressBar | None = None,
     trial_timeout: float | None = None,
     settings: dict[str, Any] | None = None,
     *,
@@ -226,7 +226,9 @@ def search(
         strategy_options: keyword options for ``make_strategy`` when ``strategy`` is a name.
         fidelity: a :class:`SuccessiveHalving` or :class:`Hyperband` plan over meta-iterations,
             or None to evaluate every candidate fully.
-        progress: show a progress bar; default: only on a terminal and not under CI.
+        progress: report progress on stderr: a bar on a terminal, a plain line per finished
+            trial (and at least every 30 s) elsewhere; False for silence; or a
+            :class:`ProgressBar` to use (another stream or ``line_interval``).
         trial_timeout: seconds (finite, > 0) after which one evaluation is stopped and
             recorded as failed; None for no limit.
         settings: extra JSON-safe settings stored with the study (the CLI keeps its
@@ -380,7 +382,10 @@ def search(
         if resuming:
             counts = {s.name: n for s, n in store.count_states().items() if n}
             logger.info("resuming %s: %s", store, counts)
-        bar = ProgressBar(budget) if ProgressBar.wanted(progress) else None
+        if isinstance(progress, ProgressBar):
+            bar = progress
+        else:
+            bar = ProgressBar(budget) if ProgressBar.wanted(progress) else None
         loop = SearchLoop(
             storage=store,
             strategy=strat,

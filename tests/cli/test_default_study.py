@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from autometa.cli import main
+from autometa.cli._main import build_parser
 
 QUICK = ["--objective", "synthetic", "--workers", "0", "--no-progress", "--final-top", "0"]
 
@@ -96,3 +97,18 @@ def test_listing_reads_a_study_without_writing_it(here, capsys):
     assert "runs/a.db (2 trials, changed " in capsys.readouterr().err
     assert {p.name: p.read_bytes() for p in runs.iterdir()} == before
     assert sorted(p.name for p in Path(runs).iterdir()) == ["a.db", "b.db"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "storage", "out"),
+    [
+        (["export", "s.db", "--best", "out"], "s.db", "out"),
+        (["export", "--best", "s.db", "out"], "s.db", "out"),
+        (["export", "s.db", "out", "--trial", "3"], "s.db", "out"),
+        (["export", "--trial", "3", "out"], None, "out"),
+        (["export", "out"], None, "out"),
+    ],
+)
+def test_export_takes_its_optional_study_before_or_among_the_options(argv, storage, out):
+    args = build_parser(argv).parse_args(argv)
+    assert (args.storage, str(args.out_dir)) == (storage, out)
