@@ -256,12 +256,12 @@ def test_import_optional_returns_the_module():
 
 
 def test_import_optional_names_the_package_to_install(monkeypatch):
-    monkeypatch.setitem(OPTIONAL_BACKENDS, "autometa_absent_backend", "autometa[absent]")
+    monkeypatch.setitem(OPTIONAL_BACKENDS, "autometa_absent_backend", "autometa-nas[absent]")
     with pytest.raises(ImportError) as info:
         import_optional("autometa_absent_backend.sub", "drawing")
     assert str(info.value) == (
         "autometa_absent_backend is not installed; it is needed for drawing: "
-        "pip install 'autometa[absent]'"
+        "pip install 'autometa-nas[absent]'"
     )
 
 

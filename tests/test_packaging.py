@@ -5,12 +5,15 @@ it as the package ``autometa.search_spaces``. ``.ci/check_wheel`` builds and ins
 wheel; these tests check the configuration and the installed layout quickly.
 """
 
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from autometa._optional import OPTIONAL_BACKENDS
 
 tomllib = pytest.importorskip("tomllib")
 
@@ -85,3 +88,17 @@ def test_an_installation_without_the_spaces_says_so_in_one_line(tmp_path):
         "are missing from this installation (expected the package autometa.search_spaces or the "
         f"folder {site / 'search_spaces'}); reinstall autometa"
     )
+
+
+def test_the_distribution_name_is_free_of_the_unrelated_pypi_autometa_and_every_extra_is_listed():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["name"] == "autometa-nas"
+    assert project["scripts"] == {"autometa": "autometa.cli:main"}
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Optional extras") : readme.index("## License")]
+    listed = set(re.findall(r"^- `autometa-nas\[(\w+)\]`", section, flags=re.M))
+    assert listed == set(project["optional-dependencies"])
+    assert "autometa[" not in readme
+    extras = {v[len("autometa-nas[") : -1] for v in OPTIONAL_BACKENDS.values() if "[" in v}
+    assert extras <= set(project["optional-dependencies"])
+    assert all(v.startswith("autometa-nas[") for v in OPTIONAL_BACKENDS.values() if "[" in v)

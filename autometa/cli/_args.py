@@ -16,7 +16,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
-__all__ = ["OneLineParser", "integer", "memory_size", "number", "storage_path"]
+__all__ = [
+    "IntermixedParser",
+    "OneLineParser",
+    "add_intermixed_parser",
+    "integer",
+    "memory_size",
+    "number",
+    "storage_path",
+]
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -29,6 +37,39 @@ class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         """Print ``<prog>: error: <message>`` and exit with code 2."""
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+class IntermixedParser(OneLineParser):
+    """A :class:`OneLineParser` whose positionals may sit among the options.
+
+    ``autometa export s.db --best OUT`` has an optional first positional (the study); plain
+    argparse gives ``s.db`` to the last positional it can fill and then refuses ``OUT``.
+    Parsing intermixed collects every positional first, then fills them in order.
+    """
+
+    _inner = False
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        """Intermixed parsing (which calls back here for each of its two passes)."""
+        if self._inner:
+            return super().parse_known_args(args, namespace)
+        self._inner = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._inner = False
+
+
+def add_intermixed_parser(
+    sub: argparse._SubParsersAction, name: str, **kwargs: object
+) -> argparse.ArgumentParser:
+    """``sub.add_parser(name, **kwargs)`` made an :class:`IntermixedParser`."""
+    made_by = sub._parser_class
+    sub._parser_class = IntermixedParser
+    try:
+        return sub.add_parser(name, **kwargs)
+    finally:
+        sub._parser_class = made_by
 
 
 def _bound(value: int) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from autometa.cli._args import integer
+from autometa.cli._args import add_intermixed_parser, integer
+from autometa.cli._default import add_storage_argument, resolve_storage
 from autometa.cli._imports import add_import_option
 from autometa.errors import ExportError
 from autometa.experiment._best import best_of
@@ -14,8 +15,9 @@ from autometa.export._plot import open_study
 
 
 def add_export(sub: argparse._SubParsersAction) -> None:
-    """Register ``autometa export STORAGE [--trial N | --best] OUT_DIR``."""
-    p = sub.add_parser(
+    """Register ``autometa export [STORAGE] [--trial N | --best] OUT_DIR``."""
+    p = add_intermixed_parser(
+        sub,
         "export",
         help="write a trial's architecture and meta-learned weights to a folder",
         description="Export one trial of a stored search (the best DONE trial by default) to "
@@ -24,7 +26,7 @@ def add_export(sub: argparse._SubParsersAction) -> None:
         "card.md. Load it with autometa.load(OUT_DIR). Exit code 2 when the study, the trial "
         "or its weights are missing, or the trial did not finish.",
     )
-    p.add_argument("storage", metavar="STORAGE", help="the study's SQLite file")
+    add_storage_argument(p)
     which = p.add_mutually_exclusive_group()
     which.add_argument("--trial", type=integer(0), metavar="N", help="export trial number N")
     which.add_argument("--best", action="store_true", help="export the best trial (default)")
@@ -50,7 +52,7 @@ def add_export(sub: argparse._SubParsersAction) -> None:
 
 def run_export(args: argparse.Namespace) -> int:
     """Export the chosen trial and print what was written and checked."""
-    storage = open_study(args.storage)
+    storage = open_study(resolve_storage(args))
     try:
         best = None
         if args.trial is None:
@@ -99,7 +101,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def add_plot(sub: argparse._SubParsersAction) -> None:
-    """Register ``autometa plot STORAGE [--out DIR]``."""
+    """Register ``autometa plot [STORAGE] [--out DIR]``."""
     p = sub.add_parser(
         "plot",
         help="draw a stored search: progress, score vs size with the Pareto front, best graph",
@@ -108,7 +110,7 @@ def add_plot(sub: argparse._SubParsersAction) -> None:
         "best_graph.png/.dot and trials.csv. Images need matplotlib (the plot extra); without "
         "it only the CSV and DOT files are written. Exit code 2 when the study is missing.",
     )
-    p.add_argument("storage", metavar="STORAGE", help="the study's SQLite file")
+    add_storage_argument(p)
     p.add_argument(
         "--out",
         metavar="DIR",
@@ -122,7 +124,7 @@ def add_plot(sub: argparse._SubParsersAction) -> None:
 
 def run_plot(args: argparse.Namespace) -> int:
     """Draw the study and list the files."""
-    path = Path(args.storage)
+    path = Path(resolve_storage(args))
     out = args.out if args.out is not None else path.with_name(f"{path.stem}-plots")
     for written in plot(path, out):
         print(written)

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from autometa.cli._default import add_storage_argument, resolve_storage
 from autometa.cli._logs import log_target
 from autometa.cli._recipe import check_recipe, check_workers, stored_logs
 from autometa.cli._search import (
@@ -37,7 +38,7 @@ def add_resume(sub: argparse._SubParsersAction) -> None:
         "trials are kept, interrupted ones run again first. Budget and run options given "
         "here replace the stored ones.",
     )
-    p.add_argument("storage", help="the study's SQLite file")
+    add_storage_argument(p)
     p.add_argument(
         "--log", action="append", type=log_target, default=argparse.SUPPRESS,
         metavar="KIND:WHERE",
@@ -50,7 +51,7 @@ def add_resume(sub: argparse._SubParsersAction) -> None:
 
 def run_resume(args: argparse.Namespace) -> int:
     """Continue the study in ``args.storage`` with its stored recipe."""
-    path = Path(args.storage)
+    path = Path(resolve_storage(args))
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such study database")
     store = SQLiteStorage(path, read_only=True)
@@ -114,6 +115,7 @@ def _resume_python_study(study: Any, path: Path, args: argparse.Namespace) -> in
         seeds, batch = int(settings.get("seeds") or 1), int(settings.get("batch") or 1)
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
         raise StorageError(f"{path}: table study, row 1, field 'settings': {exc}") from None
+    print(f"study file: {path}", flush=True)
     try:
         result = search(
             load_space(study.space_spec),

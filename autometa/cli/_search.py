@@ -302,6 +302,7 @@ def _execute(
     except (TypeError, ValueError) as exc:
         raise _UsageError(str(exc)) from exc
     storage = recipe["storage"]
+    print(f"study file: {storage}", flush=True)  # where show / plot / export / resume read it
     try:
         result = search(
             space,

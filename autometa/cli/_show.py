@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from autometa.cli._args import integer
+from autometa.cli._default import add_storage_argument, resolve_storage
 from autometa.cli._imports import add_import_option
 from autometa.experiment import SQLiteStorage, check_study, load_result
 from autometa.experiment._references import evaluator_name
@@ -36,7 +37,7 @@ def add_show(sub: argparse._SubParsersAction) -> None:
         description="Print the study's configuration, trial counts per status and the "
         "leaderboard, best first. Safe while the search is running.",
     )
-    p.add_argument("storage", help="the study's SQLite file")
+    add_storage_argument(p)
     p.add_argument("--top", type=integer(0), default=20, help="rows of the leaderboard (0: all)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument(
@@ -60,7 +61,7 @@ def add_show(sub: argparse._SubParsersAction) -> None:
 
 def run_show(args: argparse.Namespace) -> int:
     """Print the study in ``args.storage``."""
-    path = Path(args.storage)
+    path = Path(resolve_storage(args))
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such study database")
     store = SQLiteStorage(path, read_only=True)

@@ -68,7 +68,7 @@ class TensorBoardCallback(Callback):
     complete), and the text entries ``search/summary`` (the best with its label, the stop
     reason, the evaluator's settings, the best's hyperparameters, the final table and
     verdict) and ``final/verdict``. Events are flushed after every trial, so a killed search
-    loses none. Needs the ``tensorboard`` extra (``pip install 'autometa[tensorboard]'``).
+    loses none. Needs the ``tensorboard`` extra (``pip install 'autometa-nas[tensorboard]'``).
 
     Args:
         log_dir: the folder of the event files (created if missing); point TensorBoard at
@@ -83,7 +83,7 @@ class TensorBoardCallback(Callback):
             from torch.utils.tensorboard import SummaryWriter
         except ImportError as exc:
             raise ImportError(
-                "TensorBoardCallback needs tensorboard: pip install 'autometa[tensorboard]'"
+                "TensorBoardCallback needs tensorboard: pip install 'autometa-nas[tensorboard]'"
             ) from exc
         self.log_dir = Path(log_dir)
         self._writer_class = SummaryWriter
@@ -173,7 +173,7 @@ class MLflowCallback(Callback):
     ``autometa.best`` (the label saying which score made it best) and ``autometa.verdict``,
     and the artifact ``summary.md`` (settings, final table, verdict); it ends FINISHED with
     the search. Needs the ``mlflow`` extra
-    (``pip install 'autometa[mlflow]'``, which installs ``mlflow-skinny`` with SQLite
+    (``pip install 'autometa-nas[mlflow]'``, which installs ``mlflow-skinny`` with SQLite
     support).
 
     Args:
@@ -199,7 +199,7 @@ class MLflowCallback(Callback):
             from mlflow.tracking import MlflowClient
         except ImportError as exc:
             raise ImportError(
-                "MLflowCallback needs mlflow: pip install 'autometa[mlflow]'"
+                "MLflowCallback needs mlflow: pip install 'autometa-nas[mlflow]'"
             ) from exc
         self.tracking_uri = tracking_uri
         self.experiment_name = experiment_name

@@ -1,10 +1,11 @@
-"""Search progress: a tqdm bar on a terminal, a plain line now and then elsewhere.
+"""Search progress: a tqdm bar on a terminal, plain lines elsewhere.
 
 The bar shows trials done out of the budget, failures, trials running, the best score so far,
-the time spent and an estimate of the time left (see :func:`eta_seconds`), then the final
-stage's progress while it runs. On a stream that is not a terminal (a log file, CI), a
-forced bar prints one plain line every ``line_interval`` seconds and one at the end, never
-carriage returns.
+the time spent and an estimate of the time left, search and final stage together (see
+:func:`eta_seconds`; recomputed at every redraw from the time spent and the work done), then
+the final stage's progress while it runs. On a stream that is not a terminal (a log file,
+Slurm, CI), it prints one plain line when a trial or a final-stage run ends, at least every
+``line_interval`` seconds while nothing ends, and one at the end, never carriage returns.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from tqdm import tqdm
@@ -21,7 +22,7 @@ from tqdm import tqdm
 from autometa.experiment.budget import Budget, Usage
 from autometa.experiment.trial import TrialState
 
-__all__ = ["ProgressBar", "eta_seconds", "format_seconds"]
+__all__ = ["ProgressBar", "eta_seconds", "format_seconds", "planned_final_runs"]
 
 
 def format_seconds(seconds: float) -> str:
@@ -36,37 +37,39 @@ def eta_seconds(
     budget: Budget,
     usage: Usage,
     finished: int,
-    durations: Sequence[float],
     meta_per_trial: float | None,
-    workers: int,
+    final_left: int = 0,
+    seconds_per_final_run: float | None = None,
 ) -> float | None:
-    """Seconds until the budget is spent, estimated from the trials seen so far.
+    """Seconds until the search and its final stage are done, from the time spent so far.
 
-    Each limit gives an estimate and the search stops at the first one reached, so the
-    smallest counts: the trial budget takes ``remaining trials x median duration / workers``;
-    the meta-iterations budget converts what is left into trials with the mean meta-iterations
-    per finished trial first; the time budget is the seconds left. Without a finished trial
-    only the time budget can say anything.
+    The time one unit of work takes is the time spent divided by the trials finished
+    (``usage.seconds / finished``: workers running at once are in it already), so the
+    estimate grows while a slow trial runs and falls when trials end. The search stops at
+    the first limit reached, so the smallest estimate counts: the trial budget takes the
+    remaining trials, the meta-iterations budget converts what is left into trials with the
+    mean meta-iterations per finished trial, the time budget is the seconds left. The final
+    stage's ``final_left`` runs come after, each taking ``seconds_per_final_run`` (default:
+    a trial's time).
 
     Args:
         budget: the search's limits.
-        usage: what the study has spent.
+        usage: what the study has spent (``seconds``: over every session).
         finished: trials in a finished state.
-        durations: wall-clock seconds of finished evaluations.
         meta_per_trial: mean meta-iterations of a finished trial, if known.
-        workers: evaluations run at once.
+        final_left: final-stage evaluations still to run (planned ones included).
+        seconds_per_final_run: the measured time of one final-stage run, once known.
 
     Returns:
-        The estimate, or None when no limit gives one.
+        The estimate, or None when nothing gives one yet.
 
     Example:
-        >>> eta_seconds(Budget(trials=10), Usage(trials=4), 4, [10.0, 20.0, 30.0], None, 2)
-        120.0
+        >>> eta_seconds(Budget(trials=10), Usage(trials=4, seconds=40.0), 4, None, 3)
+        90.0
     """
+    per_trial = usage.seconds / finished if finished > 0 else None
     estimates: list[float] = []
-    workers = max(1, int(workers))
-    if durations:
-        per_trial = statistics.median(durations) / workers
+    if per_trial is not None:
         if budget.trials is not None:
             estimates.append(max(0, budget.trials - finished) * per_trial)
         if budget.meta_iterations is not None and meta_per_trial:
@@ -74,7 +77,27 @@ def eta_seconds(
             estimates.append(left / meta_per_trial * per_trial)
     if budget.seconds is not None:
         estimates.append(max(0.0, budget.seconds - usage.seconds))
-    return min(estimates) if estimates else None
+    if not estimates:
+        return None
+    per_run = seconds_per_final_run if seconds_per_final_run is not None else per_trial
+    if final_left and per_run is None:
+        return None
+    return min(estimates) + final_left * (per_run or 0.0)
+
+
+def planned_final_runs(final: Any, budget: Budget) -> int:
+    """Final-stage evaluations a search will run, before the stage plans them.
+
+    ``(finalists + baselines) x seeds``, plus the two ablation cells per seed when there is
+    a baseline; finalists are at most the trial budget.
+    """
+    if final is None or not getattr(final, "enabled", False):
+        return 0
+    top = final.top if budget.trials is None else min(final.top, budget.trials)
+    entries = top + len(final.baselines)
+    if final.ablation and final.baselines:
+        entries += 2
+    return entries * final.seeds
 
 
 class ProgressBar:
@@ -84,7 +107,8 @@ class ProgressBar:
         budget: the search budget (its limits give the bar's length and the estimates).
         stream: where to draw; default ``sys.stderr``.
         min_interval: seconds between redraws on a terminal.
-        line_interval: seconds between plain lines on a stream that is not a terminal.
+        line_interval: the most seconds between plain lines on a stream that is not a
+            terminal while no trial ends (a line is printed at every trial end too).
         clock: the time source for the intervals (a fixed clock in tests).
     """
 
@@ -101,20 +125,17 @@ class ProgressBar:
         self.min_interval, self.line_interval = min_interval, line_interval
         self.clock = clock
         isatty = getattr(self.stream, "isatty", None)
-        self.tty = bool(isatty and isatty())
+        self.tty = bool(isatty and isatty()) and not os.environ.get("CI")
         self._last: float | None = None
+        self._ended: tuple[int, int] | None = None  # finished trials and final runs, last line
+        self._final_start: tuple[float, int] | None = None  # seconds and runs done at its start
         self._bar: tqdm | None = None
 
     @staticmethod
     def wanted(progress: bool | None, stream: TextIO | None = None) -> bool:
-        """Whether to draw: ``progress`` when given, else only on a terminal outside CI."""
-        if progress is not None:
-            return bool(progress)
-        stream = stream if stream is not None else sys.stderr
-        if os.environ.get("CI"):
-            return False
-        isatty = getattr(stream, "isatty", None)
-        return bool(isatty and isatty())
+        """Whether to report: ``progress`` when given, else always (a bar on a terminal,
+        plain lines elsewhere)."""
+        return True if progress is None else bool(progress)
 
     def status(self, loop: Any) -> str:
         """Everything but the bar: failures, running, best, time spent and left, final stage."""
@@ -128,33 +149,38 @@ class ProgressBar:
         best = loop.best()
         parts.append(f"best {best.score:.4g} (#{best.number})" if best else "best -")
         final = loop.final_progress()
+        eta = self.eta(loop)
         timing = f"{format_seconds(usage.seconds)} elapsed"
-        if final is None:
-            eta = self.eta(loop)
-            timing += f", eta {format_seconds(eta)}" if eta is not None else ", eta ?"
+        timing += f", eta {format_seconds(eta)}" if eta is not None else ", eta ?"
         parts.append(timing)
         remaining = self.budget.remaining(usage)
-        if "meta_iterations" in remaining:
+        if "meta_iterations" in remaining and final is None:
             parts.append(f"{int(remaining['meta_iterations'])} meta-it left")
         if final is not None:
             parts.append(f"final {final[0]}/{final[1]}")
         return " | ".join(parts)
 
     def eta(self, loop: Any) -> float | None:
-        """:func:`eta_seconds` for the loop's trials and its executor's workers."""
+        """:func:`eta_seconds` for the loop now: the search's trials, then its final stage
+        (the runs it planned, or will plan once the search ends)."""
         done = [t for t in loop.trials.values() if t.state.is_finished()]
-        durations = [t.wall_time for t in done if t.wall_time and t.duplicate_of is None]
         spent = [t.metrics.get("meta_iterations_spent") for t in done]
         spent = [float(s) for s in spent if isinstance(s, (int, float)) and s > 0]
-        workers = getattr(getattr(loop, "executor", None), "capacity", 1) or 1
-        return eta_seconds(
-            self.budget,
-            loop.usage(),
-            len(done),
-            durations,
-            statistics.fmean(spent) if spent else None,
-            workers,
-        )
+        usage = loop.usage()
+        final = loop.final_progress()
+        if final is None:
+            left = planned_final_runs(getattr(loop, "final", None), self.budget)
+            return eta_seconds(self.budget, usage, len(done),
+                               statistics.fmean(spent) if spent else None, left)  # fmt: skip
+        if self._final_start is None:
+            self._final_start = (usage.seconds, final[0])
+        seconds, runs = usage.seconds - self._final_start[0], final[0] - self._final_start[1]
+        per_run = seconds / runs if runs > 0 else None
+        if per_run is None and done:
+            per_run = self._final_start[0] / len(done)
+        if per_run is None:
+            return None
+        return max(0, final[1] - final[0]) * per_run
 
     def render(self, loop: Any) -> str:
         """The whole line as plain text (what a stream that is not a terminal gets)."""
@@ -163,16 +189,23 @@ class ProgressBar:
         return f"{head} | {self.status(loop)}"
 
     def update(self, loop: Any, force: bool = False) -> None:
-        """Redraw (at most every ``min_interval``, or ``line_interval``, unless ``force``)."""
+        """Redraw: on a terminal at most every ``min_interval``; elsewhere a line when a trial
+        or final run has ended since the last one, or ``line_interval`` has passed."""
         now = self.clock()
-        interval = self.min_interval if self.tty else self.line_interval
-        if not force and self._last is not None and now - self._last < interval:
-            return
-        self._last = now
         if not self.tty:
+            final = loop.final_progress()
+            ended = (sum(n for s, n in loop.counts().items() if s.is_finished()),
+                     final[0] if final is not None else 0)  # fmt: skip
+            due = self._last is None or now - self._last >= self.line_interval
+            if not (force or due or ended != self._ended):
+                return
+            self._last, self._ended = now, ended
             self.stream.write(self.render(loop) + "\n")
             self.stream.flush()
             return
+        if not force and self._last is not None and now - self._last < self.min_interval:
+            return
+        self._last = now
         finished = sum(n for s, n in loop.counts().items() if s.is_finished())
         if self._bar is None:
             self._bar = self._open()

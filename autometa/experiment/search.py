@@ -23,6 +23,7 @@ from autometa.experiment._checks import (
 )
 from autometa.experiment._failures import FailureKind, failure_kinds, no_success
 from autometa.experiment._final import Final
+from autometa.experiment._frame import trials_frame
 from autometa.experiment._lease import Lease
 from autometa.experiment._loop import SearchLoop
 from autometa.experiment._memory import AUTO
@@ -109,6 +110,18 @@ class SearchResult:
         """Failed trials grouped by kind (``ValueError``, ``out of memory``, ...), most first."""
         return failure_kinds(self.trials)
 
+    def to_pandas(self) -> Any:
+        """The trials as a ``pandas.DataFrame``, one row per trial by number.
+
+        Columns: ``number``, ``state``, ``score`` (the search score), ``score_sem``,
+        ``params``, ``fidelity``, ``wall_time``, ``key``, ``duplicate_of``, ``device``,
+        ``error``, ``final_mean`` (a finalist's mean over the final stage's fresh seeds),
+        ``seed_score_0`` ... (each search seed's score) and ``value.<name>`` for every
+        decision. Needs pandas (the ``pandas`` extra): without it, an ImportError that says
+        what to install.
+        """
+        return trials_frame(self.trials, self.verdict)
+
 
 def load_result(
     storage: BaseStorage | str | os.PathLike[str], stop_reason: str = ""
@@ -186,7 +199,7 @@ def search(
     seed: int = 0,
     strategy_options: dict[str, Any] | None = None,
     fidelity: SuccessiveHalving | None = None,
-    progress: bool | None = None,
+    progress: bool | ProgressBar | None = None,
     trial_timeout: float | None = None,
     settings: dict[str, Any] | None = None,
     *,
@@ -233,7 +246,9 @@ def search(
         strategy_options: keyword options for ``make_strategy`` when ``strategy`` is a name.
         fidelity: a :class:`SuccessiveHalving` or :class:`Hyperband` plan over meta-iterations,
             or None to evaluate every candidate fully.
-        progress: show a progress bar; default: only on a terminal and not under CI.
+        progress: report progress on stderr: a bar on a terminal, a plain line per finished
+            trial (and at least every 30 s) elsewhere; False for silence; or a
+            :class:`ProgressBar` to use (another stream or ``line_interval``).
         trial_timeout: seconds (finite, > 0) after which one evaluation is stopped and
             recorded as failed; None for no limit.
         settings: extra JSON-safe settings stored with the study (the CLI keeps its
@@ -398,7 +413,10 @@ def search(
         if resuming:
             counts = {s.name: n for s, n in store.count_states().items() if n}
             logger.info("resuming %s: %s", store, counts)
-        bar = ProgressBar(budget) if ProgressBar.wanted(progress) else None
+        if isinstance(progress, ProgressBar):
+            bar = progress
+        else:
+            bar = ProgressBar(budget) if ProgressBar.wanted(progress) else None
         loop = SearchLoop(
             storage=store,
             strategy=strat,

@@ -191,8 +191,10 @@ def write_onnx(policy: GraphPolicy, path: Path) -> dict[str, Any]:
     try:
         import onnx
     except ImportError:
-        log.warning("ONNX export skipped: onnx is not installed (pip install 'autometa[onnx]')")
-        return {"skipped": "onnx is not installed (pip install 'autometa[onnx]')"}
+        log.warning(
+            "ONNX export skipped: onnx is not installed (pip install 'autometa-nas[onnx]')"
+        )
+        return {"skipped": "onnx is not installed (pip install 'autometa-nas[onnx]')"}
     names = output_names(policy)
     wrapper = PlainOutputs(policy).eval()
     try:

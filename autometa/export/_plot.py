@@ -116,7 +116,9 @@ def plot(storage: Any, out_dir: str | Path) -> list[Path]:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        log.warning("plots skipped: matplotlib is not installed (pip install 'autometa[plot]')")
+        log.warning(
+            "plots skipped: matplotlib is not installed (pip install 'autometa-nas[plot]')"
+        )
         return written
     title = _title(study, rows)
     written.append(_progress(plt, rows, out / "progress.png", title, info))

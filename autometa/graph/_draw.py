@@ -78,7 +78,7 @@ def draw(graph: nx.DiGraph, path: str | Path, title: str | None = None) -> Path:
         import matplotlib.pyplot as plt
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError(
-            f"drawing {path.name} needs matplotlib (pip install 'autometa[plot]'); "
+            f"drawing {path.name} needs matplotlib (pip install 'autometa-nas[plot]'); "
             "DOT output (.dot) works without it"
         ) from exc
     pos = _layered_positions(graph)

@@ -24,7 +24,9 @@ def test_search_resume_show(tmp_path, capsys):
     db = tmp_path / "study.db"
     assert main(["search", DAG, *QUICK, "--trials", "4", "--storage", str(db), "--seed", "2"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("stopped: trials budget reached (4)\nstudy: SQLiteStorage(")
+    assert out.startswith(
+        f"study file: {db}\nstopped: trials budget reached (4)\nstudy: SQLiteStorage("
+    )
     assert "  trials: 4 done\n" in out and "rank  trial  state  score" in out
 
     assert main(["resume", str(db), "--trials", "7"]) == 0
