@@ -18,10 +18,10 @@ import sys
 from collections.abc import Callable, Sequence
 
 from autometa import __version__
+from autometa._study_file import study_file_error
 from autometa.cli._args import OneLineParser
 from autometa.cli._signals import EXIT_INTERRUPTED, exit_code, report, signals_as_interrupts
 from autometa.errors import AutometaError
-from autometa.experiment.storage._connection import study_file_error
 from autometa.plugins import import_modules
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2

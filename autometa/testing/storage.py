@@ -354,7 +354,8 @@ class StorageTestCase:
     # -- final stage ---------------------------------------------------------------------
 
     def test_a_final_run_lost_with_its_worker_may_be_retried(self, study: BaseStorage) -> None:
-        runs = [FinalRun(-1, "trial 0", "finalist", 0, "k0", {}, i, 10 + i) for i in range(3)]
+        graph = make_trial().graph_json
+        runs = [FinalRun(-1, "trial 0", "finalist", 0, "k0", graph, i, 10 + i) for i in range(3)]
         assert [r.id for r in study.create_final_runs(runs)] == [0, 1, 2]
         study.update_final_run(0, state=TrialState.FAILED, error="worker died (signal 9)",
                                finished=1.0)  # fmt: skip

@@ -13,13 +13,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from autometa.errors import StorageError
-from autometa.experiment.storage import _validate
-from autometa.experiment.storage._connection import (
+from autometa._study_file import (
     check_schema,
     connect,
     schema_columns,
 )
+from autometa.errors import StorageError
+from autometa.experiment.storage import _validate
 from autometa.experiment.storage.base import (
     HEARTBEAT_SECONDS,
     BaseStorage,
@@ -250,7 +250,7 @@ class SQLiteStorage(BaseStorage):
                         (self._epoch,),
                     ).fetchone()
                     if newer is not None:
-                        raise taken_over_error(str(self.path), _session(newer))
+                        raise taken_over_error(str(self.path), _session(newer, self.path))
                 yield self._conn
             except BaseException:
                 if self._conn.in_transaction:  # SQLite ends it itself on a full disk
