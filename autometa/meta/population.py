@@ -38,10 +38,15 @@ import torch
 from torch.func import vmap
 
 from autometa.meta._kernel_size import members_per_kernel
+from autometa.meta._population_rollout import (
+    cat_tasks,
+    merge_members,
+    population_rollout,
+    split_members,
+)
 from autometa.meta._population_step import population_trpo_step
 from autometa.meta.baseline import advantages
 from autometa.meta.config import MAMLConfig
-from autometa.meta.cuda_graphs import captured
 from autometa.meta.maml import (
     MetaBatch,
     derive_seed,
@@ -51,7 +56,7 @@ from autometa.meta.maml import (
 )
 from autometa.meta.outer import check_finite
 from autometa.meta.reporting import Reporter, is_report_step, report_members
-from autometa.meta.rollout import Batch, Outputs, Params, action_noise, policy_outputs, run_steps
+from autometa.meta.rollout import Batch, Params
 from autometa.policy import GraphPolicy
 
 __all__ = [
@@ -99,86 +104,11 @@ def _per_member(members: list[Member], name: str, device: torch.device) -> torch
     return torch.tensor(values, dtype=torch.float32, device=device)
 
 
-def _split(tensor: torch.Tensor, members: int) -> torch.Tensor:
-    """``(P*T, ...)`` -> ``(P, T, ...)``."""
-    return tensor.reshape(members, tensor.shape[0] // members, *tensor.shape[1:])
-
-
-def _merge(tensor: torch.Tensor) -> torch.Tensor:
-    """``(P, T, ...)`` -> ``(P*T, ...)``."""
-    return tensor.reshape(tensor.shape[0] * tensor.shape[1], *tensor.shape[2:])
-
-
-def _cat_tasks(per_member: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    return {k: torch.cat([t[k] for t in per_member]) for k in per_member[0]}
-
-
-def _cat_states(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    """Reset states of the members' tasks as one state of the ``P*T`` tasks.
-
-    Every field with a task dimension is concatenated; a 0-d field (the step counter) is the
-    same for every member after a reset and kept once.
-    """
-    return {
-        k: (v if v.dim() == 0 else torch.cat([s[k] for s in states])) for k, v in states[0].items()
-    }
-
-
-def population_rollout(
-    policy: GraphPolicy,
-    params: Params,
-    stacked: bool,
-    family,
-    tasks: dict[str, torch.Tensor],
-    episodes: int,
-    generators: list[torch.Generator],
-    seeds: list[int],
-) -> Batch:
-    """Roll out every member's tasks at once; returns a :class:`Batch` shaped ``(P, T, ...)``.
-
-    Member ``p`` uses ``params[...][p]`` (with a task dimension after it when ``stacked``),
-    its slice of ``tasks`` (``(P*T, ...)``), reset noise from ``seeds[p]`` and action noise
-    from ``generators[p]``: what :func:`~autometa.meta.rollout.rollout` draws for it alone.
-    """
-    members = len(seeds)
-    per_task = {k: _split(v, members) for k, v in tasks.items()}
-    resets = [
-        family.reset({k: v[p] for k, v in per_task.items()}, num_episodes=episodes, seed=seeds[p])
-        for p in range(members)
-    ]
-    state = _cat_states([s for s, _ in resets])
-    obs = torch.cat([o for _, o in resets])
-    tasks_each = obs.shape[0] // members
-    noise = torch.cat([action_noise(family, (tasks_each, episodes), g) for g in generators], dim=1)
-    names, keys = list(params), list(state)
-
-    def steps(*flat: torch.Tensor) -> Batch:
-        split = len(names) + len(keys)
-        member_params = dict(zip(names, flat[: len(names)]))
-        member_outputs = vmap(lambda p, o: policy_outputs(policy, p, o, stacked))
-
-        def forward(flat_obs: torch.Tensor) -> Outputs:
-            outputs = member_outputs(member_params, _split(flat_obs, members))
-            return tuple(_merge(o) for o in outputs)
-
-        reset = dict(zip(keys, flat[len(names) : split]))
-        return run_steps(forward, family, reset, flat[split], flat[split + 1])
-
-    inputs = [*params.values(), *state.values(), obs, noise]
-    with torch.no_grad():
-        columns = None
-        if family.native:  # on CUDA the time loop is replayed as one CUDA graph
-            key = ("population-rollout", family, stacked, members, tuple(names), tuple(keys))
-            columns = captured(policy, key, steps, inputs)
-        batch = Batch(*columns) if columns is not None else steps(*inputs)
-    return Batch(*(_split(column, members) for column in batch))
-
-
 def _advantages(batch: Batch, cfg: MAMLConfig) -> torch.Tensor:
     """Advantages of every member's tasks in one batched fit: ``(P, T, E, H)``."""
-    flat = Batch(*(_merge(column) for column in batch))
+    flat = Batch(*(merge_members(column) for column in batch))
     adv = advantages(flat, cfg.gamma, cfg.gae_lambda, cfg.normalize_advantages, cfg.baseline_ridge)
-    return _split(adv, batch.rewards.shape[0])
+    return split_members(adv, batch.rewards.shape[0])
 
 
 def _inner_step(
@@ -314,7 +244,7 @@ def meta_train_population(
     for it in range(cfg.meta_iterations):
         if len(errors) + len(stopped) == len(members):
             break  # nobody left to train
-        tasks = _cat_tasks(
+        tasks = cat_tasks(
             [family.sample_tasks(cfg.num_tasks, derive_seed(s, it, 1)) for s in seeds]
         )
         mb = sample_population_batch(
@@ -396,7 +326,7 @@ def adapt_population(
     knobs = member_knobs(members, family.device)
     meta = {n: p.detach() for n, p in meta.items()}
     theta, _ = split_meta(meta)
-    tasks = _cat_tasks([task_params] * count)
+    tasks = cat_tasks([task_params] * count)
     generators = [
         torch.Generator(device=family.device).manual_seed(derive_seed(seed, 3))
         for _ in range(count)
