@@ -34,8 +34,9 @@ def split_runs(runs: list[FinalRun]) -> tuple[list[FinalRun], list[FinalRun]]:
 
 
 def rival_of(entries: Any, winner: Any) -> Any:
-    """The winner's closest rival: the finalist or baseline (ablation cells excluded) with
-    the next-highest final mean among those scored on every seed; None if there is none."""
+    """The winner's closest rival: the finalist or baseline (ablation cells excluded) other
+    than the winner with the highest final mean among those scored on every seed (a baseline
+    above the winner, which is chosen among finalists only, is its rival); None if none."""
     others = [
         e for e in entries
         if e.kind in ("finalist", "baseline") and e.label != winner.label and e.done
