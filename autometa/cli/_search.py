@@ -169,6 +169,11 @@ def add_search(sub: argparse._SubParsersAction) -> None:
         help="fresh seeds of the final stage, shared by finalists and baselines (default 3)",
     )  # fmt: skip
     p.add_argument(
+        "--confirm-seeds", type=integer(0), default=0, metavar="N",
+        help="score the final stage's winner and its closest rival again on N further fresh "
+        "seeds, for a margin the choice of the winner did not see (default 0: off)",
+    )  # fmt: skip
+    p.add_argument(
         "--baseline", action="append", default=[], metavar="NAME",
         help="reference architecture scored in the final stage (repeatable): "
         "maml-relu-2x100 (Finn et al. 2017), tanh-2x64",
@@ -212,6 +217,7 @@ def _recipe(args: argparse.Namespace) -> dict[str, Any]:
             "seeds": args.final_seeds,
             "baselines": list(args.baseline),
             "ablation": not args.no_ablation,
+            "confirm_seeds": args.confirm_seeds,
         },
         "trials": args.trials,
         "seconds": args.seconds,

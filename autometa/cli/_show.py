@@ -209,8 +209,31 @@ def _format_verdict(verdict: Any) -> list[str]:
     ]
     for row in [header, *rows]:
         lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+    lines += _format_confirmation(verdict.confirmation)
     lines.append("")
     lines.append(verdict.sentence())
+    return lines
+
+
+def _format_confirmation(confirmation: Any) -> list[str]:
+    """The winner and its rival on the confirmation seeds, one row each."""
+    if confirmation is None:
+        return []
+    header = ["entry", *[f"seed {i}" for i in range(len(confirmation.seeds))], "mean"]
+    rows = []
+    for label, scores in ((confirmation.winner, confirmation.winner_scores),
+                          (confirmation.rival, confirmation.rival_scores)):  # fmt: skip
+        done = [s for s in scores if s is not None]
+        mean = f"{sum(done) / len(done):.3f}" if done else "-"
+        rows.append([label, *[("-" if s is None else f"{s:.3f}") for s in scores], mean])
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = [
+        "",
+        f"confirmation: {len(confirmation.seeds)} further fresh seeds, not used to choose the "
+        "winner (they do not re-choose it)",
+    ]
+    for row in [header, *rows]:
+        lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
     return lines
 
 

@@ -11,7 +11,9 @@ upwards (the winner's curse). When the search budget is spent, the final stage e
   architecture with the winner's hyperparameters,
 
 each on the same ``S'`` seeds that the search never used (common random numbers: the same
-seed index is the same seed, so differences between entries are paired). Every evaluation is
+seed index is the same seed, so differences between entries are paired). With
+``confirm_seeds`` the winner and its closest rival are then scored again on further fresh
+seeds, which did not choose the winner (:mod:`autometa.experiment._confirm`). Every evaluation is
 a :class:`~autometa.experiment.trial.FinalRun` in storage, written when it is created, starts
 and ends, so a killed search resumes the stage where it stopped and runs nothing twice.
 ``docs/scoring.md`` explains how to read the result (:func:`verdict`).
@@ -27,10 +29,18 @@ from typing import Any
 
 import networkx as nx
 
+from autometa.experiment._confirm import CONFIRMATION, rival_of, split_runs
 from autometa.experiment._verdict import best_entry, entries_of
 from autometa.experiment._worker import Job, batch_job
 from autometa.experiment.storage.base import BaseStorage
-from autometa.experiment.trial import FinalRun, TrialRecord, TrialState, final_seeds, seed_list
+from autometa.experiment.trial import (
+    FinalRun,
+    TrialRecord,
+    TrialState,
+    confirmation_seeds,
+    final_seeds,
+    seed_list,
+)
 from autometa.graph import canonical_hash, from_json, mlp_graph, to_json
 from autometa.registry import Registry
 
@@ -76,15 +86,19 @@ class Final:
         seeds: fresh seeds each entry is evaluated on (0 turns the stage off).
         baselines: registered baseline names (:data:`BASELINES`).
         ablation: add the two architecture-vs-hyperparameter cells (needs a baseline).
+        confirm_seeds: once the stage is complete, score the winner and its closest rival
+            (next-highest final mean, a finalist or a baseline) again on this many further
+            fresh seeds, for a margin free of the winner's selection (0: no confirmation).
     """
 
     top: int = 3
     seeds: int = 3
     baselines: tuple[str, ...] = ()
     ablation: bool = True
+    confirm_seeds: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("top", "seeds"):
+        for name in ("top", "seeds", "confirm_seeds"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"final {name}: expected an int >= 0, got {value!r}")
@@ -104,6 +118,7 @@ class Final:
             "seeds": self.seeds,
             "baselines": list(self.baselines),
             "ablation": self.ablation,
+            "confirm_seeds": self.confirm_seeds,
         }
 
     @classmethod
@@ -116,6 +131,7 @@ class Final:
             int(data.get("seeds", 3)),
             tuple(data.get("baselines") or ()),
             bool(data.get("ablation", True)),
+            int(data.get("confirm_seeds", 0)),
         )
 
 
@@ -209,6 +225,45 @@ def _ablation_phase(runs: list[FinalRun], seeds: list[int], evaluator: Any) -> l
     return out
 
 
+def _confirmation_phase(
+    runs: list[FinalRun],
+    confirming: list[FinalRun],
+    count: int,
+    search_seed: int,
+    used: set[int],
+) -> list[FinalRun]:
+    """The confirmation runs still missing: the winner and its closest rival, each on the
+    ``count`` confirmation seeds (those already stored are kept, with their seeds).
+
+    Called once every final-stage run has finished; nothing when there is no winner or no
+    rival scored on every seed.
+    """
+    entries = entries_of(runs)
+    winner = best_entry(e for e in entries if e.kind == "finalist")
+    rival = None if winner is None else rival_of(entries, winner)
+    if winner is None or rival is None:
+        logger.info("confirmation skipped: no winner and rival scored on every seed")
+        return []
+    if confirming:
+        by_index = {r.seed_index: r.seed for r in confirming}
+        seeds = [by_index[i] for i in sorted(by_index)][:count]
+    else:
+        seeds = confirmation_seeds(search_seed, count, used | {r.seed for r in runs})
+    known = {r.entry for r in confirming}
+    out: list[FinalRun] = []
+    for entry in (winner, rival):
+        if entry.label not in known:
+            out += [
+                FinalRun(-1, entry.label, CONFIRMATION, entry.trial, entry.key, entry.graph_json,
+                         index, seed)
+                for index, seed in enumerate(seeds)
+            ]  # fmt: skip
+    if out:
+        logger.info("confirmation: %s and %s on %d further fresh seeds", winner.label,
+                    rival.label, len(seeds))  # fmt: skip
+    return out
+
+
 # -- running ------------------------------------------------------------------------------
 
 
@@ -229,7 +284,7 @@ def run_final_stage(loop: Any, plan: Final, search_seed: int) -> None:
             logger.info("final run %d (%s, seed %d) was lost with its worker (%s); running it "
                         "again", run.id, run.entry, run.seed, run.error)  # fmt: skip
             storage.update_final_run(run.id, state=TrialState.QUEUED, attempts=run.attempts + 1)
-    runs = storage.get_final_runs()
+    runs, confirming = split_runs(storage.get_final_runs())
     if runs:  # keep the seeds the stage started with
         by_index = {r.seed_index: r.seed for r in runs}
         seeds = [by_index[i] for i in sorted(by_index)][: plan.seeds]
@@ -247,14 +302,20 @@ def run_final_stage(loop: Any, plan: Final, search_seed: int) -> None:
         storage.create_final_runs(planned)
         logger.info("final stage: %d evaluations on %d fresh seeds", len(planned), len(seeds))
     _run_queued(loop, storage.get_final_runs())
-    runs = storage.get_final_runs()
+    runs, confirming = split_runs(storage.get_final_runs())
     if plan.ablation and not any(r.lost_with_worker for r in runs):
         known = {r.entry for r in runs}
         cells = [r for r in _ablation_phase(runs, seeds, loop.evaluator) if r.entry not in known]
         if cells:
             _run_queued(loop, storage.create_final_runs(cells))
-            runs = storage.get_final_runs()
-    lost = [r for r in runs if r.lost_with_worker]
+            runs, confirming = split_runs(storage.get_final_runs())
+    if plan.confirm_seeds and all(r.state.is_finished() and not r.lost_with_worker
+                                  for r in runs):  # fmt: skip
+        used = {s for t in loop.trials.values() for s in seed_list(t.seed, _seed_count(t))}
+        more = _confirmation_phase(runs, confirming, plan.confirm_seeds, search_seed, used)
+        if more:
+            _run_queued(loop, storage.create_final_runs(more))
+    lost = [r for r in storage.get_final_runs() if r.lost_with_worker]
     if lost:
         where = getattr(storage, "path", None)
         logger.warning(

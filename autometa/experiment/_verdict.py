@@ -14,6 +14,8 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from autometa.experiment._confirm import Confirmation, confirmation_of, rival_of, split_runs
+from autometa.experiment._margin import Margin, fmt
 from autometa.experiment._stats import holm, paired, seeds_needed, t_quantile
 from autometa.experiment._stats import mean_ci as _mean_ci
 from autometa.experiment.trial import FinalRun, TrialState
@@ -113,73 +115,6 @@ ALPHA = 0.05
 """Family-wise error rate of the verdict's comparisons (Holm's method keeps it)."""
 
 
-@dataclass(frozen=True)
-class Margin:
-    """The winner minus another entry, paired by seed.
-
-    Attributes:
-        other: the other entry's label; ``kind``: its kind.
-        difference: the mean of the per-seed differences.
-        low, high: the interval of ``difference`` at ``level``.
-        pairs: seeds paired.
-        level: confidence level of the interval: Holm's level for this comparison
-            (``1 - 0.05 / (comparisons left at its step)``), see :func:`_stats.holm`.
-        p_value: the paired t-test's two-sided p-value (unadjusted).
-        decided: Holm's method rejects "no difference": the interval excludes zero.
-        spread: standard deviation of the per-seed differences.
-        seeds_needed: for an undecided comparison, the seeds a paired t-test at ``level``
-            with 80% power would need at the observed difference and spread (None: cannot
-            be estimated).
-    """
-
-    other: str
-    kind: str
-    difference: float
-    low: float
-    high: float
-    pairs: int
-    level: float = 0.95
-    p_value: float = 1.0
-    decided: bool = False
-    spread: float = math.nan
-    seeds_needed: int | None = None
-
-    def phrase(self) -> str:
-        """``it beats X by ...``, ``it trails X by ...`` or ``the seeds cannot tell it apart
-        from X ...``."""
-        ci = (
-            f"{_pct(self.level)} CI of the difference {_fmt(self.low, '+')} to "
-            f"{_fmt(self.high, '+')}"
-        )
-        if self.decided:
-            verb = "beats" if self.difference > 0 else "trails"
-            return f"it {verb} {self.other} by {abs(self.difference):.2f} ({ci})"
-        if self.pairs < 2:
-            need = "one seed gives no spread to size a test from"
-        elif self.seeds_needed is None:
-            need = "the observed difference is zero, so no number of seeds would separate them"
-        else:
-            more = "more than " if self.seeds_needed >= 1_000_000 else "about "
-            need = (
-                f"{more}{self.seeds_needed:,} seeds would be needed at the observed spread "
-                "(paired t-test, 80% power, at this level)"
-            )
-        return (
-            f"the seeds cannot tell it apart from {self.other} (difference "
-            f"{_fmt(self.difference, '+')}, {ci}; {need})"
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe."""
-        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-                for k, v in self.__dict__.items()}  # fmt: skip
-
-
-def _pct(level: float) -> str:
-    text = f"{100 * level:.1f}"
-    return (text.removesuffix(".0") if text.endswith(".0") else text) + "%"
-
-
 def _margins(winner: VerdictEntry, entries: list[VerdictEntry]) -> list[Margin]:
     """The winner against every other entry scored on every seed, Holm-adjusted together."""
     mine = dict(zip(winner.seeds, winner.scores))
@@ -222,6 +157,9 @@ class Verdict:
         lost: how many of ``pending`` were lost with their worker.
         total: every final run of the stage.
         where: the study's file, for the resume command; None when it has none.
+        confirmation: the winner against its closest rival on the confirmation seeds (seeds
+            not used to choose it), or None without a confirmation; it never re-chooses the
+            winner, and its runs are counted in ``pending`` and ``total``.
     """
 
     entries: list[VerdictEntry]
@@ -231,6 +169,7 @@ class Verdict:
     lost: int = 0
     total: int = 0
     where: str | None = None
+    confirmation: Confirmation | None = None
 
     @property
     def complete(self) -> bool:
@@ -268,7 +207,7 @@ class Verdict:
             "seeds" if k > 1 else ""
         )  # fmt: skip
         text = (
-            f"{w.label} scores {w.mean:.2f} (95% CI {_fmt(w.low)} to {_fmt(w.high)}, "
+            f"{w.label} scores {w.mean:.2f} (95% CI {fmt(w.low)} to {fmt(w.high)}, "
             f"{n} fresh seeds{chosen})"
         )
         margins = [m for m in self.margins if math.isfinite(m.difference)]
@@ -283,7 +222,10 @@ class Verdict:
         out = [e.label for e in self.entries if e.label != w.label and not e.done]
         if out:
             text += f" ({', '.join(out)} left out: a seed failed)"
-        return text + "."
+        text += "."
+        if self.confirmation is not None:
+            text += " " + self.confirmation.sentence()
+        return text
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe."""
@@ -296,11 +238,8 @@ class Verdict:
             "complete": self.complete,
             "pending": self.pending,
             "lost": self.lost,
+            "confirmation": None if self.confirmation is None else self.confirmation.to_dict(),
         }
-
-
-def _fmt(value: float, sign: str = "") -> str:
-    return f"{value:{sign}.2f}" if math.isfinite(value) else "n/a"
 
 
 def verdict(storage: BaseStorage) -> Verdict | None:
@@ -308,12 +247,22 @@ def verdict(storage: BaseStorage) -> Verdict | None:
     runs = storage.get_final_runs()
     if not runs:
         return None
-    entries = entries_of(runs)
+    stage, confirming = split_runs(runs)
+    entries = entries_of(stage)
     lost = sum(r.lost_with_worker for r in runs)
     pending = lost + sum(not r.state.is_finished() for r in runs)
     winner = best_entry(e for e in entries if e.kind == "finalist") if not pending else None
     margins = _margins(winner, entries) if winner is not None else []
+    rival = rival_of(entries, winner) if winner is not None and confirming else None
+    confirmed = None if rival is None else confirmation_of(confirming, winner, rival)
     where = getattr(storage, "path", None)
     return Verdict(
-        entries, winner, margins, pending, lost, len(runs), None if where is None else str(where)
+        entries,
+        winner,
+        margins,
+        pending,
+        lost,
+        len(runs),
+        None if where is None else str(where),
+        confirmed,
     )

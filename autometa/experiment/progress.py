@@ -89,15 +89,17 @@ def planned_final_runs(final: Any, budget: Budget) -> int:
     """Final-stage evaluations a search will run, before the stage plans them.
 
     ``(finalists + baselines) x seeds``, plus the two ablation cells per seed when there is
-    a baseline; finalists are at most the trial budget.
+    a baseline, plus the confirmation's winner and rival on each confirmation seed when
+    there are two entries to compare; finalists are at most the trial budget.
     """
     if final is None or not getattr(final, "enabled", False):
         return 0
     top = final.top if budget.trials is None else min(final.top, budget.trials)
     entries = top + len(final.baselines)
+    confirm = 2 * getattr(final, "confirm_seeds", 0) if entries >= 2 else 0
     if final.ablation and final.baselines:
         entries += 2
-    return entries * final.seeds
+    return entries * final.seeds + confirm
 
 
 class ProgressBar:

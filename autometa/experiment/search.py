@@ -260,7 +260,8 @@ def search(
             one batched program (``docs/evaluator.md``). 1 sends them one by one.
         final: the final stage run when the budget is spent (``docs/scoring.md``): True for
             ``Final()`` (the top 3 distinct candidates on 3 fresh seeds), a :class:`Final`
-            (finalists, seeds, baselines, ablation), or False / None for none.
+            (finalists, seeds, baselines, ablation, confirmation seeds), or False / None for
+            none.
         allow_changes: continue a study whose evaluator settings or fidelity plan differ from
             the ones it ran with; the change is recorded in the study's settings.
         fresh: delete the study file at ``storage`` first (only an autometa study file) and
@@ -326,7 +327,13 @@ def search(
     if plan is not None and not isinstance(plan, Final):
         raise ConfigurationError(f"`final` must be a Final, True, False or None, got {final!r}")
     if plan is not None and getattr(space_obj, "baselines", None):
-        plan = Final(plan.top, plan.seeds, (*space_obj.baselines, *plan.baselines), plan.ablation)
+        plan = Final(
+            plan.top,
+            plan.seeds,
+            (*space_obj.baselines, *plan.baselines),
+            plan.ablation,
+            plan.confirm_seeds,
+        )
     try:
         strat = build_strategy(strategy, space_obj, seed, options)
     except (ImportError, AttributeError, LookupError, TypeError, ValueError) as exc:

@@ -20,6 +20,7 @@ __all__ = [
     "StudyInfo",
     "TrialRecord",
     "TrialState",
+    "confirmation_seeds",
     "final_seeds",
     "seed_list",
     "trial_seed",
@@ -265,17 +266,20 @@ class SessionInfo:
 @dataclass(frozen=True)
 class FinalRun:
     """One evaluation of the final stage: one entry (a finalist, a baseline or an ablation
-    cell) on one of the fresh seeds every entry shares.
+    cell) on one of the fresh seeds every entry shares, or one evaluation of the confirmation
+    (the winner or its closest rival on a confirmation seed).
 
     Attributes:
         id: position in the final stage, from 0 (assigned by storage).
         entry: the entry's label (``"trial 12"``, ``"baseline maml-relu-2x100"``, ...).
-        kind: ``"finalist"``, ``"baseline"`` or ``"ablation"``.
+        kind: ``"finalist"``, ``"baseline"``, ``"ablation"`` or ``"confirmation"`` (then
+            ``entry`` is the label of the final-stage entry it scores again).
         trial: the search trial a finalist re-evaluates (None for the others).
         key: the canonical hash of the evaluated graph (hyperparameters included).
         graph_json: the evaluated graph as node-link JSON.
-        seed_index: which of the final seeds (0 .. S'-1); the same index is the same seed
-            for every entry, so differences between entries are paired.
+        seed_index: which of the final seeds (0 .. S'-1), or of the confirmation seeds for
+            a confirmation run; the same index is the same seed for every entry of a phase,
+            so differences between entries are paired.
         seed: the evaluation seed.
         state: ``QUEUED``, ``RUNNING``, ``DONE`` or ``FAILED``.
         score: the held-out score, or None.
@@ -351,10 +355,28 @@ def final_seeds(
     finalist, baseline and ablation cell of a study (common random numbers), and a resumed
     study draws the same ones.
     """
+    return _fresh_seeds("autometa-final", search_seed, count, used)
+
+
+def confirmation_seeds(
+    search_seed: int, count: int, used: set[int] | frozenset[int] = frozenset()
+) -> list[int]:
+    """``count`` fresh seeds for the confirmation, none of them in ``used`` (the search's and
+    the final stage's seeds).
+
+    Drawn like :func:`final_seeds` from a stream of their own (``"autometa-confirm"``), so
+    they are the same for the winner and its rival, and a resumed study draws the same ones.
+    """
+    return _fresh_seeds("autometa-confirm", search_seed, count, used)
+
+
+def _fresh_seeds(
+    stream: str, search_seed: int, count: int, used: set[int] | frozenset[int]
+) -> list[int]:
     out: list[int] = []
     k = 0
     while len(out) < count:
-        seed = _mix("autometa-final", int(search_seed), k)
+        seed = _mix(stream, int(search_seed), k)
         k += 1
         if seed not in used and seed not in out:
             out.append(seed)

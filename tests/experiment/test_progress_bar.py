@@ -117,6 +117,10 @@ def test_planned_final_runs():
     assert planned_final_runs(with_baseline, Budget(seconds=60)) == 10  # (2 + 1 + 2 cells) x 2
     no_cells = Final(top=2, seeds=2, baselines=("tanh-2x64",), ablation=False)
     assert planned_final_runs(no_cells, Budget(seconds=60)) == 6
+    confirmed = Final(top=2, seeds=2, ablation=False, confirm_seeds=3)
+    assert planned_final_runs(confirmed, Budget(seconds=60)) == 10  # 2 x 2, then 2 x 3
+    alone = Final(top=1, seeds=2, confirm_seeds=3)  # no rival: no confirmation
+    assert planned_final_runs(alone, Budget(seconds=60)) == 2
 
 
 def test_bar_renders_counts_best_and_eta_on_a_terminal(monkeypatch):

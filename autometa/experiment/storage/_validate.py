@@ -113,7 +113,7 @@ def check_numbering(numbers: list[int], path: Any) -> None:
 _FINAL_FIELDS: dict[str, tuple[Callable[[Any], Any], bool]] = {
     # field: (check, required)
     "entry": (text(none=False), True),
-    "kind": (lambda v: _one_of(v, ("finalist", "baseline", "ablation")), True),
+    "kind": (lambda v: _one_of(v, ("finalist", "baseline", "ablation", "confirmation")), True),
     "trial": (integer(none=True), True),
     "key": (text(none=False), True),
     "graph_json": (graph, True),
