@@ -53,6 +53,7 @@ def _run(argv: list[str]) -> tuple[int, str, float]:
 @settings(
     max_examples=16,
     deadline=None,
+    derandomize=True,  # the same damaged studies on every run: CI does not draw new ones
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(seed=st.integers(0, 2**32 - 1))
