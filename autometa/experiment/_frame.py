@@ -14,7 +14,7 @@ from autometa._optional import import_optional
 __all__ = ["FRAME_COLUMNS", "trials_frame"]
 
 FRAME_COLUMNS = [
-    "number", "state", "score", "score_sem", "params", "fidelity", "wall_time", "key",
+    "number", "state", "best", "search_score", "score_sem", "params", "fidelity", "wall_time", "key",
     "duplicate_of", "device", "error", "final_mean",
 ]  # fmt: skip
 """The fixed columns, in order; ``seed_score_<i>`` and ``value.<name>`` follow."""
@@ -36,10 +36,11 @@ def _params(trial: Any) -> float | None:
     return None
 
 
-def trials_frame(trials: list[Any], verdict: Any = None) -> Any:
+def trials_frame(trials: list[Any], verdict: Any = None, best: int | None = None) -> Any:
     """One row per trial, by trial number (ascending).
 
-    Columns: :data:`FRAME_COLUMNS` (``score`` is the search score, the mean over the seeds
+    Columns: :data:`FRAME_COLUMNS` (``best`` is True on the one row of the best trial
+    ``best``, by the rule of ``docs/scoring.md``; ``search_score`` is the mean over the seeds
     a candidate was scored on, NaN without one; ``final_mean`` is the finalist's mean over
     the final stage's fresh seeds, NaN for a trial that was not a finalist), then
     ``seed_score_0`` ... (each search seed's score, NaN where a trial had fewer seeds or
@@ -69,7 +70,8 @@ def trials_frame(trials: list[Any], verdict: Any = None) -> Any:
         row: dict[str, Any] = {
             "number": t.number,
             "state": t.state.name,
-            "score": _number(t.score) if t.has_score else None,
+            "best": best is not None and t.number == best,
+            "search_score": _number(t.score) if t.has_score else None,
             "score_sem": _number(metrics.get("score_sem")),
             "params": _params(t),
             "fidelity": t.fidelity,
@@ -87,7 +89,7 @@ def trials_frame(trials: list[Any], verdict: Any = None) -> Any:
     columns = [*FRAME_COLUMNS, *(f"seed_score_{i}" for i in range(seeds))]
     columns += [f"value.{name}" for name in names]
     frame = pandas.DataFrame(rows, columns=columns)
-    floats = ["score", "score_sem", "params", "wall_time", "final_mean"]
+    floats = ["search_score", "score_sem", "params", "wall_time", "final_mean"]
     for name in floats + [f"seed_score_{i}" for i in range(seeds)]:
         frame[name] = frame[name].astype("float64")
     for name in ("fidelity", "duplicate_of"):  # whole numbers that may be missing

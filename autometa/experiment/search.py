@@ -113,14 +113,16 @@ class SearchResult:
     def to_pandas(self) -> Any:
         """The trials as a ``pandas.DataFrame``, one row per trial by number.
 
-        Columns: ``number``, ``state``, ``score`` (the search score), ``score_sem``,
+        Columns: ``number``, ``state``, ``best`` (True on the row of :attr:`best`),
+        ``search_score`` (the mean over the search seeds), ``score_sem``,
         ``params``, ``fidelity``, ``wall_time``, ``key``, ``duplicate_of``, ``device``,
         ``error``, ``final_mean`` (a finalist's mean over the final stage's fresh seeds),
         ``seed_score_0`` ... (each search seed's score) and ``value.<name>`` for every
         decision. Needs pandas (the ``pandas`` extra): without it, an ImportError that says
         what to install.
         """
-        return trials_frame(self.trials, self.verdict)
+        best = self.best
+        return trials_frame(self.trials, self.verdict, None if best is None else best.number)
 
 
 def load_result(

@@ -39,10 +39,10 @@ def test_one_row_per_trial_with_scores_params_values_and_the_final_mean(study):
     for _, row in frame.iterrows():
         t = by_number[row["number"]]
         assert row["state"] == t.state.name == "DONE"
-        assert row["score"] == pytest.approx(t.score)
+        assert row["search_score"] == pytest.approx(t.score)
         seeds = t.metrics["seed_scores"]
         assert [row["seed_score_0"], row["seed_score_1"]] == pytest.approx(seeds)
-        assert row["score"] == pytest.approx(sum(seeds) / 2)
+        assert row["search_score"] == pytest.approx(sum(seeds) / 2)
         assert row["params"] == t.objectives.get("params", t.metrics.get("params"))
         assert row["key"] == t.key and row["wall_time"] == t.wall_time
         assert row["fidelity"] == t.fidelity
@@ -56,9 +56,11 @@ def test_one_row_per_trial_with_scores_params_values_and_the_final_mean(study):
             assert value == pytest.approx(finalists[number])
         else:
             assert math.isnan(value)
-    assert frame["score"].dtype == "float64" and frame["fidelity"].dtype == "Int64"
-    best = frame.sort_values("score", ascending=False).iloc[0]
-    assert best["number"] == max(result.trials, key=lambda t: t.score).number
+    assert frame["search_score"].dtype == "float64" and frame["fidelity"].dtype == "Int64"
+    assert frame["best"].dtype == bool
+    assert frame.loc[frame["best"], "number"].tolist() == [result.best.number]
+    best = frame[frame["best"]].iloc[0]  # the final stage's winner: its final mean is highest
+    assert best["final_mean"] == frame["final_mean"].max()
 
 
 def test_a_failed_trial_has_its_error_and_no_scores(tmp_path):
@@ -71,7 +73,7 @@ def test_a_failed_trial_has_its_error_and_no_scores(tmp_path):
     frame = result.to_pandas()
     row = frame[frame["number"] == 1].iloc[0]
     assert row["state"] == "FAILED"
-    assert math.isnan(row["score"]) and math.isnan(row["final_mean"])
+    assert math.isnan(row["search_score"]) and math.isnan(row["final_mean"])
     assert row["error"] == result.storage.get_trial(1).error
     assert row["error"].startswith("ValueError: op 'broken' cannot run on this input (at ")
     assert "seed_score_0" not in frame.columns  # one seed per candidate: no per-seed columns
