@@ -14,8 +14,8 @@ from autometa._optional import import_optional
 __all__ = ["FRAME_COLUMNS", "trials_frame"]
 
 FRAME_COLUMNS = [
-    "number", "state", "best", "search_score", "score_sem", "params", "fidelity", "wall_time", "key",
-    "duplicate_of", "device", "error", "final_mean",
+    "number", "state", "best", "search_score", "score_sem", "params", "fidelity", "wall_time",
+    "key", "duplicate_of", "device", "error", "final_mean",
 ]  # fmt: skip
 """The fixed columns, in order; ``seed_score_<i>`` and ``value.<name>`` follow."""
 
