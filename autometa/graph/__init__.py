@@ -8,6 +8,7 @@ from autometa.graph._draw import draw, to_dot
 from autometa.graph._hash import canonical_hash
 from autometa.graph._io import from_graphml, from_json, graph_equal, to_graphml, to_json
 from autometa.graph._make import mlp_graph
+from autometa.graph._plan import PlanStep, compile_plan, count_macs, count_params
 from autometa.graph._validate import (
     INPUT,
     MERGES,
@@ -21,7 +22,11 @@ __all__ = [
     "INPUT",
     "OUTPUT",
     "MERGES",
+    "PlanStep",
     "canonical_hash",
+    "compile_plan",
+    "count_macs",
+    "count_params",
     "describe_graph",
     "draw",
     "from_graphml",

@@ -1,7 +1,9 @@
 """ProMP (Rothfuss et al. 2019, "ProMP"): the LVC inner loss and the proximal outer steps.
 
 ProMP keeps MAML's sampler, baseline, batched inner loop and test phase, and changes two
-pieces, registered here as the ``"promp"`` meta-learner (``MAMLConfig(meta_learner="promp")``):
+pieces, registered here under the names the ``"promp"`` meta-learner gives them
+(``MAMLConfig(meta_learner="promp")``; the learner is registered by name in
+``autometa._meta_learners``, so that a configuration is checked without torch):
 
 - **inner loss** ``"lvc"`` (ProMP §4, the low-variance curvature objective):
   ``J^LVC = mean over valid steps of pi_theta(a|s) / pi_o(a|s) * A``, with ``pi_o`` the policy
@@ -35,7 +37,6 @@ from torch.func import functional_call, grad
 
 from autometa.meta.config import MAMLConfig
 from autometa.meta.inner import INNER_LOSSES, replay_inner_steps
-from autometa.meta.learners import META_LEARNERS, MetaLearner
 from autometa.meta.maml import MetaBatch, MetaObjective
 from autometa.meta.outer import OUTER_STEPS, OuterStep
 from autometa.meta.rollout import Batch, Outputs, Params, kl_divergence, log_prob, policy_outputs
@@ -171,12 +172,3 @@ def promp_step(
 
 INNER_LOSSES.register("lvc", lvc_loss)
 OUTER_STEPS.register("promp", OuterStep(promp_step, promp_init))
-META_LEARNERS.register(
-    "promp",
-    MetaLearner(
-        "lvc",
-        "promp",
-        "ProMP (Rothfuss et al. 2019): LVC inner steps, clipped surrogate with an inner-KL "
-        "penalty, Adam steps",
-    ),
-)

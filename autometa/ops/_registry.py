@@ -1,20 +1,25 @@
-"""The op registry: what a graph node's ``op`` name means as a torch module.
+"""The op registry: what a graph node's ``op`` name means, without importing torch.
 
-Users add ops from Python with :func:`register_op`; a space file can then name them.
+Each op declares its output width, its parameter count and its MACs as functions of its
+input and node widths, and names its torch module factory; the factory is imported only
+when a policy is built (:meth:`OpSpec.build`). Reading, checking, sampling and counting a
+space therefore need no torch. Users add ops from Python with :func:`register_op`.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-
-import torch
-import torch.nn.functional as F
-from torch import nn
+from typing import Any
 
 from autometa.registry import Registry
 
-__all__ = ["OPS", "OpSpec", "register_op", "get_op"]
+__all__ = ["ACTIVATION_NAMES", "OPS", "OpSpec", "register_op", "get_op"]
+
+
+def _dense_macs(i: int, o: int) -> int:
+    return i * o
 
 
 @dataclass(frozen=True)
@@ -23,22 +28,40 @@ class OpSpec:
 
     Attributes:
         name: the name a space file uses.
-        make: ``make(in_features, width) -> nn.Module`` mapping ``(..., in)`` to ``(..., out)``.
+        make: ``make(in_features, width) -> nn.Module`` mapping ``(..., in)`` to ``(..., out)``,
+            or a ``"package.module:attr"`` string naming it (imported by :meth:`build`).
         has_width: False for width-preserving ops (``identity``): their output width is
             their input width and a node of that op carries ``width=None``.
         macs: multiply-accumulates of one forward on one observation, from ``(in, out)``.
         description: one line for ``autometa validate`` and the docs.
+        params: trainable scalars of the module, from ``(in, out)``; None when not declared
+            (the count then builds the module).
     """
 
     name: str
-    make: Callable[[int, int], nn.Module]
+    make: Callable[[int, int], Any] | str
     has_width: bool = True
-    macs: Callable[[int, int], int] = lambda i, o: i * o
+    macs: Callable[[int, int], int] = _dense_macs
     description: str = ""
+    params: Callable[[int, int], int] | None = None
 
     def out_width(self, in_features: int, width: int | None) -> int:
         """Output width of this op for a given input width and node width."""
         return int(width) if self.has_width else int(in_features)
+
+    def build(self, in_features: int, width: int) -> Any:
+        """The op's torch module for these widths (a named factory is imported now)."""
+        make = self.make
+        if isinstance(make, str):
+            module_name, _, attr = make.partition(":")
+            make = getattr(importlib.import_module(module_name), attr)
+        return make(in_features, width)
+
+    def param_count(self, in_features: int, width: int) -> int:
+        """Trainable scalars of the op's module: declared, or counted on a built module."""
+        if self.params is not None:
+            return int(self.params(in_features, width))
+        return sum(p.numel() for p in self.build(in_features, width).parameters())
 
 
 OPS: Registry[OpSpec] = Registry("op")
@@ -47,24 +70,28 @@ OPS: Registry[OpSpec] = Registry("op")
 
 def register_op(
     name: str,
-    make: Callable[[int, int], nn.Module],
+    make: Callable[[int, int], Any] | str,
     *,
     has_width: bool = True,
     macs: Callable[[int, int], int] | None = None,
+    params: Callable[[int, int], int] | None = None,
     description: str = "",
     overwrite: bool = False,
 ) -> OpSpec:
     """Register a new op under ``name`` so space files can use it.
 
-    ``make(in_features, width)`` must return a module whose ``forward`` is functional (no
-    in-place updates, no buffers changed), so that ``torch.func`` can batch it.
+    ``make(in_features, width)`` (or the ``"module:attr"`` it names) must return a module
+    whose ``forward`` is functional (no in-place updates, no buffers changed), so that
+    ``torch.func`` can batch it. ``params(in_features, width)``, when given, must equal the
+    module's parameter count; it lets spaces be counted without building modules.
     """
     spec = OpSpec(
         name=name,
         make=make,
         has_width=has_width,
-        macs=macs if macs is not None else (lambda i, o: i * o),
+        macs=macs if macs is not None else _dense_macs,
         description=description,
+        params=params,
     )
     OPS.register(name, spec, overwrite=overwrite)
     return spec
@@ -75,65 +102,43 @@ def get_op(name: str) -> OpSpec:
     return OPS.get(name)
 
 
-class LinearAct(nn.Module):
-    """``activation(x @ W.T + b)``: a dense layer fused with its nonlinearity."""
+ACTIVATION_NAMES = ("tanh", "relu", "elu", "silu", "sigmoid", "gelu", "softplus")
+"""The nonlinearities of the ``linear_*`` ops (``autometa.ops._modules.ACTIVATIONS``)."""
 
-    def __init__(self, in_features: int, out_features: int, activation: str | None) -> None:
-        super().__init__()
-        self.linear = nn.Linear(in_features, out_features)
-        self.activation = activation
-        self._act = _ACTIVATIONS[activation] if activation else None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.linear(x)
-        return self._act(y) if self._act is not None else y
-
-    def extra_repr(self) -> str:
-        return f"activation={self.activation}"
+_MODULES = "autometa.ops._modules"
 
 
-class LayerNormAct(nn.Module):
-    """Dense layer, layer normalisation, then a nonlinearity (stable for deeper cells)."""
-
-    def __init__(self, in_features: int, out_features: int, activation: str) -> None:
-        super().__init__()
-        self.linear = nn.Linear(in_features, out_features)
-        self.norm = nn.LayerNorm(out_features)
-        self._act = _ACTIVATIONS[activation]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._act(self.norm(self.linear(x)))
+def _dense(i: int, o: int) -> int:
+    return i * o + o  # weight and bias
 
 
-_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "tanh": torch.tanh,
-    "relu": F.relu,
-    "elu": F.elu,
-    "silu": F.silu,
-    "sigmoid": torch.sigmoid,
-    "gelu": F.gelu,
-    "softplus": F.softplus,
-}
+def _dense_norm(i: int, o: int) -> int:
+    return i * o + o + 2 * o  # weight, bias, layer-norm scale and shift
 
 
-def _linear_op(activation: str | None) -> Callable[[int, int], nn.Module]:
-    return lambda i, o: LinearAct(i, o, activation)
-
-
-register_op("linear", _linear_op(None), description="dense layer, no nonlinearity")
-for _act in _ACTIVATIONS:
-    register_op(f"linear_{_act}", _linear_op(_act), description=f"dense layer followed by {_act}")
+register_op(
+    "linear", f"{_MODULES}:linear", params=_dense, description="dense layer, no nonlinearity"
+)
+for _act in ACTIVATION_NAMES:
+    register_op(
+        f"linear_{_act}",
+        f"{_MODULES}:linear_{_act}",
+        params=_dense,
+        description=f"dense layer followed by {_act}",
+    )
 for _act in ("tanh", "relu"):
     register_op(
         f"layernorm_{_act}",
-        (lambda a: lambda i, o: LayerNormAct(i, o, a))(_act),
+        f"{_MODULES}:layernorm_{_act}",
         macs=lambda i, o: i * o + 2 * o,
+        params=_dense_norm,
         description=f"dense layer, layer norm, then {_act}",
     )
 register_op(
     "identity",
-    lambda i, o: nn.Identity(),
+    f"{_MODULES}:identity",
     has_width=False,
     macs=lambda i, o: 0,
+    params=lambda i, o: 0,
     description="passes its (merged) input through; output width = input width",
 )

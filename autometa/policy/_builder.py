@@ -7,7 +7,6 @@ The policy is functional (no in-place updates, no buffers written in ``forward``
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import gymnasium as gym
 import networkx as nx
@@ -16,7 +15,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from autometa.errors import BuildError, GraphValidationError
-from autometa.graph import INPUT, OUTPUT, ordered_inputs, resolve_widths, validate_graph
+from autometa.graph import INPUT, OUTPUT
+from autometa.graph._plan import (
+    PlanStep,
+    compile_plan,
+    count_macs,
+    count_params,
+    plan_macs,
+)
 from autometa.ops import OPS
 
 __all__ = [
@@ -28,60 +34,6 @@ __all__ = [
     "count_params",
     "space_dims",
 ]
-
-
-@dataclass(frozen=True)
-class PlanStep:
-    """One node of the compiled plan: which earlier values to merge and what to apply.
-
-    Attributes:
-        node: the graph node name.
-        inputs: indices into the list of values computed so far (0 is the observation).
-        merge: ``"sum"`` or ``"concat"`` (a single input is passed through unmerged).
-        pads: for ``sum``, how many zeros to append to each input to reach ``in_width``.
-        in_width: width after merging.
-        out_width: width of the op's output.
-        residual: add the merged input (zero-padded or truncated to ``out_width``).
-    """
-
-    node: str
-    inputs: tuple[int, ...]
-    merge: str
-    pads: tuple[int, ...]
-    in_width: int
-    out_width: int
-    residual: bool
-
-
-def compile_plan(graph: nx.DiGraph, obs_dim: int) -> tuple[list[PlanStep], int]:
-    """Topologically sort the hidden nodes into steps; return them and the feature width.
-
-    The last value of the plan (the ``output`` node's concat) feeds the policy head.
-    """
-    validate_graph(graph)
-    widths = resolve_widths(graph, obs_dim)
-    index = {INPUT: 0}
-    steps: list[PlanStep] = []
-    order = [n for n in nx.lexicographical_topological_sort(graph, key=str) if n != INPUT]
-    for node in order:
-        attrs = graph.nodes[node]
-        preds = ordered_inputs(graph, node)
-        merge = "concat" if node == OUTPUT else attrs.get("merge", "sum")
-        in_width, out_width = widths[node]
-        pads = tuple(in_width - widths[u][1] for u in preds) if merge == "sum" else ()
-        steps.append(
-            PlanStep(
-                node=node,
-                inputs=tuple(index[u] for u in preds),
-                merge=merge,
-                pads=pads,
-                in_width=in_width,
-                out_width=out_width,
-                residual=bool(attrs.get("residual", False)) and node != OUTPUT,
-            )
-        )
-        index[node] = len(steps)
-    return steps, widths[OUTPUT][1]
 
 
 def _fit(x: torch.Tensor, width: int) -> torch.Tensor:
@@ -134,7 +86,7 @@ class GraphPolicy(nn.Module):
             else:
                 attrs = graph.nodes[step.node]
                 try:
-                    module = OPS.get(attrs["op"]).make(step.in_width, step.out_width)
+                    module = OPS.get(attrs["op"]).build(step.in_width, step.out_width)
                 except Exception as exc:
                     raise BuildError(f"op {attrs['op']!r} of node {step.node!r}: {exc}") from exc
             self.layers.append(module)
@@ -205,15 +157,7 @@ class GraphPolicy(nn.Module):
     @property
     def macs(self) -> int:
         """Multiply-accumulates of one forward on a single observation."""
-        return _plan_macs(self.op_names, self.steps, self.feature_dim, self.act_dim)
-
-
-def _plan_macs(ops: dict[str, str], steps: list[PlanStep], feature_dim: int, act_dim: int) -> int:
-    total = feature_dim * act_dim
-    for step in steps:
-        if step.node != OUTPUT:
-            total += OPS.get(ops[step.node]).macs(step.in_width, step.out_width)
-    return int(total)
+        return plan_macs(self.op_names, self.steps, self.feature_dim, self.act_dim)
 
 
 def _init_weights(policy: GraphPolicy, generator: torch.Generator | None) -> None:
@@ -259,16 +203,3 @@ def _build(graph: nx.DiGraph, obs_dim: int, act_dim: int, discrete: bool, init_s
     if not isinstance(graph, nx.DiGraph):
         raise GraphValidationError(f"expected a networkx.DiGraph, got {type(graph).__name__}")
     return GraphPolicy(graph, obs_dim, act_dim, discrete, init_std)
-
-
-def count_params(graph: nx.DiGraph, obs_dim: int, act_dim: int, discrete: bool = False) -> int:
-    """Parameter count of the policy ``graph`` would build, without allocating weights."""
-    with torch.device("meta"):
-        return _build(graph, obs_dim, act_dim, discrete, 1.0).num_params
-
-
-def count_macs(graph: nx.DiGraph, obs_dim: int, act_dim: int, discrete: bool = False) -> int:
-    """Multiply-accumulates per single-observation forward of the policy ``graph`` builds."""
-    steps, feature_dim = compile_plan(graph, obs_dim)
-    ops = {n: a["op"] for n, a in graph.nodes(data=True) if n not in (INPUT, OUTPUT)}
-    return _plan_macs(ops, steps, feature_dim, act_dim)

@@ -175,6 +175,8 @@ class Dimension:
         """JSON-safe form; :func:`dimension_from_dict` inverts it using the class name."""
         data: dict[str, Any] = {"type": type(self).__name__}
         for key, value in self.__dict__.items():
+            if key.startswith("_"):  # derived lookups, rebuilt by the constructor
+                continue
             if key == "condition":
                 value = None if value is None else [[n, o, _listify(r)] for n, o, r in value]
             data[key] = _listify(value)
@@ -223,17 +225,20 @@ class Categorical(Dimension):
         choices = tuple(_plain(c) for c in self.choices)
         if not choices:
             raise ValueError(f"`choices` must not be empty, got choices={list(choices)!r}")
-        seen: set[tuple[Any, ...]] = set()
-        for choice in choices:
+        positions: dict[tuple[Any, ...], int] = {}
+        for i, choice in enumerate(choices):
             key = value_key(choice)
             if key is None:
                 raise ValueError(
                     f"`choices` must be str, int, float or bool scalars, got {choice!r}"
                 )
-            if key in seen:
+            if key in positions:
                 raise ValueError(f"`choices` must be distinct, got {choice!r} twice")
-            seen.add(key)
+            positions[key] = i
         object.__setattr__(self, "choices", choices)
+        # value_key(a) == value_key(b) exactly when same_value(a, b): a lookup, not a scan of
+        # what may be 100,000 choices, each time a candidate is sampled or checked
+        object.__setattr__(self, "_positions", positions)
         if self.default is None:
             object.__setattr__(self, "default", choices[0])
         self._check_default()
@@ -241,16 +246,16 @@ class Categorical(Dimension):
 
     def index(self, value: Any) -> int:
         """Position of ``value`` among the choices (ValueError when absent)."""
-        for i, choice in enumerate(self.choices):
-            if same_value(value, choice):
-                return i
+        position = self._positions.get(value_key(value))  # a non-scalar's key is None
+        if position is not None:
+            return position
         raise ValueError(f"{value!r} is not in the domain of {self.name}: {self.domain()}")
 
     def sample(self, rng: np.random.Generator) -> Any:
         return self.choices[int(rng.integers(len(self.choices)))]
 
     def contains(self, value: Any) -> bool:
-        return any(same_value(value, c) for c in self.choices)
+        return value_key(value) in self._positions
 
     def normalise(self, value: Any) -> Any:
         return self.choices[self.index(value)]

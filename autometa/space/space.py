@@ -11,8 +11,7 @@ import networkx as nx
 import numpy as np
 
 from autometa.errors import GraphValidationError
-from autometa.graph import validate_graph
-from autometa.policy import count_macs, count_params
+from autometa.graph import count_macs, count_params, validate_graph
 from autometa.space._errors import SpaceError, raise_problems
 from autometa.space._summary import summarise
 from autometa.space.dims import Dimension, same_value

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from autometa.registry import Registry
+from autometa._task_names import TASKS, register_task
 from autometa.tasks._gym import GymTaskFamily, TaskEnv
 from autometa.tasks.base import State, TaskFamily, TaskParam
 from autometa.tasks.check import check_task_family
@@ -33,32 +33,6 @@ __all__ = [
     "make_task",
     "register_task",
 ]
-
-TASKS: Registry[Any] = Registry("task family")
-"""Registered task families: name -> class or factory (lazy ``"module:attr"`` entries)."""
-
-for _name, _entry in [
-    ("navigation2d", "autometa.tasks._navigation:Navigation2D"),
-    ("navigation2d-sparse", "autometa.tasks._navigation:SparseNavigation2D"),
-    ("cartpole", "autometa.tasks._classic:CartPole"),
-    ("pendulum", "autometa.tasks._classic:Pendulum"),
-    ("bandit", "autometa.tasks._discrete:BernoulliBandit"),
-    ("tabular-mdp", "autometa.tasks._discrete:TabularMDP"),
-    ("halfcheetah-vel", "autometa.tasks._mujoco:HalfCheetahVel"),
-    ("halfcheetah-dir", "autometa.tasks._mujoco:HalfCheetahDir"),
-    ("ant-vel", "autometa.tasks._mujoco:AntVel"),
-    ("ant-dir", "autometa.tasks._mujoco:AntDir"),
-]:
-    TASKS.register(_name, _entry)
-
-
-def register_task(name: str, entry: Any = None, *, overwrite: bool = False) -> Any:
-    """Register a task-family class or factory (or a ``"module:attr"`` string) under ``name``.
-
-    Without ``entry`` it returns a decorator. The factory is called as
-    ``entry(device=..., **options)`` by :func:`make_task`.
-    """
-    return TASKS.register(name, entry, overwrite=overwrite)
 
 
 def make_task(name: str, device: str | torch.device = "cpu", **options: Any) -> TaskFamily:

@@ -50,6 +50,52 @@ def test_light_commands_import_no_torch(argv, tmp_path):
     assert proc.stdout.splitlines()[-1] == "exit 0 heavy []"
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["validate", "tiny", "--task", "navigation2d"],
+        ["validate", "explicit_two_tower", "--task", "ant-dir"],
+        ["sample", "dag_cell", "-n", "2"],
+    ],
+)
+def test_checking_and_sampling_a_space_import_no_torch(argv, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, *argv],
+        capture_output=True, text=True, cwd=tmp_path, env=ENV, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    last = proc.stdout.splitlines()[-1]
+    assert last.startswith("exit 0 heavy [") and "'torch'" not in last, last
+    if argv[0] == "validate":
+        assert f"OK: {argv[1]}" in proc.stdout
+
+
+def test_a_space_the_evaluator_refuses_is_refused_without_torch(tmp_path):
+    space = tmp_path / "bad.yaml"
+    tiny = Path(shipped_spaces()["tiny"]).read_text()
+    space.write_text(tiny.replace("fast_lr: 0.1", "fast_lr: {choice: [0.1, -1]}"))
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, "validate", str(space), "--task", "navigation3d"],
+        capture_output=True, text=True, cwd=tmp_path, env=ENV, timeout=60,
+    )  # fmt: skip
+    assert proc.stderr == (
+        "autometa validate: error: unknown task family 'navigation3d'. Did you mean "
+        "'navigation2d'? Valid names: ant-dir, ant-vel, bandit, cartpole, halfcheetah-dir, "
+        "halfcheetah-vel, navigation2d, navigation2d-sparse, pendulum, tabular-mdp\n"
+    )
+    assert proc.stdout.splitlines()[-1].startswith("exit 2 heavy [")
+    assert "'torch'" not in proc.stdout
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, "validate", str(space)],
+        capture_output=True, text=True, cwd=tmp_path, env=ENV, timeout=60,
+    )  # fmt: skip
+    assert proc.stderr == (
+        f"autometa validate: error: space 'tiny' ({space}): hyperparameter values "
+        "MAMLEvaluator cannot use: fast_lr: expected a finite number > 0, got -1\n"
+    )
+    assert "'torch'" not in proc.stdout.splitlines()[-1]
+
+
 def test_python_m_autometa_help_lists_every_command_without_importing_torch(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "autometa", "--help"],

@@ -134,3 +134,18 @@ def test_conditions():
     assert condition_holds((("x", "!=", "a"),), {"x": "b"})
     with pytest.raises(ValueError, match=r"^each condition clause must be \(name, op, value\)"):
         Boolean("x", condition=(("nodes", "~", 1),))
+
+
+def test_categorical_finds_a_choice_among_many_as_same_value_would():
+    choices = [*range(100_000), True, "1", 1.5]
+    dim = Categorical("hp.test_seed", choices)
+    assert dim.index(99_999) == 99_999 and dim.index(np.int64(7)) == 7 and dim.index(7.0) == 7
+    assert dim.index(True) == 100_000 and dim.index(np.bool_(True)) == 100_000
+    assert dim.index("1") == 100_001 and dim.index(np.float32(1.5)) == 100_002
+    assert dim.normalise(np.int64(3)) == 3 and type(dim.normalise(np.int64(3))) is int
+    assert dim.contains(5) and not dim.contains(False) and not dim.contains([1])
+    assert not dim.contains(math.nan) and not dim.contains(None)
+    short = Categorical("l0.width", [16, 32])
+    with pytest.raises(ValueError, match=r"^True is not in the domain of l0.width: \{16, 32\}$"):
+        short.index(True)
+    assert "_positions" not in short.to_dict() and Dimension.from_dict(short.to_dict()) == short
