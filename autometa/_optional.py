@@ -25,7 +25,6 @@ OPTIONAL_BACKENDS: dict[str, str] = {
     "onnxruntime": "autometa-nas[onnx]",
     "onnxscript": "autometa-nas[onnx]",
     "ray": "autometa-nas[distributed]",
-    "scipy": "scipy",
     "skopt": "scikit-optimize",
     "sklearn": "scikit-learn",
     "mlflow": "autometa-nas[mlflow]",

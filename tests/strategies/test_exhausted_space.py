@@ -120,5 +120,7 @@ def test_the_command_line_ends_a_one_point_search_without_a_traceback(tmp_path, 
             "--storage", str(tmp_path / "s.db")]  # fmt: skip
     assert main(argv) == 0
     out, err = capsys.readouterr()
-    assert out.startswith("stopped: the strategy has no new candidates\n")
+    assert out.startswith(
+        f"study file: {tmp_path / 's.db'}\nstopped: the strategy has no new candidates\n"
+    )
     assert err == ""
