@@ -244,6 +244,7 @@ def _write_folder(
         "weights": {"file": F.WEIGHTS, **_describe(weights)},
         "step_sizes": step_sizes,
         "score": src.score,
+        "search_score": src.score,
         "metrics": src.metrics,
         "source": {"kind": src.kind, "trial": src.trial, "study": src.study},
         "checks": checks,
