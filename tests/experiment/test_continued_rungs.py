@@ -5,15 +5,23 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+import torch
+
+from autometa.errors import StorageError
 from autometa.experiment import Budget, SuccessiveHalving, TrialState, load_result, search
+from autometa.experiment._rungs import stored_state
+from autometa.experiment.storage.base import encode_training_state
 from autometa.experiment.storage.sqlite import SQLiteStorage
 from autometa.graph import from_json
 from autometa.meta import MAMLEvaluator
+from autometa.meta.training_state import TrainingState
 from autometa.space import shipped_spaces
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,9 +40,9 @@ def _evaluator() -> MAMLEvaluator:
     return MAMLEvaluator("navigation2d", meta_iterations=4, **TINY)
 
 
-def _run(storage, **kw):
+def _run(storage, trials=4, **kw):
     return search(
-        shipped_spaces()[SPACE], evaluator=_evaluator(), budget=Budget(trials=4),
+        shipped_spaces()[SPACE], evaluator=_evaluator(), budget=Budget(trials=trials),
         storage=storage, workers=0, fidelity=PLAN, progress=False, final=False, **kw,
     )  # fmt: skip
 
@@ -106,3 +114,43 @@ def test_a_kill_between_rungs_loses_no_meta_iteration(tmp_path):
             assert trial.metrics["resumed_from"] == 1
         if trial.state == TrialState.PRUNED and trial.fidelity == 1:
             assert "resumed_from" not in trial.metrics
+
+
+def test_a_damaged_stored_state_is_refused_and_the_rung_starts_over(tmp_path, caplog):
+    path = tmp_path / "damaged.db"
+    storage = SQLiteStorage(path)
+    result = _run(storage, trials=1)
+    number = result.best.number
+    state = _evaluator()(from_json(result.best.graph_json), seed=result.best.seed,
+                         meta_iterations=1, keep_training_state=True).training_state  # fmt: skip
+    good = encode_training_state(state)
+    wrong = encode_training_state({**state, "junk": torch.zeros(1)})
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO training_states VALUES (?, 'safetensors', ?)", (number, good))
+        conn.execute("UPDATE trials SET state = ? WHERE number = ?",
+                     (int(TrialState.QUEUED), number))  # fmt: skip
+    trial = storage.get_trial(number)
+    assert TrainingState.from_tensors(stored_state(storage, trial)).iteration == 1
+    for blob in (b"\x05" + bytes(20), wrong):
+        with sqlite3.connect(path) as conn:
+            conn.execute("UPDATE training_states SET data = ? WHERE number = ?", (blob, number))
+        caplog.clear()
+        assert stored_state(storage, trial) is None
+        assert len(caplog.records) == 1
+    reason = (
+        f"{path}: table training_states, row {number}, field 'data': not safetensors (its "
+        "header length does not fit the blob)"
+    )
+    assert (
+        caplog.records[0]
+        .getMessage()
+        .endswith(
+            "its stored training state cannot be used (training state: unexpected entry 'junk'); "
+            "its rung starts from scratch"
+        )
+    )
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE training_states SET data = ? WHERE number = ?", (b"\x05", number))
+    with pytest.raises(StorageError) as info:
+        storage.get_training_state_bytes(number)
+    assert str(info.value) == reason

@@ -105,7 +105,7 @@ def decode_weights(data: bytes) -> dict[str, Any]:
 
 def encode_training_state(tensors: dict[str, Any]) -> bytes:
     """Serialise a training state's tensors (``EvalResult.training_state``) with safetensors."""
-    return save({name: t.detach().cpu().contiguous() for name, t in tensors.items()})
+    return save({name: t.detach().cpu().contiguous().clone() for name, t in tensors.items()})
 
 
 def decode_training_state(data: bytes) -> dict[str, Any]:
