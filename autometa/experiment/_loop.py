@@ -14,6 +14,7 @@ from autometa.experiment._final import Final, run_final_stage
 from autometa.experiment._lease import Lease
 from autometa.experiment._memory import check_memory
 from autometa.experiment._pruning import prune_context
+from autometa.experiment._rungs import new_iterations, state_bytes, stored_state
 from autometa.experiment._worker import Job, Outcome, batch_job
 from autometa.experiment.budget import Budget, Usage
 from autometa.experiment.fidelity import Scheduler
@@ -371,10 +372,14 @@ class SearchLoop:
         if self.pruner is not None:  # the finished trials now: the workers decide with these
             pruning = prune_context(self.pruner, self.trials.values())
         for trial in trials:
+            fidelity = self.scheduler.job_fidelity(trial)
+            states = self.seeds == 1 and fidelity is not None  # rungs that continue
             job = Job(
-                trial.number, trial.graph_json, trial.seed, self.scheduler.job_fidelity(trial),
+                trial.number, trial.graph_json, trial.seed, fidelity,
                 tuple(seed_list(trial.seed, self.seeds)) if self.seeds > 1 else (),
                 pruning=pruning,
+                resume=stored_state(self.storage, trial) if states and trial.rung else None,
+                keep_state=states and not self.scheduler.is_final(trial),
             )  # fmt: skip
             self._put(self.storage.update_trial(trial.number, state=TrialState.RUNNING,
                                                 started=time.time()))  # fmt: skip
@@ -423,7 +428,7 @@ class SearchLoop:
             reached = self._default_iterations
         metrics = dict(result.metrics)
         metrics["meta_iterations_spent"] = int(trial.metrics.get("meta_iterations_spent") or 0) + (
-            int(reached or 0) if not outcome.lost else 0
+            new_iterations(result, reached) if not outcome.lost else 0
         )
         if lost:
             metrics["lost"] = lost
@@ -471,7 +476,7 @@ class SearchLoop:
         else:
             record = self.storage.update_trial(
                 trial.number, state=TrialState.QUEUED, score=result.score, weights=weights,
-                **fields,
+                training_state=state_bytes(result), **fields,
             )  # fmt: skip
         self._put(record)
         if self.progress is not None:

@@ -43,6 +43,11 @@ class Job:
             own fields repeat its first member's.
         pruning: the pruner and the finished trials' values the worker decides with, or
             None without pruning (``autometa.experiment._pruning``).
+        resume: where the trial's meta-training stopped at its last rung (named CPU
+            tensors, ``autometa.meta.training_state``): an evaluator that takes
+            ``resume_from`` continues from it. Used with one seed only.
+        keep_state: ask the evaluator (one that takes ``keep_training_state``) for the state
+            it reaches, so that the next rung can continue it.
     """
 
     number: int
@@ -52,6 +57,8 @@ class Job:
     seeds: tuple[int, ...] = ()
     members: tuple[Job, ...] = ()
     pruning: PruneContext | None = None
+    resume: dict[str, Any] | None = None
+    keep_state: bool = False
 
     @property
     def numbers(self) -> tuple[int, ...]:
@@ -184,18 +191,42 @@ def accepts(fn: Any, name: str) -> bool:
     return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
 
 
+def _names(fn: Any) -> set[str]:
+    """The parameters ``fn`` names (a ``**kwargs`` catch-all does not count)."""
+    try:
+        return set(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return set()
+
+
+def _state_kwargs(evaluator: Any, job: Job) -> dict[str, Any]:
+    """The training-state arguments of a one-seed job that ``evaluator`` names (a wrapper
+    taking ``**kwargs`` may pass them to an evaluator that does not take them)."""
+    names = _names(evaluator)
+    out: dict[str, Any] = {}
+    if job.resume is not None and "resume_from" in names:
+        out["resume_from"] = job.resume
+    if job.keep_state and "keep_training_state" in names:
+        out["keep_training_state"] = True
+    return out
+
+
 def _evaluate(
     evaluator: Any,
+    job: Job,
     graph: Any,
     seeds: list[int],
     kwargs: dict[str, Any],
     reporting: JobReporting | None = None,
 ) -> Any:
-    """Every seed's result: one batched call when the evaluator offers ``evaluate_seeds``.
+    """Every seed's result: one batched call when the evaluator offers ``evaluate_seeds``
+    (then without training states: the seeds start from scratch).
 
     With ``reporting``, each seed's reporter goes with it to an evaluator that takes one
     (``reporters=`` / ``reporter=``); seeds evaluated one by one stop at the first that the
     candidate's hook stopped."""
+    if len(seeds) == 1:
+        kwargs = {**kwargs, **_state_kwargs(evaluator, job)}
     if len(seeds) > 1 and hasattr(evaluator, "evaluate_seeds"):
         extra = {}
         if reporting is not None and accepts(evaluator.evaluate_seeds, "reporters"):
@@ -224,7 +255,7 @@ def _checked(result: Any) -> EvalResult:
         result.error = f"evaluation ended with status {result.status!r}"
     elif result.status != "ok":  # an evaluator that caught its own allocation failure
         result.error = out_of_memory_reason(str(result.error))
-    for name in ("state_dict", "step_sizes"):  # results travel between processes on the CPU
+    for name in ("state_dict", "step_sizes", "training_state"):  # they travel on the CPU
         tensors = getattr(result, name)
         if tensors is not None:
             try:
@@ -275,7 +306,7 @@ def run_job(evaluator: Any, job: Job, device: str | None) -> Outcome:
     reporting = JobReporting(job.pruning, len(seeds)) if job.pruning is not None else None
     try:
         graph = from_json(job.graph_json)
-        results = _evaluate(evaluator, graph, seeds, _kwargs(job, device), reporting)
+        results = _evaluate(evaluator, job, graph, seeds, _kwargs(job, device), reporting)
         result = _finished(seeds, results, reporting)
     except ConfigurationError as exc:
         return Outcome(job.number, failed_result(str(exc)), time.perf_counter() - start, device,
@@ -296,6 +327,13 @@ def run_jobs(evaluator: Any, job: Job, device: str | None) -> list[Outcome]:
         return [run_job(evaluator, job, device)]
     if not hasattr(evaluator, "evaluate_population"):
         return [run_job(evaluator, member, device) for member in job.members]
+    if any(m.resume is not None for m in job.members):  # continued one at a time, in order
+        alone = [m for m in job.members if m.resume is not None]
+        together = [m for m in job.members if m.resume is None]
+        done = {o.number: o for m in alone for o in [run_job(evaluator, m, device)]}
+        if together:
+            done.update((o.number, o) for o in run_jobs(evaluator, batch_job(together), device))
+        return [done[m.number] for m in job.members]
     started = time.time()
     start = time.perf_counter()
     seeds = [list(m.seeds) or [m.seed] for m in job.members]

@@ -7,9 +7,11 @@ architectures are dropped early.
 Records: a candidate is **one trial** for its whole life. Between rungs it is ``QUEUED`` with
 the score and ``fidelity`` of the rung it has reached; ``metrics["rungs"]`` lists every rung's
 ``{"rung", "meta_iterations", "score"}``. A candidate dropped by a rung ends ``PRUNED`` with
-its last score; one that completes the top rung ends ``DONE``. Each rung is a fresh
-evaluation at its meta-iteration count (no warm start), so a trial's cost is the sum of its
-rungs, kept in ``metrics["meta_iterations_spent"]``. Everything is derived from the stored
+its last score; one that completes the top rung ends ``DONE``. A promoted trial's next rung
+continues the meta-training its last rung stopped (the state stored with the trial,
+``autometa.experiment._rungs``), so a trial's cost is its highest rung, kept in
+``metrics["meta_iterations_spent"]``; an evaluator that keeps no state starts each rung over
+and pays the sum of its rungs. Everything is derived from the stored
 trials (their ``bracket``, ``rung`` and ``fidelity``), so a multi-fidelity search resumes like
 any other. The strategy is told a candidate's last score when it is pruned or done.
 """

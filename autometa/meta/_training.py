@@ -20,12 +20,13 @@ from autometa.meta.maml import derive_seed, init_meta_params
 from autometa.meta.outer import check_finite, meta_iteration, outer_step_of
 from autometa.meta.reporting import Reporter, is_report_step
 from autometa.meta.rollout import Params
+from autometa.meta.training_state import TrainingState, capture_outer, restore_outer
 from autometa.policy import GraphPolicy
 
 if TYPE_CHECKING:
     from autometa.tasks import TaskFamily
 
-__all__ = ["Adaptation", "adapt_to_tasks", "meta_train"]
+__all__ = ["Adaptation", "adapt_to_tasks", "meta_train", "meta_train_state"]
 
 
 @dataclass
@@ -120,12 +121,55 @@ def meta_train(
     Raises:
         EvaluationError: on NaN or Inf (checked once per iteration).
     """
+    meta, post, pre, env_steps, _ = meta_train_state(
+        policy, family, cfg, seed, traced=traced, reporter=reporter
+    )
+    return meta, post, pre, env_steps
+
+
+def meta_train_state(
+    policy: GraphPolicy,
+    family,
+    cfg: MAMLConfig,
+    seed: int,
+    *,
+    traced: bool | None = None,
+    reporter: Reporter | None = None,
+    resume_from: TrainingState | None = None,
+    keep_state: bool = False,
+) -> tuple[Params, list[float], list[float], int, TrainingState | None]:
+    """:func:`meta_train` that can continue from, and hand back, a :class:`TrainingState`.
+
+    With ``resume_from`` training continues at its iteration up to ``cfg.meta_iterations``:
+    task seeds use the absolute iteration index and the generator, optimiser and curves
+    continue where they stopped, so the numbers equal those of one run straight through.
+    With ``keep_state`` the state after the last iteration run comes back (else None).
+
+    Raises:
+        EvaluationError: on NaN or Inf (checked once per iteration).
+        ValueError: ``resume_from`` does not fit this candidate, seed or iteration count.
+    """
     meta = init_meta_params(policy, cfg)
     generator = torch.Generator(device=family.device).manual_seed(derive_seed(seed, 0))
     outer = outer_step_of(cfg)
+    post: list = []
+    pre: list = []
+    env_steps, first = 0, 0
+    if resume_from is not None:
+        resume_from.check_for(meta, seed, cfg.meta_iterations)
+        meta = {n: resume_from.meta[n].to(t.device).clone() for n, t in meta.items()}
+        try:
+            generator.set_state(resume_from.generator)
+        except RuntimeError as exc:
+            raise ValueError(f"resume_from: the generator state does not fit ({exc})") from None
+        post, pre = list(resume_from.post_curve), list(resume_from.pre_curve)
+        env_steps, first = resume_from.env_steps, resume_from.iteration
     state = outer.init(meta, cfg) if outer.init is not None else None
-    post, pre, env_steps = [], [], 0
-    for it in range(cfg.meta_iterations):
+    if resume_from is not None:
+        state = restore_outer(state, resume_from.outer)
+    done = len(post)
+    it = first - 1
+    for it in range(first, cfg.meta_iterations):
         meta, stats, steps = meta_iteration(
             policy, meta, family, cfg, generator, seed, it, state, traced=traced
         )
@@ -137,6 +181,19 @@ def meta_train(
             reporter.report(it + 1, float(stats["post_return"]))
             if it + 1 < cfg.meta_iterations and reporter.should_stop():
                 break  # not asked after the last iteration: nothing is left to save
-    if not post:
-        return meta, [], [], 0
-    return meta, torch.stack(post).tolist(), torch.stack(pre).tolist(), env_steps
+    new_post = torch.stack(post[done:]).tolist() if len(post) > done else []
+    new_pre = torch.stack(pre[done:]).tolist() if len(pre) > done else []
+    post, pre = post[:done] + new_post, pre[:done] + new_pre
+    kept = None
+    if keep_state:
+        kept = TrainingState(
+            iteration=max(it + 1, first),
+            seed=int(seed),
+            meta={n: t.detach().cpu().clone() for n, t in meta.items()},
+            outer=capture_outer(state),
+            generator=generator.get_state().clone(),
+            post_curve=list(post),
+            pre_curve=list(pre),
+            env_steps=env_steps,
+        )
+    return meta, post, pre, env_steps, kept

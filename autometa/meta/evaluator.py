@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 import traceback
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import networkx as nx
 import torch
@@ -26,7 +26,7 @@ from autometa.errors import (
 )
 from autometa.meta._population_eval import evaluate_population
 from autometa.meta._scoring import pruned_result, scored_result
-from autometa.meta._training import Adaptation, adapt_to_tasks, meta_train
+from autometa.meta._training import Adaptation, adapt_to_tasks, meta_train, meta_train_state
 from autometa.meta.allocator import tune_cpu_allocator
 from autometa.meta.config import (
     MAMLConfig,
@@ -46,11 +46,9 @@ from autometa.meta.result import (
     failed_result,
     is_candidate_error,
 )
+from autometa.meta.training_state import TrainingState
 from autometa.policy import GraphPolicy, build_policy
 from autometa.tasks import TASKS, make_task
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["Adaptation", "MAMLEvaluator", "adapt_to_tasks", "is_candidate_error", "meta_train"]
 
@@ -264,6 +262,8 @@ class MAMLEvaluator:
         device: str | torch.device | None = None,
         meta_iterations: int | None = None,
         reporter: Reporter | None = None,
+        resume_from: TrainingState | dict[str, torch.Tensor] | None = None,
+        keep_training_state: bool = False,
     ) -> EvalResult:
         """Meta-train and score ``graph``; a bad candidate comes back as a failed result.
 
@@ -281,6 +281,15 @@ class MAMLEvaluator:
                 ``max(1, meta_iterations // 10)`` iterations (``autometa.meta.reporting``);
                 when it says stop, the evaluation ends without its held-out test and
                 returns a ``"pruned"`` result scored by the last reported value.
+            resume_from: continue meta-training from this state (or its
+                :meth:`~autometa.meta.training_state.TrainingState.to_tensors` form) instead of
+                from the initial weights; the result equals one trained straight through, and
+                ``metrics["resumed_from"]`` is the iteration it continued at.
+            keep_training_state: put the state reached in ``EvalResult.training_state`` (as
+                tensors) so that a later call can continue it.
+
+        Raises:
+            ValueError: ``resume_from`` is not a training state of this candidate and seed.
         """
         start = time.perf_counter()
         info: dict[str, Any] = {"seed": int(seed)}
@@ -300,7 +309,10 @@ class MAMLEvaluator:
                 device=family.device,
             )
             reached = cfg.meta_iterations
-            return self._evaluate(policy, family, cfg, int(seed), start, reporter)
+            resume = TrainingState.of(resume_from)
+            return self._evaluate(
+                policy, family, cfg, int(seed), start, reporter, resume, keep_training_state
+            )
         except Exception as exc:
             if not is_candidate_error(exc):
                 raise  # a configuration mistake or a bug: not this candidate's fault
@@ -369,13 +381,17 @@ class MAMLEvaluator:
         seed: int,
         start: float,
         reporter: Reporter | None = None,
+        resume: TrainingState | None = None,
+        keep_state: bool = False,
     ) -> EvalResult:
-        meta, post_curve, pre_curve, train_steps = meta_train(
-            policy, family, cfg, seed, traced=self.traced, reporter=reporter
-        )
+        meta, post_curve, pre_curve, train_steps, state = meta_train_state(
+            policy, family, cfg, seed, traced=self.traced, reporter=reporter,
+            resume_from=resume, keep_state=keep_state,
+        )  # fmt: skip
+        extra = {"resumed_from": resume.iteration} if resume is not None else {}
         if reporter is not None and len(post_curve) < cfg.meta_iterations:
             trained = Trained(meta, post_curve, pre_curve, train_steps, 0)
-            return pruned_result(policy, family, cfg, seed, trained, start)
+            return pruned_result(policy, family, cfg, seed, trained, start, **extra)
         test_tasks = family.test_tasks(cfg.test_tasks, cfg.test_seed)
         steps = max(cfg.test_steps, cfg.report_steps)
         result = adapt_to_tasks(
@@ -383,6 +399,8 @@ class MAMLEvaluator:
         )
         by_step = result.returns.mean(1).tolist()  # the one host read of the test phase
         trained = Trained(meta, post_curve, pre_curve, train_steps, result.env_steps)
-        return scored_result(
-            policy, family, cfg, seed, trained, by_step, start, self.keep_state_dict
+        result = scored_result(
+            policy, family, cfg, seed, trained, by_step, start, self.keep_state_dict, **extra
         )
+        result.training_state = state.to_tensors() if state is not None else None
+        return result

@@ -43,6 +43,9 @@ class EvalResult:
         step_sizes: the meta-learned per-parameter inner step sizes of Meta-SGD, keyed like
             ``state_dict`` (one tensor of the parameter's shape each), for export and
             ``autometa.adapt``; None without Meta-SGD or when the weights are not kept.
+        training_state: where meta-training stopped, as named CPU tensors, when asked for
+            (``keep_training_state=True``), so that a later evaluation continues it
+            (``autometa.meta.training_state``); None otherwise.
     """
 
     status: str
@@ -53,6 +56,7 @@ class EvalResult:
     state_dict: dict[str, Any] | None = None
     fidelity: int | None = None
     step_sizes: dict[str, Any] | None = None
+    training_state: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:

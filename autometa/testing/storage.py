@@ -31,6 +31,8 @@ from autometa.experiment.storage.base import (
     HEARTBEAT_SECONDS,
     STALE_AFTER_HEARTBEATS,
     BaseStorage,
+    decode_training_state,
+    encode_training_state,
     encode_weights,
 )
 from autometa.experiment.trial import FinalRun, StudyInfo, TrialRecord, TrialState, trial_seed
@@ -273,6 +275,20 @@ class StorageTestCase:
         assert set(loaded) == set(weights) and set(loaded_steps) == set(steps)
         assert all(torch.equal(loaded[k], weights[k]) for k in weights)
         assert all(torch.equal(loaded_steps[k], steps[k]) for k in steps)
+
+    def test_training_state_lives_until_the_trial_finishes(
+        self, study: BaseStorage, reopen: Callable[[], BaseStorage]
+    ) -> None:
+        study.create_trials([make_trial()])
+        state = {"meta.w": torch.arange(4.0), "counters": torch.tensor([1, 2, 3])}
+        study.update_trial(0, fidelity=1, training_state=encode_training_state(state))
+        data = reopen().get_training_state_bytes(0)
+        assert data is not None
+        loaded = decode_training_state(data)
+        assert set(loaded) == set(state)
+        assert all(torch.equal(loaded[k], state[k]) for k in state)
+        study.finish_trial(0, TrialState.PRUNED, score=1.0)
+        assert reopen().get_training_state_bytes(0) is None
 
     def test_sessions_add_up(self, storage: BaseStorage) -> None:
         first = storage.start_session()

@@ -197,16 +197,17 @@ def session(row: sqlite3.Row, path: Any) -> SessionInfo:
     return SessionInfo(**out)
 
 
-def weights(row: sqlite3.Row, number: int, path: Any) -> bytes:
-    """A ``weights`` row's safetensors bytes, the header checked (every tensor's data inside
-    the blob), so decoding a crafted blob cannot fail halfway or claim huge buffers.
+def weights(row: sqlite3.Row, number: int, path: Any, table: str = "weights") -> bytes:
+    """A ``weights`` (or ``training_states``: ``table``) row's safetensors bytes, the header
+    checked (every tensor's data inside the blob), so decoding a crafted blob cannot fail
+    halfway or claim huge buffers.
 
     Raises:
         StorageError: one line naming the file, the row (its trial number) and the field.
     """
     if row["format"] != "safetensors":
         got = kind_of(row["format"])
-        raise at(path, "weights", number, "format", f"expected 'safetensors', got {got}")
+        raise at(path, table, number, "format", f"expected 'safetensors', got {got}")
     data = row["data"]
     try:
         if not isinstance(data, bytes):
@@ -232,5 +233,5 @@ def weights(row: sqlite3.Row, number: int, path: Any) -> bytes:
             ):  # fmt: skip
                 raise Bad(f"not safetensors (tensor {short(name)} lies outside the blob)")
     except Bad as exc:
-        raise at(path, "weights", number, "data", str(exc)) from None
+        raise at(path, table, number, "data", str(exc)) from None
     return data

@@ -22,7 +22,9 @@ __all__ = [
     "STALE_AFTER_HEARTBEATS",
     "STEP_SIZE_PREFIX",
     "UPDATABLE_FIELDS",
+    "decode_training_state",
     "decode_weights",
+    "encode_training_state",
     "encode_weights",
     "is_stale",
     "sessions_to_end",
@@ -99,6 +101,24 @@ def decode_weights(data: bytes) -> dict[str, Any]:
         return load(data)
     except Exception as exc:  # safetensors' own error type is not importable by name
         raise StorageError(f"weights are not safetensors ({exc})") from None
+
+
+def encode_training_state(tensors: dict[str, Any]) -> bytes:
+    """Serialise a training state's tensors (``EvalResult.training_state``) with safetensors."""
+    return save({name: t.detach().cpu().contiguous().clone() for name, t in tensors.items()})
+
+
+def decode_training_state(data: bytes) -> dict[str, Any]:
+    """Inverse of :func:`encode_training_state`: the stored tensors, on CPU, not yet checked
+    (``autometa.meta.training_state.TrainingState.from_tensors`` checks them).
+
+    Raises:
+        StorageError: ``data`` is not safetensors.
+    """
+    try:
+        return load(data)
+    except Exception as exc:  # safetensors' own error type is not importable by name
+        raise StorageError(f"training state is not safetensors ({exc})") from None
 
 
 def split_step_sizes(tensors: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -192,6 +212,7 @@ class BaseStorage(abc.ABC):
         *,
         strategy_state: dict[str, Any] | None = None,
         weights: bytes | None = None,
+        training_state: bytes | None = None,
         **fields: Any,
     ) -> TrialRecord:
         """Change fields of an unfinished trial, optionally with strategy state and weights.
@@ -200,6 +221,9 @@ class BaseStorage(abc.ABC):
             number: the trial.
             strategy_state: stored as the strategy state in the same write.
             weights: safetensors bytes (see :func:`encode_weights`) stored for the trial.
+            training_state: safetensors bytes (see :func:`encode_training_state`) of where
+                the trial's meta-training stopped, replacing any stored before; a trial that
+                becomes finished drops its stored training state (nothing continues it).
             **fields: names from :data:`UPDATABLE_FIELDS`.
 
         Returns:
@@ -257,6 +281,14 @@ class BaseStorage(abc.ABC):
     @abc.abstractmethod
     def get_weights_bytes(self, number: int) -> bytes | None:
         """The stored safetensors bytes of a trial, or None when it has none.
+
+        Raises:
+            KeyError: no trial has this number.
+        """
+
+    @abc.abstractmethod
+    def get_training_state_bytes(self, number: int) -> bytes | None:
+        """The stored training state of a trial (safetensors bytes), or None when it has none.
 
         Raises:
             KeyError: no trial has this number.

@@ -45,6 +45,7 @@ class InMemoryStorage(BaseStorage):
         self._trials: list[TrialRecord] = []
         self._strategy_state: dict[str, Any] | None = None
         self._weights: dict[int, bytes] = {}
+        self._training_states: dict[int, bytes] = {}
         self._sessions: dict[int, SessionInfo] = {}
         self._final: list[FinalRun] = []
         self._epoch: int | None = None  # the session this object writes as (fencing)
@@ -111,6 +112,7 @@ class InMemoryStorage(BaseStorage):
         *,
         strategy_state: dict[str, Any] | None = None,
         weights: bytes | None = None,
+        training_state: bytes | None = None,
         **fields: Any,
     ) -> TrialRecord:
         with self._lock:
@@ -123,6 +125,10 @@ class InMemoryStorage(BaseStorage):
                 self._strategy_state = copy.deepcopy(strategy_state)
             if weights is not None:
                 self._weights[number] = bytes(weights)
+            if training_state is not None:
+                self._training_states[number] = bytes(training_state)
+            if record.state.is_finished():
+                self._training_states.pop(number, None)
             return copy.deepcopy(record)
 
     def get_trial(self, number: int) -> TrialRecord:
@@ -180,6 +186,11 @@ class InMemoryStorage(BaseStorage):
         with self._lock:
             self._get(number)
             return self._weights.get(number)
+
+    def get_training_state_bytes(self, number: int) -> bytes | None:
+        with self._lock:
+            self._get(number)
+            return self._training_states.get(number)
 
     def start_session(
         self, *, heartbeat: float = HEARTBEAT_SECONDS, take_over: bool = False

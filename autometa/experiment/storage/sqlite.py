@@ -105,6 +105,17 @@ CREATE TABLE IF NOT EXISTS sessions (
 );
 """
 
+# Tables added after the first release: made by a search or resume, absent from older files
+# (read as having no rows). ``training_states`` holds where a trial's meta-training stopped
+# between multi-fidelity rungs (safetensors, like ``weights``).
+_ADDED_TABLES = """
+CREATE TABLE IF NOT EXISTS training_states (
+    number INTEGER PRIMARY KEY REFERENCES trials (number),
+    format TEXT NOT NULL,
+    data BLOB NOT NULL
+);
+"""
+
 # Columns added to a table after its first release: (table, column, type).
 _ADDED_COLUMNS = [("sessions", "host", "TEXT"), ("sessions", "heartbeat", "REAL")]
 
@@ -221,7 +232,7 @@ class SQLiteStorage(BaseStorage):
                 raise StorageError(f"{self.path}: the database holds no study")
             return
         with self._write() as conn:
-            for statement in _SCHEMA.split(";"):
+            for statement in (_SCHEMA + _ADDED_TABLES).split(";"):
                 if statement.strip():
                     conn.execute(statement)
             for table, column, kind in _ADDED_COLUMNS:
@@ -334,6 +345,7 @@ class SQLiteStorage(BaseStorage):
         *,
         strategy_state: dict[str, Any] | None = None,
         weights: bytes | None = None,
+        training_state: bytes | None = None,
         **fields: Any,
     ) -> TrialRecord:
         with self._write() as conn:
@@ -353,6 +365,14 @@ class SQLiteStorage(BaseStorage):
                     "INSERT OR REPLACE INTO weights (number, format, data) VALUES (?, ?, ?)",
                     (number, "safetensors", sqlite3.Binary(weights)),
                 )
+            if training_state is not None:
+                conn.execute(
+                    "INSERT OR REPLACE INTO training_states (number, format, data) "
+                    "VALUES (?, ?, ?)",
+                    (number, "safetensors", sqlite3.Binary(training_state)),
+                )
+            if TrialState(fields.get("state", record.state)).is_finished():
+                conn.execute("DELETE FROM training_states WHERE number = ?", (number,))
         return self.get_trial(number)
 
     def get_trial(self, number: int) -> TrialRecord:
@@ -465,6 +485,21 @@ class SQLiteStorage(BaseStorage):
                 "SELECT format, data FROM weights WHERE number = ?", (number,)
             ).fetchone()
         return None if row is None else _validate.weights(row, number, self.path)
+
+    def get_training_state_bytes(self, number: int) -> bytes | None:
+        with self._lock:
+            self._fetch(self._conn, number)
+            have = self._conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='training_states'"
+            ).fetchone()
+            row = None
+            if have is not None:  # an older file, read as it is, has no such table
+                row = self._conn.execute(
+                    "SELECT format, data FROM training_states WHERE number = ?", (number,)
+                ).fetchone()
+        return (
+            None if row is None else _validate.weights(row, number, self.path, "training_states")
+        )
 
     def start_session(
         self, *, heartbeat: float = HEARTBEAT_SECONDS, take_over: bool = False
