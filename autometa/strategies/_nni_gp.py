@@ -17,6 +17,7 @@ import warnings
 from typing import Any
 
 import numpy as np
+from scipy.optimize import minimize
 
 __all__ = ["acq_max", "seeded_gp_tuner"]
 
@@ -32,7 +33,6 @@ def acq_max(
 ) -> np.ndarray:
     """Maximise the acquisition ``f_acq`` over the tuner's target space (see module doc)."""
     from nni.algorithms.hpo.gp_tuner.util import _match_val_type
-    from scipy.optimize import minimize
 
     x_tries = np.array([space.random_sample() for _ in range(int(num_warmup))])
     ys = f_acq(x_tries, gp=gp, y_max=y_max)

@@ -23,7 +23,12 @@ def torch_count(module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-@pytest.mark.parametrize("name", OPS.names())
+BUILT_IN = [name for name in OPS.names() if isinstance(OPS.get(name).make, str)]
+"""The ops autometa registers (their modules named by ``"module:attr"``): other test modules
+register test ops of their own without a declared count, and collection may see them."""
+
+
+@pytest.mark.parametrize("name", BUILT_IN)
 def test_each_ops_declared_count_equals_its_modules(name):
     spec = OPS.get(name)
     for in_width, width in ((1, 1), (3, 7), (16, 5)):
