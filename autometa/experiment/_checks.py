@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import logging
 import math
 import numbers
 import os
@@ -12,13 +13,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from autometa.errors import ConfigurationError
+from autometa.errors import ConfigurationError, StorageError
 from autometa.experiment.budget import Budget
-from autometa.experiment.storage.base import sessions_to_end
+from autometa.experiment.storage.base import BaseStorage, sessions_to_end
 from autometa.experiment.storage.sqlite import SQLiteStorage
-from autometa.experiment.trial import SessionInfo
+from autometa.experiment.trial import SessionInfo, StudyInfo
 
 __all__ = [
+    "check_same_scoring",
+    "check_same_study",
+    "current_evaluator",
     "MAX_SEED",
     "check_arguments",
     "check_evaluator",
@@ -26,6 +30,8 @@ __all__ = [
     "start_over",
     "wrap_strategy_error",
 ]
+
+logger = logging.getLogger("autometa.experiment")
 
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+>")
 
@@ -233,3 +239,49 @@ def _session(row: dict[str, Any]) -> SessionInfo:
         heartbeat=None if heartbeat is None else float(heartbeat),
         ended=None if row.get("ended") is None else float(row["ended"]),
     )  # fmt: skip
+
+
+def current_evaluator(study: StudyInfo) -> dict[str, Any]:
+    """The evaluator description a study last ran with (it changes only with allow_changes)."""
+    return dict(study.settings.get("evaluator") or study.evaluator)
+
+
+def check_same_study(store: BaseStorage, stored: StudyInfo, info: StudyInfo) -> None:
+    """Refuse to resume a study with another strategy or seed (its state would not fit)."""
+    for what in ("strategy", "seed"):
+        if getattr(stored, what) != getattr(info, what):
+            raise StorageError(
+                f"{store}: the study was created with {what} {getattr(stored, what)!r}, not "
+                f"{getattr(info, what)!r}; use another storage, or the same {what} to resume"
+            )
+    if stored.strategy_options != info.strategy_options:
+        raise StorageError(
+            f"{store}: the study was created with strategy options {stored.strategy_options!r}, "
+            f"not {info.strategy_options!r}; use another storage, or the same options to resume"
+        )
+
+
+def check_same_scoring(
+    store: BaseStorage, stored: StudyInfo, info: StudyInfo, allow: bool
+) -> list[dict[str, Any]]:
+    """Refuse other evaluator settings or fidelity unless ``allow``; returns the change log.
+
+    Trials scored two ways would be ranked together, so a change must be asked for; an allowed
+    one is appended to the study's ``settings["changes"]`` with the time and the diff.
+    """
+    history = list(stored.settings.get("changes") or [])
+    diff = evaluator_changes(
+        current_evaluator(stored), stored.settings.get("fidelity"),
+        info.evaluator, info.settings.get("fidelity"),
+    )  # fmt: skip
+    if not diff:
+        return history
+    if not allow:
+        lines = "\n".join(f"  {line}" for line in diff)
+        raise StorageError(
+            f"{store}: the study was scored with other evaluator settings:\n{lines}\n"
+            "continue with the new settings: allow_changes=True (--allow-changes); start "
+            "over: fresh=True (--fresh); or use another storage"
+        )
+    logger.warning("%s: evaluator settings changed: %s", store, "; ".join(diff))
+    return [*history, {"time": time.time(), "changes": diff}]

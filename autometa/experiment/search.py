@@ -7,23 +7,22 @@ import os
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from autometa.errors import ConfigurationError, SearchFailedError, StorageError
-from autometa.experiment._best import Best, choose_best, ranked
 from autometa.experiment._callbacks import Callback, CallbackList
 from autometa.experiment._checks import (
     check_arguments,
     check_evaluator,
-    evaluator_changes,
+    check_same_scoring,
+    check_same_study,
+    current_evaluator,
     start_over,
     wrap_strategy_error,
 )
-from autometa.experiment._failures import FailureKind, failure_kinds, no_success
+from autometa.experiment._failures import no_success
 from autometa.experiment._final import Final
-from autometa.experiment._frame import trials_frame
 from autometa.experiment._lease import Lease
 from autometa.experiment._loop import SearchLoop
 from autometa.experiment._memory import AUTO
@@ -34,15 +33,15 @@ from autometa.experiment._references import (
     rebuild_evaluator,
     strategy_spec,
 )
+from autometa.experiment._result import SearchResult, load_result
 from autometa.experiment._startup import exit_if_reimporting_main
-from autometa.experiment._verdict import Verdict, verdict
-from autometa.experiment.budget import Budget, Usage
+from autometa.experiment.budget import Budget
 from autometa.experiment.executors import BaseExecutor, InlineExecutor, ProcessExecutor
 from autometa.experiment.fidelity import Scheduler, SuccessiveHalving
 from autometa.experiment.progress import ProgressBar
 from autometa.experiment.pruners import Pruner, make_pruner
-from autometa.experiment.storage import BaseStorage, SQLiteStorage, get_storage
-from autometa.experiment.trial import StudyInfo, TrialRecord
+from autometa.experiment.storage import BaseStorage, get_storage
+from autometa.experiment.trial import StudyInfo
 from autometa.meta import MAMLEvaluator
 from autometa.meta.result import runtime_versions
 from autometa.space import SearchSpace, load_space
@@ -63,113 +62,10 @@ logger = logging.getLogger("autometa.experiment")
 DEFAULT_TRIALS = 20
 
 
-@dataclass
-class SearchResult:
-    """What a search produced, read back from its storage.
-
-    Attributes:
-        best: the study's best trial by the one rule of ``docs/scoring.md``: the final
-            stage's winner (highest final mean over its fresh seeds) once the stage is
-            complete, else the DONE trial with the highest search score; None when no trial
-            succeeded. ``best.score`` is always its search score, ``best.final_mean`` its
-            final mean (None before the final stage).
-        trials: every trial, best first (the leaderboard: the final stage's finalists by
-            final mean once it is complete, then by search score; unscored trials last).
-        study: what the study was started with.
-        storage: the storage holding everything (weights: ``storage.load_weights(n)``).
-        counts: number of trials per state name (``"DONE"``, ``"FAILED"``, ...).
-        usage: trials, seconds and meta-iterations spent over all sessions.
-        stop_reason: why the last session stopped.
-        verdict: the final stage's entries, winner and paired margins (None without one).
-        best_info: which score made ``best`` the best, with its label (``best (final stage
-            winner, final mean over 3 fresh seeds)`` or ``best so far (search score)``).
-    """
-
-    best: TrialRecord | None
-    trials: list[TrialRecord]
-    study: StudyInfo
-    storage: BaseStorage
-    counts: dict[str, int] = field(default_factory=dict)
-    usage: Usage = field(default_factory=Usage)
-    stop_reason: str = ""
-    verdict: Verdict | None = None
-    best_info: Best | None = None
-
-    def __repr__(self) -> str:
-        best = "None" if self.best_info is None else self.best_info.short()
-        counts = ", ".join(f"{k.lower()}={v}" for k, v in self.counts.items() if v)
-        return f"SearchResult(best={best}, {counts or 'no trials'}, storage={self.storage})"
-
-    @property
-    def meta_iterations(self) -> int:
-        """Meta-iterations evaluated over the whole study (every multi-fidelity rung)."""
-        return self.usage.meta_iterations
-
-    @property
-    def failures(self) -> list[FailureKind]:
-        """Failed trials grouped by kind (``ValueError``, ``out of memory``, ...), most first."""
-        return failure_kinds(self.trials)
-
-    def to_pandas(self) -> Any:
-        """The trials as a ``pandas.DataFrame``, one row per trial by number.
-
-        Columns: ``number``, ``state``, ``best`` (True on the row of :attr:`best`),
-        ``search_score`` (the mean over the search seeds), ``score_sem``,
-        ``params``, ``fidelity``, ``wall_time``, ``key``, ``duplicate_of``, ``device``,
-        ``error``, ``final_mean`` (a finalist's mean over the final stage's fresh seeds),
-        ``seed_score_0`` ... (each search seed's score) and ``value.<name>`` for every
-        decision. Needs pandas (the ``pandas`` extra): without it, an ImportError that says
-        what to install.
-        """
-        best = self.best
-        return trials_frame(self.trials, self.verdict, None if best is None else best.number)
-
-
-def load_result(
-    storage: BaseStorage | str | os.PathLike[str], stop_reason: str = ""
-) -> SearchResult:
-    """Read a study (finished, running or interrupted) into a :class:`SearchResult`.
-
-    A path is opened read-only: the file is never written (nor migrated) by reading it.
-
-    Raises:
-        StorageError: the storage holds no study, or the file is damaged or malformed (one
-            line naming the table, row and field).
-    """
-    if isinstance(storage, (str, os.PathLike)) and str(storage) != ":memory:":
-        storage = SQLiteStorage(storage, read_only=True)
-    store = get_storage(storage)
-    study = store.get_study()
-    if study is None:
-        raise StorageError(f"{store} holds no study")
-    final = verdict(store)
-    trials = ranked(store.get_all_trials(), final)
-    spent = sum(int(t.metrics.get("meta_iterations_spent") or 0) for t in trials)
-    counts = {state.name: n for state, n in store.count_states().items()}
-    usage = Usage(len(trials), store.elapsed_seconds(), spent)
-    best = choose_best(trials, final)
-    return SearchResult(
-        None if best is None else best.trial,
-        trials,
-        study,
-        store,
-        counts,
-        usage,
-        stop_reason,
-        final,
-        best,
-    )
-
-
 def default_storage_path(space_name: str, strategy: str, seed: int) -> Path:
     """``./runs/<space>-<strategy>-seed<seed>.db`` (names made file-safe)."""
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{space_name}-{strategy}-seed{seed}")
     return Path("runs") / f"{safe}.db"
-
-
-def current_evaluator(study: StudyInfo) -> dict[str, Any]:
-    """The evaluator description a study last ran with (it changes only with allow_changes)."""
-    return dict(study.settings.get("evaluator") or study.evaluator)
 
 
 def _make_executor(
@@ -406,8 +302,8 @@ def search(
     try:
         stored = store.open_study(info)
         resuming = bool(store.get_all_trials())
-        _check_same_study(store, stored, info)
-        run_settings["changes"] = _check_same_scoring(store, stored, info, allow_changes)
+        check_same_study(store, stored, info)
+        run_settings["changes"] = check_same_scoring(store, stored, info, allow_changes)
         if stored.settings != run_settings:
             store.update_study_settings(run_settings)
         state = store.get_strategy_state()
@@ -480,44 +376,3 @@ def _read_text(source: Any) -> str | None:
         return Path(source).read_text()
     except OSError:
         return None
-
-
-def _check_same_study(store: BaseStorage, stored: StudyInfo, info: StudyInfo) -> None:
-    """Refuse to resume a study with another strategy or seed (its state would not fit)."""
-    for what in ("strategy", "seed"):
-        if getattr(stored, what) != getattr(info, what):
-            raise StorageError(
-                f"{store}: the study was created with {what} {getattr(stored, what)!r}, not "
-                f"{getattr(info, what)!r}; use another storage, or the same {what} to resume"
-            )
-    if stored.strategy_options != info.strategy_options:
-        raise StorageError(
-            f"{store}: the study was created with strategy options {stored.strategy_options!r}, "
-            f"not {info.strategy_options!r}; use another storage, or the same options to resume"
-        )
-
-
-def _check_same_scoring(
-    store: BaseStorage, stored: StudyInfo, info: StudyInfo, allow: bool
-) -> list[dict[str, Any]]:
-    """Refuse other evaluator settings or fidelity unless ``allow``; returns the change log.
-
-    Trials scored two ways would be ranked together, so a change must be asked for; an allowed
-    one is appended to the study's ``settings["changes"]`` with the time and the diff.
-    """
-    history = list(stored.settings.get("changes") or [])
-    diff = evaluator_changes(
-        current_evaluator(stored), stored.settings.get("fidelity"),
-        info.evaluator, info.settings.get("fidelity"),
-    )  # fmt: skip
-    if not diff:
-        return history
-    if not allow:
-        lines = "\n".join(f"  {line}" for line in diff)
-        raise StorageError(
-            f"{store}: the study was scored with other evaluator settings:\n{lines}\n"
-            "continue with the new settings: allow_changes=True (--allow-changes); start "
-            "over: fresh=True (--fresh); or use another storage"
-        )
-    logger.warning("%s: evaluator settings changed: %s", store, "; ".join(diff))
-    return [*history, {"time": time.time(), "changes": diff}]
