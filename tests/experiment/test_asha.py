@@ -16,6 +16,7 @@ from autometa.experiment import (
     search,
 )
 from autometa.experiment.fidelity import Scheduler, fidelity_from_dict
+from autometa.meta import MAMLEvaluator
 from autometa.meta.synthetic import SyntheticObjective
 from autometa.space import shipped_spaces
 
@@ -162,6 +163,24 @@ def test_resume_matches_uninterrupted(tmp_path):
     assert resumed.meta_iterations == straight.meta_iterations
 
 
+def test_promotions_continue_the_stored_training_state():
+    tiny = dict(num_tasks=2, episodes_per_task=2, test_tasks=2, test_episodes=2,
+                family_options={"horizon": 5})  # fmt: skip
+    evaluator = MAMLEvaluator("navigation2d", meta_iterations=4, **tiny)
+    result = search(
+        shipped_spaces()["tiny"], evaluator=evaluator,
+        budget=Budget(trials=4), storage=InMemoryStorage(), workers=0,
+        fidelity=ASHA(1, 4, eta=2), progress=False, final=False,
+    )  # fmt: skip
+    promoted = [t for t in result.trials if t.rung]
+    assert promoted and all(t.state.is_finished() for t in result.trials)
+    for trial in result.trials:  # each trial paid its highest rung only
+        assert trial.metrics["meta_iterations_spent"] == trial.fidelity
+        if trial.rung:
+            assert trial.metrics["resumed_from"] == trial.metrics["rungs"][-2]["meta_iterations"]
+    assert result.meta_iterations == sum(t.fidelity for t in result.trials)
+
+
 def test_cli_asha_search_and_bad_spec(tmp_path, capsys):
     db = tmp_path / "s.db"
     quick = ["--objective", "synthetic", "--workers", "0", "--no-progress", "--storage"]
@@ -170,6 +189,11 @@ def test_cli_asha_search_and_bad_spec(tmp_path, capsys):
     assert code == 0
     study = load_result(db)
     assert {t.bracket for t in study.trials} == {0} and study.best.fidelity == 90
+    assert main(["resume", str(db), "--trials", "12", "--no-progress"]) == 0  # ASHA again
+    more = load_result(db)
+    assert len(more.trials) == 12 and {t.bracket for t in more.trials} == {0}
+    assert all(t.state.is_finished() for t in more.trials)
+    assert more.meta_iterations > study.meta_iterations
     capsys.readouterr()
     with pytest.raises(SystemExit) as info:
         main(["search", str(DAG), *quick, str(tmp_path / "t.db"), "--fidelity", "ashaa"])
