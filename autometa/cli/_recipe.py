@@ -87,7 +87,7 @@ _CHECKS: dict[str, Callable[[Any], None]] = {
     "task": _kind(str),
     "meta_iterations": _int(1, none=True),
     "eval_options": _kind(dict),
-    "fidelity": _of(None, "successive-halving", "hyperband"),
+    "fidelity": _of(None, "successive-halving", "hyperband", "asha"),
     "min_iterations": _int(1, none=True),
     "eta": _int(2),
     "seed": _int(0),

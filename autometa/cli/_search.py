@@ -22,6 +22,7 @@ from autometa.errors import (
     StudyTakenOverError,
 )
 from autometa.experiment import (
+    ASHA,
     EVALUATORS,
     Budget,
     Final,
@@ -129,8 +130,9 @@ def add_search(sub: argparse._SubParsersAction) -> None:
         help="evaluator option (repeatable): a MAMLConfig field, or e.g. delay=0.5 for synthetic",
     )  # fmt: skip
     p.add_argument(
-        "--fidelity", choices=["successive-halving", "hyperband"], default=None,
-        help="drop weak candidates early by rungs of meta-iterations",
+        "--fidelity", choices=["successive-halving", "hyperband", "asha"], default=None,
+        help="drop weak candidates early by rungs of meta-iterations (asha: promote without "
+        "waiting for a rung to fill)",
     )  # fmt: skip
     p.add_argument(
         "--min-iterations", type=integer(1), default=None, help="first rung's meta-iterations"
@@ -290,7 +292,8 @@ def _execute(
                     f"argument --min-iterations: expected at most the {top} meta-iterations of "
                     f"a full evaluation (--meta-iterations), got {low}"
                 )
-            cls = Hyperband if recipe["fidelity"] == "hyperband" else SuccessiveHalving
+            classes = {"hyperband": Hyperband, "asha": ASHA}
+            cls = classes.get(recipe["fidelity"], SuccessiveHalving)
             fidelity = cls(low, top, recipe["eta"])
         try:
             pruner = make_pruner(recipe.get("pruner"))

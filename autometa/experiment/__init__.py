@@ -30,7 +30,7 @@ from autometa.experiment.executors import (
     ProcessExecutor,
     default_devices,
 )
-from autometa.experiment.fidelity import BracketPlan, Hyperband, SuccessiveHalving
+from autometa.experiment.fidelity import ASHA, BracketPlan, Hyperband, SuccessiveHalving
 from autometa.experiment.progress import ProgressBar
 from autometa.experiment.pruners import (
     PRUNERS,
@@ -66,6 +66,7 @@ from autometa.experiment.trial import (
 )
 
 __all__ = [
+    "ASHA",
     "BASELINES",
     "EVALUATORS",
     "HEARTBEAT_ENV",

@@ -500,7 +500,12 @@ class SearchLoop:
     def _decide(self) -> None:
         """Apply multi-fidelity rung decisions that are due: promote or prune."""
         accepting = self._can_create(self.usage())
-        promoted, pruned = self.scheduler.decide(list(self.trials.values()), accepting=accepting)
+        free = (self.executor.capacity - self.executor.in_flight) * self.batch
+        promoted, pruned = self.scheduler.decide(
+            list(self.trials.values()),
+            accepting=accepting,
+            free=max(0, free - len(self._runnable())),
+        )
         for trial in pruned:
             self.strategy.tell(trial.candidate_id, self._value(trial.score, trial.objectives))
             self._put(self.storage.finish_trial(

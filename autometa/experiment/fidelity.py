@@ -1,4 +1,4 @@
-"""Multi-fidelity: successive halving and Hyperband over the number of meta-iterations.
+"""Multi-fidelity: successive halving, Hyperband and ASHA over the number of meta-iterations.
 
 A candidate first gets a short evaluation (few meta-iterations); only the best ``1/eta`` of
 each rung is evaluated again with ``eta`` times more, up to the full count, so weak
@@ -23,9 +23,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from autometa.experiment._asha import asha_promotions
 from autometa.experiment.trial import TrialRecord, TrialState
 
-__all__ = ["BracketPlan", "SuccessiveHalving", "Hyperband", "fidelity_from_dict"]
+__all__ = ["ASHA", "BracketPlan", "SuccessiveHalving", "Hyperband", "fidelity_from_dict"]
 
 
 @dataclass(frozen=True)
@@ -117,13 +118,30 @@ class Hyperband(SuccessiveHalving):
         ]
 
 
+@dataclass(frozen=True)
+class ASHA(SuccessiveHalving):
+    """Asynchronous successive halving (Li et al., 2020): promotions never wait for a rung.
+
+    The rungs are successive halving's (``max_iterations * eta**-i`` meta-iterations), but
+    whenever a worker is free it continues a candidate from the highest rung where one is in
+    the top ``1/eta`` of that rung's results so far and not yet promoted, and otherwise starts
+    a new candidate at the first rung (``autometa.experiment._asha``). Every candidate is in
+    bracket 0; the number of candidates is left to the budget. Candidates still waiting at a
+    rung when no new candidate may start and none is due for promotion end ``PRUNED``.
+
+    Example:
+        >>> ASHA(10, 90, eta=3).plans()[0].fidelities
+        (10, 30, 90)
+    """
+
+
 def fidelity_from_dict(data: dict[str, Any] | None) -> SuccessiveHalving | None:
     """Inverse of :meth:`SuccessiveHalving.to_dict` (None stays None)."""
     if not data:
         return None
     data = dict(data)
     method = data.pop("method", "successivehalving")
-    classes = {"successivehalving": SuccessiveHalving, "hyperband": Hyperband}
+    classes = {"successivehalving": SuccessiveHalving, "hyperband": Hyperband, "asha": ASHA}
     if method not in classes:
         raise ValueError(f"unknown fidelity method {method!r}; known: {sorted(classes)}")
     return classes[method](**data)
@@ -139,6 +157,7 @@ class Scheduler:
 
     def __init__(self, fidelity: SuccessiveHalving | None) -> None:
         self.fidelity = fidelity
+        self.asynchronous = isinstance(fidelity, ASHA)
         self._plans = fidelity.plans() if fidelity is not None else []
 
     def plan(self, bracket: int) -> BracketPlan:
@@ -160,6 +179,8 @@ class Scheduler:
         """How many new candidates may join now (None: any number) and their placement."""
         if self.fidelity is None:
             return None, {}
+        if self.asynchronous:  # a free worker may always start a new candidate
+            return None, {"bracket": 0, "rung": 0}
         brackets = [t.bracket for t in trials if t.bracket is not None]
         bracket = max(brackets) if brackets else 0
         members = self._members(trials, bracket)
@@ -196,7 +217,7 @@ class Scheduler:
         return (trial.rung or 0) >= len(self.plan(trial.bracket).fidelities) - 1
 
     def decide(
-        self, trials: Sequence[TrialRecord], *, accepting: bool
+        self, trials: Sequence[TrialRecord], *, accepting: bool, free: int | None = None
     ) -> tuple[list[TrialRecord], list[TrialRecord]]:
         """Rungs that are complete now: ``(promoted, pruned)`` trials.
 
@@ -204,11 +225,15 @@ class Scheduler:
             trials: every trial of the study.
             accepting: whether new candidates may still be created; when not, a bracket that
                 is not full is decided with the candidates it has.
+            free: evaluations that could start now (free workers less queued work); ASHA
+                promotes at most this many (None: no limit), successive halving ignores it.
         """
         promoted: list[TrialRecord] = []
         pruned: list[TrialRecord] = []
         if self.fidelity is None:
             return promoted, pruned
+        if self.asynchronous:
+            return self._decide_async(trials, accepting=accepting, free=free)
         for bracket in sorted({t.bracket for t in trials if t.bracket is not None}):
             members = self._members(trials, bracket)
             plan = self.plan(bracket)
@@ -231,3 +256,20 @@ class Scheduler:
                 pruned.extend(ranked[keep:])
                 break
         return promoted, pruned
+
+    def _decide_async(
+        self, trials: Sequence[TrialRecord], *, accepting: bool, free: int | None
+    ) -> tuple[list[TrialRecord], list[TrialRecord]]:
+        """ASHA: promote into free workers; once nothing can run any more, drop the rest."""
+        assert self.fidelity is not None
+        promoted = asha_promotions(
+            trials,
+            eta=self.fidelity.eta,
+            rungs=len(self._plans[0].fidelities),
+            awaiting=self._awaiting,
+            free=free,
+        )
+        running = any(t.state == TrialState.RUNNING for t in trials)
+        if promoted or accepting or running or self.runnable(trials):
+            return promoted, []
+        return [], [t for t in trials if self._awaiting(t)]

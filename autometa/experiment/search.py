@@ -142,8 +142,8 @@ def search(
             evaluated with ``trial_seed(seed, n)``). Same seed, same device, one worker: same
             search.
         strategy_options: keyword options for ``make_strategy`` when ``strategy`` is a name.
-        fidelity: a :class:`SuccessiveHalving` or :class:`Hyperband` plan over meta-iterations,
-            or None to evaluate every candidate fully.
+        fidelity: a :class:`SuccessiveHalving`, :class:`Hyperband` or :class:`ASHA` plan over
+            meta-iterations, or None to evaluate every candidate fully.
         progress: report progress on stderr: a bar on a terminal, a plain line per finished
             trial (and at least every 30 s) elsewhere; False for silence; or a
             :class:`ProgressBar` to use (another stream or ``line_interval``).

@@ -108,3 +108,17 @@ class Curves:
                     break
         metrics = {"learning_curve": curve}
         return EvalResult(status="ok", score=curve[-1], metrics=metrics, fidelity=len(curve))
+
+
+class CallLog:
+    """Synthetic scores (full fidelity 90); each evaluation appends ``"<seed> <meta_iterations>"``
+    to ``path`` as it starts, so a test sees the order in which workers got their jobs."""
+
+    def __init__(self, path):
+        self.path = str(path)
+        self.objective = SyntheticObjective(full_fidelity=90)
+
+    def __call__(self, graph, *, seed, device=None, meta_iterations=None):
+        with open(self.path, "a") as log:
+            log.write(f"{seed} {meta_iterations}\n")
+        return self.objective(graph, seed=seed, device=device, meta_iterations=meta_iterations)
