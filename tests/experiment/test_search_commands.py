@@ -117,7 +117,11 @@ def test_all_failed_exits_1(tmp_path, capsys):
 
 def test_ctrl_c_exits_130_and_resume_finishes(tmp_path):
     db = tmp_path / "int.db"
-    cmd = [sys.executable, "-c", "import sys; from autometa.cli import main; sys.exit(main())",
+    # A shell started in the background (``cmd &``, nohup) hands its children SIGINT ignored;
+    # the search is started as a terminal would start it, with Python's own handler.
+    start = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+             "from autometa.cli import main; sys.exit(main())")  # fmt: skip
+    cmd = [sys.executable, "-c", start,
            "search", DAG, "--objective", "synthetic", "--eval-option", "delay=0.3",
            "--trials", "30", "--workers", "2", "--storage", str(db)]  # fmt: skip
     # 30 trials of 0.3 s on 2 workers take 4.5 s: Ctrl-C lands mid-search even on a busy machine
