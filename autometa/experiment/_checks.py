@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import math
-import numbers
 import os
 import re
 import sqlite3
@@ -14,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from autometa.errors import ConfigurationError, StorageError
-from autometa.experiment.budget import Budget
+from autometa.experiment.budget import Budget, is_positive_number, is_whole
 from autometa.experiment.storage.base import BaseStorage, sessions_to_end
 from autometa.experiment.storage.sqlite import SQLiteStorage
 from autometa.experiment.trial import SessionInfo, StudyInfo
@@ -39,10 +37,6 @@ MAX_SEED = 2**63 - 1
 """The largest search seed: the study stores it as a signed 64-bit SQLite INTEGER."""
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
 def check_arguments(
     *, budget: Any, seed: Any, workers: Any, trial_timeout: Any, seeds: Any, batch: Any
 ) -> None:
@@ -55,27 +49,22 @@ def check_arguments(
         raise ConfigurationError(
             f"`budget` must be a Budget (e.g. Budget(trials=20)) or None, got {budget!r}"
         )
-    if not _is_int(seed) or not 0 <= seed <= MAX_SEED:
+    if not is_whole(seed) or not 0 <= seed <= MAX_SEED:
         raise ConfigurationError(
             f"`seed` must be an int in [0, 2**63 - 1] (it is stored as a 64-bit integer), "
             f"got {seed!r}"
         )
-    if not _is_int(workers) or workers < 0:
+    if not is_whole(workers) or workers < 0:
         raise ConfigurationError(
             f"`workers` must be an int >= 0 (0 evaluates in this process), got {workers!r}"
         )
-    if trial_timeout is not None and (
-        isinstance(trial_timeout, bool)
-        or not isinstance(trial_timeout, numbers.Real)
-        or not math.isfinite(trial_timeout)
-        or trial_timeout <= 0
-    ):
+    if trial_timeout is not None and not is_positive_number(trial_timeout):
         raise ConfigurationError(
             f"`trial_timeout` must be a finite number of seconds > 0 or None, got "
             f"{trial_timeout!r}"
         )
     for name, value in (("seeds", seeds), ("batch", batch)):
-        if not _is_int(value) or value < 1:
+        if not is_whole(value) or value < 1:
             raise ConfigurationError(f"`{name}` must be an int >= 1, got {value!r}")
 
 

@@ -9,7 +9,22 @@ from typing import Any
 
 from autometa.errors import ConfigurationError
 
-__all__ = ["Budget", "Usage"]
+__all__ = ["Budget", "Usage", "is_positive_number", "is_whole"]
+
+
+def is_whole(value: Any) -> bool:
+    """An integer (numpy's included), and not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def is_positive_number(value: Any) -> bool:
+    """A finite real number above 0, and not a bool."""
+    return (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    )
 
 
 @dataclass(frozen=True)
@@ -53,19 +68,14 @@ class Budget:
             value = getattr(self, name)
             if value is None:
                 continue
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            if not is_whole(value) or value < 1:
                 raise ConfigurationError(
                     f"Budget `{name}` must be an int >= 1 or None, got {name}={value!r}"
                 )
             object.__setattr__(self, name, int(value))  # numpy ints become plain ints
         value = self.seconds
         if value is not None:
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, numbers.Real)
-                or not math.isfinite(value)
-                or value <= 0
-            ):
+            if not is_positive_number(value):
                 raise ConfigurationError(
                     f"Budget `seconds` must be a finite number > 0 or None, got seconds={value!r}"
                 )
