@@ -25,6 +25,8 @@ from autometa.experiment import (
 )
 from autometa.experiment._pruning import JobReporting, PruneContext
 from autometa.experiment.pruners import dominates
+from autometa.meta import MAMLEvaluator, SyntheticObjective
+from autometa.space import load_space
 
 SPACE = {
     "name": "widths",
@@ -122,6 +124,19 @@ def test_the_hook_records_how_many_finished_trials_dominated_it():
     unknown = JobReporting(PruneContext(pruner, {}, 3, points, ("params",), None), seeds=1)
     unknown.reporters()[0].report(3, 0.0)
     assert not unknown.hook.should_stop()
+
+
+def test_the_evaluators_know_a_candidates_costs_before_it_runs():
+    graph = load_space(SPACE).sample(seed=4)
+    maml = MAMLEvaluator(
+        "navigation2d", 2, num_tasks=2, episodes_per_task=2, test_tasks=2, test_episodes=2,
+        traced=False, family_options={"horizon": 5},
+    )  # fmt: skip
+    known = maml.cost_objectives(graph)
+    assert set(known) == {"params", "macs"} and known["params"] > 0
+    assert known == maml(graph, seed=0, device="cpu").objectives
+    synthetic = SyntheticObjective()
+    assert synthetic.cost_objectives(graph) == synthetic(graph, seed=0).objectives
 
 
 # -- searches --------------------------------------------------------------------------------
