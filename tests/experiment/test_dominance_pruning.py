@@ -23,8 +23,16 @@ from autometa.experiment import (
     make_pruner,
     search,
 )
-from autometa.experiment._pruning import JobReporting, PruneContext
+from autometa.experiment._pruning import (
+    JobReporting,
+    PruneContext,
+    cost_names,
+    job_contexts,
+    prune_context,
+)
 from autometa.experiment.pruners import dominates
+from autometa.experiment.trial import TrialRecord
+from autometa.graph import to_json
 from autometa.meta import MAMLEvaluator, SyntheticObjective
 from autometa.space import load_space
 
@@ -124,6 +132,36 @@ def test_the_hook_records_how_many_finished_trials_dominated_it():
     unknown = JobReporting(PruneContext(pruner, {}, 3, points, ("params",), None), seeds=1)
     unknown.reporters()[0].report(3, 0.0)
     assert not unknown.hook.should_stop()
+
+
+def _done(number, curve, objectives, state=TrialState.DONE):
+    return TrialRecord(
+        number=number, state=state, key=f"k{number}", graph_json={}, values={},
+        objectives=objectives, metrics={"intermediate_values": curve},
+    )  # fmt: skip
+
+
+def test_the_context_holds_the_finished_points_and_each_job_its_costs():
+    assert cost_names({"params": 1, "macs": 2}, 2) == ("params",)
+    assert cost_names({"params": 1, "macs": 2}, 3) == ("params", "macs")
+    assert cost_names({"params": 1}, 3) == () and cost_names({"params": 1}, 1) == ()
+    trials = [
+        _done(0, [[1, 0.5], [2, 0.7]], {"params": 100.0, "macs": 90.0}),
+        _done(1, [[1, 0.2]], {"params": "many"}),  # a damaged record: no point, still a value
+        _done(2, [[1, 0.9]], {"params": 10.0}, state=TrialState.PRUNED),  # not a reference
+    ]
+    context = prune_context(DominancePruner(), trials, ("params",))
+    assert context.points == {1: ((0.5, 100.0),), 2: ((0.7, 100.0),)}
+    assert context.history == {1: (0.2, 0.5), 2: (0.7,)} and context.finished == 2
+    assert prune_context(make_pruner("median"), trials, ("params",)).points == {}
+    graphs = [load_space(SPACE).sample(seed=s) for s in (0, 1)]
+    jobs = job_contexts(DominancePruner(), trials, [to_json(g) for g in graphs], SizedCurves(), 2)
+    assert [c.costs for c in jobs] == [
+        (SizedCurves().cost_objectives(g)["params"],) for g in graphs
+    ]
+    assert jobs[0].cost_names == ("params",) and jobs[0].points == context.points
+    bad = job_contexts(DominancePruner(), trials, [{"nodes": "x"}], SizedCurves(), 2)
+    assert bad[0].costs is None  # a graph whose costs cannot be counted is never pruned
 
 
 def test_the_evaluators_know_a_candidates_costs_before_it_runs():
