@@ -143,7 +143,9 @@ def add_search(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--pruner", default=None, metavar="NAME",
         help="stop trials whose learning curve falls behind the finished trials': median, "
-        "percentile:P (keep the top P%%) or none (default; see docs/pruning.md)",
+        "percentile:P (keep the top P%%), dominated:K (multi-objective strategies such as "
+        "nsga2: stop when K finished trials are better and no bigger; default K 3) or none "
+        "(default; see docs/pruning.md)",
     )  # fmt: skip
     p.add_argument(
         "--storage", type=storage_path, default=None,

@@ -34,6 +34,7 @@ from autometa.experiment.fidelity import ASHA, BracketPlan, Hyperband, Successiv
 from autometa.experiment.progress import ProgressBar
 from autometa.experiment.pruners import (
     PRUNERS,
+    DominancePruner,
     MedianPruner,
     PercentilePruner,
     Pruner,
@@ -79,6 +80,7 @@ __all__ = [
     "Budget",
     "Callback",
     "CallbackList",
+    "DominancePruner",
     "Final",
     "FinalRun",
     "Hyperband",

@@ -24,6 +24,7 @@ __all__ = [
     "MAX_SEED",
     "check_arguments",
     "check_evaluator",
+    "check_pruner",
     "evaluator_changes",
     "start_over",
     "wrap_strategy_error",
@@ -90,6 +91,30 @@ def check_evaluator(evaluator: Any, space: Any, fidelity: Any) -> None:
         raise ConfigurationError(
             f"a fidelity plan ({type(fidelity).__name__}) calls the evaluator with "
             f"meta_iterations=, which {type(evaluator).__name__}.__call__ does not take"
+        )
+
+
+def check_pruner(pruner: Any, strategy: Any, strategy_name: str, evaluator: Any) -> None:
+    """Refuse a pruner that compares costs (``dominated``) where it cannot: with a strategy
+    that optimises the score alone (the costs would stop candidates the strategy does not
+    rank by them), or with an evaluator that cannot say a candidate's costs before it runs.
+
+    Raises:
+        ConfigurationError: one line naming the pruner and what it needs.
+    """
+    if pruner is None or not getattr(pruner, "uses_costs", False):
+        return
+    label = f"`pruner` {pruner.name!r}"
+    n = int(getattr(strategy, "n_objectives", 1) or 1)
+    if n < 2:
+        raise ConfigurationError(
+            f"{label} needs a multi-objective strategy (such as 'nsga2'); strategy "
+            f"{strategy_name!r} optimises the score alone: use 'median' or 'percentile:P'"
+        )
+    if not callable(getattr(evaluator, "cost_objectives", None)):
+        raise ConfigurationError(
+            f"{label} needs each candidate's costs before it runs: "
+            f"{type(evaluator).__name__} has no cost_objectives(graph) method"
         )
 
 

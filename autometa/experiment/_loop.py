@@ -13,7 +13,7 @@ from autometa.experiment._failures import describe_failure, failure_kind
 from autometa.experiment._final import Final, run_final_stage
 from autometa.experiment._lease import Lease
 from autometa.experiment._memory import check_memory
-from autometa.experiment._pruning import prune_context
+from autometa.experiment._pruning import job_contexts
 from autometa.experiment._rungs import new_iterations, state_bytes, stored_state
 from autometa.experiment._worker import Job, Outcome, batch_job
 from autometa.experiment.budget import Budget, Usage
@@ -368,16 +368,18 @@ class SearchLoop:
     def _submit(self, trials: list[TrialRecord]) -> None:
         """Start ``trials`` as one job (a batch when there are several)."""
         jobs = []
-        pruning = None
+        pruning: list[Any] = [None] * len(trials)
         if self.pruner is not None:  # the finished trials now: the workers decide with these
-            pruning = prune_context(self.pruner, self.trials.values())
-        for trial in trials:
+            n = int(getattr(self.strategy, "n_objectives", 1) or 1)
+            graphs = [t.graph_json for t in trials]
+            pruning = job_contexts(self.pruner, self.trials.values(), graphs, self.evaluator, n)
+        for trial, context in zip(trials, pruning):
             fidelity = self.scheduler.job_fidelity(trial)
             states = self.seeds == 1 and fidelity is not None  # rungs that continue
             job = Job(
                 trial.number, trial.graph_json, trial.seed, fidelity,
                 tuple(seed_list(trial.seed, self.seeds)) if self.seeds > 1 else (),
-                pruning=pruning,
+                pruning=context,
                 resume=stored_state(self.storage, trial) if states and trial.rung else None,
                 keep_state=states and not self.scheduler.is_final(trial),
             )  # fmt: skip

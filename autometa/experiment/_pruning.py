@@ -5,17 +5,24 @@ sorted values the finished trials reported there (:func:`prune_context`, compute
 trials in storage when the job is submitted). The worker decides locally with a
 :class:`PruneHook`, so the process and Ray executors need no channel back to the driver; the
 price is staleness: a decision uses the trials finished when the job was submitted.
+
+A pruner that compares cost objectives too (:attr:`Pruner.uses_costs`, the ``dominated``
+rule) gets, per step, the finished trials' ``(value, *costs)`` points, and each job carries
+its own candidate's costs, computed by the driver from the graph before the job is sent
+(``evaluator.cost_objectives(graph)``).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from autometa.errors import ConfigurationError
 from autometa.experiment.pruners import Pruner
 from autometa.experiment.trial import TrialRecord, TrialState
+from autometa.graph import from_json
 from autometa.meta.result import EvalResult
 
 __all__ = [
@@ -24,7 +31,10 @@ __all__ = [
     "PruneHook",
     "SeedGroup",
     "JobReporting",
+    "cost_names",
+    "costs_of",
     "intermediate_values",
+    "job_contexts",
     "prune_context",
     "pruned_result",
 ]
@@ -37,11 +47,47 @@ seeds at each step)."""
 @dataclass(frozen=True)
 class PruneContext:
     """What a worker needs to decide alone: the pruner, the finished trials' values at each
-    report step (sorted ascending) and how many trials had finished."""
+    report step (sorted ascending) and how many trials had finished.
+
+    For a pruner that :attr:`~Pruner.uses_costs`, also ``points``: the finished trials'
+    ``(value, *costs)`` at each step, the costs named by ``cost_names``; and ``costs``: the
+    job's own candidate's costs in that order (None when unknown: then it is not pruned).
+    """
 
     pruner: Pruner
     history: dict[int, tuple[float, ...]] = field(default_factory=dict)
     finished: int = 0
+    points: dict[int, tuple[tuple[float, ...], ...]] = field(default_factory=dict)
+    cost_names: tuple[str, ...] = ()
+    costs: tuple[float, ...] | None = None
+
+
+def cost_names(objectives: Mapping[str, object], n_objectives: int) -> tuple[str, ...]:
+    """The objectives a strategy of ``n_objectives`` minimises besides the score, as the
+    search tells them: ``params`` for two objectives when there is one, else the first
+    ``n_objectives - 1`` of ``objectives`` (empty when there are too few)."""
+    if n_objectives < 2:
+        return ()
+    if n_objectives == 2 and "params" in objectives:
+        return ("params",)
+    names = tuple(objectives)[: n_objectives - 1]
+    return names if len(names) == n_objectives - 1 else ()
+
+
+def costs_of(objectives: object, names: tuple[str, ...]) -> tuple[float, ...] | None:
+    """The values of ``names`` in ``objectives`` (a trial's stored objectives: untrusted),
+    or None when one is missing or not a finite number."""
+    if not names or not isinstance(objectives, Mapping):
+        return None
+    out = []
+    for name in names:
+        value = objectives.get(name)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        if not math.isfinite(value):
+            return None
+        out.append(float(value))
+    return tuple(out)
 
 
 def intermediate_values(trial: TrialRecord) -> list[tuple[int, float]]:
@@ -62,27 +108,82 @@ def intermediate_values(trial: TrialRecord) -> list[tuple[int, float]]:
     return out
 
 
-def prune_context(pruner: Pruner, trials: Iterable[TrialRecord]) -> PruneContext:
+def prune_context(
+    pruner: Pruner, trials: Iterable[TrialRecord], names: tuple[str, ...] = ()
+) -> PruneContext:
     """The context for jobs submitted now: the values of every evaluated ``DONE`` trial
-    (copies of another trial's score left out) at each step they reported."""
+    (copies of another trial's score left out) at each step they reported.
+
+    With cost ``names`` and a pruner that uses costs, the points of the finished trials whose
+    stored objectives hold every cost too (the others still set ``history``)."""
     history: dict[int, list[float]] = {}
+    points: dict[int, list[tuple[float, ...]]] = {}
     finished = 0
+    with_costs = pruner.uses_costs and bool(names)
     for trial in trials:
         if trial.state != TrialState.DONE or trial.duplicate_of is not None:
             continue
         values = intermediate_values(trial)
         finished += bool(values)
+        costs = costs_of(trial.objectives, names) if with_costs else None
         for step, value in values:
             history.setdefault(step, []).append(value)
-    return PruneContext(pruner, {s: tuple(sorted(v)) for s, v in history.items()}, finished)
+            if costs is not None:
+                points.setdefault(step, []).append((value, *costs))
+    return PruneContext(
+        pruner,
+        {s: tuple(sorted(v)) for s, v in history.items()},
+        finished,
+        {s: tuple(v) for s, v in points.items()},
+        names if with_costs else (),
+    )
+
+
+def _known_costs(evaluator: Any, graph_json: dict[str, Any]) -> dict[str, Any] | None:
+    """``evaluator.cost_objectives(graph)``, or None when the candidate's cannot be computed
+    (a bad graph: its evaluation says what is wrong)."""
+    try:
+        known = evaluator.cost_objectives(from_json(graph_json))
+    except ConfigurationError:
+        raise
+    except Exception:  # noqa: BLE001 - a bad candidate is failed by its evaluation
+        return None
+    return known if isinstance(known, Mapping) else None
+
+
+def job_contexts(
+    pruner: Pruner,
+    trials: Iterable[TrialRecord],
+    graphs: list[dict[str, Any]],
+    evaluator: Any,
+    n_objectives: int,
+) -> list[PruneContext]:
+    """One context per job about to be submitted (``graphs``: their candidates' node-link
+    JSON), from the finished ``trials``.
+
+    A pruner that uses costs gets the candidates' costs from ``evaluator.cost_objectives``,
+    for the objectives a strategy of ``n_objectives`` minimises (:func:`cost_names`); the
+    other pruners get one shared context, as before.
+
+    Raises:
+        ConfigurationError: from ``cost_objectives``, for settings no candidate can run with.
+    """
+    if not pruner.uses_costs:
+        return [prune_context(pruner, trials)] * len(graphs)
+    known = [_known_costs(evaluator, g) for g in graphs]
+    names = next((cost_names(k, n_objectives) for k in known if k), ())
+    context = prune_context(pruner, trials, names)
+    return [replace(context, costs=costs_of(k, names) if k else None) for k in known]
 
 
 class PruneHook:
     """The reporter of one trial: records its values and decides with its context.
 
     ``report(step, value)`` records; ``should_stop()`` asks the pruner about the latest step
-    with the trial's best value so far. Once it says stop it keeps saying so, and
-    :attr:`step`, :attr:`value` and :attr:`threshold` say what decided it.
+    with the trial's best value so far (and, for a pruner that uses costs, the candidate's
+    costs). Once it says stop it keeps saying so, and :attr:`step`, :attr:`value` and
+    :attr:`threshold` (or :attr:`dominated_by`, the finished trials that dominated it) say
+    what decided it.
     """
 
     def __init__(self, context: PruneContext) -> None:
@@ -92,6 +193,7 @@ class PruneHook:
         self.step: int | None = None
         self.value: float | None = None
         self.threshold: float | None = None
+        self.dominated_by: int | None = None
 
     def report(self, step: int, value: float) -> None:
         """Record ``value`` at ``step`` (a later report at the same step replaces it)."""
@@ -105,9 +207,18 @@ class PruneHook:
         step = max(self.values)
         finite = [v for s, v in self.values.items() if s <= step and math.isfinite(v)]
         best = max(finite, default=math.nan)
-        history = self.context.history.get(step, ())
-        pruner = self.context.pruner
-        if pruner.decide(step, best, history, self.context.finished):
+        context, pruner = self.context, self.context.pruner
+        if pruner.uses_costs:
+            if context.costs is None or not context.cost_names:
+                return False  # costs unknown: the rule cannot compare this candidate
+            points = context.points.get(step, ())
+            count = pruner.decide_point(step, (best, *context.costs), points, context.finished)
+            if count is not None:
+                self.stopped, self.step, self.value = True, step, best
+                self.dominated_by = count
+            return self.stopped
+        history = context.history.get(step, ())
+        if pruner.decide(step, best, history, context.finished):
             self.stopped, self.step, self.value = True, step, best
             self.threshold = pruner.threshold(history)
         return self.stopped
@@ -160,8 +271,10 @@ def pruned_result(hook: PruneHook, results: list[Any], curve: dict[int, float]) 
 
     ``metrics`` keeps the first seed's metrics (its curve so far) and adds ``pruned_step``,
     ``pruned_value`` (the best value so far that the pruner compared), ``pruned_threshold``
-    (the value it had to reach, when the rule has one) and ``curve``, the values reported
-    up to the step (the mean over the seeds at each step).
+    (the value it had to reach, when the rule has one; None for the dominance rule, which
+    adds ``pruned_dominated_by``, how many finished trials dominated it, and
+    ``pruned_costs``, the costs it was compared with) and ``curve``, the values reported up
+    to the step (the mean over the seeds at each step).
     """
     first = next((r for r in results if isinstance(r, EvalResult)), None)
     metrics = dict(first.metrics) if first is not None else {}
@@ -172,6 +285,7 @@ def pruned_result(hook: PruneHook, results: list[Any], curve: dict[int, float]) 
         pruned_step=step,
         pruned_value=hook.value,
         pruned_threshold=hook.threshold,
+        **_dominance(hook),
         **{INTERMEDIATE: [[s, v] for s, v in sorted(kept.items())]},
     )
     return EvalResult(
@@ -181,6 +295,14 @@ def pruned_result(hook: PruneHook, results: list[Any], curve: dict[int, float]) 
         metrics=metrics,
         fidelity=step,
     )
+
+
+def _dominance(hook: PruneHook) -> dict[str, Any]:
+    """What the dominance rule adds to a pruned trial's metrics (nothing for other rules)."""
+    if hook.dominated_by is None or hook.context.costs is None:
+        return {}
+    names, costs = hook.context.cost_names, hook.context.costs
+    return {"pruned_dominated_by": hook.dominated_by, "pruned_costs": dict(zip(names, costs))}
 
 
 class JobReporting:

@@ -7,8 +7,13 @@ follow Optuna's ``MedianPruner`` and ``PercentilePruner`` (Akiba et al., 2019, s
 of the finished trials' values at the step, and no decision is taken before
 ``n_startup_trials`` trials have finished or before ``n_warmup_steps`` steps.
 
-Pruners are chosen by name (``"median"``, ``"percentile:25"``, ``"none"``) through
-:data:`PRUNERS` and :func:`make_pruner`, or passed as objects; see ``docs/pruning.md``.
+:class:`DominancePruner` (``"dominated:3"``) is the multi-objective rule for searches whose
+strategy also minimises costs (NSGA-II): a trial stops when enough finished trials beat it on
+the value at the step *and* on every cost, so a small network that learns slowly is kept.
+
+Pruners are chosen by name (``"median"``, ``"percentile:25"``, ``"dominated:3"``, ``"none"``)
+through :data:`PRUNERS` and :func:`make_pruner`, or passed as objects; see
+``docs/pruning.md``.
 """
 
 from __future__ import annotations
@@ -23,10 +28,12 @@ from autometa.registry import Registry
 
 __all__ = [
     "PRUNERS",
+    "DominancePruner",
     "MedianPruner",
     "PercentilePruner",
     "Pruner",
     "make_pruner",
+    "dominates",
     "percentile",
 ]
 
@@ -56,6 +63,8 @@ class Pruner(ABC):
     """
 
     name = "pruner"
+    uses_costs = False
+    """True for a rule that needs the trial's cost objectives (:meth:`decide_point`)."""
 
     def __init__(self, n_startup_trials: int = 5, n_warmup_steps: int = 0) -> None:
         for label, value in (("n_startup_trials", n_startup_trials),
@@ -81,11 +90,16 @@ class Pruner(ABC):
     def decide(self, step: int, value: float, history: Sequence[float], finished: int) -> bool:
         """:meth:`should_prune` after the warm-up: never before ``n_warmup_steps`` or before
         ``n_startup_trials`` trials have ``finished``, never on a NaN value or no history."""
-        if step < self.n_warmup_steps or finished < self.n_startup_trials or not history:
+        if self.warming_up(step, finished) or not history:
             return False
         if not math.isfinite(value):
             return False
         return bool(self.should_prune(step, value, history))
+
+    def warming_up(self, step: int, finished: int) -> bool:
+        """Whether no decision may be taken yet: before ``n_warmup_steps`` or before
+        ``n_startup_trials`` trials have ``finished``."""
+        return step < self.n_warmup_steps or finished < self.n_startup_trials
 
     def threshold(self, history: Sequence[float]) -> float | None:
         """The value a trial must reach not to be pruned, when the rule has one (for the
@@ -155,17 +169,95 @@ class MedianPruner(PercentilePruner):
         return out
 
 
+def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
+    """Whether point ``a`` dominates ``b``: ``(value, *costs)`` points, the value maximised
+    and the costs minimised; at least as good on every objective, strictly better on one."""
+    if len(a) != len(b) or not a:
+        return False
+    if a[0] < b[0] or any(x > y for x, y in zip(a[1:], b[1:])):
+        return False
+    return a[0] > b[0] or any(x < y for x, y in zip(a[1:], b[1:]))
+
+
+class DominancePruner(Pruner):
+    """Stops a trial whose point is dominated by at least ``min_dominating`` finished trials.
+
+    For multi-objective searches (NSGA-II): at a report step a trial's point is its best
+    value so far paired with its cost objectives (those the strategy minimises, e.g.
+    parameters and MACs, known from its graph before it runs); the finished trials' points
+    are their values at the same step with their costs. A trial that some finished trial
+    beats on the value and matches or beats on every cost cannot reach the Pareto front
+    unless its curve overtakes that trial's later; with ``min_dominating`` such trials
+    (the default 3) one lucky or noisy curve is not enough to stop it, and a trial that is
+    the smallest or the fastest learner at its size is never stopped, however low its value.
+    A median rule on the value alone would stop exactly the small networks that NSGA-II
+    keeps for their size.
+
+    Without costs (:meth:`should_prune`, values only) dominance is being beaten on the value:
+    the trial stops when ``min_dominating`` finished values are higher.
+
+    Args:
+        min_dominating: finished trials that must dominate the trial's point (an int >= 1).
+        n_startup_trials: as :class:`Pruner`.
+        n_warmup_steps: as :class:`Pruner`.
+    """
+
+    name = "dominated"
+    uses_costs = True
+
+    def __init__(
+        self, min_dominating: int = 3, n_startup_trials: int = 5, n_warmup_steps: int = 0
+    ) -> None:
+        super().__init__(n_startup_trials, n_warmup_steps)
+        whole = isinstance(min_dominating, float) and min_dominating.is_integer()
+        if (
+            isinstance(min_dominating, bool)
+            or not (isinstance(min_dominating, int) or whole)
+            or min_dominating < 1
+        ):
+            raise ConfigurationError(
+                f"pruner 'dominated': min_dominating must be an int >= 1, got {min_dominating!r}"
+            )
+        self.min_dominating = int(min_dominating)
+
+    def count_dominating(self, point: Sequence[float], points: Sequence[Sequence[float]]) -> int:
+        """How many of ``points`` dominate ``point`` (see :func:`dominates`)."""
+        return sum(dominates(other, point) for other in points)
+
+    def should_prune(self, step: int, value: float, history: Sequence[float]) -> bool:
+        return sum(v > value for v in history) >= self.min_dominating
+
+    def decide_point(
+        self, step: int, point: Sequence[float], points: Sequence[Sequence[float]], finished: int
+    ) -> int | None:
+        """How many finished points dominate ``point`` when that stops the trial, else None.
+
+        ``point`` is ``(value, *costs)``; no decision during the warm-up, on a NaN value or
+        cost, or without points at the step.
+        """
+        if self.warming_up(step, finished) or not points:
+            return None
+        if not all(math.isfinite(x) for x in point):
+            return None
+        count = self.count_dominating(point, points)
+        return count if count >= self.min_dominating else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "min_dominating": self.min_dominating}
+
+
 PRUNERS: Registry[Any] = Registry("pruner")
 """Pruner classes by name; ``"none"`` (no pruning) is understood by :func:`make_pruner`."""
 PRUNERS.register("median", MedianPruner)
 PRUNERS.register("percentile", PercentilePruner)
+PRUNERS.register("dominated", DominancePruner)
 
 
 def make_pruner(spec: Any) -> Pruner | None:
     """A pruner from a name, ``"name:argument"``, a :meth:`Pruner.to_dict` dict or an object.
 
     ``None`` and ``"none"`` mean no pruning (None). ``"percentile:25"`` passes 25 as the
-    pruner's first argument (its percentile).
+    pruner's first argument (its percentile), ``"dominated:3"`` its ``min_dominating``.
 
     Raises:
         ConfigurationError: an unknown name (with the valid ones), a bad argument or option.

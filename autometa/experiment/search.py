@@ -15,6 +15,7 @@ from autometa.experiment._callbacks import Callback, CallbackList
 from autometa.experiment._checks import (
     check_arguments,
     check_evaluator,
+    check_pruner,
     check_same_scoring,
     check_same_study,
     current_evaluator,
@@ -183,7 +184,9 @@ def search(
         pruner: stop trials whose learning curve falls behind the finished trials' (recorded
             ``PRUNED``, ``docs/pruning.md``): ``"median"``, ``"percentile:25"``, ``"none"``
             or a :class:`~autometa.experiment.pruners.Pruner`; None: no pruning. Not with
-            ``fidelity``.
+            ``fidelity``. ``"dominated:3"`` (multi-objective strategies only, with an
+            evaluator that has ``cost_objectives(graph)``) stops a trial that 3 finished
+            trials beat on the value and on every cost.
 
     Returns:
         The :class:`SearchResult` read back from storage.
@@ -243,6 +246,7 @@ def search(
             "`pruner` and `fidelity` cannot be combined: choose learning-curve pruning or "
             "multi-fidelity rungs"
         )
+    check_pruner(prune, strat, strategy_name, evaluator)
     if storage is None:
         storage = default_storage_path(space_obj.name, strategy_name, seed)
     if max_memory != AUTO and not (

@@ -10,15 +10,27 @@ import math
 import time
 from typing import Any
 
+import networkx as nx
 import torch
 
 from autometa.errors import EvaluationError
 from autometa.meta.config import MAMLConfig
 from autometa.meta.inner import split_meta
 from autometa.meta.result import EvalResult, Trained, runtime_versions
-from autometa.policy import GraphPolicy
+from autometa.policy import GraphPolicy, count_macs, count_params, space_dims
 
-__all__ = ["pruned_result", "scored_result"]
+__all__ = ["graph_objectives", "pruned_result", "scored_result"]
+
+
+def graph_objectives(graph: nx.DiGraph, family: Any) -> dict[str, float]:
+    """The ``objectives`` a result for ``graph`` on ``family`` carries (``params``, ``macs``),
+    counted from the graph without building the policy; only the family's spaces are read.
+
+    Raises:
+        GraphValidationError: the graph is not a valid candidate.
+    """
+    io = space_dims(family.single_observation_space, family.single_action_space)
+    return {"params": float(count_params(graph, *io)), "macs": float(count_macs(graph, *io))}
 
 
 def scored_result(

@@ -25,7 +25,7 @@ from autometa.errors import (
     UnknownNameError,
 )
 from autometa.meta._population_eval import evaluate_population
-from autometa.meta._scoring import pruned_result, scored_result
+from autometa.meta._scoring import graph_objectives, pruned_result, scored_result
 from autometa.meta._training import Adaptation, adapt_to_tasks, meta_train, meta_train_state
 from autometa.meta.allocator import tune_cpu_allocator
 from autometa.meta.config import (
@@ -242,6 +242,12 @@ class MAMLEvaluator:
                 ) from exc
             self._families[key] = family
         return self._families[key]
+
+    def cost_objectives(self, graph: nx.DiGraph) -> dict[str, float]:
+        """The objectives of ``graph``'s result known before it runs: ``params`` and ``macs``
+        (what a multi-objective search minimises; the ``dominated`` pruner compares them)."""
+        family = self.family("cpu") if isinstance(self.task_family, str) else self.task_family
+        return graph_objectives(graph, family)
 
     def estimate_memory(self, graph: nx.DiGraph, meta_iterations: int | None = None) -> int:
         """Bytes an evaluation of ``graph`` needs at its peak, estimated without running it.

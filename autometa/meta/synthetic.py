@@ -188,6 +188,10 @@ class SyntheticObjective:
             "inner_steps": int(hyper.get("inner_steps", 2)),
         }
 
+    def cost_objectives(self, graph: nx.DiGraph) -> dict[str, float]:
+        """The objectives of ``graph``'s result known before it runs (``params``)."""
+        return {"params": float(self.features(graph)["params"])}
+
     def score(self, graph: nx.DiGraph) -> float:
         """The full-fidelity score of ``graph`` (see the class docstring)."""
         return self._score(self.features(graph))

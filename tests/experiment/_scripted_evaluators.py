@@ -11,6 +11,7 @@ from pathlib import Path
 from autometa.meta.reporting import is_report_step
 from autometa.meta.result import EvalResult
 from autometa.meta.synthetic import SyntheticObjective
+from autometa.policy import count_params
 
 
 class Scripted:
@@ -122,3 +123,18 @@ class CallLog:
         with open(self.path, "a") as log:
             log.write(f"{seed} {meta_iterations}\n")
         return self.objective(graph, seed=seed, device=device, meta_iterations=meta_iterations)
+
+
+class SizedCurves(Curves):
+    """:class:`Curves` whose results carry the candidate's size as the ``params`` objective,
+    known before the evaluation through ``cost_objectives`` (for multi-objective pruning)."""
+
+    def cost_objectives(self, graph):
+        return {"params": float(count_params(graph, 2, 2))}
+
+    def __call__(self, graph, *, seed, device=None, meta_iterations=None, reporter=None):
+        result = super().__call__(
+            graph, seed=seed, device=device, meta_iterations=meta_iterations, reporter=reporter
+        )
+        result.objectives = self.cost_objectives(graph)
+        return result

@@ -79,7 +79,8 @@ def test_pruners_are_made_by_name_and_refuse_bad_ones():
     with pytest.raises(ConfigurationError) as info:
         make_pruner("medain")
     assert str(info.value) == (
-        "unknown pruner 'medain'. Did you mean 'median'? Valid names: none, median, percentile"
+        "unknown pruner 'medain'. Did you mean 'median'? Valid names: none, dominated, median, "
+        "percentile"
     )
     with pytest.raises(ConfigurationError) as info:
         make_pruner("percentile:high")
@@ -240,7 +241,7 @@ def test_a_pruned_population_member_stops_alone():
     ("extra", "message"),
     [
         (["--pruner", "medain"], "argument --pruner: unknown pruner 'medain'. Did you mean "
-         "'median'? Valid names: none, median, percentile"),
+         "'median'? Valid names: none, dominated, median, percentile"),
         (["--pruner", "percentile:x"],
          "argument --pruner: pruner 'percentile:x': expected a number after ':', got 'x'"),
         (["--pruner", "median", "--fidelity", "hyperband"],
