@@ -17,8 +17,9 @@ from urllib.parse import urlparse
 
 from autometa.cli._logs import LOG_KINDS
 from autometa.errors import StorageError
+from autometa.experiment import EXECUTORS
 
-__all__ = ["MAX_WORKERS", "check_recipe", "check_workers", "stored_logs"]
+__all__ = ["MAX_WORKERS", "check_executor", "check_recipe", "check_workers", "stored_logs"]
 
 MAX_WORKERS = (os.cpu_count() or 1) * 4
 """The most workers a stored setting may start (4 per CPU of this machine); ``--workers``
@@ -74,6 +75,15 @@ def _strings(value: Any) -> None:
         raise _Bad("expected a list of strings")
 
 
+def _executor(value: Any) -> None:
+    """None (the default executor) or a name registered here: nothing is imported for it."""
+    if value is not None and (not isinstance(value, str) or value not in EXECUTORS):
+        raise _Bad(
+            f"{EXECUTORS.unknown_message(value)}; pass --executor NAME, or --import the module "
+            "that registers it"
+        )
+
+
 def _memory(value: Any) -> None:
     if value not in (None, "auto"):
         _int(1)(value)
@@ -98,7 +108,7 @@ _CHECKS: dict[str, Callable[[Any], None]] = {
     "seconds": _num(0),
     "budget_meta_iterations": _int(1, none=True),
     "workers": _int(0),
-    "executor": _of(None, "process", "ray", "inline"),
+    "executor": _executor,
     "ray_address": _kind(str, none=True),
     "gpus_per_trial": _num(0),
     "trial_timeout": _num(0),
@@ -129,6 +139,19 @@ def check_recipe(recipe: Any, path: Path, given: set[str]) -> None:
                 raise StorageError(f"{_where(path, 'cli.' + key)}: {exc}") from None
     if "workers" not in given:
         check_workers(recipe.get("workers", 1), path, "cli.workers")
+
+
+def check_executor(name: Any, path: Path, key: str = "executor") -> str | None:
+    """A stored executor name: None or a name registered in ``EXECUTORS``.
+
+    Raises:
+        StorageError: one line naming the setting, the valid names and the way out.
+    """
+    try:
+        _executor(name)
+    except _Bad as exc:
+        raise StorageError(f"{_where(path, key)}: {exc}") from None
+    return name
 
 
 def check_workers(workers: Any, path: Path, key: str = "workers") -> int:

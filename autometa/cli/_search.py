@@ -27,9 +27,9 @@ from autometa.experiment import (
     Budget,
     Final,
     Hyperband,
-    RayExecutor,
     SuccessiveHalving,
     default_storage_path,
+    make_executor,
     search,
 )
 from autometa.experiment._checks import MAX_SEED
@@ -65,8 +65,9 @@ def _add_run_options(p: argparse.ArgumentParser, resume: bool) -> None:
         help="parallel evaluations (0: in this process, for debugging)",
     )  # fmt: skip
     p.add_argument(
-        "--executor", choices=["process", "ray", "inline"], default=default,
-        help="where evaluations run (default: local worker processes)",
+        "--executor", default=default, metavar="NAME",
+        help="where evaluations run: process (local worker processes, the default), inline "
+        "(in this process), ray, or an executor registered by --import or a plugin",
     )  # fmt: skip
     p.add_argument("--ray-address", default=default, help="Ray cluster address (ray executor)")
     p.add_argument(
@@ -262,6 +263,27 @@ def _evaluator(recipe: dict[str, Any]) -> Any:
         raise _UsageError(f"argument --eval-option: {exc}") from exc
 
 
+def build_executor(recipe: dict[str, Any]) -> Any:
+    """The executor ``recipe["executor"]`` names, built with the recipe's settings; None
+    (the default, which follows ``--workers``) is left to ``search``.
+
+    Raises:
+        ValueError: an unknown name, with the valid names (``argument --executor: ...``).
+    """
+    if recipe["executor"] is None:
+        return None
+    try:
+        return make_executor(
+            recipe["executor"],
+            workers=recipe["workers"],
+            trial_timeout=recipe["trial_timeout"],
+            ray_address=recipe["ray_address"],
+            gpus_per_trial=recipe["gpus_per_trial"],
+        )
+    except ConfigurationError as exc:
+        raise ValueError(f"argument --executor: {exc}") from None
+
+
 def _execute(
     recipe: dict[str, Any], space: Any, no_progress: bool, command: str, **flags: bool
 ) -> int:
@@ -302,12 +324,7 @@ def _execute(
         if pruner is not None and fidelity is not None:
             raise ValueError("--pruner and --fidelity cannot be combined")
         callbacks = build_callbacks(list(recipe.get("log") or []))
-        executor = recipe["executor"]
-        if executor == "ray":
-            executor = RayExecutor(
-                recipe["ray_address"], recipe["gpus_per_trial"] or 0.0,
-                workers=recipe["workers"] or None, timeout=recipe["trial_timeout"],
-            )  # fmt: skip
+        executor = build_executor(recipe)
     except (TypeError, ValueError) as exc:
         raise _UsageError(str(exc)) from exc
     storage = recipe["storage"]
