@@ -39,9 +39,9 @@ __all__ = [
     "run_jobs",
 ]
 
-#: Executor classes by name: ``inline``, ``process``, ``ray``, those registered by code
-#: (``EXECUTORS.register("name", cls)``) and the installed ``autometa.executors`` entry points.
 EXECUTORS: Registry[type[BaseExecutor]] = Registry("executor", group=EXECUTOR_GROUP)
+"""Executor classes by name: ``inline``, ``process``, ``ray``, those registered by code
+(``EXECUTORS.register("name", cls)``) and the installed ``autometa.executors`` entry points."""
 EXECUTORS.register("inline", InlineExecutor)
 EXECUTORS.register("process", ProcessExecutor)
 EXECUTORS.register("ray", RayExecutor)
