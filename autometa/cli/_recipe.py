@@ -1,4 +1,5 @@
-"""The command line a study stored, checked before ``autometa resume`` runs it again.
+"""The command line a study stored, checked before ``autometa resume`` runs it again, and the
+executor a command line names, built by name.
 
 A study file is untrusted data: every stored option is checked for its type and range, the
 worker count is capped, and a log folder the study names is used only inside the study's own
@@ -16,10 +17,17 @@ from typing import Any
 from urllib.parse import urlparse
 
 from autometa.cli._logs import LOG_KINDS
-from autometa.errors import StorageError
-from autometa.experiment import EXECUTORS
+from autometa.errors import ConfigurationError, StorageError
+from autometa.experiment import EXECUTORS, BaseExecutor, make_executor
 
-__all__ = ["MAX_WORKERS", "check_executor", "check_recipe", "check_workers", "stored_logs"]
+__all__ = [
+    "MAX_WORKERS",
+    "build_executor",
+    "check_executor",
+    "check_recipe",
+    "check_workers",
+    "stored_logs",
+]
 
 MAX_WORKERS = (os.cpu_count() or 1) * 4
 """The most workers a stored setting may start (4 per CPU of this machine); ``--workers``
@@ -204,3 +212,24 @@ def stored_logs(targets: list[str], path: Path) -> list[str]:
             file=sys.stderr,
         )
     return kept
+
+
+def build_executor(recipe: dict[str, Any]) -> BaseExecutor | None:
+    """The executor ``recipe["executor"]`` names, built with the recipe's settings; None
+    (the default, which follows ``--workers``) is left to ``search``.
+
+    Raises:
+        ValueError: an unknown name, with the valid names (``argument --executor: ...``).
+    """
+    if recipe["executor"] is None:
+        return None
+    try:
+        return make_executor(
+            recipe["executor"],
+            workers=recipe["workers"],
+            trial_timeout=recipe["trial_timeout"],
+            ray_address=recipe["ray_address"],
+            gpus_per_trial=recipe["gpus_per_trial"],
+        )
+    except ConfigurationError as exc:
+        raise ValueError(f"argument --executor: {exc}") from None

@@ -8,7 +8,13 @@ from typing import Any
 
 from autometa.cli._default import add_storage_argument, resolve_storage
 from autometa.cli._logs import log_target
-from autometa.cli._recipe import check_executor, check_recipe, check_workers, stored_logs
+from autometa.cli._recipe import (
+    build_executor,
+    check_executor,
+    check_recipe,
+    check_workers,
+    stored_logs,
+)
 from autometa.cli._search import (
     _add_run_options,
     _execute,
@@ -18,7 +24,6 @@ from autometa.cli._search import (
     _report_taken_over,
     _usage,
     _UsageError,
-    build_executor,
 )
 from autometa.cli._signals import exit_code, report
 from autometa.errors import SearchFailedError, StorageError, StudyTakenOverError

@@ -12,6 +12,7 @@ import yaml
 from autometa.cli._args import integer, memory_size, number, storage_path
 from autometa.cli._imports import add_import_option
 from autometa.cli._logs import build_callbacks, log_target
+from autometa.cli._recipe import build_executor
 from autometa.cli._show import format_study
 from autometa.cli._signals import exit_code, report
 from autometa.cli._space import space_help
@@ -29,7 +30,6 @@ from autometa.experiment import (
     Hyperband,
     SuccessiveHalving,
     default_storage_path,
-    make_executor,
     search,
 )
 from autometa.experiment._checks import MAX_SEED
@@ -261,27 +261,6 @@ def _evaluator(recipe: dict[str, Any]) -> Any:
         raise _UsageError(f"argument --eval-option: {sys.exc_info()[1]}") from None
     except (TypeError, ValueError) as exc:
         raise _UsageError(f"argument --eval-option: {exc}") from exc
-
-
-def build_executor(recipe: dict[str, Any]) -> Any:
-    """The executor ``recipe["executor"]`` names, built with the recipe's settings; None
-    (the default, which follows ``--workers``) is left to ``search``.
-
-    Raises:
-        ValueError: an unknown name, with the valid names (``argument --executor: ...``).
-    """
-    if recipe["executor"] is None:
-        return None
-    try:
-        return make_executor(
-            recipe["executor"],
-            workers=recipe["workers"],
-            trial_timeout=recipe["trial_timeout"],
-            ray_address=recipe["ray_address"],
-            gpus_per_trial=recipe["gpus_per_trial"],
-        )
-    except ConfigurationError as exc:
-        raise ValueError(f"argument --executor: {exc}") from None
 
 
 def _execute(
