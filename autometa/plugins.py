@@ -10,6 +10,9 @@ filled by
   Each entry point names a module (``my_pkg.autometa_plugin``) that registers its things when
   imported. :func:`load_plugins` imports them all, once; registries call it before they call
   a name unknown;
+- installed executors: an entry point in the ``autometa.executors`` group names an executor
+  class (``"my_pkg.executor:MyExecutor"``) under the entry point's name; it is imported only
+  when a search asks for that name (:func:`entry_point_targets`);
 - modules the user names: ``--import MODULE_OR_FILE`` on the command line
   (:func:`import_modules`), or a plain ``import`` in Python.
 
@@ -17,6 +20,9 @@ Example ``pyproject.toml`` of a plugin package::
 
     [project.entry-points."autometa.plugins"]
     my_evaluators = "my_pkg.autometa_plugin"
+
+    [project.entry-points."autometa.executors"]
+    slurm = "my_pkg.executor:SlurmExecutor"
 """
 
 from __future__ import annotations
@@ -32,12 +38,22 @@ from types import ModuleType
 
 from autometa.errors import PluginError
 
-__all__ = ["PLUGIN_GROUP", "import_module_or_file", "import_modules", "load_plugins"]
+__all__ = [
+    "EXECUTOR_GROUP",
+    "PLUGIN_GROUP",
+    "entry_point_targets",
+    "import_module_or_file",
+    "import_modules",
+    "load_plugins",
+]
 
 log = logging.getLogger(__name__)
 
 #: The entry-point group installed packages use to register evaluators, strategies, tasks.
 PLUGIN_GROUP = "autometa.plugins"
+
+#: The entry-point group installed packages use to add executors: ``name = "module:Class"``.
+EXECUTOR_GROUP = "autometa.executors"
 
 _loaded: list[str] | None = None
 
@@ -64,6 +80,15 @@ def load_plugins() -> list[str]:
             continue
         _loaded.append(point.name)
     return list(_loaded)
+
+
+def entry_point_targets(group: str) -> dict[str, str]:
+    """``name -> "module:attr"`` for every installed entry point in ``group``.
+
+    Nothing is imported: a registry keeps each target as a lazy entry and imports it the
+    first time its name is asked for, so an installed executor costs nothing until used.
+    """
+    return {point.name: point.value for point in entry_points(group=group)}
 
 
 def import_modules(specs: Iterable[str]) -> list[str]:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any, Generic, TypeVar
 
 from autometa.errors import UnknownNameError
-from autometa.plugins import load_plugins
+from autometa.plugins import entry_point_targets, load_plugins
 
 __all__ = ["Registry"]
 
@@ -23,10 +23,18 @@ class Registry(Generic[T]):
     import the installed plugins once (:func:`autometa.plugins.load_plugins`) before it is
     reported unknown. Only code registers entries: a name read from a file is looked up here
     and never imported as a module path.
+
+    Args:
+        kind: what the entries are, for messages (``"executor"``).
+        group: an entry-point group whose installed ``name = "module:attr"`` entries join
+            the registry as lazy entries (they never replace a registered name), added the
+            first time a name is missed or the names are listed.
     """
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, group: str | None = None) -> None:
         self.kind = kind
+        self.group = group
+        self._group_added = group is None
         self._entries: dict[str, T | str] = {}
 
     def register(self, name: str, entry: T | str | None = None, *, overwrite: bool = False) -> Any:
@@ -74,7 +82,16 @@ class Registry(Generic[T]):
 
     def names(self) -> list[str]:
         """Registered names, sorted."""
+        self._add_group()
         return sorted(self._entries)
+
+    def _add_group(self) -> None:
+        """Add the installed entry points of :attr:`group` (once; names never imported)."""
+        if self._group_added or self.group is None:
+            return
+        self._group_added = True
+        for name, target in entry_point_targets(self.group).items():
+            self._entries.setdefault(name, target)
 
     def name_of(self, obj: object) -> str | None:
         """The name ``obj`` (a class or factory) is registered under, or None.
@@ -91,6 +108,7 @@ class Registry(Generic[T]):
     def __contains__(self, name: object) -> bool:
         if name not in self._entries and isinstance(name, str):
             load_plugins()
+            self._add_group()
         return name in self._entries
 
     def __iter__(self) -> Iterator[str]:

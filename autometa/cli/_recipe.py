@@ -1,4 +1,5 @@
-"""The command line a study stored, checked before ``autometa resume`` runs it again.
+"""The command line a study stored, checked before ``autometa resume`` runs it again, and the
+executor a command line names, built by name.
 
 A study file is untrusted data: every stored option is checked for its type and range, the
 worker count is capped, and a log folder the study names is used only inside the study's own
@@ -16,9 +17,17 @@ from typing import Any
 from urllib.parse import urlparse
 
 from autometa.cli._logs import LOG_KINDS
-from autometa.errors import StorageError
+from autometa.errors import ConfigurationError, StorageError
+from autometa.experiment import EXECUTORS, BaseExecutor, make_executor
 
-__all__ = ["MAX_WORKERS", "check_recipe", "check_workers", "stored_logs"]
+__all__ = [
+    "MAX_WORKERS",
+    "build_executor",
+    "check_executor",
+    "check_recipe",
+    "check_workers",
+    "stored_logs",
+]
 
 MAX_WORKERS = (os.cpu_count() or 1) * 4
 """The most workers a stored setting may start (4 per CPU of this machine); ``--workers``
@@ -74,6 +83,15 @@ def _strings(value: Any) -> None:
         raise _Bad("expected a list of strings")
 
 
+def _executor(value: Any) -> None:
+    """None (the default executor) or a name registered here: nothing is imported for it."""
+    if value is not None and (not isinstance(value, str) or value not in EXECUTORS):
+        raise _Bad(
+            f"{EXECUTORS.unknown_message(value)}; pass --executor NAME, or --import the module "
+            "that registers it"
+        )
+
+
 def _memory(value: Any) -> None:
     if value not in (None, "auto"):
         _int(1)(value)
@@ -98,7 +116,7 @@ _CHECKS: dict[str, Callable[[Any], None]] = {
     "seconds": _num(0),
     "budget_meta_iterations": _int(1, none=True),
     "workers": _int(0),
-    "executor": _of(None, "process", "ray", "inline"),
+    "executor": _executor,
     "ray_address": _kind(str, none=True),
     "gpus_per_trial": _num(0),
     "trial_timeout": _num(0),
@@ -129,6 +147,19 @@ def check_recipe(recipe: Any, path: Path, given: set[str]) -> None:
                 raise StorageError(f"{_where(path, 'cli.' + key)}: {exc}") from None
     if "workers" not in given:
         check_workers(recipe.get("workers", 1), path, "cli.workers")
+
+
+def check_executor(name: Any, path: Path, key: str = "executor") -> str | None:
+    """A stored executor name: None or a name registered in ``EXECUTORS``.
+
+    Raises:
+        StorageError: one line naming the setting, the valid names and the way out.
+    """
+    try:
+        _executor(name)
+    except _Bad as exc:
+        raise StorageError(f"{_where(path, key)}: {exc}") from None
+    return name
 
 
 def check_workers(workers: Any, path: Path, key: str = "workers") -> int:
@@ -181,3 +212,24 @@ def stored_logs(targets: list[str], path: Path) -> list[str]:
             file=sys.stderr,
         )
     return kept
+
+
+def build_executor(recipe: dict[str, Any]) -> BaseExecutor | None:
+    """The executor ``recipe["executor"]`` names, built with the recipe's settings; None
+    (the default, which follows ``--workers``) is left to ``search``.
+
+    Raises:
+        ValueError: an unknown name, with the valid names (``argument --executor: ...``).
+    """
+    if recipe["executor"] is None:
+        return None
+    try:
+        return make_executor(
+            recipe["executor"],
+            workers=recipe["workers"],
+            trial_timeout=recipe["trial_timeout"],
+            ray_address=recipe["ray_address"],
+            gpus_per_trial=recipe["gpus_per_trial"],
+        )
+    except ConfigurationError as exc:
+        raise ValueError(f"argument --executor: {exc}") from None

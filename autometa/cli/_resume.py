@@ -8,7 +8,13 @@ from typing import Any
 
 from autometa.cli._default import add_storage_argument, resolve_storage
 from autometa.cli._logs import log_target
-from autometa.cli._recipe import check_recipe, check_workers, stored_logs
+from autometa.cli._recipe import (
+    build_executor,
+    check_executor,
+    check_recipe,
+    check_workers,
+    stored_logs,
+)
 from autometa.cli._search import (
     _add_run_options,
     _execute,
@@ -103,6 +109,18 @@ def _resume_python_study(study: Any, path: Path, args: argparse.Namespace) -> in
     workers = getattr(args, "workers", None)
     if workers is None:
         workers = check_workers(settings.get("workers", 1), path)
+    name = getattr(args, "executor", None)
+    if "executor" not in vars(args):  # the one the study ran with; None: the default
+        name = check_executor(settings.get("executor"), path)
+    trial_timeout = getattr(args, "trial_timeout", settings.get("trial_timeout"))
+    try:
+        executor = build_executor({
+            "executor": name, "workers": workers, "trial_timeout": trial_timeout,
+            "ray_address": getattr(args, "ray_address", None),
+            "gpus_per_trial": getattr(args, "gpus_per_trial", None),
+        })  # fmt: skip
+    except ValueError as exc:
+        raise _UsageError(str(exc)) from None
     try:
         stored = Budget.from_dict(settings.get("budget"))
         budget = Budget(
@@ -124,11 +142,12 @@ def _resume_python_study(study: Any, path: Path, args: argparse.Namespace) -> in
             budget=budget,
             storage=str(path),
             workers=workers,
+            executor=executor,
             seed=study.seed,
             strategy_options=dict(study.strategy_options),
             fidelity=fidelity,
             progress=False if args.no_progress else None,
-            trial_timeout=getattr(args, "trial_timeout", settings.get("trial_timeout")),
+            trial_timeout=trial_timeout,
             seeds=seeds,
             batch=batch,
             final=final,

@@ -12,6 +12,7 @@ import yaml
 from autometa.cli._args import integer, memory_size, number, storage_path
 from autometa.cli._imports import add_import_option
 from autometa.cli._logs import build_callbacks, log_target
+from autometa.cli._recipe import build_executor
 from autometa.cli._show import format_study
 from autometa.cli._signals import exit_code, report
 from autometa.cli._space import space_help
@@ -27,7 +28,6 @@ from autometa.experiment import (
     Budget,
     Final,
     Hyperband,
-    RayExecutor,
     SuccessiveHalving,
     default_storage_path,
     search,
@@ -65,8 +65,9 @@ def _add_run_options(p: argparse.ArgumentParser, resume: bool) -> None:
         help="parallel evaluations (0: in this process, for debugging)",
     )  # fmt: skip
     p.add_argument(
-        "--executor", choices=["process", "ray", "inline"], default=default,
-        help="where evaluations run (default: local worker processes)",
+        "--executor", default=default, metavar="NAME",
+        help="where evaluations run: process (local worker processes, the default), inline "
+        "(in this process), ray, or an executor registered by --import or a plugin",
     )  # fmt: skip
     p.add_argument("--ray-address", default=default, help="Ray cluster address (ray executor)")
     p.add_argument(
@@ -304,12 +305,7 @@ def _execute(
         if pruner is not None and fidelity is not None:
             raise ValueError("--pruner and --fidelity cannot be combined")
         callbacks = build_callbacks(list(recipe.get("log") or []))
-        executor = recipe["executor"]
-        if executor == "ray":
-            executor = RayExecutor(
-                recipe["ray_address"], recipe["gpus_per_trial"] or 0.0,
-                workers=recipe["workers"] or None, timeout=recipe["trial_timeout"],
-            )  # fmt: skip
+        executor = build_executor(recipe)
     except (TypeError, ValueError) as exc:
         raise _UsageError(str(exc)) from exc
     storage = recipe["storage"]

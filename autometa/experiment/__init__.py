@@ -15,7 +15,6 @@ from autometa.experiment._callbacks import Callback, CallbackList
 from autometa.experiment._final import BASELINES, Final, baseline_graph, register_baseline
 from autometa.experiment._lease import HEARTBEAT_ENV, Lease
 from autometa.experiment._loggers import MLflowCallback, TensorBoardCallback
-from autometa.experiment._ray import RayExecutor
 from autometa.experiment._references import (
     EVALUATORS,
     check_study,
@@ -25,10 +24,13 @@ from autometa.experiment._references import (
 from autometa.experiment._verdict import Verdict, VerdictEntry, verdict
 from autometa.experiment.budget import Budget, Usage
 from autometa.experiment.executors import (
+    EXECUTORS,
     BaseExecutor,
     InlineExecutor,
     ProcessExecutor,
+    RayExecutor,
     default_devices,
+    make_executor,
 )
 from autometa.experiment.fidelity import ASHA, BracketPlan, Hyperband, SuccessiveHalving
 from autometa.experiment.progress import ProgressBar
@@ -70,6 +72,7 @@ __all__ = [
     "ASHA",
     "BASELINES",
     "EVALUATORS",
+    "EXECUTORS",
     "HEARTBEAT_ENV",
     "HEARTBEAT_SECONDS",
     "PRUNERS",
@@ -113,6 +116,7 @@ __all__ = [
     "final_seeds",
     "get_storage",
     "load_result",
+    "make_executor",
     "make_pruner",
     "register_baseline",
     "rebuild_evaluator",

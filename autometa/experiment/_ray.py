@@ -7,8 +7,8 @@ import time
 from typing import Any
 
 from autometa._optional import import_optional
+from autometa.experiment._executor import BaseExecutor
 from autometa.experiment._worker import Job, Outcome, run_jobs
-from autometa.experiment.executors import BaseExecutor
 from autometa.meta.result import failed_result
 
 __all__ = ["RayExecutor"]
@@ -82,6 +82,20 @@ class RayExecutor(BaseExecutor):
         self._refs: dict[Any, tuple[Job, float]] = {}
         self._remote: Any = None
         self._evaluator_ref: Any = None
+
+    @classmethod
+    def from_settings(
+        cls, *, workers: int, trial_timeout: float | None, **options: Any
+    ) -> RayExecutor:
+        """Connect to ``options["ray_address"]`` (None: a local instance) with
+        ``options["gpus_per_trial"]`` GPUs per evaluation; ``workers=0``: as many evaluations
+        in flight as the cluster allows."""
+        return cls(
+            options.get("ray_address"),
+            options.get("gpus_per_trial") or 0.0,
+            workers=workers or None,
+            timeout=trial_timeout,
+        )
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -27,7 +27,6 @@ from autometa.experiment._final import Final
 from autometa.experiment._lease import Lease
 from autometa.experiment._loop import SearchLoop
 from autometa.experiment._memory import AUTO
-from autometa.experiment._ray import RayExecutor
 from autometa.experiment._references import (
     build_strategy,
     describe_evaluator,
@@ -37,7 +36,7 @@ from autometa.experiment._references import (
 from autometa.experiment._result import SearchResult, load_result
 from autometa.experiment._startup import exit_if_reimporting_main
 from autometa.experiment.budget import Budget
-from autometa.experiment.executors import BaseExecutor, InlineExecutor, ProcessExecutor
+from autometa.experiment.executors import BaseExecutor, executor_name, make_executor
 from autometa.experiment.fidelity import Scheduler, SuccessiveHalving
 from autometa.experiment.progress import ProgressBar
 from autometa.experiment.pruners import Pruner, make_pruner
@@ -71,20 +70,21 @@ def default_storage_path(space_name: str, strategy: str, seed: int) -> Path:
 
 def _make_executor(
     executor: BaseExecutor | str | None, workers: int, trial_timeout: float | None
-) -> BaseExecutor:
+) -> tuple[BaseExecutor, str | None]:
+    """The executor to run with, and the name the study stores for ``autometa resume``:
+    the registered name of the one asked for, or None for the default (which follows
+    ``workers``) and for an instance of an unregistered class."""
     if isinstance(executor, BaseExecutor):
-        return executor
-    if executor is None:
-        executor = "inline" if workers == 0 else "process"
-    if executor == "inline":
-        return InlineExecutor(timeout=trial_timeout)
-    if executor == "process":
-        return ProcessExecutor(max(1, workers), timeout=trial_timeout)
-    if executor == "ray":
-        return RayExecutor(workers=max(1, workers), timeout=trial_timeout)
-    raise ConfigurationError(
-        f"`executor` must be a BaseExecutor, 'process', 'inline', 'ray' or None, got {executor!r}"
-    )
+        return executor, executor_name(executor)
+    if executor is not None and not isinstance(executor, str):
+        raise ConfigurationError(
+            f"`executor` must be a BaseExecutor, a registered executor name or None, got "
+            f"{type(executor).__name__}"
+        )
+    try:
+        return make_executor(executor, workers=workers, trial_timeout=trial_timeout), executor
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"`executor`: {exc}") from None
 
 
 def search(
@@ -137,8 +137,11 @@ def search(
         storage: a SQLite path, a storage instance, ``":memory:"``; default
             ``./runs/<space>-<strategy>-seed<seed>.db``.
         workers: parallel evaluations (>= 0); ``0`` evaluates in this process (debugging).
-        executor: ``"process"`` (default), ``"inline"``, ``"ray"`` or an executor instance
-            (e.g. ``RayExecutor(address=...)``); an instance ignores ``workers``.
+        executor: a name in :data:`~autometa.experiment.executors.EXECUTORS` (``"process"``,
+            the default; ``"inline"``, the default for ``workers=0``; ``"ray"``; or one
+            registered by you or a plugin) or an executor instance (e.g.
+            ``RayExecutor(address=...)``), which ignores ``workers``. The study stores the
+            name (a registered instance's too) and ``autometa resume`` builds it again.
         seed: the search seed, an int in [0, 2**63 - 1] (strategy seed; trial ``n`` is
             evaluated with ``trial_seed(seed, n)``). Same seed, same device, one worker: same
             search.
@@ -256,7 +259,7 @@ def search(
         raise ConfigurationError(
             f"`max_memory` must be a number of bytes >= 1, 'auto' or None, got {max_memory!r}"
         )
-    exe = _make_executor(executor, workers, trial_timeout)
+    exe, exe_name = _make_executor(executor, workers, trial_timeout)
     exe.start(evaluator)  # workers up (and the main guard checked) before the study is touched
     try:
         if fresh:
@@ -273,6 +276,7 @@ def search(
         run_settings = {
             "budget": budget.to_dict(),
             "workers": workers,
+            "executor": exe_name,
             "fidelity": fidelity.to_dict() if fidelity is not None else None,
             "trial_timeout": trial_timeout,
             "evaluator": described,
