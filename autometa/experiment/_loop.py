@@ -13,7 +13,7 @@ from autometa.experiment._failures import describe_failure, failure_kind
 from autometa.experiment._final import Final, run_final_stage
 from autometa.experiment._lease import Lease
 from autometa.experiment._memory import check_memory
-from autometa.experiment._pruning import job_contexts
+from autometa.experiment._pruning import cost_names, job_contexts
 from autometa.experiment._rungs import new_iterations, state_bytes, stored_state
 from autometa.experiment._worker import Job, Outcome, batch_job
 from autometa.experiment.budget import Budget, Usage
@@ -26,6 +26,11 @@ from autometa.meta.result import failed_result
 __all__ = ["SearchLoop", "default_iterations"]
 
 logger = logging.getLogger("autometa.experiment")
+
+
+def _told_cost(name: str, value: float) -> float:
+    """A cost as a multi-objective strategy maximises it (see ``SearchLoop._value``)."""
+    return -math.log10(max(value, 1.0)) if name in ("params", "macs") else -value
 
 
 def default_iterations(evaluator: Any) -> int | None:
@@ -352,18 +357,22 @@ class SearchLoop:
     def _value(self, score: float | None, objectives: dict[str, float]) -> Any:
         """What to tell the strategy: the score, or a tuple for a multi-objective strategy.
 
-        Two objectives are ``(score, -log10(params))`` (bigger is better for both); more are
-        ``(score, *objectives.values())``. Missing objectives make the value None (failed).
+        The strategy maximises every value, and the evaluation's objectives are costs (lower
+        is better), so each is told negated: the counts ``params`` and ``macs``, which span
+        orders of magnitude, as ``-log10(max(count, 1))``, any other as ``-value``. Two
+        objectives are ``(score, -log10(params))``; more are the score and the first
+        ``n_objectives - 1`` objectives (:func:`cost_names`, the costs a dominance pruner
+        compares). Missing objectives make the value None (failed).
         """
         if score is None:
             return None
         n = int(getattr(self.strategy, "n_objectives", 1) or 1)
         if n == 1:
             return float(score)
-        if n == 2 and "params" in objectives:
-            return (float(score), -math.log10(max(float(objectives["params"]), 1.0)))
-        extra = [float(v) for v in objectives.values()][: n - 1]
-        return (float(score), *extra) if len(extra) == n - 1 else None
+        names = cost_names(objectives, n)
+        if len(names) != n - 1:
+            return None
+        return (float(score), *(_told_cost(k, float(objectives[k])) for k in names))
 
     def _submit(self, trials: list[TrialRecord]) -> None:
         """Start ``trials`` as one job (a batch when there are several)."""

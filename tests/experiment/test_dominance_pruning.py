@@ -308,3 +308,24 @@ def test_the_command_line_refuses_dominated_for_one_objective_in_one_line(tmp_pa
         "'percentile:P'\n"
     )
     assert not db.exists()
+
+
+def test_a_strategy_of_three_objectives_is_told_the_costs_negated():
+    """NSGA-II maximises every value it is told: costs go in negated, as the pruner reads them
+    (smaller networks rank higher), never as raw counts that would reward bigger ones."""
+    from types import SimpleNamespace
+
+    from autometa.experiment._loop import SearchLoop
+
+    def told(n: int, objectives: dict[str, float]) -> object:
+        fake = SimpleNamespace(strategy=SimpleNamespace(n_objectives=n))
+        return SearchLoop._value(fake, -3.0, objectives)  # type: ignore[arg-type]
+
+    costs = {"params": 1000.0, "macs": 100.0, "latency": 0.25}
+    assert told(1, costs) == -3.0
+    assert told(2, costs) == (-3.0, -3.0)
+    assert told(3, costs) == (-3.0, -3.0, -2.0)
+    assert told(4, costs) == (-3.0, -3.0, -2.0, -0.25)
+    assert told(4, {"params": 10.0}) is None
+    small, big = told(3, {"params": 10.0, "macs": 10.0}), told(3, costs)
+    assert small[1] > big[1] and small[2] > big[2]
