@@ -14,9 +14,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from autometa.evaluation import EvalResult
 from autometa.experiment.pruners import Pruner
 from autometa.experiment.trial import TrialRecord, TrialState
-from autometa.meta.result import EvalResult
 
 __all__ = [
     "INTERMEDIATE",

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from autometa.evaluation import Evaluator, failed_result
 from autometa.experiment._memory import (
     default_memory_limit,
     oom_kill_reason,
@@ -22,7 +23,6 @@ from autometa.experiment._memory import (
 )
 from autometa.experiment._startup import wait_ready
 from autometa.experiment._worker import OUT_OF_MEMORY, Job, Outcome, run_jobs
-from autometa.meta.result import failed_result
 
 __all__ = [
     "BaseExecutor",
@@ -50,7 +50,7 @@ class BaseExecutor(abc.ABC):
     capacity: int = 1
 
     @abc.abstractmethod
-    def start(self, evaluator: Any) -> None:
+    def start(self, evaluator: Evaluator) -> None:
         """Get ready to evaluate with ``evaluator`` (start workers, connect)."""
 
     @abc.abstractmethod
@@ -108,10 +108,10 @@ class InlineExecutor(BaseExecutor):
     def __init__(self, timeout: float | None = None, device: str | None = "cpu") -> None:
         self.timeout = timeout
         self.device = device
-        self._evaluator: Any = None
+        self._evaluator: Evaluator | None = None
         self._queue: deque[Job] = deque()
 
-    def start(self, evaluator: Any) -> None:
+    def start(self, evaluator: Evaluator) -> None:
         self._evaluator = evaluator
 
     def memory_limit(self) -> int | None:
@@ -171,7 +171,7 @@ def _numbers(job: Job) -> str:
 
 
 def _worker_main(
-    conn: Any, evaluator: Any, device: str, visible: str | None, threads: int | None
+    conn: Any, evaluator: Evaluator, device: str, visible: str | None, threads: int | None
 ) -> None:
     """Body of a worker process: answer jobs until the pipe closes or ``None`` arrives.
 
@@ -302,7 +302,7 @@ class ProcessExecutor(BaseExecutor):
         total = total_memory()
         self.oom_resident = oom_resident or (total // 2 if total else None)
         self._ctx = get_context(start_method)
-        self._evaluator: Any = None
+        self._evaluator: Evaluator | None = None
         self._workers: list[_Worker | None] = [None] * workers
         self._ready: list[Outcome] = []
 
@@ -317,7 +317,7 @@ class ProcessExecutor(BaseExecutor):
     def memory_limit(self) -> int | None:
         return default_memory_limit([d for d, _ in self._devices])
 
-    def start(self, evaluator: Any) -> None:
+    def start(self, evaluator: Evaluator) -> None:
         try:
             pickle.dumps(evaluator)
         except Exception as exc:
