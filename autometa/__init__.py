@@ -25,7 +25,7 @@ _LAZY: dict[str, str] = {
     "register_task": "autometa.tasks",
     "MAMLConfig": "autometa.meta",
     "MAMLEvaluator": "autometa.meta",
-    "EvalResult": "autometa.meta",
+    "EvalResult": "autometa.evaluation",
     "SyntheticObjective": "autometa.meta",
     "make_strategy": "autometa.strategies",
     "search": "autometa.experiment",

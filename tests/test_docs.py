@@ -21,6 +21,7 @@ PACKAGES = [
     "ops",
     "policy",
     "tasks",
+    "evaluation",
     "meta",
     "strategies",
     "experiment",

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
 import os
 import re
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from autometa.errors import ConfigurationError, StorageError
+from autometa.evaluation import Evaluator, SpaceChecking, abilities
 from autometa.experiment.budget import Budget, is_positive_number, is_whole
 from autometa.experiment.storage.base import BaseStorage, sessions_to_end
 from autometa.experiment.storage.sqlite import SQLiteStorage
@@ -69,7 +69,7 @@ def check_arguments(
             raise ConfigurationError(f"`{name}` must be an int >= 1, got {value!r}")
 
 
-def check_evaluator(evaluator: Any, space: Any, fidelity: Any) -> None:
+def check_evaluator(evaluator: Evaluator, space: Any, fidelity: Any) -> None:
     """Refuse an evaluator that cannot score this space or follow this fidelity plan.
 
     Calls ``evaluator.check_space(space)`` when the evaluator has it (the MAML evaluator and
@@ -84,17 +84,17 @@ def check_evaluator(evaluator: Any, space: Any, fidelity: Any) -> None:
             f"the evaluator must be callable as evaluator(graph, *, seed, device), got a "
             f"{type(evaluator).__name__}"
         )
-    check = getattr(evaluator, "check_space", None)
-    if callable(check):
-        check(space)
-    if fidelity is not None and not _takes(evaluator, "meta_iterations"):
+    can = abilities(evaluator)
+    if can.space_check:
+        cast(SpaceChecking, evaluator).check_space(space)
+    if fidelity is not None and not can.fidelity:
         raise ConfigurationError(
             f"a fidelity plan ({type(fidelity).__name__}) calls the evaluator with "
             f"meta_iterations=, which {type(evaluator).__name__}.__call__ does not take"
         )
 
 
-def check_pruner(pruner: Any, strategy: Any, strategy_name: str, evaluator: Any) -> None:
+def check_pruner(pruner: Any, strategy: Any, strategy_name: str, evaluator: Evaluator) -> None:
     """Refuse a pruner that compares costs (``dominated``) where it cannot: with a strategy
     that optimises the score alone (the costs would stop candidates the strategy does not
     rank by them), or with an evaluator that cannot say a candidate's costs before it runs.
@@ -111,19 +111,11 @@ def check_pruner(pruner: Any, strategy: Any, strategy_name: str, evaluator: Any)
             f"{label} needs a multi-objective strategy (such as 'nsga2'); strategy "
             f"{strategy_name!r} optimises the score alone: use 'median' or 'percentile:P'"
         )
-    if not callable(getattr(evaluator, "cost_objectives", None)):
+    if not abilities(evaluator).costs:
         raise ConfigurationError(
             f"{label} needs each candidate's costs before it runs: "
             f"{type(evaluator).__name__} has no cost_objectives(graph) method"
         )
-
-
-def _takes(function: Any, name: str) -> bool:
-    try:
-        parameters = inspect.signature(function).parameters.values()
-    except (TypeError, ValueError):  # no signature to read: let it try
-        return True
-    return any(p.name == name or p.kind is p.VAR_KEYWORD for p in parameters)
 
 
 def wrap_strategy_error(name: str, exc: Exception) -> ConfigurationError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 from typing import Any
 
+from autometa.evaluation import Evaluator
 from autometa.experiment._worker import Job, Outcome
 
 __all__ = ["BaseExecutor", "numbers_text"]
@@ -55,7 +56,7 @@ class BaseExecutor(abc.ABC):
         return cls(workers=max(1, workers), timeout=trial_timeout)  # type: ignore[call-arg]
 
     @abc.abstractmethod
-    def start(self, evaluator: Any) -> None:
+    def start(self, evaluator: Evaluator) -> None:
         """Get ready to evaluate with ``evaluator`` (start workers, connect).
 
         Called once, before the study is touched, so that a setting that cannot work (no

@@ -25,10 +25,11 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import networkx as nx
 
+from autometa.evaluation import Evaluator, SettingsResolving, abilities
 from autometa.experiment._confirm import CONFIRMATION, rival_of, split_runs
 from autometa.experiment._verdict import best_entry, entries_of
 from autometa.experiment._worker import Job, batch_job
@@ -177,21 +178,23 @@ def _first_phase(plan: Final, trials: list[TrialRecord], seeds: list[int]) -> li
     return runs
 
 
-def _same_settings(evaluator: Any, a: dict[str, Any], b: dict[str, Any]) -> bool:
+def _same_settings(evaluator: Evaluator, a: dict[str, Any], b: dict[str, Any]) -> bool:
     """Whether two hyperparameter sets score alike: equal, or equal once the evaluator fills
     in its defaults (``{}`` and ``{"fast_lr": 0.1}`` are one setting for MAML's defaults)."""
     if a == b:
         return True
-    settings = getattr(evaluator, "config_for_graph", None)
-    if settings is None:
+    if not abilities(evaluator).settings:
         return False
+    settings = cast(SettingsResolving, evaluator).config_for_graph
     try:
         return settings(nx.DiGraph(hyperparameters=a)) == settings(nx.DiGraph(hyperparameters=b))
     except Exception:  # noqa: BLE001 - not comparable: treat them as different settings
         return False
 
 
-def _ablation_phase(runs: list[FinalRun], seeds: list[int], evaluator: Any) -> list[FinalRun]:
+def _ablation_phase(
+    runs: list[FinalRun], seeds: list[int], evaluator: Evaluator
+) -> list[FinalRun]:
     """The two ablation cells, once the winner and the best baseline are known.
 
     None when the winner and the baseline already share their hyperparameters: their margin

@@ -6,10 +6,10 @@ import time
 from collections import deque
 from typing import Any
 
+from autometa.evaluation import Evaluator, failed_result
 from autometa.experiment._executor import BaseExecutor
 from autometa.experiment._memory import default_memory_limit
 from autometa.experiment._worker import Job, Outcome, run_jobs
-from autometa.meta.result import failed_result
 
 __all__ = ["InlineExecutor"]
 
@@ -30,7 +30,7 @@ class InlineExecutor(BaseExecutor):
     def __init__(self, timeout: float | None = None, device: str | None = "cpu") -> None:
         self.timeout = timeout
         self.device = device
-        self._evaluator: Any = None
+        self._evaluator: Evaluator = None
         self._queue: deque[Job] = deque()
 
     @classmethod
@@ -40,7 +40,7 @@ class InlineExecutor(BaseExecutor):
         """One evaluation at a time in this process, whatever ``workers`` says."""
         return cls(timeout=trial_timeout)
 
-    def start(self, evaluator: Any) -> None:
+    def start(self, evaluator: Evaluator) -> None:
         self._evaluator = evaluator
 
     def memory_limit(self) -> int | None:

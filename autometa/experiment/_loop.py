@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from autometa.errors import ConfigurationError, StudyTakenOverError
+from autometa.evaluation import Evaluator, abilities, default_iterations, failed_result
 from autometa.experiment._callbacks import CallbackList
 from autometa.experiment._failures import describe_failure, failure_kind
 from autometa.experiment._final import Final, run_final_stage
@@ -21,7 +22,6 @@ from autometa.experiment.fidelity import Scheduler
 from autometa.experiment.storage.base import BaseStorage, encode_weights
 from autometa.experiment.trial import TrialRecord, TrialState, seed_list
 from autometa.graph import to_json
-from autometa.meta.result import failed_result
 
 __all__ = ["SearchLoop", "default_iterations"]
 
@@ -31,15 +31,6 @@ logger = logging.getLogger("autometa.experiment")
 def _told_cost(name: str, value: float) -> float:
     """A cost as a multi-objective strategy maximises it (see ``SearchLoop._value``)."""
     return -math.log10(max(value, 1.0)) if name in ("params", "macs") else -value
-
-
-def default_iterations(evaluator: Any) -> int | None:
-    """The meta-iterations an evaluator runs when not told (for cost accounting), if known."""
-    for owner in (evaluator, getattr(evaluator, "config", None)):
-        value = getattr(owner, "meta_iterations", None)
-        if isinstance(value, int):
-            return value
-    return None
 
 
 class SearchLoop:
@@ -87,7 +78,7 @@ class SearchLoop:
         storage: BaseStorage,
         strategy: Any,
         executor: Any,
-        evaluator: Any,
+        evaluator: Evaluator,
         scheduler: Scheduler,
         budget: Budget,
         progress: Any = None,
@@ -119,7 +110,9 @@ class SearchLoop:
         self.callbacks = callbacks or CallbackList()
         self.max_memory = max_memory
         self.batch = max(1, int(batch))
-        self._default_iterations = default_iterations(evaluator)
+        self.abilities = abilities(evaluator)
+        """What the evaluator offers beyond a call (:func:`~autometa.evaluation.abilities`)."""
+        self._default_iterations = self.abilities.default_iterations
         self._executor_started = executor_started
         self.failures: dict[str, int] = {}
         """Failed trials of this session per failure kind."""
@@ -398,7 +391,7 @@ class SearchLoop:
             # Checked here, before dispatch, rather than in the worker: a candidate too big
             # for the machine never takes a worker's slot, and every executor (inline,
             # processes, Ray) gets the same check against one limit.
-            too_big = check_memory(self.evaluator, job, self.max_memory)
+            too_big = check_memory(self.evaluator, job, self.max_memory, self.abilities)
             if too_big is not None:
                 reason, needed = too_big
                 result = failed_result(

@@ -10,11 +10,12 @@ as out of memory rather than as a dead worker, and not retried.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import cast
 
 import torch
 
 from autometa.errors import ConfigurationError
+from autometa.evaluation import Abilities, Evaluator, MemoryEstimating, abilities
 from autometa.experiment._worker import OUT_OF_MEMORY, Job, describe_exitcode
 from autometa.graph import from_json
 
@@ -82,20 +83,23 @@ def resident_bytes(pid: int) -> int | None:
         return None
 
 
-def check_memory(evaluator: Any, job: Job, limit: int | None) -> tuple[str, int] | None:
+def check_memory(
+    evaluator: Evaluator, job: Job, limit: int | None, can: Abilities | None = None
+) -> tuple[str, int] | None:
     """``(reason, estimate)`` when the job's estimated memory is over ``limit``; else None.
 
     Evaluators without ``estimate_memory`` are not checked, nor is a candidate whose estimate
-    cannot be made (its evaluation reports what is wrong with it).
+    cannot be made (its evaluation reports what is wrong with it). ``can`` is the evaluator's
+    :func:`~autometa.evaluation.abilities`, read here when not given.
 
     Raises:
         ConfigurationError: from the estimate, for settings no candidate can run with.
     """
-    estimate_memory = getattr(evaluator, "estimate_memory", None)
-    if limit is None or estimate_memory is None:
+    if limit is None or not (abilities(evaluator) if can is None else can).memory_estimate:
         return None
+    estimating = cast(MemoryEstimating, evaluator)
     try:
-        needed = int(estimate_memory(from_json(job.graph_json), job.meta_iterations))
+        needed = int(estimating.estimate_memory(from_json(job.graph_json), job.meta_iterations))
     except ConfigurationError:
         raise
     except Exception:  # noqa: BLE001 - a bad candidate: its evaluation says what is wrong

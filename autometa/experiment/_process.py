@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from autometa.evaluation import Evaluator, failed_result
 from autometa.experiment._executor import BaseExecutor, numbers_text
 from autometa.experiment._memory import (
     default_memory_limit,
@@ -21,7 +22,6 @@ from autometa.experiment._memory import (
 )
 from autometa.experiment._startup import wait_ready
 from autometa.experiment._worker import OUT_OF_MEMORY, Job, Outcome, run_jobs
-from autometa.meta.result import failed_result
 
 __all__ = ["ProcessExecutor", "default_devices"]
 
@@ -50,7 +50,7 @@ def default_devices(workers: int) -> list[tuple[str, str | None]]:
 
 
 def _worker_main(
-    conn: Any, evaluator: Any, device: str, visible: str | None, threads: int | None
+    conn: Any, evaluator: Evaluator, device: str, visible: str | None, threads: int | None
 ) -> None:
     """Body of a worker process: answer jobs until the pipe closes or ``None`` arrives.
 
@@ -181,7 +181,7 @@ class ProcessExecutor(BaseExecutor):
         total = total_memory()
         self.oom_resident = oom_resident or (total // 2 if total else None)
         self._ctx = get_context(start_method)
-        self._evaluator: Any = None
+        self._evaluator: Evaluator = None
         self._workers: list[_Worker | None] = [None] * workers
         self._ready: list[Outcome] = []
 
@@ -196,7 +196,7 @@ class ProcessExecutor(BaseExecutor):
     def memory_limit(self) -> int | None:
         return default_memory_limit([d for d, _ in self._devices])
 
-    def start(self, evaluator: Any) -> None:
+    def start(self, evaluator: Evaluator) -> None:
         try:
             pickle.dumps(evaluator)
         except Exception as exc:

@@ -17,13 +17,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, cast
 
 from autometa.errors import ConfigurationError
+from autometa.evaluation import CostReporting, EvalResult, Evaluator
 from autometa.experiment.pruners import Pruner
 from autometa.experiment.trial import TrialRecord, TrialState
 from autometa.graph import from_json
-from autometa.meta.result import EvalResult
 
 __all__ = [
     "INTERMEDIATE",
@@ -139,11 +139,11 @@ def prune_context(
     )
 
 
-def _known_costs(evaluator: Any, graph_json: dict[str, Any]) -> dict[str, Any] | None:
+def _known_costs(evaluator: Evaluator, graph_json: dict[str, Any]) -> dict[str, Any] | None:
     """``evaluator.cost_objectives(graph)``, or None when the candidate's cannot be computed
     (a bad graph: its evaluation says what is wrong)."""
     try:
-        known = evaluator.cost_objectives(from_json(graph_json))
+        known = cast(CostReporting, evaluator).cost_objectives(from_json(graph_json))
     except ConfigurationError:
         raise
     except Exception:  # noqa: BLE001 - a bad candidate is failed by its evaluation
@@ -155,7 +155,7 @@ def job_contexts(
     pruner: Pruner,
     trials: Iterable[TrialRecord],
     graphs: list[dict[str, Any]],
-    evaluator: Any,
+    evaluator: Evaluator,
     n_objectives: int,
 ) -> list[PruneContext]:
     """One context per job about to be submitted (``graphs``: their candidates' node-link

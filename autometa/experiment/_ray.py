@@ -7,9 +7,9 @@ import time
 from typing import Any
 
 from autometa._optional import import_optional
+from autometa.evaluation import Evaluator, failed_result
 from autometa.experiment._executor import BaseExecutor
 from autometa.experiment._worker import Job, Outcome, run_jobs
-from autometa.meta.result import failed_result
 
 __all__ = ["RayExecutor"]
 
@@ -20,7 +20,7 @@ def _import_ray() -> Any:
     return import_optional("ray", "the Ray executor")
 
 
-def _ray_evaluate(evaluator: Any, job: Job) -> list[Outcome]:
+def _ray_evaluate(evaluator: Evaluator, job: Job) -> list[Outcome]:
     """Body of one Ray task: evaluate a job or a batch on the GPU Ray assigned, if any."""
     import ray
 
@@ -107,7 +107,7 @@ class RayExecutor(BaseExecutor):
             "timeout": self.timeout,
         }
 
-    def start(self, evaluator: Any) -> None:
+    def start(self, evaluator: Evaluator) -> None:
         ray = _import_ray()
         if not ray.is_initialized():
             ray.init(address=self.address, **self.init_kwargs)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from autometa.errors import StorageError
+from autometa.evaluation import ConfigExporting, Evaluator, abilities
 from autometa.registry import Registry
 from autometa.strategies import STRATEGIES, make_strategy
 from autometa.tasks import TASKS
@@ -71,7 +72,7 @@ def register_evaluator(name: str, entry: Any = None, *, overwrite: bool = False)
     return EVALUATORS.register(name, entry, overwrite=overwrite)
 
 
-def describe_evaluator(evaluator: Any) -> dict[str, Any]:
+def describe_evaluator(evaluator: Evaluator) -> dict[str, Any]:
     """``{"name": ..., "target": "module:Class", "config": {...}}``, stored with a study.
 
     ``name`` is the evaluator's registered name, or None when no registry knows its class
@@ -84,8 +85,8 @@ def describe_evaluator(evaluator: Any) -> dict[str, Any]:
         "name": EVALUATORS.name_of(cls),
         "target": f"{cls.__module__}:{cls.__qualname__}",
     }
-    if hasattr(evaluator, "to_config"):
-        description["config"] = evaluator.to_config()
+    if abilities(evaluator).to_config:
+        description["config"] = cast(ConfigExporting, evaluator).to_config()
         return description
     config: dict[str, Any] = {}
     for name, value in vars(evaluator).items() if hasattr(evaluator, "__dict__") else []:

@@ -14,13 +14,13 @@ import logging
 from typing import Any
 
 from autometa.errors import StorageError
+from autometa.evaluation import EvalResult
 from autometa.experiment.storage.base import (
     BaseStorage,
     decode_training_state,
     encode_training_state,
 )
 from autometa.experiment.trial import TrialRecord
-from autometa.meta.result import EvalResult
 from autometa.meta.training_state import TrainingState
 
 __all__ = ["new_iterations", "state_bytes", "stored_state"]

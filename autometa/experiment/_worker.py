@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
-import inspect
 import math
 import time
 import traceback
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from autometa.errors import ConfigurationError
+from autometa.evaluation import (
+    Abilities,
+    EvalResult,
+    Evaluator,
+    PopulationEvaluator,
+    SeedsEvaluator,
+    abilities,
+    failed_result,
+)
 from autometa.experiment._pruning import JobReporting, PruneContext
 from autometa.graph import from_json
-from autometa.meta.result import EvalResult, failed_result
 
 __all__ = [
     "OUT_OF_MEMORY",
     "Job",
     "Outcome",
     "combine_seeds",
-    "accepts",
     "describe_exitcode",
     "out_of_memory_reason",
     "batch_job",
@@ -182,37 +188,20 @@ def combine_seeds(seeds: list[int], results: list[EvalResult]) -> EvalResult:
     )
 
 
-def accepts(fn: Any, name: str) -> bool:
-    """Whether ``fn`` takes a keyword argument ``name`` (or any keyword)."""
-    try:
-        params = inspect.signature(fn).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
-
-
-def _names(fn: Any) -> set[str]:
-    """The parameters ``fn`` names (a ``**kwargs`` catch-all does not count)."""
-    try:
-        return set(inspect.signature(fn).parameters)
-    except (TypeError, ValueError):
-        return set()
-
-
-def _state_kwargs(evaluator: Any, job: Job) -> dict[str, Any]:
-    """The training-state arguments of a one-seed job that ``evaluator`` names (a wrapper
+def _state_kwargs(can: Abilities, job: Job) -> dict[str, Any]:
+    """The training-state arguments of a one-seed job that the evaluator names (a wrapper
     taking ``**kwargs`` may pass them to an evaluator that does not take them)."""
-    names = _names(evaluator)
     out: dict[str, Any] = {}
-    if job.resume is not None and "resume_from" in names:
+    if job.resume is not None and can.resume_from:
         out["resume_from"] = job.resume
-    if job.keep_state and "keep_training_state" in names:
+    if job.keep_state and can.keep_training_state:
         out["keep_training_state"] = True
     return out
 
 
 def _evaluate(
-    evaluator: Any,
+    evaluator: Evaluator,
+    can: Abilities,
     job: Job,
     graph: Any,
     seeds: list[int],
@@ -226,14 +215,15 @@ def _evaluate(
     (``reporters=`` / ``reporter=``); seeds evaluated one by one stop at the first that the
     candidate's hook stopped."""
     if len(seeds) == 1:
-        kwargs = {**kwargs, **_state_kwargs(evaluator, job)}
-    if len(seeds) > 1 and hasattr(evaluator, "evaluate_seeds"):
+        kwargs = {**kwargs, **_state_kwargs(can, job)}
+    if len(seeds) > 1 and can.seeds:
         extra = {}
-        if reporting is not None and accepts(evaluator.evaluate_seeds, "reporters"):
+        if reporting is not None and can.seeds_reporters:
             extra["reporters"] = reporting.reporters()
-        return list(evaluator.evaluate_seeds(graph, seeds=seeds, **kwargs, **extra))
+        batched = cast(SeedsEvaluator, evaluator)
+        return list(batched.evaluate_seeds(graph, seeds=seeds, **kwargs, **extra))
     reporters = None
-    if reporting is not None and accepts(evaluator, "reporter"):
+    if reporting is not None and can.reporter:
         reporters = reporting.reporters()
     out = []
     for k, seed in enumerate(seeds):
@@ -292,13 +282,16 @@ def _crashed(exc: BaseException) -> EvalResult:
     return failed_result(_error_text(exc), traceback="".join(traceback.format_exception(exc)))
 
 
-def run_job(evaluator: Any, job: Job, device: str | None) -> Outcome:
+def run_job(
+    evaluator: Evaluator, job: Job, device: str | None, can: Abilities | None = None
+) -> Outcome:
     """Evaluate one job; exceptions, NaN / infinite scores and OOM become failed results.
 
     The evaluator's contract is never to raise for a bad candidate, but a search must survive
     one that does, so this is the last line of defence in every executor; the traceback is
     kept in ``metrics["traceback"]``. A :class:`ConfigurationError` is no candidate's fault:
-    the outcome is marked ``fatal`` and the search stops.
+    the outcome is marked ``fatal`` and the search stops. ``can`` is the evaluator's
+    :func:`~autometa.evaluation.abilities`, read here when not given.
     """
     started = time.time()
     start = time.perf_counter()
@@ -306,7 +299,8 @@ def run_job(evaluator: Any, job: Job, device: str | None) -> Outcome:
     reporting = JobReporting(job.pruning, len(seeds)) if job.pruning is not None else None
     try:
         graph = from_json(job.graph_json)
-        results = _evaluate(evaluator, job, graph, seeds, _kwargs(job, device), reporting)
+        can = abilities(evaluator) if can is None else can
+        results = _evaluate(evaluator, can, job, graph, seeds, _kwargs(job, device), reporting)
         result = _finished(seeds, results, reporting)
     except ConfigurationError as exc:
         return Outcome(job.number, failed_result(str(exc)), time.perf_counter() - start, device,
@@ -316,21 +310,22 @@ def run_job(evaluator: Any, job: Job, device: str | None) -> Outcome:
     return Outcome(job.number, result, time.perf_counter() - start, device, started=started)
 
 
-def run_jobs(evaluator: Any, job: Job, device: str | None) -> list[Outcome]:
+def run_jobs(evaluator: Evaluator, job: Job, device: str | None) -> list[Outcome]:
     """Evaluate a job or a batch (:func:`batch_job`): one :class:`Outcome` per trial.
 
     A batch's (candidate, seed) pairs go to ``evaluator.evaluate_population`` in one call
     when the evaluator has it (one at a time otherwise); each member's seeds are combined as
     :func:`run_job` does, and its wall time is its share of the batch's.
     """
+    can = abilities(evaluator)
     if not job.members:
-        return [run_job(evaluator, job, device)]
-    if not hasattr(evaluator, "evaluate_population"):
-        return [run_job(evaluator, member, device) for member in job.members]
+        return [run_job(evaluator, job, device, can)]
+    if not can.population:
+        return [run_job(evaluator, member, device, can) for member in job.members]
     if any(m.resume is not None for m in job.members):  # continued one at a time, in order
         alone = [m for m in job.members if m.resume is not None]
         together = [m for m in job.members if m.resume is None]
-        done = {o.number: o for m in alone for o in [run_job(evaluator, m, device)]}
+        done = {o.number: o for m in alone for o in [run_job(evaluator, m, device, can)]}
         if together:
             done.update((o.number, o) for o in run_jobs(evaluator, batch_job(together), device))
         return [done[m.number] for m in job.members]
@@ -343,13 +338,13 @@ def run_jobs(evaluator: Any, job: Job, device: str | None) -> list[Outcome]:
         for m, ss in zip(job.members, seeds)
     ]
     kwargs = _kwargs(job, device)
-    if any(reporting) and accepts(evaluator.evaluate_population, "reporters"):
+    if any(reporting) and can.population_reporters:
         kwargs["reporters"] = [
             r for rep, ss in zip(reporting, seeds)
             for r in (rep.reporters() if rep is not None else [None] * len(ss))
         ]  # fmt: skip
     try:
-        flat = list(evaluator.evaluate_population(pairs, **kwargs))
+        flat = list(cast(PopulationEvaluator, evaluator).evaluate_population(pairs, **kwargs))
         results, at = [], 0
         for member_seeds, rep in zip(seeds, reporting):
             part = flat[at : at + len(member_seeds)]

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from autometa.errors import ConfigurationError, SearchFailedError, StorageError
+from autometa.evaluation import Evaluator
 from autometa.experiment._callbacks import Callback, CallbackList
 from autometa.experiment._checks import (
     check_arguments,
@@ -90,7 +91,7 @@ def _make_executor(
 def search(
     space: Any,
     strategy: Any = "random",
-    evaluator: Any = None,
+    evaluator: Evaluator | None = None,
     budget: Budget | None = None,
     storage: BaseStorage | str | os.PathLike[str] | None = None,
     workers: int = 1,
@@ -365,7 +366,7 @@ def search(
 
 
 def _defining_modules(
-    evaluator: Any, strategy: Any, evaluator_name: str | None, strategy_registered: bool
+    evaluator: Evaluator, strategy: Any, evaluator_name: str | None, strategy_registered: bool
 ) -> list[str]:
     """Modules outside autometa that define a registered evaluator or strategy given as an
     object: what ``--import`` needs to register them again."""

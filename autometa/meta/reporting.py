@@ -8,26 +8,17 @@ reporter only when a pruner is set, so an evaluation without one runs exactly as
 
 MAML reports the mean post-adaptation return of the meta-iteration's training tasks (already
 read every iteration, so reporting costs nothing) every :func:`report_interval` iterations;
-the step is the number of meta-iterations done.
+the step is the number of meta-iterations done. The :class:`Reporter` protocol is part of the
+evaluator contract (:mod:`autometa.evaluation`) and re-exported here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from typing import Protocol, runtime_checkable
+
+from autometa.evaluation import Reporter
 
 __all__ = ["Reporter", "is_report_step", "report_interval", "report_members"]
-
-
-@runtime_checkable
-class Reporter(Protocol):
-    """What an evaluation is handed to report intermediate values and to ask whether to stop."""
-
-    def report(self, step: int, value: float) -> None:
-        """Record ``value`` (higher is better) after ``step`` units of work (meta-iterations)."""
-
-    def should_stop(self) -> bool:
-        """True when the evaluation should end now (its trial is pruned)."""
 
 
 def report_interval(total_steps: int) -> int:

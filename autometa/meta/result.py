@@ -1,18 +1,21 @@
-"""The record an evaluator returns for one candidate."""
+"""The records of an evaluation: what an evaluator returns, and what MAML's training leaves.
+
+:class:`EvalResult`, :func:`failed_result` and the :class:`Evaluator` protocol are defined in
+:mod:`autometa.evaluation` (the evaluator contract, below both the evaluators and the search)
+and re-exported here, so ``from autometa.meta import EvalResult`` keeps working.
+"""
 
 from __future__ import annotations
 
-import math
 import platform
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
 
-import networkx as nx
 import numpy
 import torch
 
 from autometa import __version__
 from autometa.errors import BuildError, EvaluationError, GraphValidationError
+from autometa.evaluation import EvalResult, Evaluator, failed_result
 
 __all__ = [
     "EvalResult",
@@ -23,56 +26,6 @@ __all__ = [
     "is_out_of_memory",
     "runtime_versions",
 ]
-
-
-@dataclass
-class EvalResult:
-    """What an evaluation of one candidate produced.
-
-    Attributes:
-        status: ``"ok"``, ``"failed"`` or ``"pruned"``; a failed result never carries a usable
-            score; a pruned one (stopped early by its reporter, ``docs/pruning.md``) carries
-            its last reported value.
-        score: the value to maximise (post-adaptation return for MAML); NaN when failed.
-        objectives: extra objective values for multi-objective search (e.g. ``params``).
-        metrics: JSON-safe details: returns before/after adaptation, learning curve,
-            parameter count, MACs, env steps, wall time, device, seed, versions.
-        error: why the evaluation failed (exception text, ``"nan in loss"``, ...).
-        state_dict: the meta-learned initial weights, for export; None when not kept.
-        fidelity: how far the evaluation ran (meta-iterations), for multi-fidelity search.
-        step_sizes: the meta-learned per-parameter inner step sizes of Meta-SGD, keyed like
-            ``state_dict`` (one tensor of the parameter's shape each), for export and
-            ``autometa.adapt``; None without Meta-SGD or when the weights are not kept.
-        training_state: where meta-training stopped, as named CPU tensors, when asked for
-            (``keep_training_state=True``), so that a later evaluation continues it
-            (``autometa.meta.training_state``); None otherwise.
-    """
-
-    status: str
-    score: float = math.nan
-    objectives: dict[str, float] = field(default_factory=dict)
-    metrics: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
-    state_dict: dict[str, Any] | None = None
-    fidelity: int | None = None
-    step_sizes: dict[str, Any] | None = None
-    training_state: dict[str, Any] | None = None
-
-    @property
-    def ok(self) -> bool:
-        """True when the evaluation finished with a finite score."""
-        return self.status == "ok" and math.isfinite(self.score)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe view without the weights and step sizes (they are stored separately)."""
-        return {
-            "status": self.status,
-            "score": self.score,
-            "objectives": dict(self.objectives),
-            "metrics": dict(self.metrics),
-            "error": self.error,
-            "fidelity": self.fidelity,
-        }
 
 
 @dataclass
@@ -92,19 +45,6 @@ class Trained:
     pre_curve: list[float]
     train_steps: int
     test_steps: int
-
-
-def failed_result(error: str, **metrics: Any) -> EvalResult:
-    """A failed :class:`EvalResult` with its reason."""
-    return EvalResult(status="failed", error=error, metrics=dict(metrics))
-
-
-class Evaluator(Protocol):
-    """What the search calls to score a candidate. Must not raise for a bad candidate."""
-
-    def __call__(
-        self, graph: nx.DiGraph, *, seed: int, device: str | None = None
-    ) -> EvalResult: ...
 
 
 def runtime_versions() -> dict[str, str]:
