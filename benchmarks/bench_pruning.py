@@ -19,7 +19,7 @@ the training curve at 10%, 25% and 50% of the meta-iterations (the value at that
 the best so far, which is what the pruners compare) and the candidate's search score (the
 held-out post-adaptation return), per space.
 
-    python benchmarks/bench_pruning.py --quick     # chain_mlp, 24 candidates, 2 seeds: < 30 min
+    python benchmarks/bench_pruning.py --quick     # chain_mlp, 16 candidates, 2 seeds: < 30 min
     python benchmarks/bench_pruning.py             # both shipped spaces, 3 seeds (hours)
 
 Results go to ``benchmarks/results/bench_pruning[_quick].json`` with the machine and versions.
@@ -46,16 +46,16 @@ from autometa.meta import MAMLEvaluator  # noqa: E402
 
 EVAL = dict(
     meta_iterations=27,
-    num_tasks=10,
-    episodes_per_task=5,
+    num_tasks=8,
+    episodes_per_task=4,
     test_tasks=20,
     test_episodes=10,
     family_options={"horizon": 30},
 )
-"""The evaluation of both sizes: 27 meta-iterations (ASHA rungs of 3, 9 and 27) at 10 tasks x 5
+"""The evaluation of both sizes: 27 meta-iterations (ASHA rungs of 3, 9 and 27) at 8 tasks x 4
 episodes of 30 steps of navigation2d, a held-out test on 20 tasks x 10 episodes. Reduced from
 the default (100 meta-iterations, 20 tasks x 20 episodes of 100 steps, test 40 x 40) so that
-a search of 24 candidates takes minutes on a 2-core CPU."""
+a search of 16 candidates takes minutes on a 2-core CPU."""
 
 MODES = ("full", "median", "asha")
 FRACTIONS = (0.10, 0.25, 0.50)
@@ -173,7 +173,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="chain_mlp, 2 seeds: < 30 min")
     parser.add_argument("--spaces", nargs="+", default=None)
     parser.add_argument("--seeds", type=int, default=None, help="search seeds (3, quick 2)")
-    parser.add_argument("--trials", type=int, default=24, help="candidates per search")
+    parser.add_argument("--trials", type=int, default=16, help="candidates per search")
     parser.add_argument("--strategy", default="random")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--final-top", type=int, default=2)
