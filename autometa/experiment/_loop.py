@@ -272,13 +272,15 @@ class SearchLoop:
     def _dispatch(self) -> None:
         """Fill free executor slots: queued trials first, then new candidates.
 
-        With ``batch`` > 1 each slot takes up to ``batch`` trials as one job (the strategy is
-        asked for a batch at a time); a partial batch goes out when no more can come.
+        With ``batch`` > 1 each slot takes up to ``batch`` trials of one length as one job (the
+        strategy is asked for a batch at a time); a partial batch goes out when no more can
+        come, and promotions to a rung go out together, without waiting for new candidates.
         """
         while self.executor.in_flight < self.executor.capacity:
             runnable = self._runnable()
-            if len(runnable) >= self.batch:
-                self._submit(runnable[: self.batch])
+            group = self._one_length(runnable)
+            if len(group) >= self.batch or (group and group[0].rung):  # no new one can join
+                self._submit(group[: self.batch])  # a promotion waits for no new candidate
                 continue
             usage = self.usage()
             n = (self.executor.capacity - self.executor.in_flight) * self.batch - len(runnable)
@@ -293,9 +295,17 @@ class SearchLoop:
                 n = min(n, self.budget.trials - usage.trials)
             if n > 0 and self._ask(n, placement):
                 continue
-            if not runnable:
+            if not group:
                 return
-            self._submit(runnable[: self.batch])
+            self._submit(group[: self.batch])
+
+    def _one_length(self, runnable: list[TrialRecord]) -> list[TrialRecord]:
+        """The runnable trials that run as long as the first (one population runs one number
+        of meta-iterations): promotions to a rung batch together, apart from new candidates."""
+        if not runnable:
+            return []
+        length = self.scheduler.job_fidelity(runnable[0])
+        return [t for t in runnable if self.scheduler.job_fidelity(t) == length]
 
     def _ask(self, n: int, placement: dict[str, Any]) -> bool:
         """Ask for ``n`` candidates and create their trials; False when none came."""

@@ -315,13 +315,25 @@ def run_jobs(evaluator: Evaluator, job: Job, device: str | None) -> list[Outcome
 
     A batch's (candidate, seed) pairs go to ``evaluator.evaluate_population`` in one call
     when the evaluator has it (one at a time otherwise); each member's seeds are combined as
-    :func:`run_job` does, and its wall time is its share of the batch's.
+    :func:`run_job` does, and its wall time is its share of the batch's. Members of different
+    fidelities (an ASHA promotion beside a new candidate) run as one population per fidelity,
+    each at its own meta-iterations; a member that continues a stored state runs alone.
     """
     can = abilities(evaluator)
     if not job.members:
         return [run_job(evaluator, job, device, can)]
     if not can.population:
         return [run_job(evaluator, member, device, can) for member in job.members]
+    fidelities = list(dict.fromkeys(m.meta_iterations for m in job.members))
+    if len(fidelities) > 1:  # one program runs one length: a population per fidelity
+        done = {
+            o.number: o
+            for f in fidelities
+            for o in run_jobs(
+                evaluator, batch_job([m for m in job.members if m.meta_iterations == f]), device
+            )
+        }
+        return [done[m.number] for m in job.members]
     if any(m.resume is not None for m in job.members):  # continued one at a time, in order
         alone = [m for m in job.members if m.resume is not None]
         together = [m for m in job.members if m.resume is None]

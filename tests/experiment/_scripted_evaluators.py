@@ -125,6 +125,19 @@ class CallLog:
         return self.objective(graph, seed=seed, device=device, meta_iterations=meta_iterations)
 
 
+class PopulationLog(CallLog):
+    """:class:`CallLog` that also scores batches: ``evaluate_population`` appends one line
+    ``"<pairs> <meta_iterations>"`` per call, so a test sees which populations formed."""
+
+    def evaluate_population(self, pairs, *, device=None, meta_iterations=None):
+        with open(self.path + ".populations", "a") as log:
+            log.write(f"{len(pairs)} {meta_iterations}\n")
+        return [
+            self.objective(graph, seed=seed, device=device, meta_iterations=meta_iterations)
+            for graph, seed in pairs
+        ]
+
+
 class SizedCurves(Curves):
     """:class:`Curves` whose results carry the candidate's size as the ``params`` objective,
     known before the evaluation through ``cost_objectives`` (for multi-objective pruning)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from _scripted_evaluators import CallLog
+from _scripted_evaluators import CallLog, PopulationLog
 
 from autometa.cli import main
 from autometa.experiment import (
@@ -131,6 +131,25 @@ def test_two_worker_processes_never_wait_for_a_rung(tmp_path):
     assert calls.index(30) < ninth
     assert all(t.state.is_finished() for t in result.trials)
     assert result.counts["DONE"] >= 1 and result.meta_iterations == sum(calls)
+
+
+def test_batched_promotions_form_populations_of_one_fidelity(tmp_path):
+    log = tmp_path / "calls.txt"
+    result = _run(InMemoryStorage(), 12, evaluator=PopulationLog(log), batch=2)
+    populations = [
+        tuple(map(int, line.split()))
+        for line in (tmp_path / "calls.txt.populations").read_text().splitlines()
+    ]
+    # promotions leave in twos like new candidates, each population at one rung's length
+    assert any(size == 2 and length > 10 for size, length in populations)
+    assert all(length in FIDELITIES for _, length in populations)
+    singles = _calls(log) if log.exists() else []
+    assert result.meta_iterations == sum(n * f for n, f in populations) + sum(singles)
+    for trial in result.trials:  # every rung ran at its own length, as recorded
+        assert [r["meta_iterations"] for r in trial.metrics["rungs"]] == list(
+            FIDELITIES[: trial.rung + 1]
+        )
+    assert all(t.state.is_finished() for t in result.trials)
 
 
 def test_resume_matches_uninterrupted(tmp_path):
