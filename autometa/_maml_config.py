@@ -1,8 +1,9 @@
 """Every hyperparameter of the MAML evaluator, with its default and where that default is from.
 
-Published as :mod:`autometa.meta.config`; it lives here, below every package and free of
-torch, so that ``autometa validate`` checks a space's hyperparameters without importing the
-evaluator.
+This module is the one home of these names (the evaluator's modules import them from here);
+users import ``MAMLConfig``, ``PRESETS``, ``config_for`` and ``settable_fields`` from
+:mod:`autometa.meta`. It lives below every package and free of torch, so that
+``autometa validate`` checks a space's hyperparameters without importing the evaluator.
 
 Sources are cited by the short names of ``docs/references.md``: "paper" is Finn, Abbeel & Levine,
 *Model-Agnostic Meta-Learning for Fast Adaptation of Deep Networks* (ICML 2017); "original
@@ -44,7 +45,7 @@ class MAMLConfig:
     """
 
     meta_learner: str = "maml"
-    """The meta-learning algorithm, a name in ``autometa.meta.learners.META_LEARNERS``:
+    """The meta-learning algorithm, a name in ``autometa.meta.META_LEARNERS``:
     ``"maml"`` (the paper: REINFORCE inner steps, ``outer`` through them) or ``"promp"``
     (ProMP: LVC inner steps, clipped surrogate with an inner-KL penalty, ``promp_*``)."""
 

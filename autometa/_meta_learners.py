@@ -8,12 +8,12 @@ Every meta-learner shares the sampler, the baseline, the batched inner loop
 - its *outer step*, a name in :data:`autometa.meta.outer.OUTER_STEPS`, or None to take
   ``MAMLConfig.outer`` (MAML's TRPO or Adam).
 
-``MAMLConfig.meta_learner`` names an entry of :data:`META_LEARNERS`. Published as
-:mod:`autometa.meta.learners`; it lives here, below the configuration and free of torch, so
-that an unknown name is refused when the configuration is made and a space's
-``meta_learner`` choices are checked without importing the evaluator. The built-in learners
-are registered here by the names of their pieces (ProMP's pieces are registered by
-``autometa.meta._promp``).
+``MAMLConfig.meta_learner`` names an entry of :data:`META_LEARNERS`. Users (and a plugin
+that registers a meta-learner) import both names from :mod:`autometa.meta`; they live here,
+below the configuration and free of torch, so that an unknown name is refused when the
+configuration is made and a space's ``meta_learner`` choices are checked without importing
+the evaluator. The built-in learners are registered here by the names of their pieces
+(ProMP's pieces are registered by ``autometa.meta._promp``).
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ class MetaLearner:
 
 
 META_LEARNERS: Registry[MetaLearner] = Registry("meta-learner")
+"""Meta-learners by name (``"maml"``, ``"promp"``); ``MAMLConfig.meta_learner`` picks one."""
 
 META_LEARNERS.register(
     "maml",

@@ -33,9 +33,10 @@ from _common import print_table, save  # noqa: E402
 from autometa.graph import mlp_graph  # noqa: E402
 from autometa.meta import config_for  # noqa: E402
 from autometa.meta.allocator import tune_cpu_allocator  # noqa: E402
+from autometa.meta.linalg import conjugate_gradient, flatten  # noqa: E402
 from autometa.meta.maml import MetaObjective, init_meta_params, sample_meta_batch  # noqa: E402
 from autometa.meta.traced import trpo_program  # noqa: E402
-from autometa.meta.trpo import conjugate_gradient, flatten, trpo_step  # noqa: E402
+from autometa.meta.trpo import trpo_step  # noqa: E402
 from autometa.policy import build_policy  # noqa: E402
 from autometa.tasks import make_task  # noqa: E402
 

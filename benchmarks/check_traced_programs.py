@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from _common import print_table, save  # noqa: E402
 
-from autometa.meta.config import config_for  # noqa: E402
+from autometa.meta import config_for  # noqa: E402
 from autometa.meta.linalg import flatten  # noqa: E402
 from autometa.meta.maml import (  # noqa: E402
     MetaObjective,

@@ -10,9 +10,8 @@ from typing import Any, NamedTuple
 import torch
 
 from autometa.errors import ExportError
-from autometa.meta import adapt_to_tasks
-from autometa.meta.config import config_for, settable_fields
-from autometa.meta.maml import ALPHA
+from autometa.meta import adapt_to_tasks, config_for, settable_fields
+from autometa.meta.inner import ALPHA
 from autometa.policy import GraphPolicy, space_dims
 from autometa.tasks import make_task
 

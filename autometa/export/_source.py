@@ -18,11 +18,11 @@ import networkx as nx
 import torch
 
 from autometa.errors import ExportError
+from autometa.evaluation import EvalResult
 from autometa.experiment import verdict
 from autometa.experiment._best import choose_best
 from autometa.experiment.storage import SQLiteStorage
-from autometa.meta import EvalResult
-from autometa.meta.config import config_for, settable_fields
+from autometa.meta import config_for, settable_fields
 from autometa.tasks import make_task
 
 __all__ = ["Source", "adaptation_settings", "family_name", "resolve_source", "resolve_spaces"]

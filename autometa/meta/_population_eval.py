@@ -26,6 +26,7 @@ from typing import Any
 import networkx as nx
 import torch
 
+from autometa.evaluation import EvalResult, failed_result
 from autometa.graph import to_json
 from autometa.meta._kernel_size import last_level_cache, members_per_kernel
 from autometa.meta._scoring import pruned_result, scored_result
@@ -39,7 +40,7 @@ from autometa.meta.population import (
     stack_members,
     widest_layer,
 )
-from autometa.meta.result import EvalResult, Trained, failed_result, is_out_of_memory
+from autometa.meta.result import Trained, is_out_of_memory
 from autometa.policy import build_policy
 
 __all__ = ["evaluate_population", "memory_limited_size", "structure_key"]

@@ -14,11 +14,11 @@ import torch
 from torch.func import vmap
 from torch.utils._pytree import tree_map
 
-from autometa.meta.config import MAMLConfig
+from autometa._maml_config import MAMLConfig
 from autometa.meta.linalg import conjugate_gradient, fisher_vector_product, flatten, unflatten
 from autometa.meta.maml import MetaBatch, MetaObjective, loss_and_grad
 from autometa.meta.rollout import Params
-from autometa.meta.trpo import trpo_step
+from autometa.meta.trpo import accepts, trpo_step, trust_region_step
 from autometa.policy import GraphPolicy
 
 __all__ = ["members_of", "population_trpo_step"]
@@ -35,17 +35,13 @@ def _direction(policy, cfg, meta, data, lr, max_kl, damping):
     loss, g, old, vjp_fn = loss_and_grad(obj, meta)
     fvp = fisher_vector_product(obj, meta, old, vjp_fn, damping)
     direction, h_direction = conjugate_gradient(fvp, flatten(g), cfg.cg_iters)
-    shs = 0.5 * (direction @ h_direction)
-    step = direction * torch.sqrt(max_kl / shs.clamp_min(1e-30))
-    finite = torch.isfinite(loss) & torch.isfinite(step).all()
+    step, finite = trust_region_step(loss, direction, h_direction, max_kl)
     return loss, step, old, finite
 
 
 def _line_values(policy, cfg, meta, data, lr, old):
     """One member's surrogate loss and mean KL at ``meta`` (one line-search test)."""
-    obj = _objective(policy, cfg, data, lr)
-    out = obj.outputs(meta)
-    return obj.loss(out, old), obj.kl(out, old)
+    return _objective(policy, cfg, data, lr).loss_and_kl(meta, old)
 
 
 def members_of(tree, index: int | slice):
@@ -129,7 +125,7 @@ def _batched_trpo_step(
                 break
             candidate = theta - scale[:, None] * step
             new_loss, kl = values(vmap(unflatten)(candidate, meta), data, lr, old)
-            accept = pending & (new_loss < loss) & (kl < knobs["max_kl"]) & torch.isfinite(kl)
+            accept = pending & accepts(new_loss, kl, loss, knobs["max_kl"])
             new_theta = torch.where(accept[:, None], candidate, new_theta)
             pending = pending & ~accept
             scale = scale * knobs["ls_backtrack"]

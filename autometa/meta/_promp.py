@@ -35,7 +35,7 @@ from typing import Any
 import torch
 from torch.func import functional_call, grad
 
-from autometa.meta.config import MAMLConfig
+from autometa._maml_config import MAMLConfig
 from autometa.meta.inner import INNER_LOSSES, replay_inner_steps
 from autometa.meta.maml import MetaBatch, MetaObjective
 from autometa.meta.outer import OUTER_STEPS, OuterStep

@@ -13,10 +13,11 @@ from typing import Any
 import networkx as nx
 import torch
 
+from autometa._maml_config import MAMLConfig
 from autometa.errors import EvaluationError
-from autometa.meta.config import MAMLConfig
+from autometa.evaluation import EvalResult
 from autometa.meta.inner import split_meta
-from autometa.meta.result import EvalResult, Trained, runtime_versions
+from autometa.meta.result import Trained, runtime_versions
 from autometa.policy import GraphPolicy, count_macs, count_params, space_dims
 
 __all__ = ["graph_objectives", "pruned_result", "scored_result"]

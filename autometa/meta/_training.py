@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from autometa.meta.config import MAMLConfig
+from autometa._maml_config import MAMLConfig
+from autometa.evaluation import Reporter
 from autometa.meta.inner import sample_inner_loop
 from autometa.meta.maml import derive_seed, init_meta_params
 from autometa.meta.outer import check_finite, meta_iteration, outer_step_of
-from autometa.meta.reporting import Reporter, is_report_step
+from autometa.meta.reporting import is_report_step
 from autometa.meta.rollout import Params
 from autometa.meta.training_state import TrainingState, capture_outer, restore_outer
 from autometa.policy import GraphPolicy

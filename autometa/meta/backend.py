@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 import torch
 
-from autometa.meta.config import MAMLConfig
+from autometa._maml_config import MAMLConfig
 from autometa.meta.cuda_graphs import captured
 from autometa.meta.linalg import conjugate_gradient, fisher_vector_product, flatten
 from autometa.meta.maml import MetaObjective, loss_and_grad

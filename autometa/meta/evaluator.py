@@ -19,38 +19,36 @@ from typing import Any
 import networkx as nx
 import torch
 
-from autometa.errors import (
-    ConfigurationError,
-    TaskParameterError,
-    UnknownNameError,
-)
-from autometa.meta._population_eval import evaluate_population
-from autometa.meta._scoring import graph_objectives, pruned_result, scored_result
-from autometa.meta._training import Adaptation, adapt_to_tasks, meta_train, meta_train_state
-from autometa.meta.allocator import tune_cpu_allocator
-from autometa.meta.config import (
+from autometa._maml_config import (
     MAMLConfig,
     check_space_hyperparameters,
     close_match_hint,
     config_for,
     settable_fields,
 )
+from autometa._meta_learners import META_LEARNERS
+from autometa.errors import (
+    ConfigurationError,
+    TaskParameterError,
+    UnknownNameError,
+)
+from autometa.evaluation import EvalResult, Reporter, failed_result
+from autometa.meta._population_eval import evaluate_population
+from autometa.meta._scoring import graph_objectives, pruned_result, scored_result
+from autometa.meta._training import adapt_to_tasks, meta_train_state
+from autometa.meta.allocator import tune_cpu_allocator
 from autometa.meta.inner import INNER_LOSSES
-from autometa.meta.learners import META_LEARNERS
 from autometa.meta.memory import estimate_evaluation_memory
 from autometa.meta.outer import OUTER_STEPS
-from autometa.meta.reporting import Reporter
 from autometa.meta.result import (
-    EvalResult,
     Trained,
-    failed_result,
     is_candidate_error,
 )
 from autometa.meta.training_state import TrainingState
 from autometa.policy import GraphPolicy, build_policy
 from autometa.tasks import TASKS, make_task
 
-__all__ = ["Adaptation", "MAMLEvaluator", "adapt_to_tasks", "is_candidate_error", "meta_train"]
+__all__ = ["MAMLEvaluator"]
 
 
 def _check_family(name: str, options: dict[str, Any]) -> None:

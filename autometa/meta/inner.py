@@ -6,7 +6,7 @@ Meta-training (:func:`autometa.meta.maml.sample_meta_batch` and, differentiably,
 
 - :data:`INNER_LOSSES`: the per-task loss whose gradient is the inner step, by name
   (``"reinforce"``: MAML's; a meta-learner names its own, see
-  :mod:`autometa.meta.learners`);
+  :data:`autometa.meta.META_LEARNERS`);
 - :func:`inner_gradients`: ``vmap(grad(loss))`` over tasks;
 - :func:`step_size` and :func:`inner_update`: ``params - lr * grads`` with the scalar
   ``fast_lr`` (times ``test_lr_scale`` after the first step at test time) or Meta-SGD's
@@ -27,14 +27,14 @@ from typing import TYPE_CHECKING
 import torch
 from torch.func import functional_call, grad, vmap
 
+from autometa._meta_learners import META_LEARNERS
 from autometa.meta.baseline import advantages
-from autometa.meta.learners import META_LEARNERS
 from autometa.meta.rollout import Batch, Params, log_prob, rollout
 from autometa.policy import GraphPolicy
 from autometa.registry import Registry
 
 if TYPE_CHECKING:
-    from autometa.meta.config import MAMLConfig
+    from autometa._maml_config import MAMLConfig
 
 __all__ = [
     "ALPHA",
@@ -45,6 +45,7 @@ __all__ = [
     "inner_gradients",
     "inner_loss",
     "inner_loss_of",
+    "inner_step",
     "inner_update",
     "replay_inner_steps",
     "sample_inner_loop",
@@ -111,14 +112,38 @@ def inner_update(params: Params, grads: Params, lr: float | torch.Tensor | Param
     return {n: params[n] - lr * grads[n] for n in params}
 
 
-def step_size(cfg: MAMLConfig, alpha: Params | None, scale: float = 1.0) -> float | Params:
+def step_size(
+    fast_lr: float | torch.Tensor, alpha: Params | None, scale: float = 1.0
+) -> float | torch.Tensor | Params:
     """The inner step size: Meta-SGD's ``alpha`` when learned, else ``fast_lr``; times ``scale``.
 
+    ``fast_lr`` is ``MAMLConfig.fast_lr``, or a population's per-member ``(P,)`` tensor.
     ``scale`` is 1 during meta-training and for the first test step, ``test_lr_scale`` after.
     """
+    if scale == 1.0:
+        return alpha if alpha is not None else fast_lr
     if alpha is not None:
-        return alpha if scale == 1.0 else {n: a * scale for n, a in alpha.items()}
-    return cfg.fast_lr * scale
+        return {n: a * scale for n, a in alpha.items()}
+    return fast_lr * scale
+
+
+def inner_step(
+    policy: GraphPolicy,
+    params: Params,
+    stacked: bool,
+    batch: Batch,
+    adv: torch.Tensor,
+    lr: float | torch.Tensor | Params,
+    *,
+    loss: InnerLoss = inner_loss,
+) -> tuple[Params, Params]:
+    """One inner step of every task: ``(gradients, params - lr * gradients)``.
+
+    The step of :func:`sample_inner_loop`, and (under ``vmap`` over the members) of a
+    population's sampling and test (``autometa.meta.population``).
+    """
+    g = inner_gradients(policy, params, stacked, batch, adv, loss=loss)
+    return g, inner_update(params, g, lr)
 
 
 def batch_advantages(batch: Batch, cfg: MAMLConfig) -> torch.Tensor:
@@ -202,10 +227,10 @@ def sample_inner_loop(
                 advs.append(batch_advantages(batch, cfg))
             break
         adv = batch_advantages(batch, cfg)
-        lr = step_size(cfg, alpha, 1.0 if scales is None else scales[k])
+        lr = step_size(cfg.fast_lr, alpha, 1.0 if scales is None else scales[k])
         with torch.no_grad():
-            g = inner_gradients(policy, params, stacked, batch, adv, loss=loss)
-            params, stacked = inner_update(params, g, lr), True
+            g, params = inner_step(policy, params, stacked, batch, adv, lr, loss=loss)
+        stacked = True
         advs.append(adv)
         grads.append(g)
     return InnerLoop(batches, advs, grads, params, stacked)
@@ -236,7 +261,7 @@ def replay_inner_steps(
         stacked) first, then the stacked per-task parameters after each step.
     """
     theta, alpha = split_meta(meta)
-    step = step_size(cfg, alpha) if lr is None or alpha is not None else lr
+    step = step_size(cfg.fast_lr if lr is None else lr, alpha)
     loss = inner_loss_of(cfg)
     params, stacked = theta, False
     out = [(params, stacked)]

@@ -27,33 +27,24 @@ import torch
 from torch.func import functional_call, grad, vjp, vmap
 from torch.utils._pytree import tree_flatten, tree_unflatten
 
-from autometa.meta.config import MAMLConfig
+from autometa._maml_config import MAMLConfig
 from autometa.meta.inner import (
     ALPHA,
-    inner_gradients,
-    inner_loss,
-    inner_update,
     replay_inner_steps,
     sample_inner_loop,
-    split_meta,
 )
 from autometa.meta.rollout import Batch, Outputs, Params, kl_divergence, log_prob
 from autometa.policy import GraphPolicy
 
 __all__ = [
-    "ALPHA",
     "MetaBatch",
     "MetaObjective",
     "adapted_params",
     "derive_seed",
     "flatten_objective",
     "init_meta_params",
-    "inner_gradients",
-    "inner_update",
-    "inner_loss",
     "loss_and_grad",
     "sample_meta_batch",
-    "split_meta",
     "unflatten_objective",
 ]
 
@@ -85,20 +76,9 @@ def adapted_params(
 ) -> tuple[Params, bool]:
     """theta'_i after ``len(train)`` inner steps on the stored batches; differentiable in ``meta``.
 
-    Args:
-        meta: meta-parameters (theta and, with Meta-SGD, alpha).
-        policy: the policy module.
-        train: one ``(batch, advantages)`` per inner step, sampled beforehand.
-        cfg: the configuration (``fast_lr``, the meta-learner's inner loss).
-        fixed_grads: precomputed inner gradients; given, they are used as constants, which is
-            first-order MAML (no second derivatives through the inner step).
-        lr: the inner step size (default ``cfg.fast_lr``); a tensor when each member of a
-            population has its own (``autometa.meta.population``). Meta-SGD's step sizes in
-            ``meta`` take precedence.
-
-    Returns:
-        ``(params, stacked)``: stacked per-task parameters, or theta itself (not stacked) when
-        there is no inner step.
+    The last of :func:`~autometa.meta.inner.replay_inner_steps` (same arguments): stacked
+    per-task parameters, or theta itself (not stacked) when there is no inner step, as
+    ``(params, stacked)``.
     """
     return replay_inner_steps(meta, policy, train, cfg, fixed_grads, lr)[-1]
 
@@ -203,6 +183,11 @@ class MetaObjective:
     def kl(self, out: Outputs, old: Outputs) -> torch.Tensor:
         """Mean over tasks and valid steps of ``KL(pi_old || pi)`` (the original code's order)."""
         return self._task_mean(kl_divergence(old, out))
+
+    def loss_and_kl(self, meta: Params, old: Outputs) -> tuple[torch.Tensor, torch.Tensor]:
+        """Surrogate loss and mean KL at ``meta``: what one line-search test measures."""
+        out = self.outputs(meta)
+        return self.loss(out, old), self.kl(out, old)
 
 
 def flatten_objective(meta: Params, mb: MetaBatch, *extra: object) -> tuple[list, object]:

@@ -23,7 +23,7 @@ from typing import Any
 
 import networkx as nx
 
-from autometa.meta.config import MAMLConfig
+from autometa._maml_config import MAMLConfig
 from autometa.policy import compile_plan, count_params, space_dims
 
 __all__ = [

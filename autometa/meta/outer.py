@@ -3,7 +3,7 @@
 Outer steps are registered by name in :data:`OUTER_STEPS` (``"trpo"``, ``"adam"``; ProMP's
 ``"promp"`` in ``autometa.meta._promp``), so a new meta-optimiser is one function and one
 registration, chosen by ``MAMLConfig.outer`` or by the meta-learner
-(:mod:`autometa.meta.learners`). Each
+(:data:`autometa.meta.META_LEARNERS`). Each
 takes ``(objective, meta, cfg, state)`` and returns ``(new_meta, loss, finite_flag)``;
 ``state`` is what the step keeps between iterations (Adam's optimiser), made by the entry's
 ``init``.
@@ -18,9 +18,9 @@ from typing import Any
 
 import torch
 
+from autometa._maml_config import MAMLConfig
+from autometa._meta_learners import META_LEARNERS
 from autometa.errors import EvaluationError
-from autometa.meta.config import MAMLConfig
-from autometa.meta.learners import META_LEARNERS
 from autometa.meta.maml import MetaObjective, derive_seed, loss_and_grad, sample_meta_batch
 from autometa.meta.rollout import Params
 from autometa.meta.trpo import trpo_step

@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 import torch
 from torch.func import vmap
 
+from autometa._maml_config import MAMLConfig
+from autometa.evaluation import Reporter
 from autometa.meta._kernel_size import members_per_kernel
 from autometa.meta._population_rollout import (
     cat_tasks,
@@ -45,17 +47,10 @@ from autometa.meta._population_rollout import (
     split_members,
 )
 from autometa.meta._population_step import population_trpo_step
-from autometa.meta.baseline import advantages
-from autometa.meta.config import MAMLConfig
-from autometa.meta.maml import (
-    MetaBatch,
-    derive_seed,
-    inner_gradients,
-    inner_update,
-    split_meta,
-)
+from autometa.meta.inner import batch_advantages, inner_step, split_meta, step_size
+from autometa.meta.maml import MetaBatch, derive_seed
 from autometa.meta.outer import check_finite
-from autometa.meta.reporting import Reporter, is_report_step, report_members
+from autometa.meta.reporting import is_report_step, report_members
 from autometa.meta.rollout import Batch, Params
 from autometa.policy import GraphPolicy
 
@@ -107,8 +102,7 @@ def _per_member(members: list[Member], name: str, device: torch.device) -> torch
 def _advantages(batch: Batch, cfg: MAMLConfig) -> torch.Tensor:
     """Advantages of every member's tasks in one batched fit: ``(P, T, E, H)``."""
     flat = Batch(*(merge_members(column) for column in batch))
-    adv = advantages(flat, cfg.gamma, cfg.gae_lambda, cfg.normalize_advantages, cfg.baseline_ridge)
-    return split_members(adv, batch.rewards.shape[0])
+    return split_members(batch_advantages(flat, cfg), batch.rewards.shape[0])
 
 
 def _inner_step(
@@ -122,19 +116,10 @@ def _inner_step(
     """Every member's inner policy-gradient step: ``(gradients, adapted parameters)``."""
 
     def one(p: Params, b: Batch, a: torch.Tensor, step: torch.Tensor | Params):
-        g = inner_gradients(policy, p, stacked, b, a)
-        return g, inner_update(p, g, step)
+        return inner_step(policy, p, stacked, b, a, step)
 
     with torch.no_grad():
         return vmap(one)(params, batch, adv, lr)
-
-
-def _step_sizes(meta: Params, fast_lr: torch.Tensor, scale: float = 1.0) -> torch.Tensor | Params:
-    """The inner step size of every member: Meta-SGD's, else ``fast_lr``, times ``scale``."""
-    _, alpha = split_meta(meta)
-    if alpha is not None:
-        return {n: a * scale for n, a in alpha.items()}
-    return fast_lr * scale
 
 
 def sample_population_batch(
@@ -149,8 +134,8 @@ def sample_population_batch(
 ) -> MetaBatch:
     """:func:`~autometa.meta.maml.sample_meta_batch` for every member; tensors ``(P, ...)``."""
     meta = {n: p.detach() for n, p in meta.items()}
-    theta, _ = split_meta(meta)
-    lr = _step_sizes(meta, fast_lr)
+    theta, alpha = split_meta(meta)
+    lr = step_size(fast_lr, alpha)
     params, stacked = theta, False
     train, grads = [], []
     for k in range(cfg.inner_steps + 1):
@@ -325,7 +310,7 @@ def adapt_population(
     count = len(members)
     knobs = member_knobs(members, family.device)
     meta = {n: p.detach() for n, p in meta.items()}
-    theta, _ = split_meta(meta)
+    theta, alpha = split_meta(meta)
     tasks = cat_tasks([task_params] * count)
     generators = [
         torch.Generator(device=family.device).manual_seed(derive_seed(seed, 3))
@@ -348,7 +333,7 @@ def adapt_population(
         if k == steps:
             break
         adv = _advantages(batch, cfg)
-        lr = _step_sizes(meta, knobs["fast_lr"], 1.0 if k == 0 else cfg.test_lr_scale)
+        lr = step_size(knobs["fast_lr"], alpha, 1.0 if k == 0 else cfg.test_lr_scale)
         _, current = _inner_step(policy, current, stacked, batch, adv, lr)
         stacked = True
     return torch.stack(returns, dim=1), env_steps

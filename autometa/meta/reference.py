@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from torch.func import functional_call
 
+from autometa._maml_config import MAMLConfig
 from autometa.meta.baseline import advantages
-from autometa.meta.config import MAMLConfig
 from autometa.meta.maml import MetaBatch
 from autometa.meta.rollout import Batch, Params, kl_divergence, log_prob
 from autometa.policy import GraphPolicy

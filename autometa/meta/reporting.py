@@ -9,7 +9,7 @@ reporter only when a pruner is set, so an evaluation without one runs exactly as
 MAML reports the mean post-adaptation return of the meta-iteration's training tasks (already
 read every iteration, so reporting costs nothing) every :func:`report_interval` iterations;
 the step is the number of meta-iterations done. The :class:`Reporter` protocol is part of the
-evaluator contract (:mod:`autometa.evaluation`) and re-exported here.
+evaluator contract (:mod:`autometa.evaluation`) and imported from there.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Collection, Sequence
 
 from autometa.evaluation import Reporter
 
-__all__ = ["Reporter", "is_report_step", "report_interval", "report_members"]
+__all__ = ["is_report_step", "report_interval", "report_members"]
 
 
 def report_interval(total_steps: int) -> int:

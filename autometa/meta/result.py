@@ -2,7 +2,7 @@
 
 :class:`EvalResult`, :func:`failed_result` and the :class:`Evaluator` protocol are defined in
 :mod:`autometa.evaluation` (the evaluator contract, below both the evaluators and the search)
-and re-exported here, so ``from autometa.meta import EvalResult`` keeps working.
+and imported from there; ``autometa.meta`` re-exports them for users.
 """
 
 from __future__ import annotations
@@ -15,13 +15,9 @@ import torch
 
 from autometa import __version__
 from autometa.errors import BuildError, EvaluationError, GraphValidationError
-from autometa.evaluation import EvalResult, Evaluator, failed_result
 
 __all__ = [
-    "EvalResult",
-    "Evaluator",
     "Trained",
-    "failed_result",
     "is_candidate_error",
     "is_out_of_memory",
     "runtime_versions",

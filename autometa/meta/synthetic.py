@@ -18,10 +18,10 @@ from typing import Any
 
 import networkx as nx
 
+from autometa._maml_config import MAMLConfig, check_space_hyperparameters, settable_fields
 from autometa.errors import ConfigurationError
+from autometa.evaluation import EvalResult, failed_result
 from autometa.graph import canonical_hash
-from autometa.meta.config import MAMLConfig, check_space_hyperparameters, settable_fields
-from autometa.meta.result import EvalResult, failed_result
 from autometa.policy import count_params
 
 __all__ = ["SyntheticObjective", "OP_QUALITY"]

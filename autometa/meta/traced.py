@@ -40,7 +40,7 @@ import torch
 import torch.fx as fx
 from torch.fx.experimental.proxy_tensor import make_fx
 
-from autometa.meta.config import MAMLConfig
+from autometa._maml_config import MAMLConfig
 from autometa.meta.cuda_graphs import captured
 from autometa.meta.linalg import fisher_vector_product, flatten
 from autometa.meta.maml import (

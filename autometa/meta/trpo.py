@@ -27,21 +27,18 @@ from __future__ import annotations
 
 import torch
 
-from autometa.meta.backend import BACKENDS, TRACE_MIN_STEPS, backend_for
-from autometa.meta.config import MAMLConfig
+from autometa._maml_config import MAMLConfig
+from autometa.meta.backend import BACKENDS, backend_for
 from autometa.meta.cuda_graphs import captured
-from autometa.meta.linalg import conjugate_gradient, fisher_vector_product, flatten, unflatten
+from autometa.meta.linalg import flatten, unflatten
 from autometa.meta.maml import MetaObjective, flatten_objective, unflatten_objective
 from autometa.meta.rollout import Outputs, Params
 
 __all__ = [
-    "TRACE_MIN_STEPS",
-    "conjugate_gradient",
-    "fisher_vector_product",
-    "flatten",
+    "accepts",
     "line_search_values",
     "trpo_step",
-    "unflatten",
+    "trust_region_step",
 ]
 
 
@@ -57,11 +54,35 @@ def line_search_values(
 
     def evaluate(*tensors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         here, p, (o,) = unflatten_objective(obj.policy, obj.cfg, tensors, spec)
-        out = here.outputs(p)
-        return here.loss(out, o), here.kl(out, o)
+        return here.loss_and_kl(p, o)
 
     values = captured(obj.policy, ("line-search", str(spec)), evaluate, flat)
     return tuple(values) if values is not None else evaluate(*flat)
+
+
+def trust_region_step(
+    loss: torch.Tensor,
+    direction: torch.Tensor,
+    h_direction: torch.Tensor,
+    max_kl: float | torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The full step ``sqrt(2 max_kl / x^T H x) x`` along the CG direction ``x``, and whether
+    the loss and the step are finite: ``(step, finite)``.
+
+    One member's step of a population (``autometa.meta._population_step``, under ``vmap``
+    with its own ``max_kl``) is this same computation.
+    """
+    shs = 0.5 * (direction @ h_direction)
+    step = direction * torch.sqrt(max_kl / shs.clamp_min(1e-30))
+    return step, torch.isfinite(loss) & torch.isfinite(step).all()
+
+
+def accepts(
+    new_loss: torch.Tensor, kl: torch.Tensor, loss: torch.Tensor, max_kl: float | torch.Tensor
+) -> torch.Tensor:
+    """A line-search candidate is accepted: the surrogate improves, the KL is finite and
+    within ``max_kl``."""
+    return (new_loss < loss) & (kl < max_kl) & torch.isfinite(kl)
 
 
 def trpo_step(
@@ -83,16 +104,14 @@ def trpo_step(
     loss, _, old, direction, h_direction = BACKENDS.get(backend_for(traced, obj, cfg))(
         obj, meta, cfg
     )
-    shs = 0.5 * (direction @ h_direction)
-    step = direction * torch.sqrt(cfg.max_kl / shs.clamp_min(1e-30))
-    finite = torch.isfinite(loss) & torch.isfinite(step).all()
+    step, finite = trust_region_step(loss, direction, h_direction, cfg.max_kl)
     theta = flatten(meta)
     scale = 1.0
     with torch.no_grad():
         for _ in range(cfg.ls_max_steps):
             candidate = unflatten(theta - scale * step, meta)
             new_loss, kl = line_search_values(obj, candidate, old)
-            accept = finite & (new_loss < loss) & (kl < cfg.max_kl) & torch.isfinite(kl)
+            accept = finite & accepts(new_loss, kl, loss, cfg.max_kl)
             if bool(accept):  # host decision, one per line-search step
                 return {n: t.clone() for n, t in candidate.items()}, loss, finite
             scale *= cfg.ls_backtrack

@@ -138,7 +138,7 @@ def cli(*args):
 
 
 def test_validate_checks_hyperparameters_against_the_tasks_evaluator(tmp_path):
-    from autometa.meta.config import settable_fields
+    from autometa._maml_config import settable_fields
 
     space = tmp_path / "typo.yaml"
     space.write_text(TYPO)

@@ -8,8 +8,8 @@ import signal
 import time
 from pathlib import Path
 
+from autometa.evaluation import EvalResult
 from autometa.meta.reporting import is_report_step
-from autometa.meta.result import EvalResult
 from autometa.meta.synthetic import SyntheticObjective
 from autometa.policy import count_params
 

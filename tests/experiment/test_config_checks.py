@@ -15,8 +15,7 @@ from _scripted_evaluators import Scripted
 from autometa.cli import main
 from autometa.errors import ConfigurationError, SearchFailedError, StorageError
 from autometa.experiment import Budget, SQLiteStorage, TrialState, search, trial_seed
-from autometa.meta import SyntheticObjective
-from autometa.meta.config import settable_fields
+from autometa.meta import SyntheticObjective, settable_fields
 from autometa.space import shipped_spaces
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from autometa.errors import SearchFailedError
+from autometa.evaluation import failed_result
 from autometa.experiment import Budget, InMemoryStorage, TrialState, search
-from autometa.meta.result import failed_result
 from autometa.space import shipped_spaces
 
 DAG = str(shipped_spaces()["dag_cell"])

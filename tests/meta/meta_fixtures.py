@@ -12,7 +12,8 @@ import torch
 from helpers import chain_graph
 
 from autometa.meta.baseline import advantages
-from autometa.meta.maml import MetaBatch, init_meta_params, inner_gradients, split_meta
+from autometa.meta.inner import inner_gradients, split_meta
+from autometa.meta.maml import MetaBatch, init_meta_params
 from autometa.meta.rollout import Batch
 from autometa.policy import build_policy
 

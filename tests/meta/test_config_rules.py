@@ -9,9 +9,9 @@ import re
 
 import pytest
 
+from autometa._maml_config import field_problem, settable_fields
 from autometa.errors import ConfigurationError
 from autometa.meta import MAMLConfig, MAMLEvaluator
-from autometa.meta.config import field_problem, settable_fields
 from autometa.space import load_space
 
 PROBES = [-1, 0, 1, 2, 0.5, 1.5, -0.5, math.inf, math.nan, True, False, "", "x", "maml",

@@ -14,6 +14,7 @@ from meta_fixtures import SMALL, float64_policy, synthetic_meta_batch
 
 from autometa.meta import MAMLConfig, MAMLEvaluator, cuda_graphs
 from autometa.meta.backend import traced_solve
+from autometa.meta.linalg import conjugate_gradient, fisher_vector_product, flatten
 from autometa.meta.maml import (
     MetaBatch,
     MetaObjective,
@@ -24,12 +25,7 @@ from autometa.meta.maml import (
 from autometa.meta.reference import loop_meta_gradient
 from autometa.meta.rollout import Batch, rollout
 from autometa.meta.traced import trpo_program
-from autometa.meta.trpo import (
-    conjugate_gradient,
-    fisher_vector_product,
-    flatten,
-    trpo_step,
-)
+from autometa.meta.trpo import trpo_step
 from autometa.policy import build_policy, register_op
 from autometa.tasks import make_task
 

@@ -13,8 +13,13 @@ from meta_fixtures import SMALL
 from torch import nn
 
 from autometa.errors import ConfigurationError
-from autometa.meta import MAMLConfig, MAMLEvaluator, SyntheticObjective, adapt_to_tasks
-from autometa.meta.config import settable_fields
+from autometa.meta import (
+    MAMLConfig,
+    MAMLEvaluator,
+    SyntheticObjective,
+    adapt_to_tasks,
+    settable_fields,
+)
 from autometa.policy import build_policy, register_op
 from autometa.space import load_space, shipped_spaces
 from autometa.tasks import TASKS, make_task

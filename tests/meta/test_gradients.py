@@ -10,17 +10,12 @@ import torch
 from meta_fixtures import float64_policy, synthetic_meta_batch
 from torch.func import grad
 
-from autometa.meta.config import MAMLConfig
+from autometa.meta import MAMLConfig
+from autometa.meta.linalg import conjugate_gradient, fisher_vector_product, flatten, unflatten
 from autometa.meta.maml import MetaObjective, init_meta_params, loss_and_grad
 from autometa.meta.reference import loop_kl_hvp, loop_meta_gradient
 from autometa.meta.traced import split_graph, trpo_program
-from autometa.meta.trpo import (
-    conjugate_gradient,
-    fisher_vector_product,
-    flatten,
-    trpo_step,
-    unflatten,
-)
+from autometa.meta.trpo import trpo_step
 
 
 def _max_diff(a: dict, b: dict) -> float:

@@ -23,8 +23,8 @@ from helpers import chain_graph, diamond_graph
 from meta_fixtures import ACT, OBS, synthetic_meta_batch
 from torch.utils._pytree import tree_map
 
-from autometa.meta import MAMLEvaluator
-from autometa.meta.config import MAMLConfig
+from autometa.meta import MAMLConfig, MAMLEvaluator
+from autometa.meta._population_step import population_trpo_step
 from autometa.meta.maml import (
     MetaBatch,
     MetaObjective,
@@ -36,7 +36,6 @@ from autometa.meta.population import (
     Member,
     member_knobs,
     population_key,
-    population_trpo_step,
     sample_population_batch,
     stack_members,
 )

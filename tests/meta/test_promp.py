@@ -12,11 +12,10 @@ from torch.func import functional_call, grad, jacrev, jvp
 
 from autometa.cli import main
 from autometa.errors import ConfigurationError
-from autometa.meta import MAMLConfig, MAMLEvaluator, adapt_to_tasks
+from autometa.meta import META_LEARNERS, MAMLConfig, MAMLEvaluator, MetaLearner, adapt_to_tasks
 from autometa.meta._promp import ProMPObjective, adapt_kl_coeff, lvc_loss, promp_init, promp_step
 from autometa.meta.baseline import advantages
 from autometa.meta.inner import inner_gradients, inner_loss, inner_update
-from autometa.meta.learners import META_LEARNERS, MetaLearner
 from autometa.meta.linalg import flatten, unflatten
 from autometa.meta.maml import MetaBatch, MetaObjective, init_meta_params
 from autometa.meta.rollout import kl_divergence, log_prob, policy_outputs
