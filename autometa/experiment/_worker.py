@@ -6,7 +6,7 @@ import math
 import time
 import traceback
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from autometa.errors import ConfigurationError
 from autometa.evaluation import (
@@ -23,7 +23,10 @@ from autometa.graph import from_json
 
 __all__ = [
     "OUT_OF_MEMORY",
+    "FINAL",
+    "TRIAL",
     "Job",
+    "JobKey",
     "Outcome",
     "combine_seeds",
     "describe_exitcode",
@@ -34,12 +37,41 @@ __all__ = [
 ]
 
 
+#: The kind of a search trial's job (its id is the trial number).
+TRIAL = "trial"
+#: The kind of a final-stage evaluation's job (its id is the final run's id).
+FINAL = "final"
+
+
+class JobKey(NamedTuple):
+    """What a job evaluates: ``("trial", number)`` or ``("final", run id)``.
+
+    Executors hand it back unchanged (on each :class:`Outcome`, and from ``cancel()``), so the
+    search loop knows which record an answer belongs to.
+    """
+
+    kind: str
+    id: int
+
+    def __str__(self) -> str:
+        return f"trial {self.id}" if self.kind == TRIAL else f"{self.kind} run {self.id}"
+
+
+def _as_key(key: JobKey | int) -> JobKey:
+    """``key``, or a trial's key for a bare trial number."""
+    if isinstance(key, JobKey):
+        return key
+    if isinstance(key, int) and not isinstance(key, bool):
+        return JobKey(TRIAL, key)
+    raise TypeError(f"a job key must be a JobKey or a trial number, got {key!r}")
+
+
 @dataclass(frozen=True)
 class Job:
     """One evaluation to run: plain data, cheap to send to another process or machine.
 
     Attributes:
-        number: the trial number.
+        key: what it evaluates (:class:`JobKey`; a bare int is a trial number).
         graph_json: the candidate as node-link JSON.
         seed: the evaluation seed.
         meta_iterations: the fidelity to evaluate at; None lets the evaluator use its default.
@@ -56,7 +88,7 @@ class Job:
             it reaches, so that the next rung can continue it.
     """
 
-    number: int
+    key: JobKey
     graph_json: dict[str, Any]
     seed: int
     meta_iterations: int | None = None
@@ -66,10 +98,13 @@ class Job:
     resume: dict[str, Any] | None = None
     keep_state: bool = False
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", _as_key(self.key))
+
     @property
-    def numbers(self) -> tuple[int, ...]:
-        """The trial numbers this job answers for: its members', or its own."""
-        return tuple(m.number for m in self.members) or (self.number,)
+    def keys(self) -> tuple[JobKey, ...]:
+        """The keys this job answers for: its members', or its own."""
+        return tuple(m.key for m in self.members) or (self.key,)
 
 
 def batch_job(jobs: list[Job]) -> Job:
@@ -82,7 +117,7 @@ def batch_job(jobs: list[Job]) -> Job:
     if len(jobs) == 1:
         return jobs[0]
     first = jobs[0]
-    return Job(first.number, first.graph_json, first.seed, first.meta_iterations,
+    return Job(first.key, first.graph_json, first.seed, first.meta_iterations,
                first.seeds, members=tuple(jobs))  # fmt: skip
 
 
@@ -91,7 +126,7 @@ class Outcome:
     """What came back for a :class:`Job`.
 
     Attributes:
-        number: the trial number.
+        key: the :class:`Job`'s key it answers for (a bare int is a trial number).
         result: the evaluation result (failed ones carry the reason in ``error``).
         wall_time: seconds the evaluation took (as measured where it ran).
         device: where it ran.
@@ -101,13 +136,21 @@ class Outcome:
             cannot work for any candidate, so the search stops (the trial is not failed).
     """
 
-    number: int
+    key: JobKey
     result: EvalResult
     wall_time: float = 0.0
     device: str | None = None
     lost: bool = False
     started: float | None = None
     fatal: bool = False
+
+    def __post_init__(self) -> None:
+        self.key = _as_key(self.key)
+
+    @property
+    def number(self) -> int:
+        """The trial number or final run id (``key.id``)."""
+        return self.key.id
 
 
 #: Lower-case fragments of the messages an allocation failure carries: CUDA's and torch's
@@ -303,15 +346,15 @@ def run_job(
         results = _evaluate(evaluator, can, job, graph, seeds, _kwargs(job, device), reporting)
         result = _finished(seeds, results, reporting)
     except ConfigurationError as exc:
-        return Outcome(job.number, failed_result(str(exc)), time.perf_counter() - start, device,
+        return Outcome(job.key, failed_result(str(exc)), time.perf_counter() - start, device,
                        started=started, fatal=True)  # fmt: skip
     except BaseException as exc:  # noqa: BLE001 - a KeyboardInterrupt here is the worker's own
         result = _crashed(exc)
-    return Outcome(job.number, result, time.perf_counter() - start, device, started=started)
+    return Outcome(job.key, result, time.perf_counter() - start, device, started=started)
 
 
 def run_jobs(evaluator: Evaluator, job: Job, device: str | None) -> list[Outcome]:
-    """Evaluate a job or a batch (:func:`batch_job`): one :class:`Outcome` per trial.
+    """Evaluate a job or a batch (:func:`batch_job`): one :class:`Outcome` per key.
 
     A batch's (candidate, seed) pairs go to ``evaluator.evaluate_population`` in one call
     when the evaluator has it (one at a time otherwise); each member's seeds are combined as
@@ -325,10 +368,10 @@ def run_jobs(evaluator: Evaluator, job: Job, device: str | None) -> list[Outcome
     if any(m.resume is not None for m in job.members):  # continued one at a time, in order
         alone = [m for m in job.members if m.resume is not None]
         together = [m for m in job.members if m.resume is None]
-        done = {o.number: o for m in alone for o in [run_job(evaluator, m, device, can)]}
+        done = {o.key: o for m in alone for o in [run_job(evaluator, m, device, can)]}
         if together:
-            done.update((o.number, o) for o in run_jobs(evaluator, batch_job(together), device))
-        return [done[m.number] for m in job.members]
+            done.update((o.key, o) for o in run_jobs(evaluator, batch_job(together), device))
+        return [done[m.key] for m in job.members]
     started = time.time()
     start = time.perf_counter()
     seeds = [list(m.seeds) or [m.seed] for m in job.members]
@@ -358,7 +401,7 @@ def run_jobs(evaluator: Evaluator, job: Job, device: str | None) -> list[Outcome
         results, fatal = [failed_result(crash.error or "", **crash.metrics) for _ in seeds], False
     share = (time.perf_counter() - start) / len(job.members)
     return [
-        Outcome(m.number, r, share, device, started=started, fatal=fatal)
+        Outcome(m.key, r, share, device, started=started, fatal=fatal)
         for m, r in zip(job.members, results)
     ]
 
