@@ -37,6 +37,7 @@ __all__ = [
     "Abilities",
     "ConfigExporting",
     "Configured",
+    "CostReporting",
     "EvalResult",
     "Evaluator",
     "MemoryEstimating",

@@ -6,9 +6,9 @@ import abc
 from typing import Any
 
 from autometa.evaluation import Evaluator
-from autometa.experiment._worker import Job, Outcome
+from autometa.experiment._worker import Job, JobKey, Outcome
 
-__all__ = ["BaseExecutor", "numbers_text"]
+__all__ = ["BaseExecutor", "keys_text"]
 
 
 class BaseExecutor(abc.ABC):
@@ -16,18 +16,19 @@ class BaseExecutor(abc.ABC):
 
     Life: :meth:`start` once with the evaluator, then :meth:`submit` while
     ``in_flight < capacity`` and :meth:`wait` for outcomes, then :meth:`shutdown`.
-    :meth:`cancel` stops every in-flight job (Ctrl-C, time budget) and returns their trial
-    numbers so the search can re-queue them. Executors never write to storage: the loop
-    records what they return, so every executor gets the same bookkeeping, resume and
-    retries.
+    :meth:`cancel` stops every in-flight job (Ctrl-C, time budget) and returns their keys
+    (:class:`~autometa.experiment._worker.JobKey`: a trial or a final-stage run) so the
+    search can re-queue them. Executors never write to storage: the loop records what they
+    return, so every executor gets the same bookkeeping, resume and retries.
 
     Every submitted job comes back exactly once, from :meth:`wait` (one :class:`Outcome` per
-    number in ``job.numbers``) or from :meth:`cancel` (its numbers). An evaluation that fails
-    comes back as an outcome whose result is failed, never as an exception: the evaluator's
-    errors are caught where it runs (:func:`run_jobs`). An outcome with ``lost=True`` says
-    the *place* it ran was lost (a worker process killed, a Ray node gone) rather than the
-    candidate failing: the search retries such a trial once. A failure that running again
-    would only repeat (a time-out, the OS killing a worker for memory) is not lost.
+    key in ``job.keys``, carrying that key) or from :meth:`cancel` (its keys). An evaluation
+    that fails comes back as an outcome whose result is failed, never as an exception: the
+    evaluator's errors are caught where it runs (:func:`run_jobs`). An outcome with
+    ``lost=True`` says the *place* it ran was lost (a worker process killed, a Ray node
+    gone) rather than the candidate failing: the search retries such a trial once. A
+    failure that running again would only repeat (a time-out, the OS killing a worker for
+    memory) is not lost.
 
     A new executor is a subclass and one registration under a name in
     :data:`~autometa.experiment.executors.EXECUTORS`; ``search(executor="name")``, the
@@ -81,8 +82,9 @@ class BaseExecutor(abc.ABC):
         """Jobs submitted whose outcome has not been returned yet."""
 
     @abc.abstractmethod
-    def cancel(self) -> list[int]:
-        """Stop every in-flight job; returns their trial numbers (the loop re-queues them)."""
+    def cancel(self) -> list[JobKey]:
+        """Stop every in-flight job; returns their keys (``job.keys``; the loop re-queues
+        them)."""
 
     def shutdown(self) -> None:  # noqa: B027 - optional hook
         """Release workers; the default does nothing. Called once, also after an error."""
@@ -106,7 +108,7 @@ class BaseExecutor(abc.ABC):
         self.shutdown()
 
 
-def numbers_text(job: Job) -> str:
+def keys_text(job: Job) -> str:
     """``"trial 3"`` for a job, ``"trial 3, trial 4"`` for a batch, ``"final run 0"`` for a
-    final-stage evaluation (numbered ``-(id + 1)``) (log messages)."""
-    return ", ".join(f"trial {n}" if n >= 0 else f"final run {-n - 1}" for n in job.numbers)
+    final-stage evaluation (log messages)."""
+    return ", ".join(map(str, job.keys))

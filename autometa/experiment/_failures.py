@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["FailureKind", "failure_kind", "failure_kinds", "describe_failure", "no_success"]
+__all__ = [
+    "FailureKind",
+    "describe_failure",
+    "failure_kind",
+    "failure_kinds",
+    "log_failure",
+    "log_session_failures",
+    "no_success",
+]
+
+logger = logging.getLogger("autometa.experiment")
 
 # Reasons the search itself writes, matched at the start of the error text.
 _PREFIXES = [
@@ -90,3 +101,32 @@ def no_success(trials: list[Any]) -> str | None:
         f"no trial succeeded: {total} failed ({summary}); the first failure, trial "
         f"{first.first}: {first.error}"
     )
+
+
+def log_failure(
+    counts: dict[str, int], number: int, error: str | None, metrics: dict[str, Any]
+) -> None:
+    """Count a failed trial in ``counts`` (per kind) and log it: the first failure of each kind
+    in full (with its traceback), later ones briefly."""
+    kind = failure_kind(error)
+    first = kind not in counts
+    counts[kind] = counts.get(kind, 0) + 1
+    if first:
+        logger.warning(
+            "%s\n(the first failure of kind %r in this session; later ones are counted "
+            "at the end)",
+            describe_failure(number, error, metrics),
+            kind,
+        )
+    else:
+        logger.info("trial %d failed: %s", number, error)
+
+
+def log_session_failures(counts: dict[str, int]) -> None:
+    """At the end of a session: the count of each kind of failure (:func:`log_failure`)."""
+    if counts:
+        logger.warning(
+            "%d trial(s) failed in this session: %s",
+            sum(counts.values()),
+            ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items(), key=lambda i: -i[1])),
+        )

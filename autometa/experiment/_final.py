@@ -22,7 +22,6 @@ and ends, so a killed search resumes the stage where it stopped and runs nothing
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -32,7 +31,6 @@ import networkx as nx
 from autometa.evaluation import Evaluator, SettingsResolving, abilities
 from autometa.experiment._confirm import CONFIRMATION, rival_of, split_runs
 from autometa.experiment._verdict import best_entry, entries_of
-from autometa.experiment._worker import Job, batch_job
 from autometa.experiment.storage.base import BaseStorage
 from autometa.experiment.trial import (
     FinalRun,
@@ -267,19 +265,35 @@ def _confirmation_phase(
     return out
 
 
-# -- running ------------------------------------------------------------------------------
+# -- the stage ------------------------------------------------------------------------------
 
 
-def run_final_stage(loop: Any, plan: Final, search_seed: int) -> None:
-    """Plan (or resume) and run the final stage on the search loop's executor.
+def run_final_stage(
+    plan: Final,
+    search_seed: int,
+    *,
+    storage: BaseStorage,
+    trials: list[TrialRecord],
+    evaluator: Evaluator,
+    evaluate: Callable[[list[FinalRun]], None],
+) -> None:
+    """Plan (or resume) the final stage phase by phase; ``evaluate`` runs each phase.
 
     Incremental and idempotent: entries already in storage are kept and never run again;
     RUNNING runs left by a killed process and runs lost with their worker (FAILED with
     ``"worker died ..."``) run again; entries that are missing are added (after a resumed
     search with a larger budget, new finalists join the ones already scored); the ablation
     cells are planned once every finalist and baseline run is finished, none lost.
+
+    Args:
+        plan: what the stage evaluates.
+        search_seed: the study's seed (the fresh seeds are drawn from it).
+        storage: the study's storage, where every run is planned and recorded.
+        trials: the search's trials (finalists are drawn from them; their seeds are used).
+        evaluator: the search's evaluator (whether two hyperparameter sets are one setting).
+        evaluate: runs the QUEUED runs of a list and returns when every one has ended (the
+            search loop's :meth:`~autometa.experiment._loop.SearchLoop.run_final`).
     """
-    storage: BaseStorage = loop.storage
     for run in storage.get_final_runs():
         if run.state == TrialState.RUNNING:
             storage.update_final_run(run.id, state=TrialState.QUEUED)
@@ -292,32 +306,30 @@ def run_final_stage(loop: Any, plan: Final, search_seed: int) -> None:
         by_index = {r.seed_index: r.seed for r in runs}
         seeds = [by_index[i] for i in sorted(by_index)][: plan.seeds]
     else:
-        used = {s for t in loop.trials.values() for s in seed_list(t.seed, _seed_count(t))}
+        used = {s for t in trials for s in seed_list(t.seed, _seed_count(t))}
         seeds = final_seeds(search_seed, plan.seeds, used)
     known = {r.entry for r in runs}
-    planned = [
-        r for r in _first_phase(plan, list(loop.trials.values()), seeds) if r.entry not in known
-    ]
+    planned = [r for r in _first_phase(plan, trials, seeds) if r.entry not in known]
     if not planned and not runs:
         logger.info("final stage skipped: no trial succeeded")
         return
     if planned:
         storage.create_final_runs(planned)
         logger.info("final stage: %d evaluations on %d fresh seeds", len(planned), len(seeds))
-    _run_queued(loop, storage.get_final_runs())
+    evaluate(storage.get_final_runs())
     runs, confirming = split_runs(storage.get_final_runs())
     if plan.ablation and not any(r.lost_with_worker for r in runs):
         known = {r.entry for r in runs}
-        cells = [r for r in _ablation_phase(runs, seeds, loop.evaluator) if r.entry not in known]
+        cells = [r for r in _ablation_phase(runs, seeds, evaluator) if r.entry not in known]
         if cells:
-            _run_queued(loop, storage.create_final_runs(cells))
+            evaluate(storage.create_final_runs(cells))
             runs, confirming = split_runs(storage.get_final_runs())
     if plan.confirm_seeds and all(r.state.is_finished() and not r.lost_with_worker
                                   for r in runs):  # fmt: skip
-        used = {s for t in loop.trials.values() for s in seed_list(t.seed, _seed_count(t))}
+        used = {s for t in trials for s in seed_list(t.seed, _seed_count(t))}
         more = _confirmation_phase(runs, confirming, plan.confirm_seeds, search_seed, used)
         if more:
-            _run_queued(loop, storage.create_final_runs(more))
+            evaluate(storage.create_final_runs(more))
     lost = [r for r in storage.get_final_runs() if r.lost_with_worker]
     if lost:
         where = getattr(storage, "path", None)
@@ -330,62 +342,3 @@ def run_final_stage(loop: Any, plan: Final, search_seed: int) -> None:
 
 def _seed_count(trial: TrialRecord) -> int:
     return max(1, len(trial.metrics.get("seeds") or []))
-
-
-def _run_queued(loop: Any, runs: list[FinalRun]) -> None:
-    """Evaluate every QUEUED run through the loop's executor, writing each as it ends.
-
-    A run lost with its worker (a signal, a lost Ray node; not out of memory) is queued again
-    up to ``loop.max_retries`` times in this session, as a search trial is; after that it is
-    recorded FAILED with the reason, and the next resume runs it again.
-    """
-    storage: BaseStorage = loop.storage
-    retries = int(getattr(loop, "max_retries", 1))
-    queue = [r for r in runs if r.state == TrialState.QUEUED]
-    inflight: dict[int, FinalRun] = {}
-    tries: dict[int, int] = {}  # this session's lost evaluations per run
-    while queue or inflight:
-        while queue and loop.executor.in_flight < loop.executor.capacity:
-            jobs = []
-            for run in queue[: getattr(loop, "batch", 1)]:  # seeds of one entry batch together
-                job = Job(-(run.id + 1), run.graph_json, run.seed)
-                storage.update_final_run(run.id, state=TrialState.RUNNING)
-                inflight[job.number] = run
-                loop.final_inflight.add(job.number)
-                jobs.append(job)
-            del queue[: len(jobs)]
-            loop.executor.submit(batch_job(jobs))
-        for outcome in loop.executor.wait(0.25):
-            run = inflight.pop(outcome.number)
-            loop.final_inflight.discard(outcome.number)
-            result = outcome.result
-            lost = list(run.metrics.get("lost", []))
-            if outcome.lost:
-                lost.append(result.error)
-                tries[run.id] = tries.get(run.id, 0) + 1
-                if tries[run.id] <= retries:
-                    logger.warning("final run %d (%s, seed %d): %s; retrying", run.id,
-                                   run.entry, run.seed, result.error)  # fmt: skip
-                    queue.append(storage.update_final_run(
-                        run.id, state=TrialState.QUEUED, attempts=run.attempts + 1,
-                        metrics={**run.metrics, "lost": lost},
-                    ))  # fmt: skip
-                    continue
-                result.error = f"{result.error}; gave up after {tries[run.id]} attempts"
-            metrics = {k: v for k, v in result.metrics.items() if k not in _HEAVY}
-            if lost:
-                metrics["lost"] = lost
-            if result.ok:
-                fields: dict[str, Any] = dict(state=TrialState.DONE, score=result.score)
-            else:
-                fields = dict(state=TrialState.FAILED, error=result.error or "failed")
-                logger.info("final run %d (%s, seed %d) failed: %s", run.id, run.entry, run.seed,
-                            result.error)  # fmt: skip
-            storage.update_final_run(
-                run.id, metrics=metrics, device=outcome.device, wall_time=outcome.wall_time,
-                finished=time.time(), **fields,
-            )  # fmt: skip
-        loop.heartbeat()
-
-
-_HEAVY = ("config", "versions", "learning_curve_pre")

@@ -9,7 +9,7 @@ from typing import Any
 from autometa.evaluation import Evaluator, failed_result
 from autometa.experiment._executor import BaseExecutor
 from autometa.experiment._memory import default_memory_limit
-from autometa.experiment._worker import Job, Outcome, run_jobs
+from autometa.experiment._worker import Job, JobKey, Outcome, run_jobs
 
 __all__ = ["InlineExecutor"]
 
@@ -69,7 +69,7 @@ class InlineExecutor(BaseExecutor):
                 )
         return outcomes
 
-    def cancel(self) -> list[int]:
-        numbers = [n for job in self._queue for n in job.numbers]
+    def cancel(self) -> list[JobKey]:
+        keys = [k for job in self._queue for k in job.keys]
         self._queue.clear()
-        return numbers
+        return keys

@@ -1,39 +1,42 @@
-"""The search loop: ask the strategy, run trials on the executor, record, tell, repeat."""
+"""The search loop: ask the strategy, run trials on the executor, record, tell, repeat.
+
+One dispatch loop runs every job of a session: the search's trials, then the final stage's
+runs, which :func:`~autometa.experiment._final.run_final_stage` plans phase by phase and
+:class:`~autometa.experiment._final_runs.FinalRuns` keeps the books of. Each job carries a
+:class:`~autometa.experiment._worker.JobKey` (``("trial", number)`` or ``("final", run id)``)
+that its outcome and the executor's ``cancel()`` hand back.
+"""
 
 from __future__ import annotations
 
 import logging
-import math
 import time
 from typing import Any
 
 from autometa.errors import ConfigurationError, StudyTakenOverError
 from autometa.evaluation import Evaluator, abilities, default_iterations, failed_result
 from autometa.experiment._callbacks import CallbackList
-from autometa.experiment._failures import describe_failure, failure_kind
+from autometa.experiment._candidates import candidate_records, told_value
+from autometa.experiment._failures import log_session_failures
 from autometa.experiment._final import Final, run_final_stage
+from autometa.experiment._final_runs import FinalRuns
 from autometa.experiment._lease import Lease
 from autometa.experiment._memory import check_memory
-from autometa.experiment._pruning import cost_names, job_contexts
-from autometa.experiment._rungs import new_iterations, state_bytes, stored_state
-from autometa.experiment._worker import Job, Outcome, batch_job
+from autometa.experiment._mirror import StudyMirror
+from autometa.experiment._pruning import job_contexts
+from autometa.experiment._trial_jobs import trial_job, write_outcome
+from autometa.experiment._worker import FINAL, TRIAL, Job, JobKey, Outcome, batch_job
 from autometa.experiment.budget import Budget, Usage
 from autometa.experiment.fidelity import Scheduler
-from autometa.experiment.storage.base import BaseStorage, encode_weights
-from autometa.experiment.trial import TrialRecord, TrialState, seed_list
-from autometa.graph import to_json
+from autometa.experiment.storage.base import BaseStorage
+from autometa.experiment.trial import FinalRun, TrialRecord, TrialState
 
 __all__ = ["SearchLoop", "default_iterations"]
 
 logger = logging.getLogger("autometa.experiment")
 
 
-def _told_cost(name: str, value: float) -> float:
-    """A cost as a multi-objective strategy maximises it (see ``SearchLoop._value``)."""
-    return -math.log10(max(value, 1.0)) if name in ("params", "macs") else -value
-
-
-class SearchLoop:
+class SearchLoop(StudyMirror):
     """Drives one session of a study until its budget is spent or nothing is left to run.
 
     Every change is written to storage as it happens (creation with the strategy state after
@@ -56,7 +59,8 @@ class SearchLoop:
         scheduler: full evaluation or multi-fidelity rungs.
         budget: the limits.
         progress: an object with ``update(loop)`` and ``close()``, or None.
-        max_retries: evaluations lost to a dead worker that a trial may retry.
+        max_retries: evaluations lost to a dead worker that a trial may retry (a final-stage
+            run: in this session).
         seeds: seeds each candidate is scored on (the score is their mean).
         final: the final stage to run when the search ends (None: none).
         search_seed: the study's seed (the final stage draws its fresh seeds from it).
@@ -93,21 +97,16 @@ class SearchLoop:
         batch: int = 1,
         pruner: Any = None,
     ) -> None:
-        self.storage, self.strategy, self.executor = storage, strategy, executor
-        self.pruner = pruner
-        self.evaluator, self.scheduler, self.budget = evaluator, scheduler, budget
+        super().__init__(storage, budget, final, callbacks or CallbackList())
+        self.strategy, self.executor, self.pruner = strategy, executor, pruner
+        self.evaluator, self.scheduler = evaluator, scheduler
         self.progress = progress
         self.max_retries = max_retries
-        self.seeds, self.final, self.search_seed = max(1, int(seeds)), final, int(search_seed)
-        self.final_inflight: set[int] = set()
-        self._final_started = False
-        self.trials: dict[int, TrialRecord] = {}
-        self._inflight: dict[int, Job] = {}
-        self._exhausted = False
-        self._base_elapsed = 0.0
-        self._t0 = time.monotonic()
+        self.seeds, self.search_seed = max(1, int(seeds)), int(search_seed)
+        self._searching = True  # False once the final stage runs
+        self._finals = FinalRuns(storage, max_retries)
+        self._inflight: dict[JobKey, Job] = {}
         self.lease = lease
-        self.callbacks = callbacks or CallbackList()
         self.max_memory = max_memory
         self.batch = max(1, int(batch))
         self.abilities = abilities(evaluator)
@@ -116,48 +115,6 @@ class SearchLoop:
         self._executor_started = executor_started
         self.failures: dict[str, int] = {}
         """Failed trials of this session per failure kind."""
-
-    # -- accounting ----------------------------------------------------------------------
-
-    def usage(self) -> Usage:
-        """What the study has spent, this session included."""
-        spent = sum(int(t.metrics.get("meta_iterations_spent") or 0) for t in self.trials.values())
-        return Usage(
-            trials=len(self.trials),
-            seconds=self._base_elapsed + time.monotonic() - self._t0,
-            meta_iterations=spent,
-        )
-
-    def counts(self) -> dict[TrialState, int]:
-        """Trials per state, from the in-memory mirror."""
-        counts = dict.fromkeys(TrialState, 0)
-        for trial in self.trials.values():
-            counts[trial.state] += 1
-        return counts
-
-    def best(self) -> TrialRecord | None:
-        """The best DONE trial so far."""
-        done = [t for t in self.trials.values() if t.state == TrialState.DONE and t.has_score]
-        return max(done, key=lambda t: (t.score, -t.number), default=None)
-
-    def _meta_spent(self, usage: Usage) -> bool:
-        limit = self.budget.meta_iterations
-        return limit is not None and usage.meta_iterations >= limit
-
-    def _can_create(self, usage: Usage) -> bool:
-        limit = self.budget.trials
-        return (
-            not self._exhausted
-            and (limit is None or usage.trials < limit)
-            and not self._meta_spent(usage)
-        )
-
-    def _put(self, record: TrialRecord) -> TrialRecord:
-        before = self.trials.get(record.number)
-        self.trials[record.number] = record
-        if record.state.is_finished() and (before is None or not before.state.is_finished()):
-            self.callbacks.trial_end(self, record)
-        return record
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -180,8 +137,12 @@ class SearchLoop:
                 self.executor.start(self.evaluator)
             reason = self._loop()
             if self.final is not None and self.final.enabled:
-                self._final_started = True
-                run_final_stage(self, self.final, self.search_seed)
+                self._final_started, self._searching = True, False
+                run_final_stage(
+                    self.final, self.search_seed, storage=self.storage,
+                    trials=list(self.trials.values()), evaluator=self.evaluator,
+                    evaluate=self.run_final,
+                )  # fmt: skip
         except BaseException as exc:
             if isinstance(exc, StudyTakenOverError) or lease.lost.is_set():
                 self.executor.cancel()  # its writes are refused: leave everything to the taker
@@ -195,63 +156,61 @@ class SearchLoop:
             if self.progress is not None:
                 self.progress.close(self)
         logger.info("search stopped: %s", reason)
-        if self.failures:
-            logger.warning(
-                "%d trial(s) failed in this session: %s",
-                sum(self.failures.values()),
-                ", ".join(f"{n} {kind}" for kind, n in sorted(
-                    self.failures.items(), key=lambda item: -item[1]
-                )),
-            )  # fmt: skip
+        log_session_failures(self.failures)
         return reason
 
+    def run_final(self, runs: list[FinalRun]) -> None:
+        """Evaluate the QUEUED ones of ``runs`` (final-stage runs, the seeds of an entry
+        batched together) as jobs of this loop; returns once every one has ended."""
+        self._finals.add(runs)
+        self._loop()
+
     def _loop(self) -> str:
+        """Send jobs and record their outcomes until the phase ends (the search, or one phase
+        of the final stage); returns why it ended."""
         while True:
             self._check_lease()
-            self._decide()
-            usage = self.usage()
-            if self.budget.seconds is not None and usage.seconds >= self.budget.seconds:
-                self._requeue_in_flight()
-                return self.budget.exhausted(usage) or "time budget reached"
-            if not self._meta_spent(usage):
-                self._dispatch()
+            reason = self._search_step() if self._searching else self._final_step()
+            if reason is not None:
+                return reason
             if self.executor.in_flight == 0:
-                usage = self.usage()
-                if self._meta_spent(usage):
-                    return self.budget.exhausted(usage) or "meta-iterations budget reached"
-                if not self._runnable() and not self._can_create(usage):
-                    return self._end_reason(usage)
-                if not self._runnable() and self._exhausted:
-                    return self._end_reason(usage)
                 continue
             timeout = 0.25
-            if self.budget.seconds is not None:
-                timeout = min(timeout, max(0.0, self.budget.seconds - usage.seconds))
+            if self._searching and self.budget.seconds is not None:
+                timeout = min(timeout, max(0.0, self.budget.seconds - self.usage().seconds))
             for outcome in self.executor.wait(timeout):
                 self._check_lease()
                 self._handle(outcome)
             if self.progress is not None:
                 self.progress.update(self)
 
+    def _search_step(self) -> str | None:
+        """Apply rung decisions and fill free slots; why the search ends, or None."""
+        self._decide()
+        usage = self.usage()
+        if self.budget.seconds is not None and usage.seconds >= self.budget.seconds:
+            self._requeue_in_flight()
+            return self.budget.exhausted(usage) or "time budget reached"
+        if not self._meta_spent(usage):
+            self._dispatch()
+        if self.executor.in_flight > 0:
+            return None
+        usage = self.usage()
+        if self._meta_spent(usage):
+            return self.budget.exhausted(usage) or "meta-iterations budget reached"
+        if not self._runnable() and (self._exhausted or not self._can_create(usage)):
+            return self._end_reason(usage)
+        return None
+
+    def _final_step(self) -> str | None:
+        """Send queued final-stage runs; a reason once none is queued or in flight."""
+        self._dispatch()
+        return "final runs ended" if self.executor.in_flight == 0 else None
+
     def _end_reason(self, usage: Usage) -> str:
         if self._exhausted:
             return "the strategy has no new candidates"
         return self.budget.exhausted(usage) or "nothing left to run"
-
-    def final_progress(self) -> tuple[int, int] | None:
-        """``(finished, planned)`` final-stage evaluations, or None before the stage starts."""
-        if self.final is None or not self.final.enabled:
-            return None
-        runs = self.storage.get_final_runs() if self._final_started else []
-        if not runs:
-            return None
-        return sum(r.state.is_finished() for r in runs), len(runs)
-
-    def heartbeat(self) -> None:
-        """Between final-stage evaluations: stop if the study was taken over, redraw progress."""
-        self._check_lease()
-        if self.progress is not None:
-            self.progress.update(self)
 
     def _check_lease(self) -> None:
         """Stop at once, writing nothing, when another process took the study over."""
@@ -259,24 +218,32 @@ class SearchLoop:
             return
         self.executor.cancel()
         self._inflight.clear()
-        self.final_inflight.clear()
+        self._finals.clear()
         raise self.lease.taken_over()
 
     def _runnable(self) -> list[TrialRecord]:
         return [
             t
             for t in self.scheduler.runnable(self.trials.values())
-            if t.number not in self._inflight
+            if JobKey(TRIAL, t.number) not in self._inflight
         ]
 
     def _dispatch(self) -> None:
-        """Fill free executor slots: queued trials first, then new candidates.
+        """Fill free executor slots: final-stage runs, queued trials, then new candidates.
 
-        With ``batch`` > 1 each slot takes up to ``batch`` trials of one length as one job (the
-        strategy is asked for a batch at a time); a partial batch goes out when no more can
-        come, and promotions to a rung go out together, without waiting for new candidates.
+        With ``batch`` > 1 each slot takes up to ``batch`` trials of one length (or final runs)
+        as one job (the strategy is asked for a batch at a time); a partial batch goes out when
+        no more can come, and promotions to a rung go out together, without waiting for new
+        candidates.
         """
         while self.executor.in_flight < self.executor.capacity:
+            if self._finals.queued:
+                jobs = self._finals.take(self.batch)
+                self._inflight.update((job.key, job) for job in jobs)
+                self.executor.submit(batch_job(jobs))
+                continue
+            if not self._searching:
+                return
             runnable = self._runnable()
             group = self._one_length(runnable)
             if len(group) >= self.batch or (group and group[0].rung):  # no new one can join
@@ -314,33 +281,10 @@ class SearchLoop:
             self._exhausted = True
             logger.info("the strategy returned no new candidate; finishing what is queued")
             return False
-        records = []
-        now = time.time()
-        for cand in candidates:
-            base = TrialRecord(
-                number=-1,
-                state=TrialState.QUEUED,
-                key=cand.key,
-                graph_json=to_json(cand.graph),
-                values=dict(cand.values),
-                candidate_id=cand.id,
-                **placement,
-            )
-            done = self._find_done(cand.key)
-            if done is not None:  # answered from storage, no evaluation
-                self.strategy.tell(cand.id, self._value(done.score, done.objectives))
-                base = base.replace(
-                    state=TrialState.DONE,
-                    score=done.score,
-                    objectives=dict(done.objectives),
-                    metrics={"duplicate_of": done.number},
-                    fidelity=done.fidelity,
-                    duplicate_of=done.number,
-                    started=now,
-                    finished=now,
-                    wall_time=0.0,
-                )
-            records.append(base)
+        records = candidate_records(
+            self.strategy, candidates, self.trials.values(), placement,
+            reuse=self.scheduler.fidelity is None,  # rung scores are not comparable
+        )  # fmt: skip
         state = self.strategy.state_dict()
         for record in self.storage.create_trials(records, strategy_state=state):
             self._put(record)
@@ -348,34 +292,9 @@ class SearchLoop:
                 logger.info("trial %d repeats trial %d", record.number, record.duplicate_of)
         return True
 
-    def _find_done(self, key: str) -> TrialRecord | None:
-        """The first DONE, evaluated (not copied) trial of ``key`` among this search's trials."""
-        if self.scheduler.fidelity is not None:
-            return None  # rung scores are not comparable across fidelities
-        for trial in self.trials.values():
-            if trial.key == key and trial.state == TrialState.DONE and trial.duplicate_of is None:
-                return trial
-        return None
-
     def _value(self, score: float | None, objectives: dict[str, float]) -> Any:
-        """What to tell the strategy: the score, or a tuple for a multi-objective strategy.
-
-        The strategy maximises every value, and the evaluation's objectives are costs (lower
-        is better), so each is told negated: the counts ``params`` and ``macs``, which span
-        orders of magnitude, as ``-log10(max(count, 1))``, any other as ``-value``. Two
-        objectives are ``(score, -log10(params))``; more are the score and the first
-        ``n_objectives - 1`` objectives (:func:`cost_names`, the costs a dominance pruner
-        compares). Missing objectives make the value None (failed).
-        """
-        if score is None:
-            return None
-        n = int(getattr(self.strategy, "n_objectives", 1) or 1)
-        if n == 1:
-            return float(score)
-        names = cost_names(objectives, n)
-        if len(names) != n - 1:
-            return None
-        return (float(score), *(_told_cost(k, float(objectives[k])) for k in names))
+        """What to tell the strategy (:func:`~autometa.experiment._candidates.told_value`)."""
+        return told_value(self.strategy, score, objectives)
 
     def _submit(self, trials: list[TrialRecord]) -> None:
         """Start ``trials`` as one job (a batch when there are several)."""
@@ -386,18 +305,12 @@ class SearchLoop:
             graphs = [t.graph_json for t in trials]
             pruning = job_contexts(self.pruner, self.trials.values(), graphs, self.evaluator, n)
         for trial, context in zip(trials, pruning):
-            fidelity = self.scheduler.job_fidelity(trial)
-            states = self.seeds == 1 and fidelity is not None  # rungs that continue
-            job = Job(
-                trial.number, trial.graph_json, trial.seed, fidelity,
-                tuple(seed_list(trial.seed, self.seeds)) if self.seeds > 1 else (),
-                pruning=context,
-                resume=stored_state(self.storage, trial) if states and trial.rung else None,
-                keep_state=states and not self.scheduler.is_final(trial),
-            )  # fmt: skip
+            job = trial_job(
+                trial, context, seeds=self.seeds, scheduler=self.scheduler, storage=self.storage
+            )
             self._put(self.storage.update_trial(trial.number, state=TrialState.RUNNING,
                                                 started=time.time()))  # fmt: skip
-            self._inflight[trial.number] = job
+            self._inflight[job.key] = job
             # Checked here, before dispatch, rather than in the worker: a candidate too big
             # for the machine never takes a worker's slot, and every executor (inline,
             # processes, Ray) gets the same check against one limit.
@@ -408,16 +321,22 @@ class SearchLoop:
                     reason, memory_estimate=needed, memory_limit=self.max_memory
                 )
                 result.fidelity = 0  # nothing was spent
-                self._handle(Outcome(trial.number, result, 0.0))
+                self._handle(Outcome(job.key, result, 0.0))
                 continue
             jobs.append(job)
         if jobs:
             self.executor.submit(batch_job(jobs))
 
     def _handle(self, outcome: Outcome) -> None:
-        """Record one outcome, tell the strategy when the trial is finished."""
-        job = self._inflight.pop(outcome.number)
-        trial = self.trials[outcome.number]
+        """Record one outcome: a final-stage run's, or a trial's."""
+        job = self._inflight.pop(outcome.key)
+        if outcome.key.kind == FINAL:
+            self._finals.record(outcome)
+        else:
+            self._handle_trial(job, self.trials[outcome.key.id], outcome)
+
+    def _handle_trial(self, job: Job, trial: TrialRecord, outcome: Outcome) -> None:
+        """Record a trial's outcome, tell the strategy when the trial is finished."""
         result = outcome.result
         if outcome.fatal:  # the settings cannot work: stop, and keep the trial for later
             self._put(self.storage.update_trial(trial.number, state=TrialState.QUEUED,
@@ -437,79 +356,14 @@ class SearchLoop:
                 ))  # fmt: skip
                 return
             result.error = f"{result.error}; gave up after {trial.attempts + 1} attempts"
-        reached = result.fidelity if result.fidelity is not None else job.meta_iterations
-        if reached is None:
-            reached = self._default_iterations
-        metrics = dict(result.metrics)
-        metrics["meta_iterations_spent"] = int(trial.metrics.get("meta_iterations_spent") or 0) + (
-            new_iterations(result, reached) if not outcome.lost else 0
-        )
-        if lost:
-            metrics["lost"] = lost
-        if trial.bracket is not None:
-            rung = {"rung": trial.rung, "meta_iterations": job.meta_iterations}
-            rung["score"] = result.score if result.ok else None
-            metrics["rungs"] = [*trial.metrics.get("rungs", []), rung]
-        fields: dict[str, Any] = dict(
-            device=outcome.device,
-            wall_time=(trial.wall_time or 0.0) + outcome.wall_time,
-            fidelity=job.meta_iterations if job.meta_iterations is not None else reached,
-            metrics=metrics,
-            objectives=dict(result.objectives),
-        )
-        if outcome.started is not None:  # when the evaluation itself began, not the dispatch
-            fields["started"] = outcome.started
-        weights = (
-            encode_weights(result.state_dict, result.step_sizes)
-            if result.ok and result.state_dict
-            else None
-        )
-        if result.status == "pruned" and not outcome.lost:
-            fields["fidelity"] = result.fidelity
-            score = result.score if math.isfinite(result.score) else None
-            self.strategy.tell(trial.candidate_id, self._value(score, result.objectives))
-            record = self.storage.finish_trial(
-                trial.number, TrialState.PRUNED, score=score,
-                strategy_state=self.strategy.state_dict(), **fields,
-            )  # fmt: skip
-            logger.info("trial %d pruned at step %s", trial.number, metrics.get("pruned_step"))
-        elif not result.ok:
-            self._report_failure(trial.number, result.error, metrics)
-            self.strategy.tell(trial.candidate_id, None)
-            record = self.storage.finish_trial(
-                trial.number, TrialState.FAILED, error=result.error or "failed",
-                strategy_state=self.strategy.state_dict(), **fields,
-            )  # fmt: skip
-        elif self.scheduler.is_final(trial):
-            self.strategy.tell(trial.candidate_id, self._value(result.score, result.objectives))
-            record = self.storage.finish_trial(
-                trial.number, TrialState.DONE, score=result.score, weights=weights,
-                strategy_state=self.strategy.state_dict(), **fields,
-            )  # fmt: skip
-            logger.info("trial %d done: score %.4g", trial.number, result.score)
-        else:
-            record = self.storage.update_trial(
-                trial.number, state=TrialState.QUEUED, score=result.score, weights=weights,
-                training_state=state_bytes(result), **fields,
-            )  # fmt: skip
+        record = write_outcome(
+            self.storage, self.strategy, trial, job, outcome, lost=lost,
+            last_rung=self.scheduler.is_final(trial), failures=self.failures,
+            default_iterations=self._default_iterations,
+        )  # fmt: skip
         self._put(record)
         if self.progress is not None:
             self.progress.update(self)
-
-    def _report_failure(self, number: int, error: str | None, metrics: dict[str, Any]) -> None:
-        """Log the first failure of each kind in full (with traceback), later ones briefly."""
-        kind = failure_kind(error)
-        first = kind not in self.failures
-        self.failures[kind] = self.failures.get(kind, 0) + 1
-        if first:
-            logger.warning(
-                "%s\n(the first failure of kind %r in this session; later ones are counted "
-                "at the end)",
-                describe_failure(number, error, metrics),
-                kind,
-            )
-        else:
-            logger.info("trial %d failed: %s", number, error)
 
     def _decide(self) -> None:
         """Apply multi-fidelity rung decisions that are due: promote or prune."""
@@ -529,22 +383,16 @@ class SearchLoop:
             self._put(self.storage.update_trial(trial.number, rung=(trial.rung or 0) + 1))
 
     def _requeue_in_flight(self) -> None:
-        """Stop running evaluations and put their trials back in the queue."""
-        for number in self.executor.cancel():
-            self._inflight.pop(number, None)
-            if number < 0:  # a final-stage evaluation
-                self.final_inflight.discard(number)
-                try:
-                    self.storage.update_final_run(-number - 1, state=TrialState.QUEUED)
-                except StudyTakenOverError:
-                    raise  # the taker re-queued it already: stop here
-                except Exception:  # noqa: BLE001 - the next session re-queues it anyway
-                    logger.exception("could not re-queue final run %d", -number - 1)
+        """Stop running evaluations and put their trials and final runs back in the queue."""
+        for key in self.executor.cancel():
+            self._inflight.pop(key, None)
+            if key.kind == FINAL:
+                self._finals.requeue(key.id)
                 continue
             try:
-                record = self.storage.update_trial(number, state=TrialState.QUEUED, started=None)
+                record = self.storage.update_trial(key.id, state=TrialState.QUEUED, started=None)
                 self._put(record)
             except StudyTakenOverError:
                 raise  # the taker re-queued it already: stop here
             except Exception:  # noqa: BLE001 - the next session re-queues it anyway
-                logger.exception("could not re-queue trial %d", number)
+                logger.exception("could not re-queue trial %d", key.id)

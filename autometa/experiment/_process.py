@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from autometa.evaluation import Evaluator, failed_result
-from autometa.experiment._executor import BaseExecutor, numbers_text
+from autometa.experiment._executor import BaseExecutor, keys_text
 from autometa.experiment._memory import (
     default_memory_limit,
     oom_kill_reason,
@@ -21,7 +21,7 @@ from autometa.experiment._memory import (
     total_memory,
 )
 from autometa.experiment._startup import wait_ready
-from autometa.experiment._worker import OUT_OF_MEMORY, Job, Outcome, run_jobs
+from autometa.experiment._worker import OUT_OF_MEMORY, Job, JobKey, Outcome, run_jobs
 
 __all__ = ["ProcessExecutor", "default_devices"]
 
@@ -75,7 +75,7 @@ def _worker_main(
         if job is None:
             return
         try:
-            conn.send(("start", job.number, time.time()))
+            conn.send(("start", job.key, time.time()))
             outcomes = run_jobs(evaluator, job, evaluate_on)
             for outcome in outcomes:
                 outcome.device = device
@@ -306,35 +306,35 @@ class ProcessExecutor(BaseExecutor):
                 " before starting; the worker could not be set up (with the spawn and forkserver "
                 "start methods a script's main code needs an `if __name__ == '__main__':` guard)"
             )
-        logger.warning("%s: %s", numbers_text(job), reason)
+        logger.warning("%s: %s", keys_text(job), reason)
         worker.stop()
         self._workers[slot] = None
         lost = not reason.startswith(OUT_OF_MEMORY)  # an OOM kill would only thrash again
         self._ready.extend(
-            Outcome(n, failed_result(reason), 0.0, worker.device, lost=lost) for n in job.numbers
+            Outcome(k, failed_result(reason), 0.0, worker.device, lost=lost) for k in job.keys
         )
 
     def _time_out(self, slot: int, worker: _Worker) -> None:
         job = worker.job
         assert job is not None
         reason = f"timed out after {self.timeout:g} s (worker terminated)"
-        logger.warning("%s: %s", numbers_text(job), reason)
+        logger.warning("%s: %s", keys_text(job), reason)
         worker.stop()
         self._workers[slot] = None
         took = float(self.timeout or 0.0)
         self._ready.extend(
-            Outcome(n, failed_result(reason), took, worker.device) for n in job.numbers
+            Outcome(k, failed_result(reason), took, worker.device) for k in job.keys
         )
 
-    def cancel(self) -> list[int]:
-        numbers = [o.number for o in self._ready]
+    def cancel(self) -> list[JobKey]:
+        keys = [o.key for o in self._ready]
         self._ready = []
         for slot, worker in enumerate(self._workers):
             if worker is not None and worker.job is not None:
-                numbers.extend(worker.job.numbers)
+                keys.extend(worker.job.keys)
                 worker.stop(grace=0.5)
                 self._workers[slot] = None
-        return numbers
+        return keys
 
     def shutdown(self) -> None:
         live = [w for w in self._workers if w is not None]

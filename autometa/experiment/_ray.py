@@ -8,8 +8,8 @@ from typing import Any
 
 from autometa._optional import import_optional
 from autometa.evaluation import Evaluator, failed_result
-from autometa.experiment._executor import BaseExecutor
-from autometa.experiment._worker import Job, Outcome, run_jobs
+from autometa.experiment._executor import BaseExecutor, keys_text
+from autometa.experiment._worker import Job, JobKey, Outcome, run_jobs
 
 __all__ = ["RayExecutor"]
 
@@ -157,9 +157,9 @@ class RayExecutor(BaseExecutor):
                     ray.cancel(ref, force=True)
                     del self._refs[ref]
                     reason = f"timed out after {self.timeout:g} s (Ray task cancelled)"
-                    logger.warning("trials %s: %s", job.numbers, reason)
+                    logger.warning("%s: %s", keys_text(job), reason)
                     outcomes.extend(
-                        Outcome(n, failed_result(reason), self.timeout) for n in job.numbers
+                        Outcome(k, failed_result(reason), self.timeout) for k in job.keys
                     )
         return outcomes
 
@@ -168,20 +168,20 @@ class RayExecutor(BaseExecutor):
         try:
             return list(ray.get(ref))
         except ray.exceptions.RayTaskError as exc:  # the task body raised (run_job did not catch)
-            return [Outcome(n, failed_result(f"Ray task failed: {exc}")) for n in job.numbers]
+            return [Outcome(k, failed_result(f"Ray task failed: {exc}")) for k in job.keys]
         except ray.exceptions.RayError as exc:  # worker or node died, object lost
             reason = f"worker died (Ray: {type(exc).__name__})"
             took = time.monotonic() - start
-            return [Outcome(n, failed_result(reason), took, lost=True) for n in job.numbers]
+            return [Outcome(k, failed_result(reason), took, lost=True) for k in job.keys]
 
-    def cancel(self) -> list[int]:
+    def cancel(self) -> list[JobKey]:
         ray = _import_ray()
-        numbers = []
+        keys = []
         for ref, (job, _) in list(self._refs.items()):
             ray.cancel(ref, force=True)
-            numbers.extend(job.numbers)
+            keys.extend(job.keys)
         self._refs.clear()
-        return numbers
+        return keys
 
     def shutdown(self) -> None:
         if self._refs:

@@ -1,11 +1,14 @@
-"""What every executor runs for one trial: call the evaluator, never let it raise."""
+"""What every executor runs for one job: call the evaluator, never let it raise.
+
+The job and outcome types live in :mod:`autometa.experiment._jobs`; they are named here too,
+for executors that import everything they run from one module.
+"""
 
 from __future__ import annotations
 
 import math
 import time
 import traceback
-from dataclasses import dataclass
 from typing import Any, cast
 
 from autometa.errors import ConfigurationError
@@ -18,12 +21,16 @@ from autometa.evaluation import (
     abilities,
     failed_result,
 )
-from autometa.experiment._pruning import JobReporting, PruneContext
+from autometa.experiment._jobs import FINAL, TRIAL, Job, JobKey, Outcome, batch_job
+from autometa.experiment._pruning import JobReporting
 from autometa.graph import from_json
 
 __all__ = [
     "OUT_OF_MEMORY",
+    "FINAL",
+    "TRIAL",
     "Job",
+    "JobKey",
     "Outcome",
     "combine_seeds",
     "describe_exitcode",
@@ -32,82 +39,6 @@ __all__ = [
     "run_job",
     "run_jobs",
 ]
-
-
-@dataclass(frozen=True)
-class Job:
-    """One evaluation to run: plain data, cheap to send to another process or machine.
-
-    Attributes:
-        number: the trial number.
-        graph_json: the candidate as node-link JSON.
-        seed: the evaluation seed.
-        meta_iterations: the fidelity to evaluate at; None lets the evaluator use its default.
-        seeds: every seed to score the candidate on (``seed`` first); empty means ``(seed,)``.
-            The score is their mean (:func:`combine_seeds`).
-        members: for a *batch* (:func:`batch_job`), the jobs it runs together; the batch's
-            own fields repeat its first member's.
-        pruning: the pruner and the finished trials' values the worker decides with, or
-            None without pruning (``autometa.experiment._pruning``).
-        resume: where the trial's meta-training stopped at its last rung (named CPU
-            tensors, ``autometa.meta.training_state``): an evaluator that takes
-            ``resume_from`` continues from it. Used with one seed only.
-        keep_state: ask the evaluator (one that takes ``keep_training_state``) for the state
-            it reaches, so that the next rung can continue it.
-    """
-
-    number: int
-    graph_json: dict[str, Any]
-    seed: int
-    meta_iterations: int | None = None
-    seeds: tuple[int, ...] = ()
-    members: tuple[Job, ...] = ()
-    pruning: PruneContext | None = None
-    resume: dict[str, Any] | None = None
-    keep_state: bool = False
-
-    @property
-    def numbers(self) -> tuple[int, ...]:
-        """The trial numbers this job answers for: its members', or its own."""
-        return tuple(m.number for m in self.members) or (self.number,)
-
-
-def batch_job(jobs: list[Job]) -> Job:
-    """One job that runs ``jobs`` together (a single job stays as it is).
-
-    An evaluator with ``evaluate_population`` scores all their (candidate, seed) pairs in one
-    call, batching those of one architecture; each member still gets its own
-    :class:`Outcome`.
-    """
-    if len(jobs) == 1:
-        return jobs[0]
-    first = jobs[0]
-    return Job(first.number, first.graph_json, first.seed, first.meta_iterations,
-               first.seeds, members=tuple(jobs))  # fmt: skip
-
-
-@dataclass
-class Outcome:
-    """What came back for a :class:`Job`.
-
-    Attributes:
-        number: the trial number.
-        result: the evaluation result (failed ones carry the reason in ``error``).
-        wall_time: seconds the evaluation took (as measured where it ran).
-        device: where it ran.
-        lost: True when the worker died before answering; the search may retry the trial.
-        started: wall-clock time (seconds since the epoch) when the evaluation started.
-        fatal: True when the evaluator raised :class:`ConfigurationError`: the settings
-            cannot work for any candidate, so the search stops (the trial is not failed).
-    """
-
-    number: int
-    result: EvalResult
-    wall_time: float = 0.0
-    device: str | None = None
-    lost: bool = False
-    started: float | None = None
-    fatal: bool = False
 
 
 #: Lower-case fragments of the messages an allocation failure carries: CUDA's and torch's
@@ -303,15 +234,15 @@ def run_job(
         results = _evaluate(evaluator, can, job, graph, seeds, _kwargs(job, device), reporting)
         result = _finished(seeds, results, reporting)
     except ConfigurationError as exc:
-        return Outcome(job.number, failed_result(str(exc)), time.perf_counter() - start, device,
+        return Outcome(job.key, failed_result(str(exc)), time.perf_counter() - start, device,
                        started=started, fatal=True)  # fmt: skip
     except BaseException as exc:  # noqa: BLE001 - a KeyboardInterrupt here is the worker's own
         result = _crashed(exc)
-    return Outcome(job.number, result, time.perf_counter() - start, device, started=started)
+    return Outcome(job.key, result, time.perf_counter() - start, device, started=started)
 
 
 def run_jobs(evaluator: Evaluator, job: Job, device: str | None) -> list[Outcome]:
-    """Evaluate a job or a batch (:func:`batch_job`): one :class:`Outcome` per trial.
+    """Evaluate a job or a batch (:func:`batch_job`): one :class:`Outcome` per key.
 
     A batch's (candidate, seed) pairs go to ``evaluator.evaluate_population`` in one call
     when the evaluator has it (one at a time otherwise); each member's seeds are combined as
@@ -327,20 +258,20 @@ def run_jobs(evaluator: Evaluator, job: Job, device: str | None) -> list[Outcome
     fidelities = list(dict.fromkeys(m.meta_iterations for m in job.members))
     if len(fidelities) > 1:  # one program runs one length: a population per fidelity
         done = {
-            o.number: o
+            o.key: o
             for f in fidelities
             for o in run_jobs(
                 evaluator, batch_job([m for m in job.members if m.meta_iterations == f]), device
             )
         }
-        return [done[m.number] for m in job.members]
+        return [done[m.key] for m in job.members]
     if any(m.resume is not None for m in job.members):  # continued one at a time, in order
         alone = [m for m in job.members if m.resume is not None]
         together = [m for m in job.members if m.resume is None]
-        done = {o.number: o for m in alone for o in [run_job(evaluator, m, device, can)]}
+        done = {o.key: o for m in alone for o in [run_job(evaluator, m, device, can)]}
         if together:
-            done.update((o.number, o) for o in run_jobs(evaluator, batch_job(together), device))
-        return [done[m.number] for m in job.members]
+            done.update((o.key, o) for o in run_jobs(evaluator, batch_job(together), device))
+        return [done[m.key] for m in job.members]
     started = time.time()
     start = time.perf_counter()
     seeds = [list(m.seeds) or [m.seed] for m in job.members]
@@ -370,7 +301,7 @@ def run_jobs(evaluator: Evaluator, job: Job, device: str | None) -> list[Outcome
         results, fatal = [failed_result(crash.error or "", **crash.metrics) for _ in seeds], False
     share = (time.perf_counter() - start) / len(job.members)
     return [
-        Outcome(m.number, r, share, device, started=started, fatal=fatal)
+        Outcome(m.key, r, share, device, started=started, fatal=fatal)
         for m, r in zip(job.members, results)
     ]
 

@@ -21,7 +21,7 @@ from autometa.experiment._executor import BaseExecutor
 from autometa.experiment._inline import InlineExecutor
 from autometa.experiment._process import ProcessExecutor, default_devices
 from autometa.experiment._ray import RayExecutor
-from autometa.experiment._worker import Job, Outcome, run_jobs
+from autometa.experiment._worker import Job, JobKey, Outcome, run_jobs
 from autometa.plugins import EXECUTOR_GROUP
 from autometa.registry import Registry
 
@@ -30,6 +30,7 @@ __all__ = [
     "BaseExecutor",
     "InlineExecutor",
     "Job",
+    "JobKey",
     "Outcome",
     "ProcessExecutor",
     "RayExecutor",

@@ -2,50 +2,30 @@
 
 from __future__ import annotations
 
-import logging
 import os
-import re
-import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from autometa.errors import ConfigurationError, SearchFailedError, StorageError
 from autometa.evaluation import Evaluator
-from autometa.experiment._callbacks import Callback, CallbackList
-from autometa.experiment._checks import (
-    check_arguments,
-    check_evaluator,
-    check_pruner,
-    check_same_scoring,
-    check_same_study,
-    current_evaluator,
-    start_over,
-    wrap_strategy_error,
-)
-from autometa.experiment._failures import no_success
+from autometa.experiment._callbacks import Callback
+from autometa.experiment._checks import current_evaluator
 from autometa.experiment._final import Final
-from autometa.experiment._lease import Lease
-from autometa.experiment._loop import SearchLoop
 from autometa.experiment._memory import AUTO
-from autometa.experiment._references import (
-    build_strategy,
-    describe_evaluator,
-    rebuild_evaluator,
-    strategy_spec,
-)
+from autometa.experiment._references import describe_evaluator, rebuild_evaluator
 from autometa.experiment._result import SearchResult, load_result
 from autometa.experiment._startup import exit_if_reimporting_main
+from autometa.experiment._study_setup import (
+    build_study,
+    default_storage_path,
+    open_study,
+    run_study,
+)
 from autometa.experiment.budget import Budget
-from autometa.experiment.executors import BaseExecutor, executor_name, make_executor
-from autometa.experiment.fidelity import Scheduler, SuccessiveHalving
+from autometa.experiment.executors import BaseExecutor
+from autometa.experiment.fidelity import SuccessiveHalving
 from autometa.experiment.progress import ProgressBar
-from autometa.experiment.pruners import Pruner, make_pruner
-from autometa.experiment.storage import BaseStorage, get_storage
-from autometa.experiment.trial import StudyInfo
-from autometa.meta import MAMLEvaluator
-from autometa.meta.result import runtime_versions
-from autometa.space import SearchSpace, load_space
+from autometa.experiment.pruners import Pruner
+from autometa.experiment.storage import BaseStorage
 
 __all__ = [
     "SearchResult",
@@ -56,36 +36,6 @@ __all__ = [
     "rebuild_evaluator",
     "search",
 ]
-
-logger = logging.getLogger("autometa.experiment")
-
-#: The trial budget used when ``budget`` is None.
-DEFAULT_TRIALS = 20
-
-
-def default_storage_path(space_name: str, strategy: str, seed: int) -> Path:
-    """``./runs/<space>-<strategy>-seed<seed>.db`` (names made file-safe)."""
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{space_name}-{strategy}-seed{seed}")
-    return Path("runs") / f"{safe}.db"
-
-
-def _make_executor(
-    executor: BaseExecutor | str | None, workers: int, trial_timeout: float | None
-) -> tuple[BaseExecutor, str | None]:
-    """The executor to run with, and the name the study stores for ``autometa resume``:
-    the registered name of the one asked for, or None for the default (which follows
-    ``workers``) and for an instance of an unregistered class."""
-    if isinstance(executor, BaseExecutor):
-        return executor, executor_name(executor)
-    if executor is not None and not isinstance(executor, str):
-        raise ConfigurationError(
-            f"`executor` must be a BaseExecutor, a registered executor name or None, got "
-            f"{type(executor).__name__}"
-        )
-    try:
-        return make_executor(executor, workers=workers, trial_timeout=trial_timeout), executor
-    except ConfigurationError as exc:
-        raise ConfigurationError(f"`executor`: {exc}") from None
 
 
 def search(
@@ -214,174 +164,15 @@ def search(
     """
 
     exit_if_reimporting_main()  # a worker re-running an unguarded script: the parent explains
-    check_arguments(
-        budget=budget, seed=seed, workers=workers, trial_timeout=trial_timeout, seeds=seeds,
-        batch=batch,
+    built = build_study(
+        space=space, strategy=strategy, evaluator=evaluator, budget=budget, storage=storage,
+        workers=workers, executor=executor, seed=seed, strategy_options=strategy_options,
+        fidelity=fidelity, trial_timeout=trial_timeout, seeds=seeds, batch=batch, final=final,
+        callbacks=callbacks, max_memory=max_memory, pruner=pruner,
     )  # fmt: skip
-    space_obj = space if isinstance(space, SearchSpace) else load_space(space)
-    strategy_name, options, strategy_registered = strategy_spec(strategy)
-    if isinstance(strategy, str):
-        options = dict(strategy_options or {})
-    elif strategy_options:
-        raise ConfigurationError("`strategy_options` only applies when `strategy` is a name")
-    if evaluator is None:
-        evaluator = MAMLEvaluator()
-    budget = budget if budget is not None else Budget(trials=DEFAULT_TRIALS)
-    watchers = CallbackList(callbacks)
-    plan = Final() if final is True else (final or None)
-    if plan is not None and not isinstance(plan, Final):
-        raise ConfigurationError(f"`final` must be a Final, True, False or None, got {final!r}")
-    if plan is not None and getattr(space_obj, "baselines", None):
-        plan = Final(
-            plan.top,
-            plan.seeds,
-            (*space_obj.baselines, *plan.baselines),
-            plan.ablation,
-            plan.confirm_seeds,
-        )
-    try:
-        strat = build_strategy(strategy, space_obj, seed, options)
-    except (ImportError, AttributeError, LookupError, TypeError, ValueError) as exc:
-        raise wrap_strategy_error(strategy, exc) from exc
-    check_evaluator(evaluator, space_obj, fidelity)
-    prune = make_pruner(pruner)
-    if prune is not None and fidelity is not None:
-        raise ConfigurationError(
-            "`pruner` and `fidelity` cannot be combined: choose learning-curve pruning or "
-            "multi-fidelity rungs"
-        )
-    check_pruner(prune, strat, strategy_name, evaluator)
-    if storage is None:
-        storage = default_storage_path(space_obj.name, strategy_name, seed)
-    if max_memory != AUTO and not (
-        max_memory is None or isinstance(max_memory, int) and not isinstance(max_memory, bool)
-        and max_memory >= 1
-    ):  # fmt: skip
-        raise ConfigurationError(
-            f"`max_memory` must be a number of bytes >= 1, 'auto' or None, got {max_memory!r}"
-        )
-    exe, exe_name = _make_executor(executor, workers, trial_timeout)
-    exe.start(evaluator)  # workers up (and the main guard checked) before the study is touched
-    try:
-        if fresh:
-            start_over(storage, take_over)
-        store = get_storage(storage)
-        described = describe_evaluator(evaluator)
-        unregistered = [] if strategy_registered else ["strategy"]
-        if described["name"] is None:
-            unregistered.insert(0, "evaluator")
-        if imports is None:
-            imports = _defining_modules(
-                evaluator, strategy, described["name"], strategy_registered
-            )
-        run_settings = {
-            "budget": budget.to_dict(),
-            "workers": workers,
-            "executor": exe_name,
-            "fidelity": fidelity.to_dict() if fidelity is not None else None,
-            "trial_timeout": trial_timeout,
-            "evaluator": described,
-            "seeds": seeds,
-            "batch": batch,
-            "final": plan.to_dict() if plan is not None else None,
-            "pruner": prune.to_dict() if prune is not None else None,
-            **(settings or {}),
-        }
-        source = getattr(space_obj, "source", None)
-        info = StudyInfo(
-            space_name=space_obj.name,
-            space_hash=space_obj.content_hash,
-            space_spec=space_obj.to_dict(),
-            space_source=str(source) if source else None,
-            space_text=_read_text(source),
-            strategy=strategy_name,
-            strategy_options=options,
-            evaluator=described,
-            seed=int(seed),
-            settings=run_settings,
-            versions=runtime_versions(),
-            created=time.time(),
-            imports=list(imports),
-            unregistered=unregistered,
-        )
-        lease = Lease(store, take_over=take_over)  # refused while another search runs
-    except BaseException:
-        exe.shutdown()
-        raise
-    try:
-        stored = store.open_study(info)
-        resuming = bool(store.get_all_trials())
-        check_same_study(store, stored, info)
-        run_settings["changes"] = check_same_scoring(store, stored, info, allow_changes)
-        if stored.settings != run_settings:
-            store.update_study_settings(run_settings)
-        state = store.get_strategy_state()
-        if state is not None:
-            try:
-                strat.load_state_dict(state)
-            except (ValueError, TypeError) as exc:  # a damaged or crafted state: refused
-                raise StorageError(
-                    f"{getattr(store, 'path', store)}: table strategy_state, row 1, field "
-                    f"'state': {exc}"
-                ) from None
-        if resuming:
-            counts = {s.name: n for s, n in store.count_states().items() if n}
-            logger.info("resuming %s: %s", store, counts)
-        if isinstance(progress, ProgressBar):
-            bar = progress
-        else:
-            bar = ProgressBar(budget) if ProgressBar.wanted(progress) else None
-        loop = SearchLoop(
-            storage=store,
-            strategy=strat,
-            executor=exe,
-            evaluator=evaluator,
-            scheduler=Scheduler(fidelity),
-            budget=budget,
-            progress=bar,
-            lease=lease,
-            executor_started=True,
-            seeds=seeds,
-            batch=batch,
-            pruner=prune,
-            final=plan,
-            search_seed=int(seed),
-            callbacks=watchers,
-            max_memory=exe.memory_limit() if max_memory == AUTO else max_memory,
-        )
-    except BaseException:
-        exe.shutdown()
-        lease.release()
-        raise
-    try:
-        reason = loop.run()
-    finally:
-        lease.release()
-    result = load_result(store, reason)
-    watchers.search_end(result)
-    failed = no_success(result.trials)
-    if failed is not None:
-        raise SearchFailedError(f"{store}: {failed}", result)
-    return result
-
-
-def _defining_modules(
-    evaluator: Evaluator, strategy: Any, evaluator_name: str | None, strategy_registered: bool
-) -> list[str]:
-    """Modules outside autometa that define a registered evaluator or strategy given as an
-    object: what ``--import`` needs to register them again."""
-    found = []
-    if evaluator_name is not None:
-        found.append(type(evaluator).__module__)
-    if strategy_registered and not isinstance(strategy, str):
-        found.append(type(strategy).__module__)
-    return [m for m in dict.fromkeys(found) if m != "__main__" and m.split(".")[0] != "autometa"]
-
-
-def _read_text(source: Any) -> str | None:
-    if not source:
-        return None
-    try:
-        return Path(source).read_text()
-    except OSError:
-        return None
+    loop = open_study(
+        built, strategy=strategy, seed=seed, workers=workers, trial_timeout=trial_timeout,
+        seeds=seeds, batch=batch, settings=settings, imports=imports, fresh=fresh,
+        take_over=take_over, allow_changes=allow_changes, progress=progress,
+    )  # fmt: skip
+    return run_study(loop)

@@ -59,9 +59,9 @@ class ListedExecutor(BaseExecutor):
         return outcomes
 
     def cancel(self):
-        numbers = [n for job in self._jobs for n in job.numbers]
+        keys = [k for job in self._jobs for k in job.keys]
         self._jobs = []
-        return numbers
+        return keys
 '''
 
 
