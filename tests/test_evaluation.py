@@ -45,11 +45,12 @@ def test_importing_the_contract_loads_neither_torch_nor_the_algorithm_nor_the_se
 
 
 def test_the_algorithm_package_re_exports_the_one_definition():
-    assert autometa.meta.EvalResult is autometa.meta.result.EvalResult is EvalResult
+    assert autometa.meta.EvalResult is EvalResult
     assert autometa.EvalResult is EvalResult
-    assert autometa.meta.failed_result is autometa.meta.result.failed_result is failed_result
-    assert autometa.meta.Evaluator is autometa.meta.result.Evaluator is Evaluator
-    assert autometa.meta.reporting.Reporter is Reporter
+    assert autometa.meta.failed_result is failed_result
+    assert autometa.meta.Evaluator is Evaluator
+    for module in (autometa.meta.result, autometa.meta.reporting):  # one import path each
+        assert not {"EvalResult", "failed_result", "Evaluator", "Reporter"} & set(module.__all__)
     result = failed_result("nan in loss", seed=3)
     assert (result.status, result.error, result.metrics, result.ok) == (
         "failed", "nan in loss", {"seed": 3}, False,
