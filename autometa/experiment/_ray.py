@@ -11,7 +11,7 @@ from autometa._optional import import_optional
 from autometa.errors import ConfigurationError
 from autometa.evaluation import Evaluator, failed_result
 from autometa.experiment._executor import BaseExecutor
-from autometa.experiment._worker import Job, Outcome, run_jobs
+from autometa.experiment._worker import OUT_OF_MEMORY, Job, Outcome, run_jobs
 
 __all__ = ["RayExecutor"]
 
@@ -205,6 +205,10 @@ class RayExecutor(BaseExecutor):
             return list(ray.get(ref))
         except ray.exceptions.RayTaskError as exc:  # the task body raised (run_job did not catch)
             return [Outcome(n, failed_result(f"Ray task failed: {exc}")) for n in job.numbers]
+        except ray.exceptions.OutOfMemoryError:  # Ray's memory monitor killed it: not lost
+            reason = f"{OUT_OF_MEMORY}Ray's memory monitor killed the task on its node"
+            took = time.monotonic() - start
+            return [Outcome(n, failed_result(reason), took) for n in job.numbers]
         except ray.exceptions.RayError as exc:  # worker or node died, object lost
             reason = f"worker died (Ray: {type(exc).__name__})"
             took = time.monotonic() - start

@@ -19,7 +19,8 @@ from autometa.meta.synthetic import SyntheticObjective
 class NodeLog(SyntheticObjective):
     """Synthetic scores after ``pause`` seconds; each evaluation appends
     ``"start <seed> <node id>"`` to ``log`` as it begins and ``"end <seed> <node id>"`` as it
-    returns, so a test sees which node runs what, and how often each seed was evaluated."""
+    returns, so a test sees which node runs what, and how often each seed was evaluated; the
+    result's ``ray_resources`` metric is what Ray assigned to the task."""
 
     def __init__(self, *, log: str = "", pause: float = 0.0, noise: float = 0.02) -> None:
         super().__init__(noise=noise)
@@ -37,6 +38,8 @@ class NodeLog(SyntheticObjective):
         self._write("start", seed)
         time.sleep(self.pause)
         result = super().__call__(graph, seed=seed, device=device, meta_iterations=meta_iterations)
+        if ray.is_initialized():  # what Ray granted this task
+            result.metrics["ray_resources"] = ray.get_runtime_context().get_assigned_resources()
         self._write("end", seed)
         return result
 

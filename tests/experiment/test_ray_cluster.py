@@ -1,9 +1,11 @@
 """Searches on a multi-node Ray cluster the tests start themselves, and its faults.
 
 One cluster per module (Ray takes seconds to start): a head with no CPUs, so nothing runs
-on the driver's node, and two worker nodes with one CPU each. A test that removes a worker
-adds one back before the next test. The driver of the in-process tests is this process;
-the command-line tests run ``autometa`` in subprocesses against the same cluster.
+on the driver's node, and two worker nodes with one CPU each; the first also declares one
+GPU, which Ray schedules by its count alone (no GPU is needed to test placement). A test
+that removes a worker adds one back before the next test. The driver of the in-process
+tests is this process; the command-line tests run ``autometa`` in subprocesses against the
+same cluster.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class Nodes:
     def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
         self.address = cluster.address
+        self.gpu_node = ""
 
     def workers(self) -> set[str]:
         return {node.node_id for node in self.cluster.worker_nodes}
@@ -52,7 +55,10 @@ class Nodes:
 
     def add_workers(self) -> None:
         while len(self.cluster.worker_nodes) < 2:
-            self.cluster.add_node(num_cpus=1, resources={"worker": 1})
+            gpus = 0 if self.cluster.worker_nodes else 1
+            node = self.cluster.add_node(num_cpus=1, num_gpus=gpus, resources={"worker": 1})
+            if gpus:
+                self.gpu_node = node.node_id
         self.cluster.wait_for_nodes()
 
     def remove(self, node_id: str) -> None:
@@ -160,6 +166,24 @@ def test_evaluations_run_on_the_worker_nodes(two_workers, tmp_path):
     assert result.verdict is not None and result.verdict.complete
 
 
+def test_a_fractional_gpu_request_is_what_each_task_gets(two_workers, tmp_path):
+    from autometa.experiment import RayExecutor
+
+    gpu_node = two_workers.gpu_node
+    assert gpu_node in two_workers.workers()
+    executor = RayExecutor(two_workers.address, num_gpus_per_trial=0.5, num_cpus_per_trial=0.5)
+    result = search(
+        DAG, evaluator=NodeLog(log=str(tmp_path / "evaluations.log")), budget=Budget(trials=2),
+        executor=executor, storage=InMemoryStorage(), final=False, progress=False,
+    )  # fmt: skip
+    assert executor.capacity == 2  # one GPU in the cluster, half of it per evaluation
+    assert result.counts["DONE"] == 2
+    for trial in result.trials:
+        assert trial.metrics["ray_node"] == gpu_node  # the only node with a GPU
+        assert trial.device == f"ray:{gpu_node[:8]}/cuda:0"
+        assert trial.metrics["ray_resources"] == {"CPU": 0.5, "GPU": 0.5}
+
+
 def test_a_worker_node_lost_mid_search_loses_nothing_finished(two_workers, tmp_path):
     from autometa.experiment import RayExecutor
 
@@ -251,7 +275,7 @@ def test_a_killed_driver_resumes_only_what_was_unfinished(two_workers, tmp_path)
     after = _done(db)
     assert len(after) == 6
     assert {n: after[n] for n in finished} == finished  # same numbers, seeds and scores
-    lines = read_log(log)
-    resumed = {seed for what, seed, _ in lines[started_before:] if what == "start"}
+    starts = [seed for what, seed, _ in read_log(log) if what == "start"]
+    resumed = set(starts[started_before:])
     assert resumed == {seed for n, (seed, _) in after.items() if n not in finished}
     assert all(ends_by_seed(log)[seed] == 1 for seed, _ in finished.values())
