@@ -53,9 +53,12 @@ def _check_reachable(address: str, timeout: float = 10.0) -> None:
         with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
             pass
     except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
+        if isinstance(exc, TimeoutError):
+            reason = f"no answer in {timeout:g} s"
+        else:
+            reason = (exc.strerror or type(exc).__name__).lower()
         raise ConfigurationError(
-            f"--ray-address {address}: no Ray cluster answers there ({reason.lower()}); "
+            f"--ray-address {address}: no Ray cluster answers there ({reason}); "
             "start its head with `ray start --head` or check the address"
         ) from None
 

@@ -3,7 +3,8 @@
 One cluster per module (Ray takes seconds to start): a head with no CPUs, so nothing runs
 on the driver's node, and two worker nodes with one CPU each; the first also declares one
 GPU, which Ray schedules by its count alone (no GPU is needed to test placement). A test
-that removes a worker adds one back before the next test. The driver of the in-process
+that removes a worker runs last or adds one back first (the fault tests come last, so
+that as few nodes as possible are started again). The driver of the in-process
 tests is this process; the command-line tests run ``autometa`` in subprocesses against the
 same cluster.
 """
@@ -184,50 +185,6 @@ def test_a_fractional_gpu_request_is_what_each_task_gets(two_workers, tmp_path):
         assert trial.metrics["ray_resources"] == {"CPU": 0.5, "GPU": 0.5}
 
 
-def test_a_worker_node_lost_mid_search_loses_nothing_finished(two_workers, tmp_path):
-    from autometa.experiment import RayExecutor
-
-    log = tmp_path / "evaluations.log"
-    watcher = remove_when_running(two_workers, log, after=2)
-    result = search(
-        DAG, evaluator=NodeLog(log=str(log), pause=1.0), budget=Budget(trials=6),
-        executor=RayExecutor(two_workers.address), storage=InMemoryStorage(), final=False,
-        progress=False,
-    )  # fmt: skip
-    watcher.join(5)
-    assert len(two_workers.workers()) == 1  # the node was removed while trials ran
-    assert {state: n for state, n in result.counts.items() if n} == {"DONE": 6}
-    lost = [t for t in result.trials if t.metrics.get("lost")]
-    assert len(lost) == 1 and lost[0].attempts == 1
-    assert lost[0].metrics["lost"][0].startswith("worker died (Ray: ")
-    assert lost[0].metrics["ray_node"] in two_workers.workers()  # retried on the other node
-    # every trial was evaluated to the end exactly once: nothing finished ran again
-    assert ends_by_seed(log) == {t.seed: 1 for t in result.trials}
-
-
-def test_a_worker_node_lost_in_the_final_stage_still_gives_a_verdict(two_workers, tmp_path):
-    from autometa.experiment import RayExecutor
-
-    log = tmp_path / "evaluations.log"
-    watcher = remove_when_running(two_workers, log, after=4)  # after the search's trials
-    result = search(
-        DAG, evaluator=NodeLog(log=str(log), pause=0.5), budget=Budget(trials=4), batch=2,
-        executor=RayExecutor(two_workers.address), storage=InMemoryStorage(),
-        final=Final(top=2, seeds=2), progress=False,
-    )  # fmt: skip
-    watcher.join(5)
-    assert len(two_workers.workers()) == 1
-    runs = result.storage.get_final_runs()
-    assert len(runs) == 4 and all(r.state == TrialState.DONE for r in runs)
-    lost = [r for r in runs if r.metrics.get("lost")]
-    assert 1 <= len(lost) <= 2 and all(r.attempts == 1 for r in lost)  # one batch of two
-    assert all(r.metrics["ray_node"] in two_workers.workers() for r in lost)
-    ends = ends_by_seed(log)
-    assert all(ends[t.seed] == 1 for t in result.trials)
-    assert result.verdict.complete and result.verdict.winner is not None
-    assert result.verdict.pending == 0 and result.verdict.lost == 0
-
-
 def _autometa(*args: str, **kwargs) -> subprocess.Popen:
     env = {**os.environ, "AUTOMETA_HEARTBEAT_SECONDS": "0.2"}
     return subprocess.Popen(
@@ -279,3 +236,47 @@ def test_a_killed_driver_resumes_only_what_was_unfinished(two_workers, tmp_path)
     resumed = set(starts[started_before:])
     assert resumed == {seed for n, (seed, _) in after.items() if n not in finished}
     assert all(ends_by_seed(log)[seed] == 1 for seed, _ in finished.values())
+
+
+def test_a_worker_node_lost_mid_search_loses_nothing_finished(two_workers, tmp_path):
+    from autometa.experiment import RayExecutor
+
+    log = tmp_path / "evaluations.log"
+    watcher = remove_when_running(two_workers, log, after=2)
+    result = search(
+        DAG, evaluator=NodeLog(log=str(log), pause=1.0), budget=Budget(trials=6),
+        executor=RayExecutor(two_workers.address), storage=InMemoryStorage(), final=False,
+        progress=False,
+    )  # fmt: skip
+    watcher.join(5)
+    assert len(two_workers.workers()) == 1  # the node was removed while trials ran
+    assert {state: n for state, n in result.counts.items() if n} == {"DONE": 6}
+    lost = [t for t in result.trials if t.metrics.get("lost")]
+    assert len(lost) == 1 and lost[0].attempts == 1
+    assert lost[0].metrics["lost"][0].startswith("worker died (Ray: ")
+    assert lost[0].metrics["ray_node"] in two_workers.workers()  # retried on the other node
+    # every trial was evaluated to the end exactly once: nothing finished ran again
+    assert ends_by_seed(log) == {t.seed: 1 for t in result.trials}
+
+
+def test_a_worker_node_lost_in_the_final_stage_still_gives_a_verdict(two_workers, tmp_path):
+    from autometa.experiment import RayExecutor
+
+    log = tmp_path / "evaluations.log"
+    watcher = remove_when_running(two_workers, log, after=4)  # after the search's trials
+    result = search(
+        DAG, evaluator=NodeLog(log=str(log), pause=0.5), budget=Budget(trials=4), batch=2,
+        executor=RayExecutor(two_workers.address), storage=InMemoryStorage(),
+        final=Final(top=2, seeds=2), progress=False,
+    )  # fmt: skip
+    watcher.join(5)
+    assert len(two_workers.workers()) == 1
+    runs = result.storage.get_final_runs()
+    assert len(runs) == 4 and all(r.state == TrialState.DONE for r in runs)
+    lost = [r for r in runs if r.metrics.get("lost")]
+    assert 1 <= len(lost) <= 2 and all(r.attempts == 1 for r in lost)  # one batch of two
+    assert all(r.metrics["ray_node"] in two_workers.workers() for r in lost)
+    ends = ends_by_seed(log)
+    assert all(ends[t.seed] == 1 for t in result.trials)
+    assert result.verdict.complete and result.verdict.winner is not None
+    assert result.verdict.pending == 0 and result.verdict.lost == 0
