@@ -213,8 +213,8 @@ def test_a_killed_driver_resumes_only_what_was_unfinished(two_workers, tmp_path)
     driver = _autometa(
         "search", "dag_cell", "--import", str(plugin), "--objective", "node-log",
         "--eval-option", f"log={log}", "--eval-option", "pause=0.5", "--trials", "6",
-        "--final-top", "0", "--executor", "ray", "--ray-address", two_workers.address,
-        "--storage", str(db), "--no-progress",
+        "--final-top", "0", "--workers", "1", "--executor", "ray", "--ray-address",
+        two_workers.address, "--storage", str(db), "--no-progress",
     )  # fmt: skip
     deadline = time.monotonic() + 90
     while len(_done(db)) < 2 and time.monotonic() < deadline and driver.poll() is None:
