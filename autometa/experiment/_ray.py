@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from typing import Any
 
 from autometa._optional import import_optional
+from autometa.errors import ConfigurationError
 from autometa.evaluation import Evaluator, failed_result
 from autometa.experiment._executor import BaseExecutor, keys_text
-from autometa.experiment._worker import Job, JobKey, Outcome, run_jobs
+from autometa.experiment._worker import OUT_OF_MEMORY, Job, JobKey, Outcome, run_jobs
 
 __all__ = ["RayExecutor"]
 
@@ -28,18 +30,49 @@ def _ray_evaluate(evaluator: Evaluator, job: Job) -> list[Outcome]:
     gpus = context.get_accelerator_ids().get("GPU", [])
     device = "cuda" if gpus else "cpu"
     outcomes = run_jobs(evaluator, job, device)
-    node = context.get_node_id()[:8]
+    node = context.get_node_id()
+    ip = ray.util.get_node_ip_address()
     for outcome in outcomes:
-        outcome.device = f"ray:{node}/{device}{':' + ','.join(map(str, gpus)) if gpus else ''}"
+        outcome.device = f"ray:{node[:8]}/{device}{':' + ','.join(map(str, gpus)) if gpus else ''}"
+        outcome.result.metrics["ray_node"] = node
+        outcome.result.metrics["ray_node_ip"] = ip
     return outcomes
+
+
+def _check_reachable(address: str, timeout: float = 10.0) -> None:
+    """Refuse an explicit ``host:port`` address nothing listens on, in one line.
+
+    ``ray.init`` keeps retrying an address where no cluster answers for minutes; a TCP
+    connection to the head's port tells at once. ``"auto"``, ``"local"`` and addresses
+    without a port are left to Ray.
+    """
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not host or not port.isdigit():
+        return
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        if isinstance(exc, TimeoutError):
+            reason = f"no answer in {timeout:g} s"
+        else:
+            reason = (exc.strerror or type(exc).__name__).lower()
+        raise ConfigurationError(
+            f"--ray-address {address}: no Ray cluster answers there ({reason}); "
+            "start its head with `ray start --head` or check the address"
+        ) from None
 
 
 class RayExecutor(BaseExecutor):
     """Sends each evaluation to a Ray cluster as a task with its own resource request.
 
     Connects with ``ray.init(address=address)`` unless Ray is already initialised in this
-    process (then the running instance is used and left running). The evaluator is put in
-    the object store once. A task lost with its worker (node failure, killed process) comes
+    process (then the running instance is used and left running); an explicit ``host:port``
+    where nothing listens is refused at once (:class:`ConfigurationError`) rather than
+    retried by Ray for minutes. The evaluator is put in the object store once. Each
+    outcome records where it ran: ``device`` is ``"ray:<node id, 8 hex>/cpu"`` (or
+    ``/cuda:<GPU ids>``) and the result's metrics hold ``ray_node`` (the full node id) and
+    ``ray_node_ip``. A task lost with its worker (node failure, killed process) comes
     back as a *lost* outcome, so the search retries it once; Ray's own retries are off.
 
     Args:
@@ -110,7 +143,13 @@ class RayExecutor(BaseExecutor):
     def start(self, evaluator: Evaluator) -> None:
         ray = _import_ray()
         if not ray.is_initialized():
-            ray.init(address=self.address, **self.init_kwargs)
+            if self.address is not None:
+                _check_reachable(self.address)
+            try:
+                ray.init(address=self.address, **self.init_kwargs)
+            except ConnectionError as exc:  # "auto" with no cluster running, and the like
+                first = (str(exc).strip().splitlines() or [""])[0]
+                raise ConfigurationError(f"--ray-address {self.address}: {first}") from None
             self._owns_ray = True
         if self._workers is None:
             resources = ray.cluster_resources()
@@ -169,6 +208,10 @@ class RayExecutor(BaseExecutor):
             return list(ray.get(ref))
         except ray.exceptions.RayTaskError as exc:  # the task body raised (run_job did not catch)
             return [Outcome(k, failed_result(f"Ray task failed: {exc}")) for k in job.keys]
+        except ray.exceptions.OutOfMemoryError:  # Ray's memory monitor killed it: not lost
+            reason = f"{OUT_OF_MEMORY}Ray's memory monitor killed the task on its node"
+            took = time.monotonic() - start
+            return [Outcome(k, failed_result(reason), took) for k in job.keys]
         except ray.exceptions.RayError as exc:  # worker or node died, object lost
             reason = f"worker died (Ray: {type(exc).__name__})"
             took = time.monotonic() - start
