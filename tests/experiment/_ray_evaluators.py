@@ -49,4 +49,6 @@ def read_log(path) -> list[tuple[str, int, str]]:
     if not os.path.exists(path):
         return []
     with open(path) as log:
-        return [(w, int(s), n) for w, s, n in (line.split() for line in log if line.strip())]
+        text = log.read()
+    lines = text.split("\n")[:-1]  # a line still being written (no newline yet) is left out
+    return [(w, int(s), n) for w, s, n in (line.split() for line in lines if line.strip())]
