@@ -8,6 +8,14 @@ from typing import Any
 
 from autometa.cli._default import add_storage_argument, resolve_storage
 from autometa.cli._logs import log_target
+from autometa.cli._outcome import (
+    UsageError,
+    guard,
+    report_failed,
+    report_result,
+    report_taken_over,
+    usage,
+)
 from autometa.cli._recipe import (
     build_executor,
     check_executor,
@@ -15,16 +23,7 @@ from autometa.cli._recipe import (
     check_workers,
     stored_logs,
 )
-from autometa.cli._search import (
-    _add_run_options,
-    _execute,
-    _guard,
-    _report_failed,
-    _report_result,
-    _report_taken_over,
-    _usage,
-    _UsageError,
-)
+from autometa.cli._search import _add_run_options, _execute
 from autometa.cli._signals import exit_code, report
 from autometa.errors import SearchFailedError, StorageError, StudyTakenOverError
 from autometa.experiment import Budget, Final, SQLiteStorage, check_study, search
@@ -66,11 +65,11 @@ def run_resume(args: argparse.Namespace) -> int:
     finally:
         store.close()
     if study is None:
-        return _usage("resume", f"{path}: the database holds no study")
+        return usage("resume", f"{path}: the database holds no study")
     check_study(study, str(path), resume=True)  # names it needs are registered: nothing runs
     stored = study.settings.get("cli") or {}
     if not stored:
-        return _guard(lambda: _resume_python_study(study, path, args), "resume")
+        return guard(lambda: _resume_python_study(study, path, args), "resume")
     given = {name for name in _OVERRIDES if name in vars(args)}
     check_recipe(stored, path, given)  # types, ranges, the worker cap: one line if not
     recipe = dict(stored)
@@ -79,11 +78,11 @@ def run_resume(args: argparse.Namespace) -> int:
         recipe[name] = getattr(args, name)
     missing = sorted(set(_RECIPE_KEYS) - set(recipe))
     if missing:
-        return _usage("resume", f"{path}: the stored command line lacks {', '.join(missing)}")
+        return usage("resume", f"{path}: the stored command line lacks {', '.join(missing)}")
     recipe["storage"] = str(path)
     space = load_space(study.space_spec)
     flags = {"allow_changes": args.allow_changes, "take_over": args.take_over}
-    return _guard(lambda: _execute(recipe, space, args.no_progress, "resume", **flags), "resume")
+    return guard(lambda: _execute(recipe, space, args.no_progress, "resume", **flags), "resume")
 
 
 # Options given again on the command line replace the stored ones.
@@ -105,7 +104,7 @@ def _resume_python_study(study: Any, path: Path, args: argparse.Namespace) -> in
     try:
         evaluator = rebuild_evaluator(current_evaluator(study), study.imports)
     except StorageError as exc:
-        raise _UsageError(f"{path}: {exc}") from exc
+        raise UsageError(f"{path}: {exc}") from exc
     workers = getattr(args, "workers", None)
     if workers is None:
         workers = check_workers(settings.get("workers", 1), path)
@@ -120,7 +119,7 @@ def _resume_python_study(study: Any, path: Path, args: argparse.Namespace) -> in
             "gpus_per_trial": getattr(args, "gpus_per_trial", None),
         })  # fmt: skip
     except ValueError as exc:
-        raise _UsageError(str(exc)) from None
+        raise UsageError(str(exc)) from None
     try:
         stored = Budget.from_dict(settings.get("budget"))
         budget = Budget(
@@ -160,7 +159,7 @@ def _resume_python_study(study: Any, path: Path, args: argparse.Namespace) -> in
         report(exc, f"finished trials are stored; continue with `autometa resume {path}`")
         return exit_code(exc)
     except SearchFailedError as exc:
-        return _report_failed(exc, "resume")
+        return report_failed(exc, "resume")
     except StudyTakenOverError as exc:
-        return _report_taken_over(exc, "resume")
-    return _report_result(result, "resume")
+        return report_taken_over(exc, "resume")
+    return report_result(result, "resume")

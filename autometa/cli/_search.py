@@ -1,4 +1,8 @@
-"""``autometa search``: start (or continue) a study from the command line's options."""
+"""``autometa search``: start (or continue) a study from the command line's options.
+
+The options and the steps from them to ``search(...)`` are here (``autometa resume`` reuses
+both); how a run ends, its exit code and printed outcome, is in :mod:`._outcome`.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +16,15 @@ import yaml
 from autometa.cli._args import integer, memory_size, number, storage_path
 from autometa.cli._imports import add_import_option
 from autometa.cli._logs import build_callbacks, log_target
+from autometa.cli._outcome import (
+    UsageError,
+    guard,
+    report_failed,
+    report_result,
+    report_taken_over,
+    usage,
+)
 from autometa.cli._recipe import build_executor
-from autometa.cli._show import format_study
 from autometa.cli._signals import exit_code, report
 from autometa.cli._space import space_help
 from autometa.errors import (
@@ -36,8 +47,6 @@ from autometa.experiment._checks import MAX_SEED
 from autometa.experiment._loop import default_iterations
 from autometa.experiment.pruners import make_pruner
 from autometa.space import load_space
-
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 
 def _key_value(text: str) -> tuple[str, Any]:
@@ -260,9 +269,9 @@ def _evaluator(recipe: dict[str, Any]) -> Any:
     except ConfigurationError:
         if name == "maml":
             raise  # one line naming the setting (task family, MAMLConfig field) already
-        raise _UsageError(f"argument --eval-option: {sys.exc_info()[1]}") from None
+        raise UsageError(f"argument --eval-option: {sys.exc_info()[1]}") from None
     except (TypeError, ValueError) as exc:
-        raise _UsageError(f"argument --eval-option: {exc}") from exc
+        raise UsageError(f"argument --eval-option: {exc}") from exc
 
 
 def _execute(
@@ -307,7 +316,7 @@ def _execute(
         callbacks = build_callbacks(list(recipe.get("log") or []))
         executor = build_executor(recipe)
     except (TypeError, ValueError) as exc:
-        raise _UsageError(str(exc)) from exc
+        raise UsageError(str(exc)) from exc
     storage = recipe["storage"]
     print(f"study file: {storage}", flush=True)  # where show / plot / export / resume read it
     try:
@@ -338,43 +347,12 @@ def _execute(
         report(exc, f"finished trials are stored; continue with `autometa resume {storage}`")
         return exit_code(exc)
     except SearchFailedError as exc:
-        return _report_failed(exc, command)
+        return report_failed(exc, command)
     except StudyTakenOverError as exc:
-        return _report_taken_over(exc, command)
+        return report_taken_over(exc, command)
     except AutometaError:
         raise
-    return _report_result(result, command)
-
-
-def _report_result(result: Any, command: str) -> int:
-    """Print the stored study; exit code 1 when nothing succeeded or the final stage is
-    incomplete (its sentence, with the resume command, goes to stderr too)."""
-    print(f"stopped: {result.stop_reason}")
-    print(format_study(result.storage, top=5))
-    if result.verdict is not None and not result.verdict.complete:
-        print(f"autometa {command}: {result.verdict.sentence()}", file=sys.stderr)
-        return EXIT_FAILURE
-    return EXIT_OK if result.best is not None else EXIT_FAILURE
-
-
-def _report_taken_over(exc: StudyTakenOverError, command: str) -> int:
-    """One line: this search was taken over and stopped without writing more; exit code 1."""
-    print(f"autometa {command}: {exc}", file=sys.stderr)
-    return EXIT_FAILURE
-
-
-def _report_failed(exc: Any, command: str) -> int:
-    """Print the stored study and why the run failed (no trial succeeded); exit code 1."""
-    result = exc.result
-    if result is not None:
-        print(f"stopped: {result.stop_reason}")
-        print(format_study(result.storage, top=5))
-    print(f"autometa {command}: {exc}", file=sys.stderr)
-    return EXIT_FAILURE
-
-
-class _UsageError(Exception):
-    """Bad option values; reported like other bad input (exit code 2)."""
+    return report_result(result, command)
 
 
 def run_search(args: argparse.Namespace) -> int:
@@ -384,21 +362,9 @@ def run_search(args: argparse.Namespace) -> int:
         given = [f"--{n.replace('_', '-')}" for n in ("min_iterations", "eta")
                  if getattr(args, n) is not None]  # fmt: skip
         if given:
-            return _usage("search", f"{' and '.join(given)} apply only with --fidelity")
+            return usage("search", f"{' and '.join(given)} apply only with --fidelity")
     recipe = _recipe(args)
     if recipe["storage"] is None:
         recipe["storage"] = str(default_storage_path(space.name, args.strategy, args.seed))
     flags = {"allow_changes": args.allow_changes, "fresh": args.fresh, "take_over": args.take_over}
-    return _guard(lambda: _execute(recipe, space, args.no_progress, "search", **flags), "search")
-
-
-def _guard(body: Any, command: str) -> int:
-    try:
-        return int(body())
-    except _UsageError as exc:
-        return _usage(command, str(exc))
-
-
-def _usage(command: str, message: str) -> int:
-    print(f"autometa {command}: error: {message}", file=sys.stderr)
-    return EXIT_USAGE
+    return guard(lambda: _execute(recipe, space, args.no_progress, "search", **flags), "search")

@@ -22,59 +22,30 @@ import torch
 from autometa._maml_config import (
     MAMLConfig,
     check_space_hyperparameters,
-    close_match_hint,
     config_for,
     settable_fields,
 )
-from autometa._meta_learners import META_LEARNERS
-from autometa.errors import (
-    ConfigurationError,
-    TaskParameterError,
-    UnknownNameError,
-)
+from autometa.errors import ConfigurationError
 from autometa.evaluation import EvalResult, Reporter, failed_result
+from autometa.meta._evaluator_settings import (
+    candidate_config,
+    check_family,
+    check_learner,
+    make_family,
+)
 from autometa.meta._population_eval import evaluate_population
 from autometa.meta._scoring import graph_objectives, pruned_result, scored_result
 from autometa.meta._training import adapt_to_tasks, meta_train_state
 from autometa.meta.allocator import tune_cpu_allocator
-from autometa.meta.inner import INNER_LOSSES
 from autometa.meta.memory import estimate_evaluation_memory
-from autometa.meta.outer import OUTER_STEPS
 from autometa.meta.result import (
     Trained,
     is_candidate_error,
 )
 from autometa.meta.training_state import TrainingState
 from autometa.policy import GraphPolicy, build_policy
-from autometa.tasks import TASKS, make_task
 
 __all__ = ["MAMLEvaluator"]
-
-
-def _check_family(name: str, options: dict[str, Any]) -> None:
-    """Refuse an unregistered family name, or options the family refuses (made once on CPU)."""
-    if name not in TASKS:
-        raise ConfigurationError(TASKS.unknown_message(name))
-    if options:
-        try:
-            make_task(name, device="cpu", **options)
-        except (TaskParameterError, TypeError) as exc:
-            raise ConfigurationError(
-                f"task family {name!r} with family_options {options!r}: {exc}"
-            ) from exc
-
-
-def _check_learner(cfg: MAMLConfig) -> None:
-    """Refuse a meta-learner whose inner loss or outer step is not registered."""
-    learner = META_LEARNERS.get(cfg.meta_learner)
-    for registry, name in (
-        (INNER_LOSSES, learner.inner_loss),
-        (OUTER_STEPS, learner.outer_step(cfg.outer)),
-    ):
-        if name not in registry:
-            raise ConfigurationError(
-                f"meta_learner {cfg.meta_learner!r}: {registry.unknown_message(name)}"
-            )
 
 
 class MAMLEvaluator:
@@ -124,16 +95,14 @@ class MAMLEvaluator:
             raise ConfigurationError(f"traced: expected True, False or None, got {traced!r}")
         self.traced = traced
         if isinstance(task_family, str):
-            _check_family(task_family, self.family_options)
+            check_family(task_family, self.family_options)
         elif self.family_options:
             raise ConfigurationError(
                 "family_options apply only when task_family is a registered name, not a "
                 f"{type(task_family).__name__} instance"
             )
         self.config = config_for(name, **overrides)
-        if self.config.outer not in OUTER_STEPS:
-            raise ConfigurationError(f"outer: {OUTER_STEPS.unknown_message(self.config.outer)}")
-        _check_learner(self.config)
+        check_learner(self.config)
         self._families: dict[str, Any] = {}
 
     def __repr__(self) -> str:
@@ -197,18 +166,7 @@ class MAMLEvaluator:
             ConfigurationError: naming every hyperparameter that is not a :class:`MAMLConfig`
                 field, or a value a field refuses.
         """
-        hyper = dict(graph.graph.get("hyperparameters") or {})
-        unknown = sorted(set(hyper) - set(settable_fields()))
-        if unknown:
-            raise ConfigurationError(
-                f"unknown hyperparameter(s) {', '.join(map(repr, unknown))} in "
-                f"graph.graph['hyperparameters'].{close_match_hint(unknown)} "
-                f"Valid names: {', '.join(settable_fields())}"
-            )
-        changes = {k: (v.item() if hasattr(v, "item") else v) for k, v in hyper.items()}
-        if meta_iterations is not None:
-            changes["meta_iterations"] = meta_iterations
-        return self.config.replace(**changes) if changes else self.config
+        return candidate_config(self.config, graph, meta_iterations)
 
     def family(self, device: str | torch.device | None = None):
         """The task family on ``device`` (made once per device for a registered name).
@@ -226,19 +184,7 @@ class MAMLEvaluator:
             return self.task_family
         key = str(torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu")))
         if key not in self._families:
-            try:
-                family = make_task(self.task_family, device=key, **self.family_options)
-            except UnknownNameError as exc:
-                raise ConfigurationError(
-                    f"{exc} (a family registered at run time must be registered in a module "
-                    "that worker processes import too, or run the search with workers=0)"
-                ) from exc
-            except (TaskParameterError, TypeError) as exc:
-                raise ConfigurationError(
-                    f"task family {self.task_family!r} with family_options "
-                    f"{self.family_options!r}: {exc}"
-                ) from exc
-            self._families[key] = family
+            self._families[key] = make_family(self.task_family, key, self.family_options)
         return self._families[key]
 
     def cost_objectives(self, graph: nx.DiGraph) -> dict[str, float]:

@@ -15,19 +15,32 @@ clause is ``(dimension_name, op, reference)`` with ``op`` one of ``==``, ``!=``,
 A dimension's condition only names dimensions that come before it in
 ``SearchSpace.dimensions``, so evaluating dims in order always sees the parents first.
 A clause on a dimension missing from ``values`` is false.
+
+How values compare and conditions are evaluated is in :mod:`._conditions`, re-exported here.
 """
 
 from __future__ import annotations
 
 import math
-import operator
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 
+from autometa.space._conditions import (
+    Clause,
+    Condition,
+    condition_holds,
+    kind_of,
+    normalise_condition,
+    plain,
+    same_value,
+    value_key,
+)
+
 __all__ = [
+    "Clause",
     "Dimension",
     "Categorical",
     "Integer",
@@ -39,87 +52,6 @@ __all__ = [
     "same_value",
     "value_key",
 ]
-
-Clause = tuple[str, str, Any]
-Condition = tuple[Clause, ...]
-
-_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
-    "==": operator.eq,
-    "!=": operator.ne,
-    ">=": operator.ge,
-    "<=": operator.le,
-    ">": operator.gt,
-    "<": operator.lt,
-}
-_CLAUSE_OPS = (*_COMPARE, "in")
-
-
-def _kind(value: Any) -> str | None:
-    """Coarse type of a scalar: ``bool``, ``number`` or ``str`` (None for anything else)."""
-    if isinstance(value, (bool, np.bool_)):
-        return "bool"
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        return "number"
-    if isinstance(value, str):
-        return "str"
-    return None
-
-
-def _plain(value: Any) -> Any:
-    """Turn numpy scalars into the matching Python scalar."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def same_value(a: Any, b: Any) -> bool:
-    """Equality that keeps ``True`` apart from ``1`` (YAML and numpy mix them up otherwise)."""
-    kind = _kind(a)
-    return kind is not None and kind == _kind(b) and bool(a == b)
-
-
-def value_key(value: Any) -> tuple[Any, ...] | None:
-    """A hashable key such that ``same_value(a, b)`` exactly when the keys of a and b are equal.
-
-    Lets a set find repeated choices in one pass. None for a value that is no scalar (it
-    equals nothing); a NaN gets a key of its own, since it equals nothing either.
-    """
-    kind = _kind(value)
-    if kind is None:
-        return None
-    value = _plain(value)
-    if kind == "number" and value != value:
-        return (kind, object())
-    return (kind, value)
-
-
-def condition_holds(condition: Condition | None, values: Mapping[str, Any]) -> bool:
-    """True when every clause of ``condition`` holds for ``values`` (None always holds)."""
-    if condition is None:
-        return True
-    for name, op, reference in condition:
-        if name not in values:
-            return False
-        value = values[name]
-        if op == "in":
-            if not any(same_value(value, r) for r in reference):
-                return False
-        elif _kind(value) != _kind(reference) or not _COMPARE[op](value, reference):
-            return False
-    return True
-
-
-def _normalise_condition(condition: Any) -> Condition | None:
-    if condition is None:
-        return None
-    clauses = []
-    for clause in condition:
-        if len(clause) != 3 or clause[1] not in _CLAUSE_OPS or not isinstance(clause[0], str):
-            raise ValueError(
-                f"each condition clause must be (name, op, value) with op in {_CLAUSE_OPS}, "
-                f"got {clause!r}"
-            )
-        name, op, ref = clause
-        clauses.append((name, op, tuple(ref) if op == "in" else ref))
-    return tuple(clauses) or None
 
 
 class Dimension:
@@ -156,7 +88,7 @@ class Dimension:
         """``value`` as the plain Python scalar the graph stores (checks ``contains`` first)."""
         if not self.contains(value):
             raise ValueError(f"{value!r} is not in the domain of {self.name}: {self.domain()}")
-        return _plain(value)
+        return plain(value)
 
     def domain(self) -> str:
         """The domain in the space-file syntax, for messages and summaries."""
@@ -193,8 +125,8 @@ class Dimension:
                 f"the default must lie in the domain, got default={self.default!r} for "
                 f"{self.name} in {self.domain()}"
             )
-        object.__setattr__(self, "default", _plain(self.default))
-        object.__setattr__(self, "condition", _normalise_condition(self.condition))
+        object.__setattr__(self, "default", plain(self.default))
+        object.__setattr__(self, "condition", normalise_condition(self.condition))
 
 
 def _listify(value: Any) -> Any:
@@ -222,7 +154,7 @@ class Categorical(Dimension):
     condition: Condition | None = field(default=None, compare=True)
 
     def __post_init__(self) -> None:
-        choices = tuple(_plain(c) for c in self.choices)
+        choices = tuple(plain(c) for c in self.choices)
         if not choices:
             raise ValueError(f"`choices` must not be empty, got choices={list(choices)!r}")
         positions: dict[tuple[Any, ...], int] = {}
@@ -304,7 +236,7 @@ class Integer(Dimension):
 
     def contains(self, value: Any) -> bool:
         return (
-            _kind(value) == "number"
+            kind_of(value) == "number"
             and isinstance(value, (int, np.integer))
             and self.low <= value <= self.high
         )
@@ -334,7 +266,7 @@ class Float(Dimension):
     def __post_init__(self) -> None:
         for key in ("low", "high"):
             value = getattr(self, key)
-            if _kind(value) != "number" or not math.isfinite(value):
+            if kind_of(value) != "number" or not math.isfinite(value):
                 raise ValueError(f"`{key}` must be a finite number, got {key}={value!r}")
             object.__setattr__(self, key, float(value))
         if self.low > self.high:
@@ -354,7 +286,9 @@ class Float(Dimension):
         return min(max(value, self.low), self.high)
 
     def contains(self, value: Any) -> bool:
-        return _kind(value) == "number" and math.isfinite(value) and self.low <= value <= self.high
+        return (
+            kind_of(value) == "number" and math.isfinite(value) and self.low <= value <= self.high
+        )
 
     def normalise(self, value: Any) -> float:
         return float(super().normalise(value))

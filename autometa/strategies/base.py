@@ -1,4 +1,9 @@
-"""The strategy contract: ask for candidates, tell their results, save and restore the state."""
+"""The strategy contract: ask for candidates, tell their results, save and restore the state.
+
+:class:`BaseStrategy` runs the ask/tell exchange; the data it exchanges (:class:`Candidate`,
+:data:`Value`, :func:`active_values`) live in :mod:`._candidate` and the stored state's format
+and checks in :mod:`._state`, both re-exported here.
+"""
 
 from __future__ import annotations
 
@@ -6,73 +11,31 @@ import abc
 import difflib
 import json
 import logging
-import math
 import numbers
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import networkx as nx
 import numpy as np
 
 from autometa.errors import GraphValidationError
 from autometa.graph import canonical_hash
+from autometa.strategies._candidate import Candidate, Pending, Value, active_values, check_value
 from autometa.strategies._grid_count import finite_size
+from autometa.strategies._state import MAX_REPLAY_ASK, STATE_VERSION, check_state, log_value
 
 if TYPE_CHECKING:
     from autometa.space import SearchSpace
 
-__all__ = ["BaseStrategy", "Candidate", "Value", "active_values"]
-
-Value = float | tuple[float, ...] | None
-"""What :meth:`BaseStrategy.tell` takes: a score, a tuple of scores, or None for a failure."""
-
-STATE_VERSION = 1
+__all__ = [
+    "MAX_REPLAY_ASK",
+    "STATE_VERSION",
+    "BaseStrategy",
+    "Candidate",
+    "Value",
+    "active_values",
+]
 
 log = logging.getLogger(__name__)
-
-MAX_REPLAY_ASK = 100_000
-"""The most candidates one ``ask`` entry of a stored log may request on replay (a search asks
-for at most its free workers' batches at a time); a larger request is refused, not run."""
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """One architecture handed out by :meth:`BaseStrategy.ask`.
-
-    Attributes:
-        id: the strategy's own running number; pass the candidate (or this id) back to
-            :meth:`BaseStrategy.tell`. Ids survive :meth:`BaseStrategy.load_state_dict`.
-        graph: the candidate graph (valid for the strategy's space, constraints met).
-        values: decision values of the active dimensions (``space.decode(values) == graph``).
-        key: ``autometa.graph.canonical_hash(graph)``; equal keys mean the same architecture.
-    """
-
-    id: int
-    graph: nx.DiGraph = field(compare=False, repr=False)
-    values: dict[str, Any] = field(compare=False)
-    key: str
-
-
-@dataclass
-class _Pending:
-    candidate: Candidate
-    token: Any
-    raw: dict[str, Any]
-
-
-def active_values(space: SearchSpace, values: Mapping[str, Any]) -> dict[str, Any]:
-    """Normalised values of the dimensions that are active under ``values``, in space order.
-
-    Raises:
-        KeyError: an active dimension has no value.
-        ValueError: a value lies outside its dimension's domain.
-    """
-    out: dict[str, Any] = {}
-    for dim in space.dimensions:
-        if dim.active(out):
-            out[dim.name] = dim.normalise(values[dim.name])
-    return out
 
 
 class BaseStrategy(abc.ABC):
@@ -229,7 +192,7 @@ class BaseStrategy(abc.ABC):
                 f"strategy {self._label()!r}: candidate {cid} has key {candidate.key!r}, but "
                 f"the candidate asked under that id has key {entry.candidate.key!r}"
             )
-        value = self._check_value(value)
+        value = check_value(value, self.n_objectives, self._label())
         del self._pending[int(cid)]
         key = entry.candidate.key
         del self._pending_keys[key]
@@ -237,7 +200,7 @@ class BaseStrategy(abc.ABC):
         self._tell_backend(entry.token, entry.raw, value)
         for token, raw in self._held.pop(key, []):
             self._tell_backend(token, raw, value)
-        self._log.append(["tell", int(cid), _to_json(value)])
+        self._log.append(["tell", int(cid), log_value(value)])
 
     def pending(self) -> list[Candidate]:
         """Candidates asked and not yet told, oldest first."""
@@ -279,13 +242,7 @@ class BaseStrategy(abc.ABC):
             "options": json.loads(json.dumps(self.options)),
             "space": self.space.content_hash,
         }
-        for key, want in expected.items():
-            if state.get(key) != want:
-                raise ValueError(
-                    f"strategy {label!r}: cannot load a state whose {key} is "
-                    f"{state.get(key)!r}; this strategy has {key} {want!r}"
-                )
-        _check_log(state, label)
+        check_state(state, expected, label)
         self.seed = int(state["seed"])
         self._reset()
         for step, entry in enumerate(state["log"]):
@@ -309,7 +266,7 @@ class BaseStrategy(abc.ABC):
         self._bound = finite_size(self.space.dimensions)
         self._round = 0
         self._next_id = 0
-        self._pending: dict[int, _Pending] = {}
+        self._pending: dict[int, Pending] = {}
         self._pending_keys: dict[str, int] = {}
         self._held: dict[str, list[tuple[Any, dict[str, Any]]]] = {}
         self._record: dict[str, Value] = {}
@@ -354,35 +311,9 @@ class BaseStrategy(abc.ABC):
             return None
         candidate = Candidate(self._next_id, graph, active, key)
         self._next_id += 1
-        self._pending[candidate.id] = _Pending(candidate, token, raw)
+        self._pending[candidate.id] = Pending(candidate, token, raw)
         self._pending_keys[key] = candidate.id
         return candidate
-
-    def _check_value(self, value: Any) -> Value:
-        label = self._label()
-        if value is None:
-            return None
-        if self.n_objectives == 1:
-            if isinstance(value, bool) or not isinstance(value, numbers.Real):
-                raise TypeError(
-                    f"strategy {label!r} is single-objective: tell a float or None, got {value!r}"
-                )
-            value = float(value)
-            return value if math.isfinite(value) else None
-        if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
-            raise TypeError(
-                f"strategy {label!r} has {self.n_objectives} objectives: tell a tuple of "
-                f"{self.n_objectives} floats or None, got {value!r}"
-            )
-        if len(value) != self.n_objectives or not all(
-            isinstance(v, numbers.Real) and not isinstance(v, bool) for v in value
-        ):
-            raise TypeError(
-                f"strategy {label!r} has {self.n_objectives} objectives: tell a tuple of "
-                f"{self.n_objectives} floats or None, got {value!r}"
-            )
-        floats = tuple(float(v) for v in value)
-        return floats if all(math.isfinite(v) for v in floats) else None
 
     def _worst_value(self) -> float:
         """The lowest single-objective score told so far (0.0 before any): the failure stand-in."""
@@ -401,47 +332,3 @@ class BaseStrategy(abc.ABC):
             f"strategy {self._label()!r} got an unknown option {option!r}.{hint} "
             f"Valid options: {listed}"
         )
-
-
-def _to_json(value: Value) -> Any:
-    return list(value) if isinstance(value, tuple) else value
-
-
-def _check_log(state: Mapping[str, Any], label: str) -> None:
-    """The shape of a stored state's seed and log, checked before anything is replayed.
-
-    Raises:
-        ValueError: the seed is not an int, or a log entry is not ``["ask", n, [keys]]`` with
-            ``1 <= n <= MAX_REPLAY_ASK`` or ``["tell", id, value]``.
-    """
-    seed, log = state.get("seed"), state.get("log")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(f"strategy {label!r}: the state's seed must be an int, got {seed!r}")
-    if not isinstance(log, list):
-        raise ValueError(f"strategy {label!r}: the state's log must be a list")
-    for step, entry in enumerate(log):
-        ok = isinstance(entry, list) and len(entry) == 3
-        if ok and entry[0] == "ask":
-            n, keys = entry[1], entry[2]
-            ok = not isinstance(n, bool) and isinstance(n, int) and isinstance(keys, list)
-            if ok and not 1 <= n <= MAX_REPLAY_ASK:
-                raise ValueError(
-                    f"strategy {label!r}: log entry {step} asks for {n} candidates; a replay "
-                    f"asks for 1 to {MAX_REPLAY_ASK}"
-                )
-            ok = ok and len(keys) <= n and all(isinstance(k, str) for k in keys)
-        elif ok and entry[0] == "tell":
-            cid, value = entry[1], entry[2]
-            ok = not isinstance(cid, bool) and isinstance(cid, int)
-            ok = ok and all(
-                v is None or not isinstance(v, bool) and isinstance(v, (int, float))
-                for v in (value if isinstance(value, list) else [value])
-            )
-        else:
-            ok = False
-        if not ok:
-            text = repr(entry)
-            raise ValueError(
-                f"strategy {label!r}: log entry {step} is malformed: "
-                f"{text if len(text) <= 60 else text[:59] + '…'}"
-            )

@@ -1,18 +1,42 @@
-"""The storage contract every backend meets: a small abstract core plus helpers built on it."""
+"""The storage contract every backend meets: a small abstract core plus helpers built on it.
+
+The contract is :class:`BaseStorage`; what every backend shares beside it lives in private
+modules and is re-exported here: the weight and training-state bytes (:mod:`._blobs`), the
+session rules (:mod:`._sessions`) and the checks of a write's fields (:mod:`._fields`).
+"""
 
 from __future__ import annotations
 
 import abc
-import math
-import socket
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from safetensors.torch import load, save
-
-from autometa.errors import StorageError, StudyInUseError, StudyTakenOverError
+from autometa.errors import StorageError
 from autometa.experiment._best import best_of
+from autometa.experiment.storage._blobs import (
+    STEP_SIZE_PREFIX,
+    decode_training_state,
+    decode_weights,
+    encode_training_state,
+    encode_weights,
+    split_step_sizes,
+)
+from autometa.experiment.storage._fields import (
+    FINAL_UPDATABLE,
+    UPDATABLE_FIELDS,
+    check_final_update,
+    check_update,
+    clean_score,
+)
+from autometa.experiment.storage._sessions import (
+    HEARTBEAT_SECONDS,
+    STALE_AFTER_HEARTBEATS,
+    is_stale,
+    sessions_to_end,
+    taken_over_error,
+    this_host,
+)
 from autometa.experiment.trial import FinalRun, SessionInfo, StudyInfo, TrialRecord, TrialState
 
 __all__ = [
@@ -22,6 +46,9 @@ __all__ = [
     "STALE_AFTER_HEARTBEATS",
     "STEP_SIZE_PREFIX",
     "UPDATABLE_FIELDS",
+    "check_final_update",
+    "check_update",
+    "clean_score",
     "decode_training_state",
     "decode_weights",
     "encode_training_state",
@@ -30,104 +57,8 @@ __all__ = [
     "sessions_to_end",
     "split_step_sizes",
     "taken_over_error",
+    "this_host",
 ]
-
-HEARTBEAT_SECONDS = 5.0
-"""Seconds between two heartbeats of a search process (it records that it is alive)."""
-
-STALE_AFTER_HEARTBEATS = 3
-"""A session whose last heartbeat is older than this many of its own heartbeat intervals is
-stale: its process is taken to be gone, and another search may take the study over."""
-
-#: Fields :meth:`BaseStorage.update_trial` may change; identity fields (number, key, graph,
-#: values, seed, candidate id, duplicate_of, created) are fixed when the trial is created.
-UPDATABLE_FIELDS = frozenset(
-    {
-        "state",
-        "score",
-        "objectives",
-        "metrics",
-        "error",
-        "device",
-        "fidelity",
-        "rung",
-        "bracket",
-        "attempts",
-        "started",
-        "finished",
-        "wall_time",
-    }
-)
-
-
-STEP_SIZE_PREFIX = "step_size."
-"""Prefix of the Meta-SGD step sizes stored with a trial's weights (``step_size.<parameter>``).
-
-No policy parameter name starts with it, so weights stored without step sizes (by Meta-SGD-less
-evaluations or older versions) read back unchanged."""
-
-
-def encode_weights(state_dict: dict[str, Any], step_sizes: dict[str, Any] | None = None) -> bytes:
-    """Serialise a ``state_dict`` of tensors with safetensors (no pickle involved).
-
-    Args:
-        state_dict: the meta-learned weights.
-        step_sizes: Meta-SGD's per-parameter step sizes (``EvalResult.step_sizes``), stored in
-            the same blob under :data:`STEP_SIZE_PREFIX`; :func:`split_step_sizes` separates
-            them again.
-
-    Raises:
-        ValueError: a weight's name starts with :data:`STEP_SIZE_PREFIX`.
-    """
-    tensors = {name: t.detach().cpu().contiguous().clone() for name, t in state_dict.items()}
-    clash = sorted(n for n in tensors if n.startswith(STEP_SIZE_PREFIX))
-    if clash:
-        raise ValueError(
-            f"weight names must not start with {STEP_SIZE_PREFIX!r} (kept for Meta-SGD step "
-            f"sizes), got {clash}"
-        )
-    for name, t in (step_sizes or {}).items():
-        tensors[STEP_SIZE_PREFIX + name] = t.detach().cpu().contiguous().clone()
-    return save(tensors)
-
-
-def decode_weights(data: bytes) -> dict[str, Any]:
-    """Inverse of :func:`encode_weights`: every stored tensor (step sizes prefixed), on CPU.
-
-    Raises:
-        StorageError: ``data`` is not safetensors.
-    """
-    try:
-        return load(data)
-    except Exception as exc:  # safetensors' own error type is not importable by name
-        raise StorageError(f"weights are not safetensors ({exc})") from None
-
-
-def encode_training_state(tensors: dict[str, Any]) -> bytes:
-    """Serialise a training state's tensors (``EvalResult.training_state``) with safetensors."""
-    return save({name: t.detach().cpu().contiguous().clone() for name, t in tensors.items()})
-
-
-def decode_training_state(data: bytes) -> dict[str, Any]:
-    """Inverse of :func:`encode_training_state`: the stored tensors, on CPU, not yet checked
-    (``autometa.meta.training_state.TrainingState.from_tensors`` checks them).
-
-    Raises:
-        StorageError: ``data`` is not safetensors.
-    """
-    try:
-        return load(data)
-    except Exception as exc:  # safetensors' own error type is not importable by name
-        raise StorageError(f"training state is not safetensors ({exc})") from None
-
-
-def split_step_sizes(tensors: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """``(weights, step_sizes)`` from :func:`decode_weights`'s output (step sizes or None)."""
-    weights = {n: t for n, t in tensors.items() if not n.startswith(STEP_SIZE_PREFIX)}
-    steps = {
-        n[len(STEP_SIZE_PREFIX) :]: t for n, t in tensors.items() if n.startswith(STEP_SIZE_PREFIX)
-    }
-    return weights, (steps or None)
 
 
 class BaseStorage(abc.ABC):
@@ -440,104 +371,3 @@ class BaseStorage(abc.ABC):
 
     def __str__(self) -> str:
         return type(self).__name__
-
-
-#: Fields :meth:`BaseStorage.update_final_run` may change.
-FINAL_UPDATABLE = frozenset(
-    {"state", "score", "metrics", "error", "device", "wall_time", "finished", "attempts"}
-)
-
-
-def check_final_update(run: FinalRun, fields: dict[str, Any]) -> dict[str, Any]:
-    """Shared checks of :meth:`BaseStorage.update_final_run`; returns the normalised fields.
-
-    A run lost with its worker may go from FAILED back to QUEUED (a retry): its error and
-    finish time are cleared with it.
-    """
-    state = run.state
-    retry = run.lost_with_worker and TrialState(fields.get("state", state)) == TrialState.QUEUED
-    if retry:
-        fields = {"error": None, "finished": None, **fields}
-        state = TrialState.QUEUED
-    what = f"final run {run.id}"
-    return _checked_fields(fields, FINAL_UPDATABLE, "update_final_run", state, what)
-
-
-def taken_over_error(where: str, holder: SessionInfo) -> StudyTakenOverError:
-    """The error a write of an older session gets once ``holder`` claimed the study."""
-    return StudyTakenOverError(
-        f"study {where} was taken over by session {holder.id} on host "
-        f"{holder.host or 'unknown'} (pid {holder.pid}); stopping without writing more",
-        holder.id,
-        holder.host,
-        holder.pid,
-    )
-
-
-def is_stale(session: SessionInfo, now: float) -> bool:
-    """True when ``session`` missed ``STALE_AFTER_HEARTBEATS`` of its heartbeats at ``now``."""
-    interval = session.heartbeat or HEARTBEAT_SECONDS
-    return now - session.updated > STALE_AFTER_HEARTBEATS * interval
-
-
-def sessions_to_end(
-    sessions: list[SessionInfo], now: float, take_over: bool, where: str
-) -> list[int]:
-    """The unended sessions a new session ends when it claims the study.
-
-    Raises:
-        StudyInUseError: one of them is live and ``take_over`` is False.
-    """
-    unended = [s for s in sessions if s.ended is None]
-    live = [s for s in unended if not is_stale(s, now)]
-    if live and not take_over:
-        holder = live[-1]
-        grace = STALE_AFTER_HEARTBEATS * (holder.heartbeat or HEARTBEAT_SECONDS)
-        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(holder.started))
-        raise StudyInUseError(
-            f"{where} is in use by pid {holder.pid} on {holder.host or 'an unknown host'} "
-            f"since {since} (last heartbeat {max(0.0, now - holder.updated):.1f} s ago); "
-            f"wait for it to end, or if that process is gone, run again in "
-            f"{max(0.0, holder.updated + grace - now):.0f} s or with --take-over "
-            "(take_over=True in Python)"
-        )
-    return [s.id for s in unended]
-
-
-def this_host() -> str:
-    """The name sessions record for this machine."""
-    return socket.gethostname()
-
-
-def check_update(record: TrialRecord, fields: dict[str, Any]) -> dict[str, Any]:
-    """Shared checks of :meth:`BaseStorage.update_trial`; returns the normalised fields."""
-    return _checked_fields(
-        fields, UPDATABLE_FIELDS, "update_trial", record.state, f"trial {record.number}"
-    )
-
-
-def _checked_fields(
-    fields: dict[str, Any], allowed: frozenset[str], method: str, state: TrialState, what: str
-) -> dict[str, Any]:
-    """``fields`` checked (updatable, the record unfinished) and normalised (state, score)."""
-    unknown = sorted(set(fields) - allowed)
-    if unknown:
-        raise TypeError(
-            f"{method}() cannot change {unknown}; updatable fields are {sorted(allowed)}"
-        )
-    if state.is_finished():
-        raise StorageError(f"{what} is finished ({state.name}); it cannot be changed")
-    out = dict(fields)
-    if "state" in out:
-        out["state"] = TrialState(out["state"])
-    if "score" in out:
-        out["score"] = clean_score(out["score"])
-    return out
-
-
-def clean_score(score: Any) -> float | None:
-    """A finite float, or None for missing / NaN / infinite scores."""
-    if score is None:
-        return None
-    score = float(score)
-    return score if math.isfinite(score) else None

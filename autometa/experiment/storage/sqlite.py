@@ -1,9 +1,13 @@
-"""SQLite storage: one file per study, WAL mode, one transaction per write."""
+"""SQLite storage: one file per study, WAL mode, one transaction per write.
+
+This module holds the transactions and queries; the file's tables, opening checks, migrations
+and row encoding are in :mod:`._sqlite_schema`, and the checks of rows read back (a study
+file is untrusted data) in :mod:`._validate`.
+"""
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import sqlite3
 import threading
@@ -13,19 +17,21 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from autometa._study_file import (
-    check_schema,
-    connect,
-    schema_columns,
-)
 from autometa.errors import StorageError
 from autometa.experiment.storage import _validate
+from autometa.experiment.storage._sqlite_schema import (
+    SCHEMA_VERSION,
+    dumps,
+    final_data,
+    migrate,
+    open_database,
+    trial_columns,
+)
 from autometa.experiment.storage.base import (
     HEARTBEAT_SECONDS,
     BaseStorage,
     check_final_update,
     check_update,
-    clean_score,
     sessions_to_end,
     taken_over_error,
     this_host,
@@ -40,117 +46,6 @@ from autometa.experiment.trial import (
 )
 
 __all__ = ["SQLiteStorage", "SCHEMA_VERSION"]
-
-#: Bumped when the tables change; a file from a newer autometa is refused.
-SCHEMA_VERSION = 1
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS study (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    space_name TEXT NOT NULL,
-    space_hash TEXT NOT NULL,
-    strategy TEXT NOT NULL,
-    seed INTEGER NOT NULL,
-    created REAL NOT NULL,
-    data TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS trials (
-    number INTEGER PRIMARY KEY,
-    state INTEGER NOT NULL,
-    key TEXT NOT NULL,
-    graph TEXT NOT NULL,
-    decision_values TEXT NOT NULL,
-    seed INTEGER NOT NULL,
-    candidate_id TEXT,
-    score REAL,
-    objectives TEXT NOT NULL,
-    metrics TEXT NOT NULL,
-    error TEXT,
-    device TEXT,
-    fidelity INTEGER,
-    rung INTEGER,
-    bracket INTEGER,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    duplicate_of INTEGER,
-    created REAL,
-    started REAL,
-    finished REAL,
-    wall_time REAL
-);
-CREATE INDEX IF NOT EXISTS trials_key ON trials (key);
-CREATE INDEX IF NOT EXISTS trials_state ON trials (state);
-CREATE TABLE IF NOT EXISTS strategy_state (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    state TEXT NOT NULL,
-    updated REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS weights (
-    number INTEGER PRIMARY KEY REFERENCES trials (number),
-    format TEXT NOT NULL,
-    data BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS final_runs (
-    id INTEGER PRIMARY KEY,
-    state INTEGER NOT NULL,
-    data TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS sessions (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    pid INTEGER,
-    started REAL NOT NULL,
-    updated REAL NOT NULL,
-    ended REAL,
-    host TEXT,
-    heartbeat REAL
-);
-"""
-
-# Tables added after the first release: made by a search or resume, absent from older files
-# (read as having no rows). ``training_states`` holds where a trial's meta-training stopped
-# between multi-fidelity rungs (safetensors, like ``weights``).
-_ADDED_TABLES = """
-CREATE TABLE IF NOT EXISTS training_states (
-    number INTEGER PRIMARY KEY REFERENCES trials (number),
-    format TEXT NOT NULL,
-    data BLOB NOT NULL
-);
-"""
-
-# Columns added to a table after its first release: (table, column, type).
-_ADDED_COLUMNS = [("sessions", "host", "TEXT"), ("sessions", "heartbeat", "REAL")]
-
-_COLUMNS = schema_columns(_SCHEMA)
-_OPTIONAL = [(table, column) for table, column, _ in _ADDED_COLUMNS]
-
-# Trial fields stored as JSON text, with the column that holds each.
-_JSON_COLUMNS = {
-    "graph_json": "graph",
-    "values": "decision_values",
-    "candidate_id": "candidate_id",
-    "objectives": "objectives",
-    "metrics": "metrics",
-}
-_PLAIN_COLUMNS = [
-    "state", "key", "seed", "score", "error", "device", "fidelity", "rung", "bracket",
-    "attempts", "duplicate_of", "created", "started", "finished", "wall_time",
-]  # fmt: skip
-
-
-def _dumps(value: Any) -> str:
-    """JSON text; NaN / Inf (which JSON lacks) become null."""
-    return json.dumps(_finite(value), sort_keys=True, allow_nan=False, default=str)
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):  # numpy / torch scalars
-        return _finite(value.item())
-    return value
 
 
 class SQLiteStorage(BaseStorage):
@@ -179,67 +74,12 @@ class SQLiteStorage(BaseStorage):
     ) -> None:
         self.path = Path(path)
         self.read_only = read_only
-        if self.path.is_dir():
-            raise StorageError(f"{self.path}: is a folder; expected the path of a SQLite file")
-        blocking = next((p for p in self.path.parents if p.exists() and not p.is_dir()), None)
-        if blocking is not None:
-            raise StorageError(f"{self.path}: {blocking} is a file, not a folder")
-        if read_only and not self.path.is_file():
-            raise StorageError(f"{self.path}: no such study database")
-        try:
-            if not read_only:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = connect(self.path, read_only=read_only, timeout=timeout)
-        except (OSError, sqlite3.Error) as exc:
-            reason = getattr(exc, "strerror", None) or str(exc)
-            raise StorageError(
-                f"{self.path}: cannot open or create a study database ({reason})"
-            ) from exc
+        self._conn = open_database(self.path, timeout=timeout, read_only=read_only)
         self._lock = threading.RLock()
         self._epoch: int | None = None  # the session this object writes as (fencing)
-        self._conn.row_factory = sqlite3.Row
-        try:
-            if read_only:
-                self._conn.execute("PRAGMA query_only=ON")
-            else:
-                self._conn.execute("PRAGMA journal_mode=WAL")
-                self._conn.execute("PRAGMA synchronous=NORMAL")
-                self._conn.execute("PRAGMA foreign_keys=ON")
-            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
-            existing = check_schema(
-                self._conn, self.path, _COLUMNS, set(_OPTIONAL), creating=not read_only
-            )
-        except StorageError:
-            self._conn.close()
-            raise
-        except sqlite3.OperationalError as exc:
-            self._conn.close()
-            raise StorageError(
-                f"{self.path}: cannot open or create a study database ({exc})"
-            ) from exc
-        except sqlite3.DatabaseError as exc:
-            self._conn.close()
-            raise StorageError(f"{self.path}: not an autometa study database ({exc})") from exc
-        if version > SCHEMA_VERSION:
-            self._conn.close()
-            raise StorageError(
-                f"{self.path}: schema version {version} is newer than this autometa's "
-                f"({SCHEMA_VERSION}); upgrade autometa to open it"
-            )
-        if read_only:  # an older file is read as it is; search and resume migrate it
-            if not existing:
-                self._conn.close()
-                raise StorageError(f"{self.path}: the database holds no study")
-            return
-        with self._write() as conn:
-            for statement in (_SCHEMA + _ADDED_TABLES).split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            for table, column, kind in _ADDED_COLUMNS:
-                have = {row["name"] for row in conn.execute(f"PRAGMA table_info({table})")}
-                if column not in have:
-                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        if not read_only:
+            with self._write() as conn:
+                migrate(conn)
 
     def __str__(self) -> str:
         return f"SQLiteStorage({str(self.path)!r})"
@@ -298,7 +138,7 @@ class SQLiteStorage(BaseStorage):
                 "INSERT INTO study (id, space_name, space_hash, strategy, seed, created, data) "
                 "VALUES (1, ?, ?, ?, ?, ?, ?)",
                 (info.space_name, info.space_hash, info.strategy, info.seed, data["created"],
-                 _dumps(data)),
+                 dumps(data)),
             )  # fmt: skip
 
     def update_study_settings(self, settings: dict[str, Any]) -> None:
@@ -308,7 +148,7 @@ class SQLiteStorage(BaseStorage):
                 raise StorageError(f"{self} holds no study yet")
             data = json.loads(row["data"])
             data["settings"] = settings
-            conn.execute("UPDATE study SET data = ? WHERE id = 1", (_dumps(data),))
+            conn.execute("UPDATE study SET data = ? WHERE id = 1", (dumps(data),))
 
     # -- trials --------------------------------------------------------------------------
 
@@ -324,7 +164,7 @@ class SQLiteStorage(BaseStorage):
             now = time.time()
             for offset, trial in enumerate(trials):
                 number = count + offset
-                values = self._columns(trial)
+                values = trial_columns(trial)
                 values.update(
                     number=number,
                     seed=trial_seed(row["seed"], number),
@@ -352,7 +192,7 @@ class SQLiteStorage(BaseStorage):
             record = self._row_to_record(self._fetch(conn, number))
             fields = check_update(record, fields)
             if fields:
-                columns = self._columns(record.replace(**fields), only=fields)
+                columns = trial_columns(record.replace(**fields), only=fields)
                 assignments = ", ".join(f"{name} = ?" for name in columns)
                 conn.execute(
                     f"UPDATE trials SET {assignments} WHERE number = ?",
@@ -401,31 +241,10 @@ class SQLiteStorage(BaseStorage):
             raise KeyError(f"no trial number {number!r} in {self}")
         return row
 
-    @staticmethod
-    def _columns(trial: TrialRecord, only: Iterable[str] | None = None) -> dict[str, Any]:
-        names = set(_PLAIN_COLUMNS) | set(_JSON_COLUMNS) if only is None else set(only)
-        out: dict[str, Any] = {}
-        for name in _PLAIN_COLUMNS:
-            if name in names:
-                value = getattr(trial, name)
-                out[name] = int(value) if name == "state" else value
-        if "score" in out:
-            out["score"] = clean_score(out["score"])
-        for name, column in _JSON_COLUMNS.items():
-            if name in names:
-                out[column] = _dumps(getattr(trial, name))
-        return out
-
     def _row_to_record(self, row: sqlite3.Row) -> TrialRecord:
         return TrialRecord(storage=str(self.path), **_validate.trial_fields(row, self.path))
 
     # -- final stage ---------------------------------------------------------------------
-
-    @staticmethod
-    def _final_data(run: FinalRun) -> str:
-        data = run.to_dict()
-        del data["id"], data["state"]
-        return _dumps(data)
 
     def _row_to_final(self, row: sqlite3.Row) -> FinalRun:
         return _validate.final_run(row, self.path)
@@ -442,7 +261,7 @@ class SQLiteStorage(BaseStorage):
                 )
                 conn.execute(
                     "INSERT INTO final_runs (id, state, data) VALUES (?, ?, ?)",
-                    (stored.id, int(stored.state), self._final_data(stored)),
+                    (stored.id, int(stored.state), final_data(stored)),
                 )
                 out.append(stored)
         return out
@@ -456,7 +275,7 @@ class SQLiteStorage(BaseStorage):
             run = run.replace(**check_final_update(run, fields))
             conn.execute(
                 "UPDATE final_runs SET state = ?, data = ? WHERE id = ?",
-                (int(run.state), self._final_data(run), run_id),
+                (int(run.state), final_data(run), run_id),
             )
         return run
 
@@ -469,7 +288,7 @@ class SQLiteStorage(BaseStorage):
     def _put_strategy_state(conn: sqlite3.Connection, state: dict[str, Any]) -> None:
         conn.execute(
             "INSERT OR REPLACE INTO strategy_state (id, state, updated) VALUES (1, ?, ?)",
-            (_dumps(state), time.time()),
+            (dumps(state), time.time()),
         )
 
     def get_strategy_state(self) -> dict[str, Any] | None:
