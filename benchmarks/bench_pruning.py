@@ -109,9 +109,7 @@ def one_search(space: str, mode: str, seed: int, args: argparse.Namespace) -> di
             "seed": seed,
             "candidates": len(trials),
             "meta_iterations": _search_iterations(trials),
-            "final_stage_meta_iterations": max(
-                0, result.meta_iterations - _search_iterations(trials)
-            ),
+            "final_stage_meta_iterations": total * len(result.storage.get_final_runs()),
             "failed": result.counts.get("FAILED", 0),
             "pruned": result.counts.get("PRUNED", 0),
             "failures": sorted({t.error for t in trials if t.error}),
