@@ -160,7 +160,7 @@ def test_crafted_study_in_a_real_process(tmp_path):
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          env=env, cwd=tmp_path, timeout=120)  # fmt: skip
+                          env=env, cwd=tmp_path, timeout=300)  # fmt: skip
     assert proc.stdout == "[2, 2, 2, 2] False\n", proc.stderr
     unknown = EVALUATORS.unknown_message("evil_marker_mod:Thing")
     assert proc.stderr == "".join(
