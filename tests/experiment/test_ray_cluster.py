@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from autometa.cli import main
-from autometa.experiment import Budget, Final, InMemoryStorage, TrialState, search
+from autometa.experiment import EVALUATORS, Budget, Final, InMemoryStorage, TrialState, search
 from autometa.space import shipped_spaces
 
 ray = pytest.importorskip("ray")
@@ -94,6 +94,15 @@ def nodes():
         finally:
             ray.shutdown()
             cluster.shutdown()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _unregister_node_log():
+    """Importing ``_ray_evaluators`` registers ``node-log`` in this process too; take it out
+    at the end, so later tests see only the built-in evaluator names."""
+    yield
+    if "node-log" in EVALUATORS:
+        EVALUATORS.unregister("node-log")
 
 
 @pytest.fixture
