@@ -30,15 +30,16 @@ Settings (``MAMLConfig.promp_*``) default to the ProMP code's run scripts.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import torch
-from torch.func import functional_call, grad
+from torch.func import functional_call, grad, vmap
 
 from autometa._maml_config import MAMLConfig
 from autometa.meta.inner import INNER_LOSSES, replay_inner_steps
-from autometa.meta.maml import MetaBatch, MetaObjective
-from autometa.meta.outer import OUTER_STEPS, OuterStep
+from autometa.meta.maml import MetaBatch
+from autometa.meta.outer import OUTER_STEPS, OuterInputs, OuterStep, finite_members
 from autometa.meta.rollout import Batch, Outputs, Params, kl_divergence, log_prob, policy_outputs
 from autometa.policy import GraphPolicy
 
@@ -63,30 +64,36 @@ def _task_mean(per_step: torch.Tensor, alive: torch.Tensor) -> torch.Tensor:
 
 
 class ProMPObjective:
-    """ProMP's outer objective of one meta-batch, as a function of the meta-parameters.
-
-    The old (sampling) policies are the ones at ``meta`` when the objective is made: their
-    distribution parameters on every inner step's episodes and on the post-adaptation
-    episodes are kept (copies, since Adam then updates ``meta`` in place).
+    """ProMP's outer objective of one member's meta-batch, as a function of its
+    meta-parameters (:func:`promp_step` runs it under ``vmap`` over the members).
 
     Args:
         policy: the policy module.
-        mb: the meta-batch (sampled with the LVC inner steps).
+        mb: the member's meta-batch (sampled with the LVC inner steps).
         cfg: the configuration (``promp_clip``, ``first_order``, the inner loss).
-        meta: the meta-parameters the meta-batch was sampled with.
+        lr: the member's ``fast_lr``.
+        old: the distribution parameters of the policies that sampled, before each inner step
+            and after the last (:meth:`outputs` at the sampling meta-parameters).
     """
 
-    def __init__(self, policy: GraphPolicy, mb: MetaBatch, cfg: MAMLConfig, meta: Params) -> None:
-        self.policy, self.mb, self.cfg = policy, mb, cfg
+    def __init__(
+        self,
+        policy: GraphPolicy,
+        mb: MetaBatch,
+        cfg: MAMLConfig,
+        lr: torch.Tensor,
+        old: tuple[list[Outputs], Outputs] | None = None,
+    ) -> None:
+        self.policy, self.mb, self.cfg, self.lr = policy, mb, cfg, lr
         self.fixed_grads = mb.grads if cfg.first_order else None
-        with torch.no_grad():
-            pre, post = self.outputs({n: p.detach() for n, p in meta.items()})
-        self.old_pre = [tuple(o.detach().clone() for o in out) for out in pre]
-        self.old_post = tuple(o.detach().clone() for o in post)
+        if old is not None:
+            self.old_pre, self.old_post = old
 
     def outputs(self, meta: Params) -> tuple[list[Outputs], Outputs]:
         """Distribution parameters before each inner step (on its episodes) and after the last."""
-        steps = replay_inner_steps(meta, self.policy, self.mb.train, self.cfg, self.fixed_grads)
+        steps = replay_inner_steps(
+            meta, self.policy, self.mb.train, self.cfg, self.fixed_grads, self.lr
+        )
         pre = [
             policy_outputs(self.policy, params, batch.obs, stacked)
             for (params, stacked), (batch, _) in zip(steps[:-1], self.mb.train)
@@ -124,6 +131,15 @@ class ProMPObjective:
         return value, (value.detach(), kls.detach())
 
 
+def _old_outputs(policy, cfg, meta, data, lr):
+    """One member's sampling distributions (what :class:`ProMPObjective` compares with)."""
+    return ProMPObjective(policy, MetaBatch(*data), cfg, lr).outputs(meta)
+
+
+def _member_loss(policy, cfg, meta, data, lr, old, kl_coeff):
+    return ProMPObjective(policy, MetaBatch(*data), cfg, lr, old).loss(meta, kl_coeff)
+
+
 def adapt_kl_coeff(coeff: torch.Tensor, kls: torch.Tensor, target: float) -> torch.Tensor:
     """ProMP code's ``_adapt_kl_coeff`` per inner step: halve below target/1.5, double above
     1.5 x target (on the device, no host read)."""
@@ -132,32 +148,36 @@ def adapt_kl_coeff(coeff: torch.Tensor, kls: torch.Tensor, target: float) -> tor
 
 
 def promp_init(meta: Params, cfg: MAMLConfig) -> dict[str, Any]:
-    """State kept across meta-iterations: Adam over the meta-parameters and the KL weights."""
+    """State kept across meta-iterations: Adam over the members' meta-parameters and each
+    member's KL weights, ``(P, inner_steps)``."""
     first = next(iter(meta.values()))
     return {
         "optimizer": torch.optim.Adam(list(meta.values()), lr=cfg.promp_lr),
         "kl_coeff": torch.full(
-            (cfg.inner_steps,), cfg.promp_kl_coeff, dtype=first.dtype, device=first.device
+            (first.shape[0], cfg.inner_steps),
+            cfg.promp_kl_coeff,
+            dtype=first.dtype,
+            device=first.device,
         ),
     }
 
 
 def promp_step(
-    obj: MetaObjective, meta: Params, cfg: MAMLConfig, state: dict[str, Any], traced: Any = None
+    inputs: OuterInputs, meta: Params, state: dict[str, Any]
 ) -> tuple[Params, torch.Tensor, torch.Tensor]:
-    """``promp_steps`` Adam steps on :class:`ProMPObjective`; ``(meta, loss_before, finite)``.
-
-    ``meta``'s tensors are updated in place (they are the optimiser's leaves); ``traced`` is
-    TRPO's option and does not apply.
-    """
-    objective = ProMPObjective(obj.policy, obj.mb, cfg, meta)
+    """``promp_steps`` Adam steps of every member on its :class:`ProMPObjective`;
+    ``(meta, loss_before, finite)``, ``meta``'s tensors updated in place (they are the
+    optimiser's leaves). TRPO's backend choice does not apply."""
+    policy, cfg, data, lr = inputs.policy, inputs.cfg, inputs.data, inputs.knobs["fast_lr"]
     optimizer, coeff = state["optimizer"], state["kl_coeff"]
-    loss_grad = grad(lambda m: objective.loss(m, coeff), has_aux=True)
-    first, finite = None, torch.ones((), dtype=torch.bool, device=coeff.device)
+    with torch.no_grad():
+        sampling = {n: p.detach().clone() for n, p in meta.items()}
+        old = vmap(partial(_old_outputs, policy, cfg))(sampling, data, lr)
+    loss_grad = vmap(grad(partial(_member_loss, policy, cfg), has_aux=True))
+    first, finite = None, torch.ones_like(inputs.active)
     for _ in range(cfg.promp_steps):
-        g, (loss, _) = loss_grad(meta)
-        ok = torch.stack([torch.isfinite(v).all() for v in g.values()]).all()
-        finite = finite & ok & torch.isfinite(loss)
+        g, (loss, _) = loss_grad(meta, data, lr, old, coeff)
+        finite = finite & finite_members(g) & torch.isfinite(loss)
         first = loss if first is None else first
         for name, p in meta.items():
             p.grad = g[name]
@@ -165,7 +185,7 @@ def promp_step(
         optimizer.zero_grad(set_to_none=True)
     if cfg.promp_adaptive_kl and cfg.inner_steps > 0:
         with torch.no_grad():
-            _, (_, kls) = objective.loss(meta, coeff)
+            _, (_, kls) = vmap(partial(_member_loss, policy, cfg))(meta, data, lr, old, coeff)
         state["kl_coeff"] = adapt_kl_coeff(coeff, kls, cfg.promp_target_kl)
     return meta, first, finite
 

@@ -1,15 +1,17 @@
 """Meta-training and test-time adaptation: the two loops every MAML evaluation runs.
 
-:func:`meta_train` runs ``cfg.meta_iterations`` meta-updates (one :func:`~autometa.meta.outer.
-meta_iteration` each, one host read per iteration); :func:`adapt_to_tasks` takes the inner
-loop's policy-gradient steps (:mod:`autometa.meta.inner`, the same as meta-training's) on a
-batch of tasks given as tensors: the score's test phase, and the loop under the export-level
-``autometa.adapt``.
+:func:`train_members` runs ``cfg.meta_iterations`` meta-updates of every member of a program
+(one :func:`~autometa.meta.outer.meta_iteration` each, one host read of the members'
+finiteness flags per iteration); :func:`adapt_members` takes the inner loop's policy-gradient
+steps (:mod:`autometa.meta.inner`, the same as meta-training's) on a batch of tasks given as
+tensors: the score's test phase. A candidate evaluated alone is a population of one:
+:func:`meta_train` and :func:`adapt_to_tasks` are these loops for one member (the latter under
+the export-level ``autometa.adapt``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import torch
@@ -18,16 +20,214 @@ from autometa._maml_config import MAMLConfig
 from autometa.evaluation import Reporter
 from autometa.meta.inner import sample_inner_loop
 from autometa.meta.maml import derive_seed, init_meta_params
+from autometa.meta.members import Member, member_knobs, stack_members
 from autometa.meta.outer import check_finite, meta_iteration, outer_step_of
-from autometa.meta.reporting import is_report_step
-from autometa.meta.rollout import Params
+from autometa.meta.reporting import is_report_step, report_members
+from autometa.meta.rollout import Params, cat_tasks
 from autometa.meta.training_state import TrainingState, capture_outer, restore_outer
 from autometa.policy import GraphPolicy
 
 if TYPE_CHECKING:
     from autometa.tasks import TaskFamily
 
-__all__ = ["Adaptation", "adapt_to_tasks", "meta_train", "meta_train_state"]
+__all__ = [
+    "Adaptation",
+    "Training",
+    "adapt_members",
+    "adapt_to_tasks",
+    "meta_train",
+    "train_members",
+]
+
+_STATS = ("pre_return", "post_return", "loss", "finite")
+
+
+@dataclass
+class Training:
+    """What :func:`train_members` produced, per member.
+
+    Attributes:
+        meta: the meta-learned parameters, ``(P, ...)``.
+        post_curve: mean post-adaptation return of each meta-iteration, per member.
+        pre_curve: the same before adaptation.
+        env_steps: transitions each member stepped (until it stopped or failed).
+        errors: member index -> the :class:`~autometa.errors.EvaluationError` that ended it.
+        stopped: member index -> the meta-iterations it ran before its reporter stopped it.
+        states: with ``keep_state``, each member's :class:`TrainingState` after the last
+            iteration run (else None).
+    """
+
+    meta: Params
+    post_curve: list[list[float]]
+    pre_curve: list[list[float]]
+    env_steps: list[int]
+    errors: dict[int, Exception] = field(default_factory=dict)
+    stopped: dict[int, int] = field(default_factory=dict)
+    states: list[TrainingState] | None = None
+
+
+def _resume(
+    meta: Params, members: list[Member], states: list[TrainingState], outer, generators
+) -> tuple[Params, object, int, list[list[float]], list[list[float]], list[int]]:
+    """Load every member's stored state (all at one iteration) into a fresh start."""
+    first = states[0].iteration
+    for member, state, p in zip(members, states, range(len(members))):
+        state.check_for(
+            {n: v[p] for n, v in meta.items()}, member.seed, member.config.meta_iterations
+        )
+        if state.iteration != first:
+            raise ValueError(
+                "resume_from: the members' training states are at different iterations"
+            )
+        try:
+            generators[p].set_state(state.generator)
+        except RuntimeError as exc:
+            raise ValueError(f"resume_from: the generator state does not fit ({exc})") from None
+    meta = {n: torch.stack([s.meta[n].to(v.device) for s in states]) for n, v in meta.items()}
+    fresh = outer.init(meta, members[0].config) if outer.init is not None else None
+    stored = {
+        k: torch.stack([s.outer[k] for s in states]) if v.dim() else v
+        for k, v in states[0].outer.items()
+    }
+    post = [list(s.post_curve) for s in states]
+    pre = [list(s.pre_curve) for s in states]
+    steps = [s.env_steps for s in states]
+    return meta, restore_outer(fresh, stored), first, post, pre, steps
+
+
+def _kept(
+    meta, state, generators, members, iteration, post, pre, env_steps
+) -> list[TrainingState]:
+    outer = capture_outer(state)
+    return [
+        TrainingState(
+            iteration=iteration,
+            seed=int(member.seed),
+            meta={n: t[p].detach().cpu().clone() for n, t in meta.items()},
+            outer={k: v[p] if v.dim() else v for k, v in outer.items()},
+            generator=generators[p].get_state().clone(),
+            post_curve=list(post[p]),
+            pre_curve=list(pre[p]),
+            env_steps=env_steps[p],
+        )
+        for p, member in enumerate(members)
+    ]
+
+
+def train_members(
+    policy: GraphPolicy,
+    family,
+    meta: Params,
+    members: list[Member],
+    *,
+    traced: bool | None = None,
+    reporters: list[Reporter | None] | None = None,
+    resume_from: list[TrainingState] | None = None,
+    keep_state: bool = False,
+) -> Training:
+    """Meta-train every member from its initial ``meta`` (``(P, ...)``).
+
+    Member ``p`` draws its tasks, reset noise and action noise from ``members[p].seed``, so
+    its curves and weights do not depend on the other members. A member whose numbers become
+    NaN or Inf fails alone (its error is kept); the others go on.
+
+    ``reporters`` (one or None per member) are told each member's post-adaptation return every
+    :func:`~autometa.meta.reporting.report_interval` iterations; every member reports before
+    any is asked ``should_stop()`` (not after the last iteration). A member told to stop stops
+    alone: its curves end there; it keeps its slot in the batched kernels until the program
+    ends or every member has stopped or failed.
+
+    With ``resume_from`` (one state per member, all at one iteration) training continues where
+    they stopped up to ``cfg.meta_iterations``: task seeds use the absolute iteration index
+    and the generators, optimiser and curves continue, so the numbers equal those of one run
+    straight through. With ``keep_state`` every member's state after the last iteration run
+    comes back.
+
+    Raises:
+        ValueError: ``resume_from`` does not fit these members or iteration count.
+    """
+    cfg = members[0].config
+    device = family.device
+    seeds = [m.seed for m in members]
+    knobs = member_knobs(members, device)
+    generators = [torch.Generator(device=device).manual_seed(derive_seed(s, 0)) for s in seeds]
+    outer = outer_step_of(cfg)
+    post: list[list[float]] = [[] for _ in members]
+    pre: list[list[float]] = [[] for _ in members]
+    env_steps, first = [0] * len(members), 0
+    if resume_from is not None:
+        meta, state, first, post, pre, env_steps = _resume(
+            meta, members, resume_from, outer, generators
+        )
+    else:
+        state = outer.init(meta, cfg) if outer.init is not None else None
+    errors: dict[int, Exception] = {}
+    stopped: dict[int, int] = {}
+    active = torch.ones(len(members), dtype=torch.bool, device=device)
+    it = first - 1
+    for it in range(first, cfg.meta_iterations):
+        if len(errors) + len(stopped) == len(members):
+            break  # nobody left to train
+        meta, stats, steps = meta_iteration(
+            policy, meta, family, cfg, knobs, generators, seeds, it, state,
+            active=active, traced=traced,
+        )  # fmt: skip
+        values = torch.stack([stats[k].to(torch.float64) for k in _STATS]).tolist()
+        for p in range(len(members)):  # a failed member keeps its error; the rest go on
+            if p in errors or p in stopped:
+                continue
+            env_steps[p] += steps
+            try:
+                check_finite({k: values[i][p] for i, k in enumerate(_STATS)}, it)
+            except Exception as exc:  # noqa: BLE001 - EvaluationError, kept per member
+                errors[p] = exc
+                continue
+            post[p].append(values[1][p])
+            pre[p].append(values[0][p])
+        if reporters is not None and is_report_step(it + 1, cfg.meta_iterations):
+            out = errors.keys() | stopped.keys()
+            stopped.update(report_members(reporters, values[1], out, it + 1, cfg.meta_iterations))
+        out = errors.keys() | stopped.keys()
+        active = torch.tensor([p not in out for p in range(len(members))], device=device)
+    kept = None
+    if keep_state:
+        kept = _kept(meta, state, generators, members, max(it + 1, first), post, pre, env_steps)
+    return Training(meta, post, pre, env_steps, errors, stopped, kept)
+
+
+def meta_train(
+    policy: GraphPolicy,
+    family,
+    cfg: MAMLConfig,
+    seed: int,
+    *,
+    traced: bool | None = None,
+    reporter: Reporter | None = None,
+) -> tuple[Params, list[float], list[float], int]:
+    """Run ``cfg.meta_iterations`` meta-updates of one candidate from the policy's weights:
+    :func:`train_members` with one member.
+
+    ``traced`` chooses how TRPO computes its products: the traced program (True), eagerly
+    (False) or by the evaluation's size (None, see ``autometa.meta.backend``). ``reporter`` is
+    told the post-adaptation return every :func:`~autometa.meta.reporting.report_interval`
+    iterations; when its ``should_stop()`` says True (it is not asked after the last
+    iteration), training ends there and the curves are as long as the iterations run.
+
+    Returns:
+        ``(meta_params, post_curve, pre_curve, env_steps)``: the curves hold the mean return
+        after and before adaptation of each meta-iteration's training tasks.
+
+    Raises:
+        EvaluationError: on NaN or Inf (checked once per iteration).
+    """
+    meta = stack_members([init_meta_params(policy, cfg)])
+    training = train_members(
+        policy, family, meta, [Member(int(seed), cfg)], traced=traced, reporters=[reporter]
+    )
+    if 0 in training.errors:
+        raise training.errors[0]
+    one = {n: v[0] for n, v in training.meta.items()}
+    return one, training.post_curve[0], training.pre_curve[0], training.env_steps[0]
 
 
 @dataclass
@@ -45,6 +245,55 @@ class Adaptation:
     env_steps: int
 
 
+def adapt_members(
+    policy: GraphPolicy,
+    family: TaskFamily,
+    task_params: dict[str, torch.Tensor],
+    steps: int,
+    meta: Params,
+    members: list[Member],
+    *,
+    seed: int,
+    episodes: int | None = None,
+) -> tuple[torch.Tensor, Params, int]:
+    """Adapt every member (``meta``: ``(P, ...)``) to the same tasks with the inner loop of
+    meta-training.
+
+    Every step rolls out ``episodes`` fresh episodes per task (default the first member's
+    ``test_episodes``), fits the baseline and takes one policy-gradient step of the
+    meta-learner's inner loss: each member's ``fast_lr`` for the first, times
+    ``test_lr_scale`` after (the paper's test-time schedule); Meta-SGD step sizes in ``meta``
+    (``"alpha.<name>"``) are used when present. Every member draws the same reset and action
+    noise (from ``seed``), as if evaluated alone.
+
+    Returns:
+        ``(returns, params, env_steps)``: mean episode return per member, step and task,
+        ``(P, steps + 1, T)``; the adapted parameters (``(P, T, ...)`` after at least one
+        step); the transitions stepped per member.
+    """
+    cfg = members[0].config
+    count = len(members)
+    loop = sample_inner_loop(
+        policy,
+        meta,
+        family,
+        cat_tasks([task_params] * count),
+        cfg,
+        steps,
+        fast_lr=member_knobs(members, family.device)["fast_lr"],
+        episodes=episodes if episodes is not None else cfg.test_episodes,
+        generators=[
+            torch.Generator(device=family.device).manual_seed(derive_seed(seed, 3))
+            for _ in range(count)
+        ],
+        seeds=[[derive_seed(seed, 4, k)] * count for k in range(steps + 1)],
+        scales=[1.0] + [cfg.test_lr_scale] * max(steps - 1, 0),
+    )
+    returns = torch.stack([b.episode_returns().mean(2) for b in loop.batches], dim=1)
+    env_steps = sum(b.env_steps for b in loop.batches) // count
+    return returns, loop.params, env_steps
+
+
 def adapt_to_tasks(
     policy: GraphPolicy,
     family: TaskFamily,
@@ -56,15 +305,7 @@ def adapt_to_tasks(
     episodes: int | None = None,
     seed: int = 0,
 ) -> Adaptation:
-    """Adapt ``policy`` to each task in ``task_params`` with the inner loop of meta-training.
-
-    The steps are those of :func:`autometa.meta.inner.sample_inner_loop` with
-    ``config.meta_learner``'s inner loss (REINFORCE for MAML, LVC for ProMP).
-
-    Every step rolls out ``episodes`` fresh episodes per task, fits the baseline and takes one
-    policy-gradient step: ``fast_lr`` for the first, ``fast_lr * test_lr_scale`` after (the
-    paper's test-time schedule). Meta-SGD step sizes in ``params`` (``"alpha.<name>"``) are used
-    when present.
+    """Adapt ``policy`` to each task in ``task_params``: :func:`adapt_members` for one member.
 
     Args:
         policy: the policy module.
@@ -79,122 +320,8 @@ def adapt_to_tasks(
     cfg = config if config is not None else MAMLConfig()
     if params is None:
         params = {n: p.detach() for n, p in policy.named_parameters()}
-    generator = torch.Generator(device=family.device).manual_seed(derive_seed(seed, 3))
-    loop = sample_inner_loop(
-        policy,
-        params,
-        family,
-        task_params,
-        cfg,
-        steps,
-        episodes=episodes if episodes is not None else cfg.test_episodes,
-        generator=generator,
-        seeds=[derive_seed(seed, 4, k) for k in range(steps + 1)],
-        scales=[1.0] + [cfg.test_lr_scale] * max(steps - 1, 0),
-    )
-    returns = torch.stack([b.episode_returns().mean(1) for b in loop.batches])
-    env_steps = sum(b.env_steps for b in loop.batches)
-    return Adaptation(params=loop.params, returns=returns, env_steps=env_steps)
-
-
-def meta_train(
-    policy: GraphPolicy,
-    family,
-    cfg: MAMLConfig,
-    seed: int,
-    *,
-    traced: bool | None = None,
-    reporter: Reporter | None = None,
-) -> tuple[Params, list[float], list[float], int]:
-    """Run ``cfg.meta_iterations`` meta-updates from the policy's current weights.
-
-    ``traced`` chooses how TRPO computes its products: the traced program (True), eagerly
-    (False) or by the evaluation's size (None, see ``autometa.meta.backend.TRACE_MIN_STEPS``).
-    ``reporter`` is told the post-adaptation return every
-    :func:`~autometa.meta.reporting.report_interval` iterations; when its ``should_stop()``
-    says True (it is not asked after the last iteration), training ends there and the curves
-    are as long as the iterations run.
-
-    Returns:
-        ``(meta_params, post_curve, pre_curve, env_steps)``: the curves hold the mean return
-        after and before adaptation of each meta-iteration's training tasks.
-
-    Raises:
-        EvaluationError: on NaN or Inf (checked once per iteration).
-    """
-    meta, post, pre, env_steps, _ = meta_train_state(
-        policy, family, cfg, seed, traced=traced, reporter=reporter
-    )
-    return meta, post, pre, env_steps
-
-
-def meta_train_state(
-    policy: GraphPolicy,
-    family,
-    cfg: MAMLConfig,
-    seed: int,
-    *,
-    traced: bool | None = None,
-    reporter: Reporter | None = None,
-    resume_from: TrainingState | None = None,
-    keep_state: bool = False,
-) -> tuple[Params, list[float], list[float], int, TrainingState | None]:
-    """:func:`meta_train` that can continue from, and hand back, a :class:`TrainingState`.
-
-    With ``resume_from`` training continues at its iteration up to ``cfg.meta_iterations``:
-    task seeds use the absolute iteration index and the generator, optimiser and curves
-    continue where they stopped, so the numbers equal those of one run straight through.
-    With ``keep_state`` the state after the last iteration run comes back (else None).
-
-    Raises:
-        EvaluationError: on NaN or Inf (checked once per iteration).
-        ValueError: ``resume_from`` does not fit this candidate, seed or iteration count.
-    """
-    meta = init_meta_params(policy, cfg)
-    generator = torch.Generator(device=family.device).manual_seed(derive_seed(seed, 0))
-    outer = outer_step_of(cfg)
-    post: list = []
-    pre: list = []
-    env_steps, first = 0, 0
-    if resume_from is not None:
-        resume_from.check_for(meta, seed, cfg.meta_iterations)
-        meta = {n: resume_from.meta[n].to(t.device).clone() for n, t in meta.items()}
-        try:
-            generator.set_state(resume_from.generator)
-        except RuntimeError as exc:
-            raise ValueError(f"resume_from: the generator state does not fit ({exc})") from None
-        post, pre = list(resume_from.post_curve), list(resume_from.pre_curve)
-        env_steps, first = resume_from.env_steps, resume_from.iteration
-    state = outer.init(meta, cfg) if outer.init is not None else None
-    if resume_from is not None:
-        state = restore_outer(state, resume_from.outer)
-    done = len(post)
-    it = first - 1
-    for it in range(first, cfg.meta_iterations):
-        meta, stats, steps = meta_iteration(
-            policy, meta, family, cfg, generator, seed, it, state, traced=traced
-        )
-        check_finite(stats, it)
-        post.append(stats["post_return"])
-        pre.append(stats["pre_return"])
-        env_steps += steps
-        if reporter is not None and is_report_step(it + 1, cfg.meta_iterations):
-            reporter.report(it + 1, float(stats["post_return"]))
-            if it + 1 < cfg.meta_iterations and reporter.should_stop():
-                break  # not asked after the last iteration: nothing is left to save
-    new_post = torch.stack(post[done:]).tolist() if len(post) > done else []
-    new_pre = torch.stack(pre[done:]).tolist() if len(pre) > done else []
-    post, pre = post[:done] + new_post, pre[:done] + new_pre
-    kept = None
-    if keep_state:
-        kept = TrainingState(
-            iteration=max(it + 1, first),
-            seed=int(seed),
-            meta={n: t.detach().cpu().clone() for n, t in meta.items()},
-            outer=capture_outer(state),
-            generator=generator.get_state().clone(),
-            post_curve=list(post),
-            pre_curve=list(pre),
-            env_steps=env_steps,
-        )
-    return meta, post, pre, env_steps, kept
+    returns, adapted, env_steps = adapt_members(
+        policy, family, task_params, steps, stack_members([params]), [Member(int(seed), cfg)],
+        seed=seed, episodes=episodes,
+    )  # fmt: skip
+    return Adaptation({n: v[0] for n, v in adapted.items()}, returns[0], env_steps)

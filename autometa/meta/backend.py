@@ -130,3 +130,28 @@ def backend_for(traced: bool | None, obj: MetaObjective, cfg: MAMLConfig) -> str
     if traced is None:
         traced = obj.mb.valid.env_steps * cfg.meta_iterations >= TRACE_MIN_STEPS
     return "traced" if traced else "eager"
+
+
+# -- member axis (temporary home until the traced member program lands) ----------------------
+
+
+def _one_direction(policy, cfg, meta, data, lr, damping):
+    from autometa.meta.maml import MetaBatch
+
+    obj = MetaObjective(policy, MetaBatch(*data), cfg, lr)
+    loss, g, old, vjp_fn = loss_and_grad(obj, meta)
+    g_flat = flatten(g)
+    fvp = fisher_vector_product(obj, meta, old, vjp_fn, damping)
+    direction, h_direction = conjugate_gradient(fvp, g_flat, cfg.cg_iters)
+    return Direction(loss, g_flat, old, direction, h_direction)
+
+
+def member_direction(name, policy, cfg, meta, mb, lr, damping) -> Direction:
+    from torch.func import vmap
+
+    data = (mb.train, mb.grads, mb.valid, mb.valid_adv)
+    return Direction(*vmap(partial(_one_direction, policy, cfg))(meta, data, lr, damping))
+
+
+def member_backend_for(traced, mb, cfg) -> str:
+    return "eager"

@@ -12,8 +12,6 @@ mistaken for a bad candidate.
 
 from __future__ import annotations
 
-import time
-import traceback
 from typing import Any
 
 import networkx as nx
@@ -26,24 +24,18 @@ from autometa._maml_config import (
     settable_fields,
 )
 from autometa.errors import ConfigurationError
-from autometa.evaluation import EvalResult, Reporter, failed_result
+from autometa.evaluation import EvalResult, Reporter
+from autometa.meta._evaluate import evaluate_pairs
 from autometa.meta._evaluator_settings import (
     candidate_config,
     check_family,
     check_learner,
     make_family,
 )
-from autometa.meta._population_eval import evaluate_population
-from autometa.meta._scoring import graph_objectives, pruned_result, scored_result
-from autometa.meta._training import adapt_to_tasks, meta_train_state
+from autometa.meta._scoring import graph_objectives
 from autometa.meta.allocator import tune_cpu_allocator
 from autometa.meta.memory import estimate_evaluation_memory
-from autometa.meta.result import (
-    Trained,
-    is_candidate_error,
-)
 from autometa.meta.training_state import TrainingState
-from autometa.policy import GraphPolicy, build_policy
 
 __all__ = ["MAMLEvaluator"]
 
@@ -241,38 +233,14 @@ class MAMLEvaluator:
         Raises:
             ValueError: ``resume_from`` is not a training state of this candidate and seed.
         """
-        start = time.perf_counter()
-        info: dict[str, Any] = {"seed": int(seed)}
-        cfg = self.config_for_graph(graph, meta_iterations)
         family = self.family(device)
-        info["device"] = str(family.device)
         if family.device.type == "cpu":
             tune_cpu_allocator()
-        reached = 0  # meta-iterations spent when it fails: none before training starts
-        try:
-            policy = build_policy(
-                graph,
-                family.single_observation_space,
-                family.single_action_space,
-                seed=seed,
-                init_std=cfg.init_std,
-                device=family.device,
-            )
-            reached = cfg.meta_iterations
-            resume = TrainingState.of(resume_from)
-            return self._evaluate(
-                policy, family, cfg, int(seed), start, reporter, resume, keep_training_state
-            )
-        except Exception as exc:
-            if not is_candidate_error(exc):
-                raise  # a configuration mistake or a bug: not this candidate's fault
-            if isinstance(exc, torch.OutOfMemoryError) and torch.cuda.is_available():
-                torch.cuda.empty_cache()  # give the memory back before the next candidate
-            info["wall_time"] = time.perf_counter() - start
-            info["traceback"] = "".join(traceback.format_exception(exc))
-            result = failed_result(f"{type(exc).__name__}: {exc}", **info)
-            result.fidelity = reached
-            return result
+        resume = TrainingState.of(resume_from)
+        return evaluate_pairs(
+            self, [(graph, int(seed))], device=device, meta_iterations=meta_iterations,
+            reporters=[reporter], resume_from=[resume], keep_state=keep_training_state,
+        )[0]  # fmt: skip
 
     def evaluate_population(
         self,
@@ -286,10 +254,9 @@ class MAMLEvaluator:
         """Score many ``(graph, seed)`` pairs, batching those of one architecture.
 
         Pairs with equal architectures and configurations (step sizes may differ) are
-        meta-trained together as one population program (``autometa.meta.population``),
-        split to fit the device's memory; the others are evaluated one at a time. Each
-        result equals that of ``self(graph, seed=seed)`` within float rounding, and a bad
-        pair fails alone.
+        meta-trained together as one program (``autometa.meta._evaluate``), split to fit the
+        device's memory; the others are programs of one. Each result equals that of
+        ``self(graph, seed=seed)`` (bitwise on the CPU), and a bad pair fails alone.
 
         Args:
             pairs: the candidates and their seeds.
@@ -302,7 +269,10 @@ class MAMLEvaluator:
         Returns:
             One :class:`EvalResult` per pair, in order.
         """
-        return evaluate_population(
+        family = self.family(device)
+        if family.device.type == "cpu":
+            tune_cpu_allocator()
+        return evaluate_pairs(
             self, pairs, device=device, meta_iterations=meta_iterations,
             max_members=max_members, reporters=reporters,
         )  # fmt: skip
@@ -322,35 +292,3 @@ class MAMLEvaluator:
         return self.evaluate_population(
             pairs, device=device, meta_iterations=meta_iterations, reporters=reporters
         )
-
-    def _evaluate(
-        self,
-        policy: GraphPolicy,
-        family,
-        cfg: MAMLConfig,
-        seed: int,
-        start: float,
-        reporter: Reporter | None = None,
-        resume: TrainingState | None = None,
-        keep_state: bool = False,
-    ) -> EvalResult:
-        meta, post_curve, pre_curve, train_steps, state = meta_train_state(
-            policy, family, cfg, seed, traced=self.traced, reporter=reporter,
-            resume_from=resume, keep_state=keep_state,
-        )  # fmt: skip
-        extra = {"resumed_from": resume.iteration} if resume is not None else {}
-        if reporter is not None and len(post_curve) < cfg.meta_iterations:
-            trained = Trained(meta, post_curve, pre_curve, train_steps, 0)
-            return pruned_result(policy, family, cfg, seed, trained, start, **extra)
-        test_tasks = family.test_tasks(cfg.test_tasks, cfg.test_seed)
-        steps = max(cfg.test_steps, cfg.report_steps)
-        result = adapt_to_tasks(
-            policy, family, test_tasks, steps, params=meta, config=cfg, seed=cfg.test_seed
-        )
-        by_step = result.returns.mean(1).tolist()  # the one host read of the test phase
-        trained = Trained(meta, post_curve, pre_curve, train_steps, result.env_steps)
-        result = scored_result(
-            policy, family, cfg, seed, trained, by_step, start, self.keep_state_dict, **extra
-        )
-        result.training_state = state.to_tensors() if state is not None else None
-        return result

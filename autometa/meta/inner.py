@@ -1,4 +1,4 @@
-"""The one inner loop: policy-gradient adaptation steps, batched over tasks.
+"""The one inner loop: policy-gradient adaptation steps, batched over tasks and members.
 
 Meta-training (:func:`autometa.meta.maml.sample_meta_batch` and, differentiably,
 :func:`autometa.meta.maml.adapted_params`), the held-out test and ``autometa.adapt``
@@ -12,7 +12,7 @@ Meta-training (:func:`autometa.meta.maml.sample_meta_batch` and, differentiably,
   ``fast_lr`` (times ``test_lr_scale`` after the first step at test time) or Meta-SGD's
   per-parameter ``"alpha.<name>"`` step sizes;
 - :func:`sample_inner_loop`: roll out, fit the baseline, step, and again, with fresh
-  episodes after every step (no gradient kept);
+  episodes after every step (no gradient kept), for every member at once;
 - :func:`replay_inner_steps`: the same steps on stored episodes as a differentiable function
   of the meta-parameters (what the outer loss differentiates through).
 """
@@ -29,7 +29,14 @@ from torch.func import functional_call, grad, vmap
 
 from autometa._meta_learners import META_LEARNERS
 from autometa.meta.baseline import advantages
-from autometa.meta.rollout import Batch, Params, log_prob, rollout
+from autometa.meta.rollout import (
+    Batch,
+    Params,
+    log_prob,
+    merge_members,
+    rollout,
+    split_members,
+)
 from autometa.policy import GraphPolicy
 from autometa.registry import Registry
 
@@ -47,6 +54,7 @@ __all__ = [
     "inner_loss_of",
     "inner_step",
     "inner_update",
+    "member_advantages",
     "replay_inner_steps",
     "sample_inner_loop",
     "split_meta",
@@ -137,10 +145,9 @@ def inner_step(
     *,
     loss: InnerLoss = inner_loss,
 ) -> tuple[Params, Params]:
-    """One inner step of every task: ``(gradients, params - lr * gradients)``.
+    """One member's inner step on every task: ``(gradients, params - lr * gradients)``.
 
-    The step of :func:`sample_inner_loop`, and (under ``vmap`` over the members) of a
-    population's sampling and test (``autometa.meta.population``).
+    :func:`sample_inner_loop` runs it under ``vmap`` over the members.
     """
     g = inner_gradients(policy, params, stacked, batch, adv, loss=loss)
     return g, inner_update(params, g, lr)
@@ -155,14 +162,15 @@ def batch_advantages(batch: Batch, cfg: MAMLConfig) -> torch.Tensor:
 
 @dataclass
 class InnerLoop:
-    """What :func:`sample_inner_loop` produced (data only; no autograd graph).
+    """What :func:`sample_inner_loop` produced for every member (data only; no autograd graph).
 
     Attributes:
-        batches: ``steps + 1`` batches: the episodes each step was taken on, then the
-            episodes of the adapted policy.
+        batches: ``steps + 1`` batches ``(P, T, ...)``: the episodes each step was taken on,
+            then the episodes of the adapted policies.
         advantages: the advantages of each step's batch (and of the last batch when asked).
-        grads: each step's inner gradients, stacked per task.
-        params: the adapted parameters (stacked per task after at least one step).
+        grads: each step's inner gradients, ``(P, T, ...)``.
+        params: the adapted parameters (``(P, T, ...)`` after at least one step, else the
+            members' own ``(P, ...)``).
         stacked: whether ``params`` carry a task dimension.
     """
 
@@ -173,6 +181,17 @@ class InnerLoop:
     stacked: bool
 
 
+def member_advantages(batch: Batch, cfg: MAMLConfig) -> torch.Tensor:
+    """Advantages of every member's tasks, ``(P, T, E, H)``, in one fit over the ``P*T`` tasks
+    (each task's baseline is its own, so a member's values do not depend on the others)."""
+    flat = Batch(*(merge_members(column) for column in batch))
+    return split_members(batch_advantages(flat, cfg), batch.rewards.shape[0])
+
+
+def _member_step(policy, stacked, loss, params, batch, adv, lr):
+    return inner_step(policy, params, stacked, batch, adv, lr, loss=loss)
+
+
 def sample_inner_loop(
     policy: GraphPolicy,
     meta: Params,
@@ -181,28 +200,33 @@ def sample_inner_loop(
     cfg: MAMLConfig,
     steps: int,
     *,
+    fast_lr: torch.Tensor,
     episodes: int,
-    generator: torch.Generator,
-    seeds: Sequence[int],
+    generators: list[torch.Generator],
+    seeds: Sequence[Sequence[int]],
     scales: Sequence[float] | None = None,
     last_advantages: bool = False,
 ) -> InnerLoop:
-    """Adapt to ``tasks`` with ``steps`` inner steps, sampling fresh episodes before each.
+    """Adapt every member to its tasks with ``steps`` inner steps, sampling fresh episodes
+    before each (pytorch-maml-rl's sampler).
 
     Each step rolls out ``episodes`` episodes per task with the current parameters, fits the
-    baseline and takes one step of ``cfg.meta_learner``'s inner loss; a last rollout measures
-    the adapted policy. Nothing is differentiated through (see :func:`replay_inner_steps`).
+    baseline and takes one step of ``cfg.meta_learner``'s inner loss, every member with its
+    own step size; a last rollout measures the adapted policies. Nothing is differentiated
+    through (see :func:`replay_inner_steps`).
 
     Args:
-        policy: the policy module.
-        meta: meta-parameters (theta and, with Meta-SGD, ``"alpha.<name>"`` step sizes).
+        policy: the policy module (the members' architecture).
+        meta: the members' meta-parameters ``(P, ...)`` (theta and, with Meta-SGD,
+            ``"alpha.<name>"`` step sizes).
         family: the task family.
-        tasks: T tasks' parameters.
-        cfg: the configuration (step size, baseline, meta-learner).
+        tasks: the members' tasks, concatenated ``(P*T, ...)``.
+        cfg: the shared configuration (baseline, meta-learner).
         steps: inner steps.
+        fast_lr: each member's ``fast_lr``, ``(P,)``.
         episodes: episodes per task and rollout.
-        generator: action-noise generator on the family's device.
-        seeds: reset seed of each of the ``steps + 1`` rollouts.
+        generators: each member's action-noise generator.
+        seeds: ``seeds[k][p]``: member ``p``'s reset seed of rollout ``k`` (``steps + 1``).
         scales: step-size factor of each step (default 1: meta-training's schedule).
         last_advantages: also compute the last batch's advantages (the outer loss needs them).
     """
@@ -218,18 +242,18 @@ def sample_inner_loop(
             tasks,
             episodes,
             stacked=stacked,
-            generator=generator,
-            seed=seeds[k],
+            generators=generators,
+            seeds=list(seeds[k]),
         )
         batches.append(batch)
         if k == steps:
             if last_advantages:
-                advs.append(batch_advantages(batch, cfg))
+                advs.append(member_advantages(batch, cfg))
             break
-        adv = batch_advantages(batch, cfg)
-        lr = step_size(cfg.fast_lr, alpha, 1.0 if scales is None else scales[k])
+        adv = member_advantages(batch, cfg)
+        lr = step_size(fast_lr, alpha, 1.0 if scales is None else scales[k])
         with torch.no_grad():
-            g, params = inner_step(policy, params, stacked, batch, adv, lr, loss=loss)
+            g, params = vmap(partial(_member_step, policy, stacked, loss))(params, batch, adv, lr)
         stacked = True
         advs.append(adv)
         grads.append(g)

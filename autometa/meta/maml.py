@@ -13,8 +13,18 @@ Read top to bottom, one meta-iteration is:
 7. outer step: TRPO (``autometa.meta.trpo``) or Adam.
 
 Meta-parameters are a flat dict: the policy's parameters, plus ``"alpha.<name>"`` per-parameter
-step sizes when Meta-SGD is on. Host synchronisation per iteration: one read of a finiteness
-flag (NaN/Inf ends the evaluation), plus TRPO's line-search decisions.
+step sizes when Meta-SGD is on. Every tensor carries a leading *member* axis P: the algorithm
+runs P (candidate, seed) pairs of one architecture side by side, each member's computation
+written once for one member and run under ``vmap`` over them (``autometa.meta.members``); a
+candidate evaluated alone is a population of one. Host synchronisation per iteration: one read
+of the members' finiteness flags (NaN/Inf ends a member's evaluation), plus TRPO's
+line-search decisions.
+
+Where each step lives: 1-5 :func:`sample_meta_batch` (``autometa.meta.rollout``,
+``autometa.meta.baseline``, ``autometa.meta.inner``); 6 :class:`MetaObjective`; 7
+``autometa.meta.outer`` (the registered outer steps; TRPO's direction in
+``autometa.meta.backend``); the loop over meta-iterations and the held-out test in
+``autometa.meta._training``.
 """
 
 from __future__ import annotations
@@ -88,7 +98,9 @@ def adapted_params(
 
 @dataclass
 class MetaBatch:
-    """Everything sampled in one meta-iteration (data only; no autograd graph).
+    """Everything sampled in one meta-iteration (data only; no autograd graph): every
+    member's, with the member axis first, or one member's slice (what
+    :class:`MetaObjective` reads under ``vmap``).
 
     Attributes:
         train: ``(batch, advantages)`` for each inner step.
@@ -104,7 +116,7 @@ class MetaBatch:
 
     @property
     def env_steps(self) -> int:
-        """Transitions stepped for this meta-batch."""
+        """Transitions stepped for this meta-batch (by every member it holds)."""
         return sum(b.env_steps for b, _ in self.train) + self.valid.env_steps
 
 
@@ -114,13 +126,16 @@ def sample_meta_batch(
     family,
     tasks: dict[str, torch.Tensor],
     cfg: MAMLConfig,
-    generator: torch.Generator,
-    seed: int,
+    fast_lr: torch.Tensor,
+    generators: list[torch.Generator],
+    seeds: list[int],
 ) -> MetaBatch:
-    """Roll out, fit baselines and take the inner steps (no gradient kept), then roll out again.
+    """Every member's meta-batch: roll out, fit baselines and take the inner steps (no
+    gradient kept), then roll out again; tensors ``(P, ...)``.
 
     The inner steps use fresh episodes after every step, as pytorch-maml-rl's sampler does
-    (:func:`autometa.meta.inner.sample_inner_loop`, with ``cfg.meta_learner``'s inner loss).
+    (:func:`autometa.meta.inner.sample_inner_loop`, with ``cfg.meta_learner``'s inner loss);
+    member ``p``'s rollout ``k`` is reset with seed ``seeds[p] + k``.
     """
     loop = sample_inner_loop(
         policy,
@@ -129,9 +144,10 @@ def sample_meta_batch(
         tasks,
         cfg,
         cfg.inner_steps,
+        fast_lr=fast_lr,
         episodes=cfg.episodes_per_task,
-        generator=generator,
-        seeds=[seed + k for k in range(cfg.inner_steps + 1)],
+        generators=generators,
+        seeds=[[s + k for s in seeds] for k in range(cfg.inner_steps + 1)],
         last_advantages=True,
     )
     train = list(zip(loop.batches[:-1], loop.advantages[:-1]))
@@ -142,7 +158,8 @@ def sample_meta_batch(
 
 
 class MetaObjective:
-    """The meta-objective of one meta-batch as functions of the meta-parameters.
+    """The meta-objective of one member's meta-batch as functions of its meta-parameters
+    (the outer steps run it under ``vmap`` over the members).
 
     ``outputs(meta)`` adapts (differentiably, or first-order) and evaluates the adapted
     policies on the post-adaptation episodes; the surrogate loss and the KL are cheap functions

@@ -1,12 +1,15 @@
-"""One meta-iteration: sample a meta-batch, then take a registered outer step on it.
+"""One meta-iteration of every member: sample a meta-batch, then take a registered outer step.
 
 Outer steps are registered by name in :data:`OUTER_STEPS` (``"trpo"``, ``"adam"``; ProMP's
 ``"promp"`` in ``autometa.meta._promp``), so a new meta-optimiser is one function and one
 registration, chosen by ``MAMLConfig.outer`` or by the meta-learner
-(:data:`autometa.meta.META_LEARNERS`). Each
-takes ``(objective, meta, cfg, state)`` and returns ``(new_meta, loss, finite_flag)``;
-``state`` is what the step keeps between iterations (Adam's optimiser), made by the entry's
-``init``.
+(:data:`autometa.meta.META_LEARNERS`). Each takes an :class:`OuterInputs` (the members'
+policy, meta-batch, per-member settings, which members are still training, the TRPO backend
+choice), the members' meta-parameters ``(P, ...)`` and its ``state``, and returns
+``(new_meta, loss, finite)`` with ``(P,)`` loss and flags; ``state`` is what the step keeps
+between iterations (Adam's optimiser), made by the entry's ``init``. Every member steps on
+its own values only: Adam's update is element-wise, so one optimiser over the stacked
+parameters is each member's own Adam.
 """
 
 from __future__ import annotations
@@ -14,27 +17,65 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import torch
+from torch.func import vmap
 
 from autometa._maml_config import MAMLConfig
 from autometa._meta_learners import META_LEARNERS
 from autometa.errors import EvaluationError
-from autometa.meta.maml import MetaObjective, derive_seed, loss_and_grad, sample_meta_batch
-from autometa.meta.rollout import Params
+from autometa.meta._kernel_size import members_per_kernel
+from autometa.meta.maml import (
+    MetaBatch,
+    MetaObjective,
+    derive_seed,
+    loss_and_grad,
+    sample_meta_batch,
+)
+from autometa.meta.members import widest_layer
+from autometa.meta.rollout import Params, cat_tasks
 from autometa.meta.trpo import trpo_step
 from autometa.policy import GraphPolicy
 from autometa.registry import Registry
 
 __all__ = [
     "OUTER_STEPS",
+    "OuterInputs",
     "OuterStep",
     "adam_step",
     "check_finite",
+    "finite_members",
     "meta_iteration",
     "outer_step_of",
 ]
+
+
+@dataclass(frozen=True)
+class OuterInputs:
+    """What an outer step reads besides the meta-parameters and its state.
+
+    Attributes:
+        policy: the members' policy module.
+        mb: the members' meta-batch, ``(P, ...)``.
+        cfg: the shared configuration.
+        knobs: the per-member settings, ``(P,)`` (``autometa.meta.members``).
+        active: which members are still training, ``(P,)`` bool.
+        traced: TRPO's backend choice (``autometa.meta.backend``; None: by size).
+    """
+
+    policy: GraphPolicy
+    mb: MetaBatch
+    cfg: MAMLConfig
+    knobs: dict[str, torch.Tensor]
+    active: torch.Tensor
+    traced: bool | None = None
+
+    @property
+    def data(self) -> tuple:
+        """The meta-batch as a ``vmap``-able tuple ``(train, grads, valid, valid_adv)``."""
+        return (self.mb.train, self.mb.grads, self.mb.valid, self.mb.valid_adv)
 
 
 @dataclass(frozen=True)
@@ -42,11 +83,12 @@ class OuterStep:
     """A registered meta-optimiser.
 
     Attributes:
-        step: ``step(objective, meta, cfg, state, traced) -> (new_meta, loss, finite)``.
+        step: ``step(inputs, meta, state) -> (new_meta, loss, finite)``, see the module
+            docstring.
         init: ``init(meta, cfg) -> state`` before the first iteration (None: no state).
     """
 
-    step: Callable[..., tuple[Params, torch.Tensor, torch.Tensor]]
+    step: Callable[[OuterInputs, Params, Any], tuple[Params, torch.Tensor, torch.Tensor]]
     init: Callable[[Params, MAMLConfig], Any] | None = None
 
 
@@ -64,54 +106,77 @@ def meta_iteration(
     meta: Params,
     family,
     cfg: MAMLConfig,
-    generator: torch.Generator,
-    seed: int,
+    knobs: dict[str, torch.Tensor],
+    generators: list[torch.Generator],
+    seeds: list[int],
     iteration: int,
     state: Any = None,
+    *,
+    active: torch.Tensor,
     traced: bool | None = None,
 ) -> tuple[Params, dict[str, torch.Tensor], int]:
-    """Sample a meta-batch, adapt, and take one outer step.
+    """Sample every member's meta-batch, adapt, and take one outer step.
 
-    ``state`` is the outer step's state (:class:`OuterStep`'s ``init``); ``traced`` is passed
-    to :func:`~autometa.meta.trpo.trpo_step` (None: by size).
+    Member ``p`` draws its tasks from ``seeds[p]`` and the iteration index, its reset noise
+    likewise and its action noise from ``generators[p]``. ``state`` is the outer step's
+    state (:class:`OuterStep`'s ``init``).
 
     Returns:
-        ``(new_meta, stats, env_steps)``; ``stats`` holds device tensors (pre- and
-        post-adaptation mean return, meta-loss, a finiteness flag), read by the caller once.
+        ``(new_meta, stats, env_steps)``: ``stats`` holds ``(P,)`` device tensors (pre- and
+        post-adaptation mean return, meta-loss, a finiteness flag), read by the caller once;
+        ``env_steps`` is per member.
     """
-    tasks = family.sample_tasks(cfg.num_tasks, derive_seed(seed, iteration, 1))
+    tasks = cat_tasks(
+        [family.sample_tasks(cfg.num_tasks, derive_seed(s, iteration, 1)) for s in seeds]
+    )
     mb = sample_meta_batch(
-        policy, meta, family, tasks, cfg, generator, derive_seed(seed, iteration, 2)
+        policy,
+        meta,
+        family,
+        tasks,
+        cfg,
+        knobs["fast_lr"],
+        generators,
+        [derive_seed(s, iteration, 2) for s in seeds],
     )
-    obj = MetaObjective(policy, mb, cfg)
-    outer = outer_step_of(cfg)
-    new_meta, loss, finite = outer.step(obj, meta, cfg, state, traced)
-    pre = (
-        mb.train[0][0].episode_returns().mean() if mb.train else mb.valid.episode_returns().mean()
-    )
-    post = mb.valid.episode_returns().mean()
+    inputs = OuterInputs(policy, mb, cfg, knobs, active, traced)
+    new_meta, loss, finite = outer_step_of(cfg).step(inputs, meta, state)
+    first = mb.train[0][0] if mb.train else mb.valid
+    pre = first.episode_returns().mean((1, 2))
+    post = mb.valid.episode_returns().mean((1, 2))
     finite = finite & torch.isfinite(pre) & torch.isfinite(post)
     stats = {"pre_return": pre, "post_return": post, "loss": loss, "finite": finite}
-    return new_meta, stats, mb.env_steps
+    return new_meta, stats, mb.env_steps // len(seeds)
+
+
+def finite_members(grads: Params) -> torch.Tensor:
+    """Per member, whether every entry of its gradient is finite, ``(P,)``."""
+    return torch.stack([torch.isfinite(v).flatten(1).all(1) for v in grads.values()]).all(0)
+
+
+def _member_loss_and_grad(policy, cfg, meta, data, lr):
+    loss, g, _, _ = loss_and_grad(MetaObjective(policy, MetaBatch(*data), cfg, lr), meta)
+    return loss, g
 
 
 def adam_step(
-    obj: MetaObjective, meta: Params, optimizer: torch.optim.Optimizer | None
+    inputs: OuterInputs, meta: Params, optimizer: torch.optim.Optimizer | None
 ) -> tuple[Params, torch.Tensor, torch.Tensor]:
-    """One Adam step on the meta-loss; ``meta``'s tensors are the optimiser's leaves."""
+    """One Adam step of every member on its meta-loss; ``meta``'s tensors are the
+    optimiser's leaves (updated in place)."""
     if optimizer is None:
         raise ValueError("outer='adam' needs an optimizer over the meta-parameters")
-    loss, g, _, _ = loss_and_grad(obj, meta)
-    finite = torch.stack([torch.isfinite(v).all() for v in g.values()]).all()
+    member = partial(_member_loss_and_grad, inputs.policy, inputs.cfg)
+    loss, g = vmap(member)(meta, inputs.data, inputs.knobs["fast_lr"])
     for name, p in meta.items():
         p.grad = g[name]
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
-    return meta, loss, finite & torch.isfinite(loss)
+    return meta, loss, finite_members(g) & torch.isfinite(loss)
 
 
 def check_finite(stats: dict[str, torch.Tensor], iteration: int) -> None:
-    """The one host synchronisation per iteration: raise if anything became NaN or Inf."""
+    """Raise if one member's ``stats`` (0-d tensors or floats) became NaN or Inf."""
     if not bool(stats["finite"]):
         pre, post, loss = (float(stats[k]) for k in ("pre_return", "post_return", "loss"))
         what = (
@@ -122,12 +187,18 @@ def check_finite(stats: dict[str, torch.Tensor], iteration: int) -> None:
         raise EvaluationError(f"NaN or Inf in the {what} at meta-iteration {iteration}")
 
 
-def _trpo(obj: MetaObjective, meta: Params, cfg: MAMLConfig, state: Any, traced: bool | None):
-    return trpo_step(obj, meta, cfg, traced=traced)
-
-
-def _adam(obj: MetaObjective, meta: Params, cfg: MAMLConfig, state: Any, traced: bool | None):
-    return adam_step(obj, meta, state)
+def _trpo(inputs: OuterInputs, meta: Params, state: Any):
+    mb, policy = inputs.mb, inputs.policy
+    per_kernel = members_per_kernel(
+        mb.valid.rewards.device,
+        len(inputs.active),
+        mb.valid.rewards[0].numel(),
+        widest_layer(policy),
+    )
+    return trpo_step(
+        policy, mb, meta, inputs.cfg, inputs.knobs, inputs.active,
+        per_kernel=per_kernel, traced=inputs.traced,
+    )  # fmt: skip
 
 
 def _adam_init(meta: Params, cfg: MAMLConfig) -> torch.optim.Optimizer:
@@ -135,4 +206,4 @@ def _adam_init(meta: Params, cfg: MAMLConfig) -> torch.optim.Optimizer:
 
 
 OUTER_STEPS.register("trpo", OuterStep(_trpo))
-OUTER_STEPS.register("adam", OuterStep(_adam, _adam_init))
+OUTER_STEPS.register("adam", OuterStep(adam_step, _adam_init))

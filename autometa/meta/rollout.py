@@ -1,17 +1,24 @@
-"""Batched rollouts: T tasks x E episodes stepped as one tensor program on the family's device.
+"""Batched rollouts: P members x T tasks x E episodes stepped as one tensor program.
 
-Parameters come either shared by every task (a dict of tensors shaped like the policy's) or
-stacked per task (every tensor with a leading task dimension T); stacked parameters run
-through ``torch.func.vmap(functional_call)``. The only Python loop is over the ``horizon``
-time steps; nothing here synchronises with the host. On CUDA the time loop of a native
-family is replayed as one CUDA graph (``autometa.meta.cuda_graphs``).
+Every tensor of the algorithm has a leading *member* axis P: a member is one (candidate,
+seed) pair with its own meta-parameters and random streams, and a single candidate is a
+population of one. The members' tasks are concatenated into one ``(P*T, E)`` batch of the
+family, so the environment steps once per time step for everyone, and the policy runs as
+``vmap`` over the members' parameters. Within a member, parameters are either shared by its
+tasks or stacked per task (a task dimension after the member one, once adapted).
+
+Member ``p`` draws its reset noise from ``seeds[p]`` and its action noise from
+``generators[p]``, and nothing mixes values across members, so its numbers do not depend on
+who it runs with (the tests compare a member of eight with the same member alone, bitwise).
+The only Python loop is over the ``horizon`` time steps; nothing here synchronises with the
+host. On CUDA the time loop of a native family is replayed as one CUDA graph
+(``autometa.meta.cuda_graphs``).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from functools import partial
 from typing import NamedTuple
 
 import torch
@@ -26,12 +33,15 @@ __all__ = [
     "Outputs",
     "Params",
     "action_noise",
+    "cat_tasks",
     "kl_divergence",
     "log_prob",
+    "merge_members",
     "policy_outputs",
     "rollout",
     "run_steps",
     "sample_actions",
+    "split_members",
 ]
 
 Params = dict[str, torch.Tensor]
@@ -40,7 +50,8 @@ _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
 class Batch(NamedTuple):
-    """Episodes of T tasks x E episodes x H steps (a pytree, so ``vmap`` can split it by task).
+    """Episodes of T tasks x E episodes x H steps (a pytree, so ``vmap`` can split it by task);
+    a population's batch has the member axis first, ``(P, T, E, H, ...)``.
 
     Attributes:
         obs: observations before each action, ``(T, E, H, obs_dim)``.
@@ -140,9 +151,8 @@ def run_steps(
 ) -> Batch:
     """The time loop of a rollout from a reset ``state``: a fixed sequence of kernels.
 
-    ``forward`` maps the ``(T, E, ...)`` observations to distribution parameters: the policy
-    at shared or per-task parameters here, a whole population's policies in
-    ``autometa.meta.population``.
+    ``forward`` maps the ``(T, E, ...)`` observations (every member's tasks, ``T = P * T_p``)
+    to distribution parameters: the members' policies, see :func:`rollout`.
     """
     alive = torch.ones(obs.shape[:2], dtype=obs.dtype, device=obs.device)
     steps: list[tuple[torch.Tensor, ...]] = []
@@ -157,6 +167,34 @@ def run_steps(
     return Batch(*(torch.stack(column, dim=2) for column in zip(*steps)))
 
 
+def split_members(tensor: torch.Tensor, members: int) -> torch.Tensor:
+    """``(P*T, ...)`` -> ``(P, T, ...)``."""
+    return tensor.reshape(members, tensor.shape[0] // members, *tensor.shape[1:])
+
+
+def merge_members(tensor: torch.Tensor) -> torch.Tensor:
+    """``(P, T, ...)`` -> ``(P*T, ...)``."""
+    return tensor.reshape(tensor.shape[0] * tensor.shape[1], *tensor.shape[2:])
+
+
+def cat_tasks(per_member: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """The members' task parameters as one ``(P*T, ...)`` set, member after member."""
+    return {k: torch.cat([t[k] for t in per_member]) for k in per_member[0]}
+
+
+def _cat_states(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Reset states of the members' tasks as one state of the ``P*T`` tasks.
+
+    Every field with a task dimension is concatenated; a 0-d field (the step counter) is the
+    same for every member after a reset and kept once.
+    """
+    if len(states) == 1:
+        return states[0]
+    return {
+        k: (v if v.dim() == 0 else torch.cat([s[k] for s in states])) for k, v in states[0].items()
+    }
+
+
 @torch.no_grad()
 def rollout(
     policy: GraphPolicy,
@@ -166,40 +204,53 @@ def rollout(
     episodes: int,
     *,
     stacked: bool,
-    generator: torch.Generator,
-    seed: int,
+    generators: list[torch.Generator],
+    seeds: list[int],
 ) -> Batch:
-    """Run ``episodes`` episodes of every task in ``tasks`` for ``family.horizon`` steps.
+    """Run ``episodes`` episodes of every member's tasks for ``family.horizon`` steps.
 
     Args:
         policy: the policy module (its own parameters are not used).
-        params: shared or per-task (``stacked``) parameters.
+        params: the members' parameters, ``(P, ...)``; ``(P, T, ...)`` when ``stacked``.
         family: a :class:`~autometa.tasks.TaskFamily`.
-        tasks: task parameters with leading dimension T.
+        tasks: the members' task parameters, concatenated: ``(P*T, ...)``.
         episodes: episodes per task (E).
-        stacked: whether ``params`` carry a leading task dimension.
-        generator: action-noise generator on the family's device.
-        seed: seed of the family's reset noise.
+        stacked: whether ``params`` carry a task dimension after the member one.
+        generators: each member's action-noise generator on the family's device.
+        seeds: each member's seed of the family's reset noise.
 
     Returns:
-        The :class:`Batch`; ``alive`` masks the steps after each episode terminated.
+        The :class:`Batch`, ``(P, T, E, H, ...)``; ``alive`` masks the steps after each
+        episode terminated.
     """
-    state, obs = family.reset(tasks, num_episodes=episodes, seed=seed)
-    noise = action_noise(family, tuple(obs.shape[:2]), generator)
-    if family.native:  # pure-torch step: replay the time loop as a CUDA graph on a GPU
-        names, keys = list(params), list(state)
+    members = len(seeds)
+    per_task = {k: split_members(v, members) for k, v in tasks.items()}
+    resets = [
+        family.reset({k: v[p] for k, v in per_task.items()}, num_episodes=episodes, seed=seeds[p])
+        for p in range(members)
+    ]
+    state = _cat_states([s for s, _ in resets])
+    obs = torch.cat([o for _, o in resets])
+    tasks_each = obs.shape[0] // members
+    noise = torch.cat([action_noise(family, (tasks_each, episodes), g) for g in generators], dim=1)
+    names, keys = list(params), list(state)
+    member_outputs = vmap(lambda p, o: policy_outputs(policy, p, o, stacked))
 
-        def steps(*flat: torch.Tensor) -> Batch:
-            split = len(names) + len(keys)
-            p = dict(zip(names, flat[: len(names)]))
-            s = dict(zip(keys, flat[len(names) : split]))
-            forward = partial(policy_outputs, policy, p, stacked=stacked)
-            return run_steps(forward, family, s, flat[split], flat[split + 1])
+    def steps(*flat: torch.Tensor) -> Batch:
+        split = len(names) + len(keys)
+        member_params = dict(zip(names, flat[: len(names)]))
 
-        inputs = [*params.values(), *state.values(), obs, noise]
-        key = ("rollout", family, stacked, tuple(names), tuple(keys))
+        def forward(flat_obs: torch.Tensor) -> Outputs:
+            outputs = member_outputs(member_params, split_members(flat_obs, members))
+            return tuple(merge_members(o) for o in outputs)
+
+        reset = dict(zip(keys, flat[len(names) : split]))
+        return run_steps(forward, family, reset, flat[split], flat[split + 1])
+
+    inputs = [*params.values(), *state.values(), obs, noise]
+    columns = None
+    if family.native:  # on CUDA the time loop is replayed as one CUDA graph
+        key = ("rollout", family, stacked, members, tuple(names), tuple(keys))
         columns = captured(policy, key, steps, inputs)
-        if columns is not None:
-            return Batch(*columns)
-    forward = partial(policy_outputs, policy, params, stacked=stacked)
-    return run_steps(forward, family, state, obs, noise)
+    batch = Batch(*columns) if columns is not None else steps(*inputs)
+    return Batch(*(split_members(column, members) for column in batch))

@@ -19,100 +19,168 @@ forward pass through the inner step is done once per TRPO step instead of once p
 (about half the work; on CUDA the solve is replayed as a CUDA graph). Each line-search
 evaluation is replayed as a CUDA graph on a GPU (``autometa.meta.cuda_graphs``).
 
-Host synchronisation: one boolean per line-search step (the accept decision is inherently a
-host decision). Everything else stays on the device.
+Every member of a program (``autometa.meta.members``) takes its own step: its own
+direction, its own ``max_kl``, damping and backtracking factor, and its own line search; the
+members are stepped together in ``vmap`` kernels, a few at a time when the cache calls for it
+(``autometa.meta._kernel_size``). A member that accepts no candidate keeps its parameters, as
+in the reference code.
+
+Host synchronisation: one boolean per line-search round (whether any member is still
+searching: the accept decision is inherently a host decision). Everything else stays on the
+device.
 """
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
+from torch.func import vmap
+from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten
 
 from autometa._maml_config import MAMLConfig
-from autometa.meta.backend import BACKENDS, backend_for
+from autometa.meta.backend import member_backend_for, member_direction
 from autometa.meta.cuda_graphs import captured
 from autometa.meta.linalg import flatten, unflatten
-from autometa.meta.maml import MetaObjective, flatten_objective, unflatten_objective
+from autometa.meta.maml import MetaBatch, MetaObjective
 from autometa.meta.rollout import Outputs, Params
+from autometa.policy import GraphPolicy
 
 __all__ = [
     "accepts",
     "line_search_values",
+    "members_of",
     "trpo_step",
     "trust_region_step",
 ]
-
-
-def line_search_values(
-    obj: MetaObjective, params: Params, old: Outputs
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Surrogate loss and mean KL of the adapted policies at ``params`` (one line-search test).
-
-    Every tensor it reads is an argument, so on CUDA one captured graph serves every
-    line-search step of every meta-iteration.
-    """
-    flat, spec = flatten_objective(params, obj.mb, old)
-
-    def evaluate(*tensors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        here, p, (o,) = unflatten_objective(obj.policy, obj.cfg, tensors, spec)
-        return here.loss_and_kl(p, o)
-
-    values = captured(obj.policy, ("line-search", str(spec)), evaluate, flat)
-    return tuple(values) if values is not None else evaluate(*flat)
 
 
 def trust_region_step(
     loss: torch.Tensor,
     direction: torch.Tensor,
     h_direction: torch.Tensor,
-    max_kl: float | torch.Tensor,
+    max_kl: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The full step ``sqrt(2 max_kl / x^T H x) x`` along the CG direction ``x``, and whether
-    the loss and the step are finite: ``(step, finite)``.
-
-    One member's step of a population (``autometa.meta._population_step``, under ``vmap``
-    with its own ``max_kl``) is this same computation.
-    """
-    shs = 0.5 * (direction @ h_direction)
-    step = direction * torch.sqrt(max_kl / shs.clamp_min(1e-30))
-    return step, torch.isfinite(loss) & torch.isfinite(step).all()
+    """Every member's full step ``sqrt(2 max_kl / x^T H x) x`` along its CG direction ``x``
+    (``(P, N)``), and whether its loss and step are finite: ``(step, finite)``."""
+    shs = 0.5 * (direction * h_direction).sum(-1)
+    step = direction * torch.sqrt(max_kl / shs.clamp_min(1e-30))[:, None]
+    return step, torch.isfinite(loss) & torch.isfinite(step).all(-1)
 
 
 def accepts(
-    new_loss: torch.Tensor, kl: torch.Tensor, loss: torch.Tensor, max_kl: float | torch.Tensor
+    new_loss: torch.Tensor, kl: torch.Tensor, loss: torch.Tensor, max_kl: torch.Tensor
 ) -> torch.Tensor:
     """A line-search candidate is accepted: the surrogate improves, the KL is finite and
     within ``max_kl``."""
     return (new_loss < loss) & (kl < max_kl) & torch.isfinite(kl)
 
 
-def trpo_step(
-    obj: MetaObjective, meta: Params, cfg: MAMLConfig, traced: bool | None = None
-) -> tuple[Params, torch.Tensor, torch.Tensor]:
-    """One TRPO meta-update; returns ``(new_meta, loss_before, finite_flag)``.
+def _member_values(policy, cfg, meta, data, lr, old):
+    """One member's surrogate loss and mean KL at ``meta`` (one line-search test)."""
+    return MetaObjective(policy, MetaBatch(*data), cfg, lr).loss_and_kl(meta, old)
 
-    If no line-search step is accepted, the parameters stay as they were (reference code).
+
+def line_search_values(
+    policy: GraphPolicy,
+    cfg: MAMLConfig,
+    params: Params,
+    mb: MetaBatch,
+    lr: torch.Tensor,
+    old: Outputs,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every member's surrogate loss and mean KL at ``params`` (one line-search round).
+
+    Every tensor it reads is an argument, so on CUDA one captured graph serves every
+    line-search round of every meta-iteration.
+    """
+    flat, spec = tree_flatten((params, (mb.train, mb.grads, mb.valid, mb.valid_adv), lr, old))
+
+    def evaluate(*tensors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        p, data, r, o = tree_unflatten(list(tensors), spec)
+        return vmap(partial(_member_values, policy, cfg))(p, data, r, o)
+
+    values = captured(policy, ("line-search", str(spec)), evaluate, flat)
+    return tuple(values) if values is not None else evaluate(*flat)
+
+
+def members_of(tree, index: int | slice):
+    """Member ``index`` (or the members of a slice) of every tensor of a pytree."""
+    return tree_map(lambda t: t[index], tree)
+
+
+def trpo_step(
+    policy: GraphPolicy,
+    mb: MetaBatch,
+    meta: Params,
+    cfg: MAMLConfig,
+    knobs: dict[str, torch.Tensor],
+    active: torch.Tensor,
+    *,
+    per_kernel: int | None = None,
+    traced: bool | None = None,
+) -> tuple[Params, torch.Tensor, torch.Tensor]:
+    """One TRPO meta-update of every member; returns ``(new_meta, loss, finite)``, ``(P,)``.
+
+    Each member backtracks from its own full step by its own factor and keeps the first
+    candidate whose surrogate improves with its KL inside its own ``max_kl``; a member that
+    accepts none keeps its parameters, and members not ``active`` (failed or stopped) take
+    no step.
 
     Args:
-        obj: the meta-objective of this meta-batch.
-        meta: the current meta-parameters.
-        cfg: the configuration (``max_kl``, CG and line-search settings).
+        policy: the members' policy module.
+        mb: the members' meta-batch, ``(P, ...)``.
+        meta: the members' meta-parameters, ``(P, ...)``.
+        cfg: the shared configuration (CG iterations, line-search length).
+        knobs: the per-member settings, ``(P,)`` tensors (``autometa.meta.members``).
+        active: which members step, ``(P,)`` bool.
+        per_kernel: members stepped at a time (all by default; see
+            :mod:`autometa.meta._kernel_size`). The numbers do not depend on it.
         traced: the backend of the direction (``autometa.meta.backend``): the traced
-            program (True; same operations, the forward pass done once per step instead of
-            once per product), the eager functions (False), or by size (None, the default:
-            traced from ``TRACE_MIN_STEPS`` post-adaptation transitions per evaluation).
+            program (True), the eager functions (False), or by size (None).
     """
-    loss, _, old, direction, h_direction = BACKENDS.get(backend_for(traced, obj, cfg))(
-        obj, meta, cfg
+    count = int(active.shape[0])
+    per_kernel = count if per_kernel is None else max(1, int(per_kernel))
+    if per_kernel >= count:
+        return _trpo_group(policy, mb, meta, cfg, knobs, active, traced)
+    parts = [
+        _trpo_group(
+            policy,
+            MetaBatch(*members_of((mb.train, mb.grads, mb.valid, mb.valid_adv), index)),
+            members_of(meta, index),
+            cfg,
+            members_of(knobs, index),
+            active[index],
+            traced,
+        )
+        for index in (slice(s, s + per_kernel) for s in range(0, count, per_kernel))
+    ]
+    new_meta = {n: torch.cat([part[0][n] for part in parts]) for n in meta}
+    return new_meta, torch.cat([p[1] for p in parts]), torch.cat([p[2] for p in parts])
+
+
+def _trpo_group(policy, mb, meta, cfg, knobs, active, traced):
+    """:func:`trpo_step` of the members in one set of kernels."""
+    lr = knobs["fast_lr"]
+    backend = member_backend_for(traced, mb, cfg)
+    loss, _, old, direction, h_direction = member_direction(
+        backend, policy, cfg, meta, mb, lr, knobs["cg_damping"]
     )
-    step, finite = trust_region_step(loss, direction, h_direction, cfg.max_kl)
-    theta = flatten(meta)
-    scale = 1.0
+    step, finite = trust_region_step(loss, direction, h_direction, knobs["max_kl"])
+    theta = vmap(flatten)(meta)
+    new_theta = theta.clone()
+    pending = active & finite
+    scale = torch.ones_like(lr)
     with torch.no_grad():
         for _ in range(cfg.ls_max_steps):
-            candidate = unflatten(theta - scale * step, meta)
-            new_loss, kl = line_search_values(obj, candidate, old)
-            accept = finite & accepts(new_loss, kl, loss, cfg.max_kl)
-            if bool(accept):  # host decision, one per line-search step
-                return {n: t.clone() for n, t in candidate.items()}, loss, finite
-            scale *= cfg.ls_backtrack
-    return meta, loss, finite
+            if not bool(pending.any()):  # host decision, one per line-search round
+                break
+            candidate = theta - scale[:, None] * step
+            new_loss, kl = line_search_values(
+                policy, cfg, vmap(unflatten)(candidate, meta), mb, lr, old
+            )
+            accept = pending & accepts(new_loss, kl, loss, knobs["max_kl"])
+            new_theta = torch.where(accept[:, None], candidate, new_theta)
+            pending = pending & ~accept
+            scale = scale * knobs["ls_backtrack"]
+    return vmap(unflatten)(new_theta, meta), loss, finite
