@@ -1,8 +1,9 @@
-"""A population program gives every member the numbers of its own evaluation.
+"""A program of many members gives every member the numbers of its own evaluation.
 
 ``evaluate_population`` meta-trains many (graph, seed) pairs of one architecture as one
-batched program. Batched kernels round differently from single ones (a ``bmm`` is not an
-``mm``), by about 1e-7 relative; the TRPO direction is a conjugate-gradient solve with the
+program over a member axis; a pair evaluated alone is a program of one. The kernels of a
+program of P members may round differently from those of a program of one (a reduction over
+more rows can take another path), by about 1e-7 relative; the TRPO direction is a conjugate-gradient solve with the
 reference damping 1e-5, which magnifies such differences by the conditioning of the KL
 Hessian (measured here: 1e-7 in the gradient became 1e-2 in the step, and the next rollouts
 amplify that). These tests therefore use ``cg_damping=1.0``, a well-conditioned solve, so that
@@ -13,8 +14,6 @@ size shows as a difference of order 1. The sampled data are compared at the defa
 
 from __future__ import annotations
 
-import logging
-
 import gymnasium as gym
 import networkx as nx
 import pytest
@@ -24,22 +23,10 @@ from meta_fixtures import ACT, OBS, synthetic_meta_batch
 from torch.utils._pytree import tree_map
 
 from autometa.meta import MAMLConfig, MAMLEvaluator
-from autometa.meta._population_step import population_trpo_step
-from autometa.meta.maml import (
-    MetaBatch,
-    MetaObjective,
-    derive_seed,
-    init_meta_params,
-    sample_meta_batch,
-)
-from autometa.meta.population import (
-    Member,
-    member_knobs,
-    population_key,
-    sample_population_batch,
-    stack_members,
-)
-from autometa.meta.trpo import trpo_step
+from autometa.meta._kernel_size import CACHE_ENV, last_level_cache, members_per_kernel
+from autometa.meta.maml import MetaBatch, derive_seed, init_meta_params, sample_meta_batch
+from autometa.meta.members import Member, member_knobs, stack_members
+from autometa.meta.trpo import members_of, trpo_step
 from autometa.policy import build_policy
 from autometa.space import load_space
 
@@ -54,6 +41,8 @@ SMALL = dict(
     family_options={"horizon": 15},
 )
 SEEDS = [1, 2, 3]
+CPU = torch.device("cpu")
+MIB = 1024 * 1024
 
 
 def _identity_graph():
@@ -112,6 +101,22 @@ def test_seeds_of_one_architecture_equal_their_own_evaluations(graph):
     _check(_evaluator(), [(graph, s) for s in SEEDS])
 
 
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"outer": "adam"},
+        {"meta_learner": "promp"},
+        {"meta_sgd": True},
+        {"first_order": True},
+        {"inner_steps": 2},
+    ],
+    ids=["adam", "promp", "meta-sgd", "first-order", "two-inner-steps"],
+)
+def test_every_meta_learner_runs_as_one_program(options):
+    results = _check(_evaluator(**options), [(diamond_graph("concat"), s) for s in SEEDS[:2]])
+    assert all(r.metrics["population"] == 2 for r in results)
+
+
 def test_members_keep_their_own_step_sizes_and_meta_sgd():
     pairs = [
         (chain_graph((8,), hyper={"fast_lr": lr, "max_kl": kl, "ls_backtrack": back}), seed)
@@ -143,35 +148,89 @@ def _float64_step_inputs(graph, discrete, seeds, damping):
     return cfg, policies, batches
 
 
+def _stacked(batches):
+    return MetaBatch(
+        *(
+            tree_map(lambda *t: torch.stack(t), *parts)
+            for parts in zip(*((b.train, b.grads, b.valid, b.valid_adv) for b in batches))
+        )
+    )
+
+
+def _float64_members(graph, discrete, damping):
+    cfg, policies, batches = _float64_step_inputs(graph, discrete, SEEDS, damping)
+    metas = [init_meta_params(p, cfg) for p in policies]
+    members = [Member(s, cfg.replace(max_kl=kl)) for s, kl in zip(SEEDS, (0.01, 0.02, 0.005))]
+    knobs = {k: v.double() for k, v in member_knobs(members, CPU).items()}
+    return cfg, policies, batches, metas, knobs
+
+
 @pytest.mark.parametrize("discrete", [False, True], ids=["gaussian", "categorical"])
 @pytest.mark.parametrize(
     "graph, damping",
     [(diamond_graph("sum", residual=True), 1e-2), (chain_graph((8,), op="layernorm_tanh"), 1.0)],
     ids=["dag", "layernorm"],
 )
-def test_the_batched_trpo_step_is_each_members_own_step_in_float64(graph, damping, discrete):
+def test_the_trpo_step_of_three_members_is_each_members_own_step_in_float64(
+    graph, damping, discrete
+):
     """Steps are ~1e-2; a member mixed up with another would differ by as much. Layer norm
     leaves the KL Hessian singular (its input's scale and shift do not matter), so with a
     small damping CG's stopping threshold flips on float64 rounding: it gets damping 1."""
-    cfg, policies, batches = _float64_step_inputs(graph, discrete, SEEDS, damping)
-    metas = [init_meta_params(p, cfg) for p in policies]
-    members = [Member(s, cfg.replace(max_kl=kl)) for s, kl in zip(SEEDS, (0.01, 0.02, 0.005))]
-    knobs = {k: v.double() for k, v in member_knobs(members, torch.device("cpu")).items()}
-    stacked = MetaBatch(
-        *(
-            tree_map(lambda *t: torch.stack(t), *parts)
-            for parts in zip(*((b.train, b.grads, b.valid, b.valid_adv) for b in batches))
-        )
-    )
+    cfg, policies, batches, metas, knobs = _float64_members(graph, discrete, damping)
     active = torch.ones(len(SEEDS), dtype=torch.bool)
-    new, _, _ = population_trpo_step(
-        policies[0], stacked, stack_members(metas), cfg, knobs, active
+    new, _, _ = trpo_step(
+        policies[0], _stacked(batches), stack_members(metas), cfg, knobs, active, traced=False
     )
-    for p, member in enumerate(members):
-        obj = MetaObjective(policies[p], batches[p], member.config)
-        want, _, _ = trpo_step(obj, metas[p], member.config, traced=False)
+    for p in range(len(SEEDS)):
+        one = slice(p, p + 1)
+        want, _, _ = trpo_step(
+            policies[p], _stacked(batches[one]), stack_members(metas[one]), cfg,
+            members_of(knobs, one), active[one], traced=False,
+        )  # fmt: skip
         for name, tensor in want.items():
-            assert torch.allclose(new[name][p], tensor, rtol=1e-4, atol=1e-5), name
+            assert torch.allclose(new[name][p], tensor[0], rtol=1e-4, atol=1e-5), name
+
+
+@pytest.mark.parametrize("per_kernel", [1, 2])
+def test_members_a_few_at_a_time_take_their_own_steps(per_kernel):
+    graph = diamond_graph("sum", residual=True)
+    cfg, policies, batches, metas, knobs = _float64_members(graph, False, 1e-2)
+    active = torch.tensor([True, False, True])  # the second failed earlier: no step
+    args = (policies[0], _stacked(batches), stack_members(metas), cfg, knobs, active)
+    new, loss, _ = trpo_step(*args, per_kernel=per_kernel, traced=False)
+    whole, whole_loss, _ = trpo_step(*args, traced=False)
+    for name, tensor in metas[1].items():
+        assert torch.equal(new[name][1], tensor), name  # untouched
+    for name, tensor in whole.items():
+        assert torch.allclose(new[name], tensor, rtol=1e-6, atol=1e-8), name
+    assert torch.allclose(loss[[0, 2]], whole_loss[[0, 2]], rtol=1e-9)
+
+
+def test_members_per_kernel_follows_the_cache(monkeypatch):
+    monkeypatch.setenv(CACHE_ENV, str(32 * MIB))
+    assert last_level_cache() == 32 * MIB
+    # the paper's 2D navigation batch (40,000 transitions) of a 64-wide policy: one member
+    assert members_per_kernel(CPU, 4, 40_000, 64) == 1
+    assert members_per_kernel(CPU, 4, 40_000, 32) == 2  # half as wide: two fit
+    assert members_per_kernel(CPU, 8, 5_000, 64) == 8  # the quick size: all of them
+    assert members_per_kernel(CPU, 3, 5_000, 64) == 3  # never more than the population
+    assert members_per_kernel(torch.device("meta"), 64, 40_000, 64) == 64  # off the CPU: all
+    monkeypatch.setenv(CACHE_ENV, "not a number")
+    assert last_level_cache() > 0  # ignored: the detected size
+
+
+@pytest.mark.parametrize("cache", [1, 10 * MIB], ids=["one-at-a-time", "all-at-once"])
+def test_a_program_equals_its_members_own_evaluations_either_way(monkeypatch, cache):
+    """End to end, with the members stepped and tested one at a time or all together."""
+    monkeypatch.setenv(CACHE_ENV, str(cache))
+    evaluator = _evaluator()
+    pairs = [(chain_graph((8, 6)), s) for s in SEEDS]
+    results = evaluator.evaluate_population(pairs, device="cpu")
+    for (graph, seed), result in zip(pairs, results):
+        _assert_same(result, evaluator(graph, seed=seed, device="cpu"))
+        want = 1 if cache == 1 else len(SEEDS)
+        assert result.metrics["program"] == {"members": 3, "test_per_kernel": want}
 
 
 def test_different_architectures_are_grouped_and_keep_their_order():
@@ -219,39 +278,36 @@ def test_sampled_data_equal_at_the_default_damping():
     ]
     metas = [init_meta_params(p, cfg) for p in policies]
     members = [Member(s, cfg) for s in SEEDS]
-    generators = [torch.Generator().manual_seed(derive_seed(s, 0)) for s in SEEDS]
+    knobs = member_knobs(members, family.device)
     tasks = [family.sample_tasks(cfg.num_tasks, derive_seed(s, 0, 1)) for s in SEEDS]
-    joined = {k: torch.cat([t[k] for t in tasks]) for k in tasks[0]}
-    batch = sample_population_batch(
-        policies[0],
-        stack_members(metas),
-        family,
-        joined,
-        cfg,
-        member_knobs(members, family.device)["fast_lr"],
-        generators,
-        [derive_seed(s, 0, 2) for s in SEEDS],
-    )
-    for p, seed in enumerate(SEEDS):
-        alone = sample_meta_batch(
-            policies[p],
-            metas[p],
+
+    def sample(index):
+        return sample_meta_batch(
+            policies[0],
+            stack_members([metas[p] for p in index]),
             family,
-            tasks[p],
+            {k: torch.cat([tasks[p][k] for p in index]) for k in tasks[0]},
             cfg,
-            torch.Generator().manual_seed(derive_seed(seed, 0)),
-            derive_seed(seed, 0, 2),
+            knobs["fast_lr"][index],
+            [torch.Generator().manual_seed(derive_seed(SEEDS[p], 0)) for p in index],
+            [derive_seed(SEEDS[p], 0, 2) for p in index],
         )
+
+    batch = sample(list(range(len(SEEDS))))
+    for p in range(len(SEEDS)):
+        alone = sample([p])
         for got, want in zip(batch.valid, alone.valid):
-            assert torch.allclose(got[p], want, rtol=1e-6, atol=1e-6)
+            assert torch.allclose(got[p], want[0], rtol=1e-6, atol=1e-6)
         for name, g in alone.grads[0].items():
-            assert torch.allclose(batch.grads[0][name][p], g, rtol=1e-5, atol=1e-6), name
+            assert torch.allclose(batch.grads[0][name][p], g[0], rtol=1e-5, atol=1e-6), name
 
 
-def test_what_cannot_batch_is_evaluated_alone(caplog):
+def test_a_candidate_alone_is_a_program_of_one():
+    """``__call__`` and a one-pair ``evaluate_population`` are the same program."""
     evaluator = _evaluator(outer="adam")
-    assert population_key(evaluator.config) is None
-    with caplog.at_level(logging.WARNING, logger="autometa.meta"):
-        results = evaluator.evaluate_seeds(chain_graph((8,)), seeds=[1, 2], device="cpu")
-    assert all(r.ok and "population" not in r.metrics for r in results)
-    assert results[0].score == evaluator(chain_graph((8,)), seed=1, device="cpu").score
+    graph = chain_graph((8,))
+    alone = evaluator(graph, seed=1, device="cpu")
+    (listed,) = evaluator.evaluate_population([(graph, 1)], device="cpu")
+    assert alone.ok and "population" not in alone.metrics
+    assert alone.score == listed.score
+    assert alone.metrics["learning_curve"] == listed.metrics["learning_curve"]
