@@ -71,7 +71,7 @@ class ProMPObjective:
         policy: the policy module.
         mb: the member's meta-batch (sampled with the LVC inner steps).
         cfg: the configuration (``promp_clip``, ``first_order``, the inner loss).
-        lr: the member's ``fast_lr``.
+        lr: the member's ``fast_lr`` (default ``cfg.fast_lr``).
         old: the distribution parameters of the policies that sampled, before each inner step
             and after the last (:meth:`outputs` at the sampling meta-parameters).
     """
@@ -81,13 +81,23 @@ class ProMPObjective:
         policy: GraphPolicy,
         mb: MetaBatch,
         cfg: MAMLConfig,
-        lr: torch.Tensor,
+        lr: torch.Tensor | None = None,
         old: tuple[list[Outputs], Outputs] | None = None,
     ) -> None:
         self.policy, self.mb, self.cfg, self.lr = policy, mb, cfg, lr
         self.fixed_grads = mb.grads if cfg.first_order else None
         if old is not None:
             self.old_pre, self.old_post = old
+
+    @classmethod
+    def sampled_at(
+        cls, policy: GraphPolicy, mb: MetaBatch, cfg: MAMLConfig, meta: Params, lr=None
+    ) -> ProMPObjective:
+        """The objective whose old policies are those at ``meta`` (the sampling parameters)."""
+        with torch.no_grad():
+            detached = {n: p.detach().clone() for n, p in meta.items()}
+            old = cls(policy, mb, cfg, lr).outputs(detached)
+        return cls(policy, mb, cfg, lr, old)
 
     def outputs(self, meta: Params) -> tuple[list[Outputs], Outputs]:
         """Distribution parameters before each inner step (on its episodes) and after the last."""

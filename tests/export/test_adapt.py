@@ -168,14 +168,15 @@ def test_meta_sgd_step_sizes_travel_from_the_search_to_adapt(meta_sgd_export, ca
     generator = torch.Generator().manual_seed(derive_seed(5, 3))
     batch = rollout(
         policy,
-        theta,
+        {n: t[None] for n, t in theta.items()},  # a program of one member
         family,
         task,
         3,
         stacked=False,
-        generator=generator,
-        seed=derive_seed(5, 4, 0),
+        generators=[generator],
+        seeds=[derive_seed(5, 4, 0)],
     )
+    batch = type(batch)(*(column[0] for column in batch))
     adv = advantages(
         batch, cfg.gamma, cfg.gae_lambda, cfg.normalize_advantages, cfg.baseline_ridge
     )

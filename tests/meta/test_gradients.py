@@ -9,10 +9,12 @@ import pytest
 import torch
 from meta_fixtures import float64_policy, synthetic_meta_batch
 from torch.func import grad
+from torch.utils._pytree import tree_map
 
 from autometa.meta import MAMLConfig
 from autometa.meta.linalg import conjugate_gradient, fisher_vector_product, flatten, unflatten
-from autometa.meta.maml import MetaObjective, init_meta_params, loss_and_grad
+from autometa.meta.maml import MetaBatch, MetaObjective, init_meta_params, loss_and_grad
+from autometa.meta.members import Member, member_knobs, stack_members
 from autometa.meta.reference import loop_kl_hvp, loop_meta_gradient
 from autometa.meta.traced import split_graph, trpo_program
 from autometa.meta.trpo import trpo_step
@@ -152,10 +154,19 @@ def test_traced_product_matches_double_backprop_and_trpo_step_is_unchanged():
     _, _, _, state = program.prepare(meta, mb, v)
     exact = flatten(loop_kl_hvp(policy, meta, mb, cfg, unflatten(v, meta)))
     assert torch.allclose(program.product(state, v), exact + cfg.cg_damping * v, rtol=1e-8)
-    new_t, loss_t, _ = trpo_step(obj, meta, cfg, traced=True)
-    new_e, loss_e, _ = trpo_step(obj, meta, cfg, traced=False)
+    members = [Member(0, cfg)]
+    knobs = {k: t.double() for k, t in member_knobs(members, torch.device("cpu")).items()}
+    one = (policy, _member(mb), stack_members([meta]), cfg, knobs, torch.ones(1, dtype=bool))
+    new_t, loss_t, _ = trpo_step(*one, traced=True)
+    new_e, loss_e, _ = trpo_step(*one, traced=False)
+    new_t, new_e = {n: t[0] for n, t in new_t.items()}, {n: t[0] for n, t in new_e.items()}
     assert torch.allclose(flatten(new_t), flatten(new_e), rtol=1e-10, atol=1e-12)
     assert torch.allclose(loss_t, loss_e) and not torch.equal(flatten(new_t), flatten(meta))
+
+
+def _member(mb):
+    """``mb`` as the meta-batch of a program of one (a member axis of length 1)."""
+    return MetaBatch(*tree_map(lambda t: t[None], (mb.train, mb.grads, mb.valid, mb.valid_adv)))
 
 
 def test_split_graph_separates_the_part_independent_of_the_dynamic_input():

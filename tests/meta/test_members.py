@@ -3,10 +3,10 @@
 ``evaluate_population`` meta-trains many (graph, seed) pairs of one architecture as one
 program over a member axis; a pair evaluated alone is a program of one. The kernels of a
 program of P members may round differently from those of a program of one (a reduction over
-more rows can take another path), by about 1e-7 relative; the TRPO direction is a conjugate-gradient solve with the
-reference damping 1e-5, which magnifies such differences by the conditioning of the KL
-Hessian (measured here: 1e-7 in the gradient became 1e-2 in the step, and the next rollouts
-amplify that). These tests therefore use ``cg_damping=1.0``, a well-conditioned solve, so that
+more rows can take another path), by about 1e-7 relative; the TRPO direction is a
+conjugate-gradient solve with the reference damping 1e-5, which magnifies such differences by
+the conditioning of the KL Hessian (measured here: 1e-7 in the gradient became 1e-2 in the
+step, and the next rollouts amplify that). These tests therefore use ``cg_damping=1.0``, a well-conditioned solve, so that
 what they compare is the algorithm, not the rounding: members then agree with their own
 evaluations to about 1e-7, while any mixing of members, a wrong seed stream or a wrong step
 size shows as a difference of order 1. The sampled data are compared at the default damping.

@@ -9,6 +9,7 @@ import torch
 from helpers import chain_graph
 from meta_fixtures import SMALL, float64_policy, synthetic_batch
 from torch.func import functional_call, grad, jacrev, jvp
+from torch.utils._pytree import tree_map
 
 from autometa.cli import main
 from autometa.errors import ConfigurationError
@@ -17,11 +18,15 @@ from autometa.meta._promp import ProMPObjective, adapt_kl_coeff, lvc_loss, promp
 from autometa.meta.baseline import advantages
 from autometa.meta.inner import inner_gradients, inner_loss, inner_update
 from autometa.meta.linalg import flatten, unflatten
-from autometa.meta.maml import MetaBatch, MetaObjective, init_meta_params
+from autometa.meta.maml import MetaBatch, init_meta_params
+from autometa.meta.members import Member, member_knobs, stack_members
+from autometa.meta.outer import OuterInputs
 from autometa.meta.rollout import kl_divergence, log_prob, policy_outputs
 from autometa.policy import build_policy
 from autometa.space import shipped_spaces
 from autometa.tasks import make_task
+
+CPU = torch.device("cpu")
 
 
 def _sampled(policy, params, stacked, batch):
@@ -103,7 +108,7 @@ def test_promp_meta_gradient_matches_a_per_task_loop(inner_steps, discrete):
     looped_loss = loop_promp_loss(policy, leaves, mb, cfg, coeff, olds)
     looped = dict(zip(leaves, torch.autograd.grad(looped_loss, list(leaves.values()))))
 
-    obj = ProMPObjective(policy, mb, cfg, meta_o)
+    obj = ProMPObjective.sampled_at(policy, mb, cfg, meta_o)
     batched = grad(lambda m: obj.loss(m, coeff)[0])(theta)
     assert float(obj.loss(theta, coeff)[1][0]) == pytest.approx(looped_loss.item(), rel=1e-10)
     assert max(float((batched[n] - looped[n]).abs().max()) for n in theta) < 1e-8
@@ -154,13 +159,19 @@ def test_promp_steps_lower_the_objective_and_keep_adam_state():
     mb = promp_meta_batch(policy, cfg)
     meta = init_meta_params(policy, cfg)
     before = {n: p.clone() for n, p in meta.items()}
-    objective = ProMPObjective(policy, mb, cfg, before)
-    state = promp_init(meta, cfg)
-    new, loss, finite = promp_step(MetaObjective(policy, mb, cfg), meta, cfg, state)
-    assert bool(finite) and new is meta
-    assert float(loss) == pytest.approx(float(objective.loss(before, state["kl_coeff"])[0]))
-    assert float(objective.loss(new, state["kl_coeff"])[0]) < float(loss) - 1e-4
-    assert all(state["optimizer"].state[p]["step"] == 3 for p in meta.values())
+    objective = ProMPObjective.sampled_at(policy, mb, cfg, before)
+    members = stack_members([meta])  # a program of one member
+    state = promp_init(members, cfg)
+    coeff = state["kl_coeff"].clone()
+    knobs = {k: t.double() for k, t in member_knobs([Member(0, cfg)], CPU).items()}
+    one = MetaBatch(*tree_map(lambda t: t[None], (mb.train, mb.grads, mb.valid, mb.valid_adv)))
+    inputs = OuterInputs(policy, one, cfg, knobs, torch.ones(1, dtype=torch.bool))
+    new, loss, finite = promp_step(inputs, members, state)
+    assert bool(finite[0]) and new is members
+    assert float(loss[0]) == pytest.approx(float(objective.loss(before, coeff[0])[0]))
+    after = {n: t[0] for n, t in new.items()}
+    assert float(objective.loss(after, coeff[0])[0]) < float(loss[0]) - 1e-4
+    assert all(state["optimizer"].state[p]["step"] == 3 for p in members.values())
 
 
 def test_adaptive_kl_coefficient_halves_below_and_doubles_above_the_target():
