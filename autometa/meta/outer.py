@@ -26,7 +26,6 @@ from torch.func import vmap
 from autometa._maml_config import MAMLConfig
 from autometa._meta_learners import META_LEARNERS
 from autometa.errors import EvaluationError
-from autometa.meta._kernel_size import members_per_kernel
 from autometa.meta.maml import (
     MetaBatch,
     MetaObjective,
@@ -34,7 +33,6 @@ from autometa.meta.maml import (
     loss_and_grad,
     sample_meta_batch,
 )
-from autometa.meta.members import widest_layer
 from autometa.meta.rollout import Params, cat_tasks
 from autometa.meta.trpo import trpo_step
 from autometa.policy import GraphPolicy
@@ -188,15 +186,14 @@ def check_finite(stats: dict[str, torch.Tensor], iteration: int) -> None:
 
 
 def _trpo(inputs: OuterInputs, meta: Params, state: Any):
-    mb, policy = inputs.mb, inputs.policy
-    per_kernel = members_per_kernel(
-        mb.valid.rewards.device,
-        len(inputs.active),
-        mb.valid.rewards[0].numel(),
-        widest_layer(policy),
-    )
+    """TRPO, one member at a time on the CPU: there the conjugate-gradient products of a
+    ``vmap`` over several members round differently from one member's (measured), while a
+    member stepped alone is exactly the program of one it would run by itself; so its
+    numbers do not depend on what it was batched with. Off the CPU every member at once."""
+    device = inputs.active.device
+    per_kernel = 1 if device.type == "cpu" else len(inputs.active)
     return trpo_step(
-        policy, mb, meta, inputs.cfg, inputs.knobs, inputs.active,
+        inputs.policy, inputs.mb, meta, inputs.cfg, inputs.knobs, inputs.active,
         per_kernel=per_kernel, traced=inputs.traced,
     )  # fmt: skip
 

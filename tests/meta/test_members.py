@@ -311,3 +311,33 @@ def test_a_candidate_alone_is_a_program_of_one():
     assert alone.ok and "population" not in alone.metrics
     assert alone.score == listed.score
     assert alone.metrics["learning_curve"] == listed.metrics["learning_curve"]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"outer": "adam"}, {"meta_learner": "promp"}, {"meta_sgd": True, "first_order": True}],
+    ids=["trpo", "adam", "promp", "meta-sgd-first-order"],
+)
+def test_a_members_numbers_do_not_depend_on_what_it_runs_with(options):
+    """Bitwise, at the reference damping: 4 tasks x 4 episodes make every member's tensors a
+    whole number of CPU vectors long, so no element of a member falls in a kernel's scalar
+    tail in one program and in its vector body in another (see ``docs/evaluator.md``)."""
+    evaluator = MAMLEvaluator(
+        "navigation2d",
+        num_tasks=4,
+        episodes_per_task=4,
+        test_tasks=4,
+        test_episodes=4,
+        meta_iterations=3,
+        family_options={"horizon": 20},
+        **options,
+    )
+    graph = diamond_graph("sum", residual=True)
+    batched = evaluator.evaluate_seeds(graph, seeds=[1, 2, 3], device="cpu")
+    for seed, result in zip([1, 2, 3], batched):
+        alone = evaluator(graph, seed=seed, device="cpu")
+        assert result.score.hex() == alone.score.hex()
+        assert result.metrics["learning_curve"] == alone.metrics["learning_curve"]
+        assert result.metrics["returns_by_step"] == alone.metrics["returns_by_step"]
+        for name, tensor in alone.state_dict.items():
+            assert torch.equal(result.state_dict[name], tensor), name
