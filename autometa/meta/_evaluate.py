@@ -1,19 +1,26 @@
-"""Scoring (candidate, seed) pairs: one program per architecture, a candidate alone included.
+"""Scoring (candidate, seed) pairs as programs of members; a candidate alone is a program of one.
 
 :func:`evaluate_pairs` is what ``MAMLEvaluator.__call__`` (one pair), ``evaluate_population``
 and ``evaluate_seeds`` run. Pairs share a program (``autometa.meta._training``, every tensor
-with a leading member axis) when they have the same architecture (equal graphs once the
-hyperparameters are set aside, and equal parameter shapes once built) and the same
-configuration apart from the per-member step sizes (``autometa.meta.members``); a pair with
-nobody to share with is a program of one. Every member's numbers are those of its
-evaluation alone, bitwise on the CPU: each member's computation is its own, under ``vmap``
-over the members, and nothing mixes values across them. A masked super-architecture would
-put more candidates in one program, but its padded widths change each member's numbers and
-it pays for the largest member in every slot. A group is split into programs that fit the
-device's memory; a program that still runs out of memory is halved and retried, and one
-that fails for another candidate reason runs its members alone, so that each failure is its
-own. Gymnasium-backed families (whose simulators hold one reset at a time) run every pair
-alone.
+with a leading member axis) when they share the configuration apart from the per-member step
+sizes (``autometa.meta.members``). Within a program, pairs of one architecture (equal graphs
+once the hyperparameters are set aside, and equal parameter shapes once built) form a cohort,
+whose members run in the same ``vmap`` kernels; different architectures are different cohorts
+of the same program: their environments step together, each cohort's policy and updates run
+in its own kernels.
+
+Why cohorts and not one padded super-architecture: padding every member to the widest
+candidate would let all of them share kernels, but the padded widths change the order of each
+member's sums (its numbers would no longer be those of its evaluation alone) and every slot
+pays for the largest member. With cohorts a member's numbers do not depend on what it runs
+with (bitwise on the CPU; ``docs/evaluator.md`` says when), and on CUDA one captured graph
+replays every cohort's rollout.
+
+A group is split into programs that fit the device's memory (the estimate of its largest
+architecture per member); a program that still runs out of memory is halved and retried, and
+one that fails for another candidate reason runs its members alone, so that each failure is
+its own. Gymnasium-backed families (whose simulators hold one reset at a time) and resumed
+pairs run alone.
 """
 
 from __future__ import annotations
@@ -35,7 +42,14 @@ from autometa.meta._kernel_size import last_level_cache, members_per_kernel
 from autometa.meta._scoring import pruned_result, scored_result
 from autometa.meta._training import Training, adapt_members, train_members
 from autometa.meta.maml import init_meta_params
-from autometa.meta.members import Member, population_key, stack_members, widest_layer
+from autometa.meta.members import (
+    Cohort,
+    Member,
+    population_key,
+    select_members,
+    stack_members,
+    widest_layer,
+)
 from autometa.meta.result import Trained, is_candidate_error, is_out_of_memory
 from autometa.meta.training_state import TrainingState
 from autometa.policy import build_policy
@@ -111,16 +125,13 @@ def evaluate_pairs(
         cfg = evaluator.config_for_graph(graph, meta_iterations)
         pair = _Pair(i, graph, Member(int(seed), cfg), reporters[i], resumes[i])
         alone = not family.native or pair.resume is not None
-        key = ("alone", i) if alone else (structure_key(graph), population_key(cfg))
-        groups.setdefault(key, []).append(pair)
+        groups.setdefault(("alone", i) if alone else population_key(cfg), []).append(pair)
     for group in groups.values():
         size = 1
         if len(group) > 1:
-            size = memory_limited_size(
-                evaluator.estimate_memory(group[0].graph, meta_iterations),
-                family.device,
-                max_members,
-            )
+            graphs = {structure_key(pair.graph): pair.graph for pair in group}
+            peak = max(evaluator.estimate_memory(g, meta_iterations) for g in graphs.values())
+            size = memory_limited_size(peak, family.device, max_members)
         for start in range(0, len(group), size):
             _run(evaluator, family, group[start : start + size], results, keep_state)
     return [r for r in results if r is not None]
@@ -159,31 +170,33 @@ def _run(evaluator: Any, family, group: list[_Pair], results, keep_state: bool) 
             results[pair.index] = _with_device(_failed(pair, exc, start, 0), family)
             continue
         built.append(pair)
-    by_shapes: dict[tuple, list[_Pair]] = {}
+    if not built:
+        return
+    cohorts: dict[tuple, list[_Pair]] = {}  # one per architecture, in order of appearance
     for pair in built:
         shapes = tuple((n, tuple(p.shape)) for n, p in pair.policy.named_parameters())
-        by_shapes.setdefault(shapes, []).append(pair)
-    for program in by_shapes.values():
-        try:
-            _program(evaluator, family, program, results, keep_state)
-        except Exception as exc:
-            if not is_candidate_error(exc):
-                raise
-            if is_out_of_memory(exc) and family.device.type == "cuda":
-                torch.cuda.empty_cache()
-            if len(program) == 1:
-                reached = program[0].member.config.meta_iterations
-                results[program[0].index] = _with_device(
-                    _failed(program[0], exc, start, reached), family
-                )
-                continue
-            parts = [program[: len(program) // 2], program[len(program) // 2 :]]
-            if not is_out_of_memory(exc):
-                parts = [[pair] for pair in program]
-            else:
-                log.warning("a program of %d members ran out of memory; halving it", len(program))
-            for part in parts:
-                _run(evaluator, family, part, results, keep_state)
+        cohorts.setdefault((structure_key(pair.graph), shapes), []).append(pair)
+    program = [pair for cohort in cohorts.values() for pair in cohort]
+    try:
+        _program(evaluator, family, list(cohorts.values()), results, keep_state)
+    except Exception as exc:
+        if not is_candidate_error(exc):
+            raise
+        if is_out_of_memory(exc) and family.device.type == "cuda":
+            torch.cuda.empty_cache()
+        if len(program) == 1:
+            reached = program[0].member.config.meta_iterations
+            results[program[0].index] = _with_device(
+                _failed(program[0], exc, start, reached), family
+            )
+            return
+        parts = [program[: len(program) // 2], program[len(program) // 2 :]]
+        if not is_out_of_memory(exc):
+            parts = [[pair] for pair in program]
+        else:
+            log.warning("a program of %d members ran out of memory; halving it", len(program))
+        for part in parts:
+            _run(evaluator, family, part, results, keep_state)
 
 
 def _with_device(result: EvalResult, family) -> EvalResult:
@@ -191,17 +204,23 @@ def _with_device(result: EvalResult, family) -> EvalResult:
     return result
 
 
-def _program(evaluator: Any, family, program: list[_Pair], results, keep_state: bool) -> None:
-    """Meta-train and test the members of ``program`` together, then score each."""
+def _program(evaluator: Any, family, groups: list[list[_Pair]], results, keep_state: bool) -> None:
+    """Meta-train and test the members of a program (``groups``: its cohorts' pairs)
+    together, then score each."""
     start = time.perf_counter()
-    policy = program[0].policy
+    program = [pair for group in groups for pair in group]
+    cohorts = [Cohort(group[0].policy, len(group)) for group in groups]
+    metas = [
+        stack_members([init_meta_params(pair.policy, pair.member.config) for pair in group])
+        for group in groups
+    ]
     members = [pair.member for pair in program]
     cfg = members[0].config
     resumes = [pair.resume for pair in program]
     training = train_members(
-        policy,
+        cohorts,
         family,
-        stack_members([init_meta_params(pair.policy, pair.member.config) for pair in program]),
+        metas,
         members,
         traced=evaluator.traced,
         reporters=[pair.reporter for pair in program],
@@ -210,7 +229,7 @@ def _program(evaluator: Any, family, program: list[_Pair], results, keep_state: 
     )
     out = training.errors.keys() | training.stopped.keys()  # no held-out test for these
     by_step, test_steps, test_kernel = _held_out_test(
-        policy, family, cfg, training.meta, members, out
+        cohorts, family, cfg, training.meta, members, out
     )
     count = len(program)
     extra: dict[str, Any] = {}
@@ -218,9 +237,13 @@ def _program(evaluator: Any, family, program: list[_Pair], results, keep_state: 
         extra = {
             "population": count,
             "population_wall_time": time.perf_counter() - start,
-            "program": {"members": count, "test_per_kernel": test_kernel},
+            "program": {
+                "members": count,
+                "architectures": len(cohorts),
+                "test_per_kernel": test_kernel,
+            },
         }
-        _log_program(family.device, policy, extra["program"])
+        _log_program(family.device, cohorts, extra["program"])
     if resumes[0] is not None:
         extra["resumed_from"] = resumes[0].iteration
     for p, pair in enumerate(program):
@@ -236,7 +259,7 @@ def _member_result(evaluator, family, pair, training: Training, p, by_step, test
     began = time.perf_counter() - (time.perf_counter() - start) / count
     error = training.errors.get(p)
     trained = Trained(
-        {n: v[p] for n, v in training.meta.items()},
+        training.member_meta(p),
         training.post_curve[p],
         training.pre_curve[p],
         training.env_steps[p],
@@ -263,23 +286,27 @@ def _member_result(evaluator, family, pair, training: Training, p, by_step, test
     return result
 
 
-def _held_out_test(policy, family, cfg, meta, members, out) -> tuple[list[list[float]], int, int]:
+def _held_out_test(
+    cohorts, family, cfg, metas, members, out
+) -> tuple[list[list[float]], int, int]:
     """Every member's mean held-out return by adaptation step, the transitions each stepped
     and the members adapted at a time (:func:`members_per_kernel`); NaN for the members
     ``out`` of training (failed or stopped), which are not tested."""
     tasks = family.test_tasks(cfg.test_tasks, cfg.test_seed)
     steps = max(cfg.test_steps, cfg.report_steps)
     transitions = cfg.test_tasks * cfg.test_episodes * family.horizon
-    size = members_per_kernel(family.device, len(members), transitions, widest_layer(policy))
+    width = max(widest_layer(cohort.policy) for cohort in cohorts)
+    size = members_per_kernel(family.device, len(members), transitions, width)
     tested = [p for p in range(len(members)) if p not in out]
     by_step: list[list[float]] = [[math.nan] * (steps + 1) for _ in members]
     env_steps = 0
     for start in range(0, len(tested), size):
         chunk = tested[start : start + size]
-        part = {n: v[chunk] for n, v in meta.items()}
+        part, part_metas = select_members(cohorts, metas, chunk)
         returns, _, env_steps = adapt_members(
-            policy, family, tasks, steps, part, [members[p] for p in chunk], seed=cfg.test_seed
-        )
+            part, family, tasks, steps, part_metas, [members[p] for p in chunk],
+            seed=cfg.test_seed,
+        )  # fmt: skip
         for p, row in zip(chunk, returns.mean(2).tolist()):
             by_step[p] = row
     return by_step, env_steps, size
@@ -288,16 +315,18 @@ def _held_out_test(policy, family, cfg, meta, members, out) -> tuple[list[list[f
 _logged: set[tuple] = set()
 
 
-def _log_program(device: torch.device, policy, program: dict[str, int]) -> None:
+def _log_program(device: torch.device, cohorts, program: dict[str, int]) -> None:
     """Say once per device, parameter shapes and choice how a program was run."""
-    shapes = tuple(tuple(p.shape) for p in policy.parameters())
+    shapes = tuple(tuple(p.shape) for c in cohorts for p in c.policy.parameters())
     key = (str(device), shapes, tuple(program.values()))
     if key in _logged:
         return
     _logged.add(key)
     log.info(
-        "a program of %d members on %s: held-out test %d at a time (last-level cache %d MiB)",
+        "a program of %d members (%d architectures) on %s: held-out test %d at a time "
+        "(last-level cache %d MiB)",
         program["members"],
+        program["architectures"],
         device,
         program["test_per_kernel"],
         last_level_cache() // (1024 * 1024),

@@ -20,8 +20,8 @@ from autometa._maml_config import MAMLConfig
 from autometa.evaluation import Reporter
 from autometa.meta.inner import sample_inner_loop
 from autometa.meta.maml import derive_seed, init_meta_params
-from autometa.meta.members import Member, member_knobs, stack_members
-from autometa.meta.outer import check_finite, meta_iteration, outer_step_of
+from autometa.meta.members import Cohort, Member, cohort_slices, member_knobs, stack_members
+from autometa.meta.outer import OuterStep, check_finite, meta_iteration, outer_step_of
 from autometa.meta.reporting import is_report_step, report_members
 from autometa.meta.rollout import Params, cat_tasks
 from autometa.meta.training_state import TrainingState, capture_outer, restore_outer
@@ -47,7 +47,8 @@ class Training:
     """What :func:`train_members` produced, per member.
 
     Attributes:
-        meta: the meta-learned parameters, ``(P, ...)``.
+        cohorts: the program's architectures; members are numbered cohort after cohort.
+        meta: each cohort's meta-learned parameters, ``(P_c, ...)``.
         post_curve: mean post-adaptation return of each meta-iteration, per member.
         pre_curve: the same before adaptation.
         env_steps: transitions each member stepped (until it stopped or failed).
@@ -57,7 +58,8 @@ class Training:
             iteration run (else None).
     """
 
-    meta: Params
+    cohorts: list[Cohort]
+    meta: list[Params]
     post_curve: list[list[float]]
     pre_curve: list[list[float]]
     env_steps: list[int]
@@ -65,59 +67,74 @@ class Training:
     stopped: dict[int, int] = field(default_factory=dict)
     states: list[TrainingState] | None = None
 
+    def member_meta(self, p: int) -> Params:
+        """Member ``p``'s meta-learned parameters."""
+        return _member_params(self.cohorts, self.meta, p)
+
+
+def _member_params(cohorts: list[Cohort], metas: list[Params], p: int) -> Params:
+    for meta, where in zip(metas, cohort_slices(cohorts)):
+        if where.start <= p < where.stop:
+            return {n: v[p - where.start] for n, v in meta.items()}
+    raise IndexError(f"member {p} is not in a program of {sum(c.size for c in cohorts)}")
+
 
 def _resume(
-    meta: Params, members: list[Member], states: list[TrainingState], outer, generators
-) -> tuple[Params, object, int, list[list[float]], list[list[float]], list[int]]:
+    cohorts: list[Cohort], metas: list[Params], members: list[Member], states: list[TrainingState],
+    outer: OuterStep, generators: list[torch.Generator],
+) -> tuple[list[Params], list, int, list[list[float]], list[list[float]], list[int]]:  # fmt: skip
     """Load every member's stored state (all at one iteration) into a fresh start."""
     first = states[0].iteration
-    for member, state, p in zip(members, states, range(len(members))):
-        state.check_for(
-            {n: v[p] for n, v in meta.items()}, member.seed, member.config.meta_iterations
-        )
+    for p, (member, state) in enumerate(zip(members, states)):
+        own = _member_params(cohorts, metas, p)
+        state.check_for(own, member.seed, member.config.meta_iterations)
         if state.iteration != first:
-            raise ValueError(
-                "resume_from: the members' training states are at different iterations"
-            )
+            raise ValueError("resume_from: the members' training states are at other iterations")
         try:
             generators[p].set_state(state.generator)
         except RuntimeError as exc:
             raise ValueError(f"resume_from: the generator state does not fit ({exc})") from None
-    meta = {n: torch.stack([s.meta[n].to(v.device) for s in states]) for n, v in meta.items()}
-    fresh = outer.init(meta, members[0].config) if outer.init is not None else None
-    stored = {
-        k: torch.stack([s.outer[k] for s in states]) if v.dim() else v
-        for k, v in states[0].outer.items()
-    }
+    new_metas, outer_states = [], []
+    for meta, where in zip(metas, cohort_slices(cohorts)):
+        mine = states[where]
+        new = {n: torch.stack([s.meta[n].to(v.device) for s in mine]) for n, v in meta.items()}
+        fresh = outer.init(new, members[where.start].config) if outer.init is not None else None
+        stored = {
+            k: torch.stack([s.outer[k] for s in mine]) if v.dim() else v
+            for k, v in mine[0].outer.items()
+        }
+        new_metas.append(new)
+        outer_states.append(restore_outer(fresh, stored))
     post = [list(s.post_curve) for s in states]
     pre = [list(s.pre_curve) for s in states]
-    steps = [s.env_steps for s in states]
-    return meta, restore_outer(fresh, stored), first, post, pre, steps
+    return new_metas, outer_states, first, post, pre, [s.env_steps for s in states]
 
 
-def _kept(
-    meta, state, generators, members, iteration, post, pre, env_steps
-) -> list[TrainingState]:
-    outer = capture_outer(state)
-    return [
-        TrainingState(
-            iteration=iteration,
-            seed=int(member.seed),
-            meta={n: t[p].detach().cpu().clone() for n, t in meta.items()},
-            outer={k: v[p] if v.dim() else v for k, v in outer.items()},
-            generator=generators[p].get_state().clone(),
-            post_curve=list(post[p]),
-            pre_curve=list(pre[p]),
-            env_steps=env_steps[p],
-        )
-        for p, member in enumerate(members)
-    ]
+def _kept(cohorts, metas, states, generators, members, iteration, post, pre, env_steps):
+    """Every member's :class:`TrainingState` (its slice of its cohort's outer state)."""
+    kept = []
+    for meta, state, where in zip(metas, states, cohort_slices(cohorts)):
+        outer = capture_outer(state)
+        for i, p in enumerate(range(where.start, where.stop)):
+            kept.append(
+                TrainingState(
+                    iteration=iteration,
+                    seed=int(members[p].seed),
+                    meta={n: t[i].detach().cpu().clone() for n, t in meta.items()},
+                    outer={k: v[i] if v.dim() else v for k, v in outer.items()},
+                    generator=generators[p].get_state().clone(),
+                    post_curve=list(post[p]),
+                    pre_curve=list(pre[p]),
+                    env_steps=env_steps[p],
+                )
+            )
+    return kept
 
 
 def train_members(
-    policy: GraphPolicy,
+    cohorts: list[Cohort],
     family,
-    meta: Params,
+    metas: list[Params],
     members: list[Member],
     *,
     traced: bool | None = None,
@@ -125,8 +142,10 @@ def train_members(
     resume_from: list[TrainingState] | None = None,
     keep_state: bool = False,
 ) -> Training:
-    """Meta-train every member from its initial ``meta`` (``(P, ...)``).
+    """Meta-train every member of a program from its initial parameters.
 
+    ``cohorts`` are the program's architectures and ``metas`` their members' initial
+    meta-parameters (``(P_c, ...)`` each); ``members`` are numbered cohort after cohort.
     Member ``p`` draws its tasks, reset noise and action noise from ``members[p].seed``, so
     its curves and weights do not depend on the other members. A member whose numbers become
     NaN or Inf fails alone (its error is kept); the others go on.
@@ -156,11 +175,11 @@ def train_members(
     pre: list[list[float]] = [[] for _ in members]
     env_steps, first = [0] * len(members), 0
     if resume_from is not None:
-        meta, state, first, post, pre, env_steps = _resume(
-            meta, members, resume_from, outer, generators
+        metas, states, first, post, pre, env_steps = _resume(
+            cohorts, metas, members, resume_from, outer, generators
         )
     else:
-        state = outer.init(meta, cfg) if outer.init is not None else None
+        states = [outer.init(meta, cfg) if outer.init is not None else None for meta in metas]
     errors: dict[int, Exception] = {}
     stopped: dict[int, int] = {}
     active = torch.ones(len(members), dtype=torch.bool, device=device)
@@ -168,8 +187,8 @@ def train_members(
     for it in range(first, cfg.meta_iterations):
         if len(errors) + len(stopped) == len(members):
             break  # nobody left to train
-        meta, stats, steps = meta_iteration(
-            policy, meta, family, cfg, knobs, generators, seeds, it, state,
+        metas, stats, steps = meta_iteration(
+            cohorts, metas, family, cfg, knobs, generators, seeds, it, states,
             active=active, traced=traced,
         )  # fmt: skip
         values = torch.stack([stats[k].to(torch.float64) for k in _STATS]).tolist()
@@ -191,8 +210,9 @@ def train_members(
         active = torch.tensor([p not in out for p in range(len(members))], device=device)
     kept = None
     if keep_state:
-        kept = _kept(meta, state, generators, members, max(it + 1, first), post, pre, env_steps)
-    return Training(meta, post, pre, env_steps, errors, stopped, kept)
+        reached = max(it + 1, first)
+        kept = _kept(cohorts, metas, states, generators, members, reached, post, pre, env_steps)
+    return Training(list(cohorts), metas, post, pre, env_steps, errors, stopped, kept)
 
 
 def meta_train(
@@ -222,12 +242,17 @@ def meta_train(
     """
     meta = stack_members([init_meta_params(policy, cfg)])
     training = train_members(
-        policy, family, meta, [Member(int(seed), cfg)], traced=traced, reporters=[reporter]
-    )
+        [Cohort(policy, 1)], family, [meta], [Member(int(seed), cfg)],
+        traced=traced, reporters=[reporter],
+    )  # fmt: skip
     if 0 in training.errors:
         raise training.errors[0]
-    one = {n: v[0] for n, v in training.meta.items()}
-    return one, training.post_curve[0], training.pre_curve[0], training.env_steps[0]
+    return (
+        training.member_meta(0),
+        training.post_curve[0],
+        training.pre_curve[0],
+        training.env_steps[0],
+    )
 
 
 @dataclass
@@ -246,36 +271,36 @@ class Adaptation:
 
 
 def adapt_members(
-    policy: GraphPolicy,
+    cohorts: list[Cohort],
     family: TaskFamily,
     task_params: dict[str, torch.Tensor],
     steps: int,
-    meta: Params,
+    metas: list[Params],
     members: list[Member],
     *,
     seed: int,
     episodes: int | None = None,
-) -> tuple[torch.Tensor, Params, int]:
-    """Adapt every member (``meta``: ``(P, ...)``) to the same tasks with the inner loop of
-    meta-training.
+) -> tuple[torch.Tensor, list[Params], int]:
+    """Adapt every member of a program (``metas``: each cohort's ``(P_c, ...)``) to the same
+    tasks with the inner loop of meta-training.
 
     Every step rolls out ``episodes`` fresh episodes per task (default the first member's
     ``test_episodes``), fits the baseline and takes one policy-gradient step of the
     meta-learner's inner loss: each member's ``fast_lr`` for the first, times
-    ``test_lr_scale`` after (the paper's test-time schedule); Meta-SGD step sizes in ``meta``
+    ``test_lr_scale`` after (the paper's test-time schedule); Meta-SGD step sizes in ``metas``
     (``"alpha.<name>"``) are used when present. Every member draws the same reset and action
     noise (from ``seed``), as if evaluated alone.
 
     Returns:
         ``(returns, params, env_steps)``: mean episode return per member, step and task,
-        ``(P, steps + 1, T)``; the adapted parameters (``(P, T, ...)`` after at least one
-        step); the transitions stepped per member.
+        ``(P, steps + 1, T)``; each cohort's adapted parameters (``(P_c, T, ...)`` after at
+        least one step); the transitions stepped per member.
     """
     cfg = members[0].config
     count = len(members)
     loop = sample_inner_loop(
-        policy,
-        meta,
+        cohorts,
+        metas,
         family,
         cat_tasks([task_params] * count),
         cfg,
@@ -321,7 +346,7 @@ def adapt_to_tasks(
     if params is None:
         params = {n: p.detach() for n, p in policy.named_parameters()}
     returns, adapted, env_steps = adapt_members(
-        policy, family, task_params, steps, stack_members([params]), [Member(int(seed), cfg)],
-        seed=seed, episodes=episodes,
+        [Cohort(policy, 1)], family, task_params, steps, [stack_members([params])],
+        [Member(int(seed), cfg)], seed=seed, episodes=episodes,
     )  # fmt: skip
-    return Adaptation({n: v[0] for n, v in adapted.items()}, returns[0], env_steps)
+    return Adaptation({n: v[0] for n, v in adapted[0].items()}, returns[0], env_steps)

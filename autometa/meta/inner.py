@@ -29,6 +29,7 @@ from torch.func import functional_call, grad, vmap
 
 from autometa._meta_learners import META_LEARNERS
 from autometa.meta.baseline import advantages
+from autometa.meta.members import Cohort, cohort_slices, members_of
 from autometa.meta.rollout import (
     Batch,
     Params,
@@ -168,16 +169,16 @@ class InnerLoop:
         batches: ``steps + 1`` batches ``(P, T, ...)``: the episodes each step was taken on,
             then the episodes of the adapted policies.
         advantages: the advantages of each step's batch (and of the last batch when asked).
-        grads: each step's inner gradients, ``(P, T, ...)``.
-        params: the adapted parameters (``(P, T, ...)`` after at least one step, else the
-            members' own ``(P, ...)``).
+        grads: each step's inner gradients, one ``(P_c, T, ...)`` dict per cohort.
+        params: each cohort's adapted parameters (``(P_c, T, ...)`` after at least one step,
+            else its members' own ``(P_c, ...)``).
         stacked: whether ``params`` carry a task dimension.
     """
 
     batches: list[Batch]
     advantages: list[torch.Tensor]
-    grads: list[Params]
-    params: Params
+    grads: list[list[Params]]
+    params: list[Params]
     stacked: bool
 
 
@@ -193,8 +194,8 @@ def _member_step(policy, stacked, loss, params, batch, adv, lr):
 
 
 def sample_inner_loop(
-    policy: GraphPolicy,
-    meta: Params,
+    cohorts: Sequence[Cohort],
+    metas: Sequence[Params],
     family,
     tasks: dict[str, torch.Tensor],
     cfg: MAMLConfig,
@@ -210,14 +211,15 @@ def sample_inner_loop(
     """Adapt every member to its tasks with ``steps`` inner steps, sampling fresh episodes
     before each (pytorch-maml-rl's sampler).
 
-    Each step rolls out ``episodes`` episodes per task with the current parameters, fits the
-    baseline and takes one step of ``cfg.meta_learner``'s inner loss, every member with its
-    own step size; a last rollout measures the adapted policies. Nothing is differentiated
-    through (see :func:`replay_inner_steps`).
+    Each step rolls out ``episodes`` episodes per task with the current parameters (every
+    member's environments together), fits the baseline and takes one step of
+    ``cfg.meta_learner``'s inner loss, every member with its own step size and each cohort
+    in its own kernels; a last rollout measures the adapted policies. Nothing is
+    differentiated through (see :func:`replay_inner_steps`).
 
     Args:
-        policy: the policy module (the members' architecture).
-        meta: the members' meta-parameters ``(P, ...)`` (theta and, with Meta-SGD,
+        cohorts: the program's architectures (``autometa.meta.members.Cohort``).
+        metas: each cohort's meta-parameters ``(P_c, ...)`` (theta and, with Meta-SGD,
             ``"alpha.<name>"`` step sizes).
         family: the task family.
         tasks: the members' tasks, concatenated ``(P*T, ...)``.
@@ -230,13 +232,15 @@ def sample_inner_loop(
         scales: step-size factor of each step (default 1: meta-training's schedule).
         last_advantages: also compute the last batch's advantages (the outer loss needs them).
     """
-    theta, alpha = split_meta({n: p.detach() for n, p in meta.items()})
+    split = [split_meta({n: p.detach() for n, p in meta.items()}) for meta in metas]
+    params = [theta for theta, _ in split]
     loss = inner_loss_of(cfg)
-    params, stacked = theta, False
+    where = cohort_slices(cohorts)
+    stacked = False
     batches, advs, grads = [], [], []
     for k in range(steps + 1):
         batch = rollout(
-            policy,
+            cohorts,
             params,
             family,
             tasks,
@@ -251,12 +255,18 @@ def sample_inner_loop(
                 advs.append(member_advantages(batch, cfg))
             break
         adv = member_advantages(batch, cfg)
-        lr = step_size(fast_lr, alpha, 1.0 if scales is None else scales[k])
-        with torch.no_grad():
-            g, params = vmap(partial(_member_step, policy, stacked, loss))(params, batch, adv, lr)
-        stacked = True
+        scale = 1.0 if scales is None else scales[k]
+        step_grads, adapted = [], []
+        for cohort, (_, alpha), theta, sl in zip(cohorts, split, params, where):
+            lr = step_size(fast_lr[sl], alpha, scale)
+            step = vmap(partial(_member_step, cohort.policy, stacked, loss))
+            with torch.no_grad():
+                g, new = step(theta, members_of(batch, sl), adv[sl], lr)
+            step_grads.append(g)
+            adapted.append(new)
+        params, stacked = adapted, True
         advs.append(adv)
-        grads.append(g)
+        grads.append(step_grads)
     return InnerLoop(batches, advs, grads, params, stacked)
 
 

@@ -29,7 +29,7 @@ Where each step lives: 1-5 :func:`sample_meta_batch` (``autometa.meta.rollout``,
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,6 +43,7 @@ from autometa.meta.inner import (
     replay_inner_steps,
     sample_inner_loop,
 )
+from autometa.meta.members import Cohort, cohort_slices, members_of
 from autometa.meta.rollout import Batch, Outputs, Params, kl_divergence, log_prob
 from autometa.policy import GraphPolicy
 
@@ -121,25 +122,25 @@ class MetaBatch:
 
 
 def sample_meta_batch(
-    policy: GraphPolicy,
-    meta: Params,
+    cohorts: Sequence[Cohort],
+    metas: Sequence[Params],
     family,
     tasks: dict[str, torch.Tensor],
     cfg: MAMLConfig,
     fast_lr: torch.Tensor,
     generators: list[torch.Generator],
     seeds: list[int],
-) -> MetaBatch:
+) -> list[MetaBatch]:
     """Every member's meta-batch: roll out, fit baselines and take the inner steps (no
-    gradient kept), then roll out again; tensors ``(P, ...)``.
+    gradient kept), then roll out again; one :class:`MetaBatch` per cohort, ``(P_c, ...)``.
 
     The inner steps use fresh episodes after every step, as pytorch-maml-rl's sampler does
     (:func:`autometa.meta.inner.sample_inner_loop`, with ``cfg.meta_learner``'s inner loss);
     member ``p``'s rollout ``k`` is reset with seed ``seeds[p] + k``.
     """
     loop = sample_inner_loop(
-        policy,
-        meta,
+        cohorts,
+        metas,
         family,
         tasks,
         cfg,
@@ -150,8 +151,15 @@ def sample_meta_batch(
         seeds=[[s + k for s in seeds] for k in range(cfg.inner_steps + 1)],
         last_advantages=True,
     )
-    train = list(zip(loop.batches[:-1], loop.advantages[:-1]))
-    return MetaBatch(train, loop.grads, loop.batches[-1], loop.advantages[-1])
+    return [
+        MetaBatch(
+            [(members_of(b, sl), a[sl]) for b, a in zip(loop.batches, loop.advantages[:-1])],
+            [grads[c] for grads in loop.grads],
+            members_of(loop.batches[-1], sl),
+            loop.advantages[-1][sl],
+        )
+        for c, sl in enumerate(cohort_slices(cohorts))
+    ]
 
 
 # -- outer loss: surrogate and KL of the post-adaptation policy, as functions of meta --------

@@ -2,16 +2,22 @@
 
 Every function of the algorithm takes parameters with a leading member axis P and runs the
 one-member computation under ``torch.func.vmap`` over it; one candidate evaluated alone is a
-population of one. Members of one program share an architecture (one policy module) and
-every configuration field except :data:`PER_MEMBER`, which become ``(P,)`` tensors
-(:func:`member_knobs`).
+program of one. The members of a program share every configuration field except
+:data:`PER_MEMBER`, which become ``(P,)`` tensors (:func:`member_knobs`). They may have
+different architectures: the members of one architecture form a :class:`Cohort` (one policy
+module, parameters stacked ``(P_c, ...)``), a program is a list of cohorts, and its members are
+numbered cohort after cohort. Rollouts step every member's environments together; everything
+a member's parameters touch runs per cohort, so each member's kernels are those of its own
+architecture.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+from torch.utils._pytree import tree_map
 
 from autometa._maml_config import MAMLConfig
 from autometa.meta.rollout import Params
@@ -19,9 +25,13 @@ from autometa.policy import GraphPolicy
 
 __all__ = [
     "PER_MEMBER",
+    "Cohort",
     "Member",
+    "cohort_slices",
     "member_knobs",
+    "members_of",
     "population_key",
+    "select_members",
     "stack_members",
     "widest_layer",
 ]
@@ -63,3 +73,39 @@ def member_knobs(members: list[Member], device: torch.device) -> dict[str, torch
 def widest_layer(policy: GraphPolicy) -> int:
     """The largest dimension of any parameter: the width that sizes activation tensors."""
     return max((max(p.shape) for p in policy.parameters() if p.dim() > 0), default=1)
+
+
+@dataclass(frozen=True)
+class Cohort:
+    """The members of one architecture in a program: their policy module and how many."""
+
+    policy: GraphPolicy
+    size: int
+
+
+def cohort_slices(cohorts: Sequence[Cohort]) -> list[slice]:
+    """Each cohort's members among the program's (numbered cohort after cohort)."""
+    out, start = [], 0
+    for cohort in cohorts:
+        out.append(slice(start, start + cohort.size))
+        start += cohort.size
+    return out
+
+
+def members_of(tree, index: int | slice | list[int]):
+    """Member ``index`` (or the members of a slice or list) of every tensor of a pytree."""
+    return tree_map(lambda t: t[index], tree)
+
+
+def select_members(
+    cohorts: Sequence[Cohort], metas: Sequence[Params], chosen: Sequence[int]
+) -> tuple[list[Cohort], list[Params]]:
+    """The program of the ``chosen`` members (in order, a sorted list): its cohorts and their
+    parameters."""
+    out_cohorts, out_metas = [], []
+    for cohort, meta, where in zip(cohorts, metas, cohort_slices(cohorts)):
+        inside = [p - where.start for p in chosen if where.start <= p < where.stop]
+        if inside:
+            out_cohorts.append(Cohort(cohort.policy, len(inside)))
+            out_metas.append(members_of(meta, inside))
+    return out_cohorts, out_metas

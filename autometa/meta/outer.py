@@ -15,7 +15,7 @@ parameters is each member's own Adam.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -33,6 +33,7 @@ from autometa.meta.maml import (
     loss_and_grad,
     sample_meta_batch,
 )
+from autometa.meta.members import Cohort, cohort_slices, members_of
 from autometa.meta.rollout import Params, cat_tasks
 from autometa.meta.trpo import trpo_step
 from autometa.policy import GraphPolicy
@@ -100,36 +101,36 @@ def outer_step_of(cfg: MAMLConfig) -> OuterStep:
 
 
 def meta_iteration(
-    policy: GraphPolicy,
-    meta: Params,
+    cohorts: Sequence[Cohort],
+    metas: list[Params],
     family,
     cfg: MAMLConfig,
     knobs: dict[str, torch.Tensor],
     generators: list[torch.Generator],
     seeds: list[int],
     iteration: int,
-    state: Any = None,
+    states: list[Any],
     *,
     active: torch.Tensor,
     traced: bool | None = None,
-) -> tuple[Params, dict[str, torch.Tensor], int]:
-    """Sample every member's meta-batch, adapt, and take one outer step.
+) -> tuple[list[Params], dict[str, torch.Tensor], int]:
+    """Sample every member's meta-batch, adapt, and take one outer step per cohort.
 
     Member ``p`` draws its tasks from ``seeds[p]`` and the iteration index, its reset noise
-    likewise and its action noise from ``generators[p]``. ``state`` is the outer step's
-    state (:class:`OuterStep`'s ``init``).
+    likewise and its action noise from ``generators[p]``. ``states`` holds each cohort's
+    outer-step state (:class:`OuterStep`'s ``init``).
 
     Returns:
-        ``(new_meta, stats, env_steps)``: ``stats`` holds ``(P,)`` device tensors (pre- and
+        ``(new_metas, stats, env_steps)``: ``stats`` holds ``(P,)`` device tensors (pre- and
         post-adaptation mean return, meta-loss, a finiteness flag), read by the caller once;
         ``env_steps`` is per member.
     """
     tasks = cat_tasks(
         [family.sample_tasks(cfg.num_tasks, derive_seed(s, iteration, 1)) for s in seeds]
     )
-    mb = sample_meta_batch(
-        policy,
-        meta,
+    batches = sample_meta_batch(
+        cohorts,
+        metas,
         family,
         tasks,
         cfg,
@@ -137,14 +138,21 @@ def meta_iteration(
         generators,
         [derive_seed(s, iteration, 2) for s in seeds],
     )
-    inputs = OuterInputs(policy, mb, cfg, knobs, active, traced)
-    new_meta, loss, finite = outer_step_of(cfg).step(inputs, meta, state)
-    first = mb.train[0][0] if mb.train else mb.valid
-    pre = first.episode_returns().mean((1, 2))
-    post = mb.valid.episode_returns().mean((1, 2))
-    finite = finite & torch.isfinite(pre) & torch.isfinite(post)
+    outer = outer_step_of(cfg)
+    new_metas, parts = [], []
+    for cohort, mb, meta, state, sl in zip(
+        cohorts, batches, metas, states, cohort_slices(cohorts)
+    ):
+        inputs = OuterInputs(cohort.policy, mb, cfg, members_of(knobs, sl), active[sl], traced)
+        new_meta, loss, finite = outer.step(inputs, meta, state)
+        first = mb.train[0][0] if mb.train else mb.valid
+        pre = first.episode_returns().mean((1, 2))
+        post = mb.valid.episode_returns().mean((1, 2))
+        new_metas.append(new_meta)
+        parts.append((pre, post, loss, finite & torch.isfinite(pre) & torch.isfinite(post)))
+    pre, post, loss, finite = (torch.cat(column) for column in zip(*parts))
     stats = {"pre_return": pre, "post_return": post, "loss": loss, "finite": finite}
-    return new_meta, stats, mb.env_steps // len(seeds)
+    return new_metas, stats, sum(mb.env_steps for mb in batches) // len(seeds)
 
 
 def finite_members(grads: Params) -> torch.Tensor:
@@ -186,7 +194,7 @@ def check_finite(stats: dict[str, torch.Tensor], iteration: int) -> None:
 
 
 def _trpo(inputs: OuterInputs, meta: Params, state: Any):
-    """TRPO, one member at a time on the CPU: there the conjugate-gradient products of a
+    """TRPO; one member at a time on the CPU: there the conjugate-gradient products of a
     ``vmap`` over several members round differently from one member's (measured), while a
     member stepped alone is exactly the program of one it would run by itself; so its
     numbers do not depend on what it was batched with. Off the CPU every member at once."""

@@ -18,8 +18,9 @@ host. On CUDA the time loop of a native family is replayed as one CUDA graph
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from typing import NamedTuple
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 from gymnasium import spaces
@@ -27,6 +28,9 @@ from torch.func import functional_call, vmap
 
 from autometa.meta.cuda_graphs import captured
 from autometa.policy import GraphPolicy
+
+if TYPE_CHECKING:
+    from autometa.meta.members import Cohort
 
 __all__ = [
     "Batch",
@@ -197,8 +201,8 @@ def _cat_states(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor
 
 @torch.no_grad()
 def rollout(
-    policy: GraphPolicy,
-    params: Params,
+    cohorts: Sequence[Cohort],
+    params: Sequence[Params],
     family,
     tasks: dict[str, torch.Tensor],
     episodes: int,
@@ -210,8 +214,9 @@ def rollout(
     """Run ``episodes`` episodes of every member's tasks for ``family.horizon`` steps.
 
     Args:
-        policy: the policy module (its own parameters are not used).
-        params: the members' parameters, ``(P, ...)``; ``(P, T, ...)`` when ``stacked``.
+        cohorts: the program's architectures (``autometa.meta.members.Cohort``: a policy
+            module, whose own parameters are not used, and its number of members).
+        params: each cohort's parameters, ``(P_c, ...)``; ``(P_c, T, ...)`` when ``stacked``.
         family: a :class:`~autometa.tasks.TaskFamily`.
         tasks: the members' task parameters, concatenated: ``(P*T, ...)``.
         episodes: episodes per task (E).
@@ -233,24 +238,36 @@ def rollout(
     obs = torch.cat([o for _, o in resets])
     tasks_each = obs.shape[0] // members
     noise = torch.cat([action_noise(family, (tasks_each, episodes), g) for g in generators], dim=1)
-    names, keys = list(params), list(state)
-    member_outputs = vmap(lambda p, o: policy_outputs(policy, p, o, stacked))
+    names, keys = [list(p) for p in params], list(state)
+    outputs_of = [
+        vmap(partial(policy_outputs, cohort.policy, stacked=stacked)) for cohort in cohorts
+    ]
 
     def steps(*flat: torch.Tensor) -> Batch:
-        split = len(names) + len(keys)
-        member_params = dict(zip(names, flat[: len(names)]))
+        offset, cohort_params = 0, []
+        for cohort_names in names:
+            cohort_params.append(
+                dict(zip(cohort_names, flat[offset : offset + len(cohort_names)]))
+            )
+            offset += len(cohort_names)
+        reset = dict(zip(keys, flat[offset : offset + len(keys)]))
 
         def forward(flat_obs: torch.Tensor) -> Outputs:
-            outputs = member_outputs(member_params, split_members(flat_obs, members))
-            return tuple(merge_members(o) for o in outputs)
+            rows, start, parts = flat_obs.shape[0] // members, 0, []
+            for cohort, member_outputs, p in zip(cohorts, outputs_of, cohort_params):
+                chunk = flat_obs[start * rows : (start + cohort.size) * rows]
+                outputs = member_outputs(p, split_members(chunk, cohort.size))
+                parts.append(tuple(merge_members(o) for o in outputs))
+                start += cohort.size
+            return parts[0] if len(parts) == 1 else tuple(map(torch.cat, zip(*parts)))
 
-        reset = dict(zip(keys, flat[len(names) : split]))
-        return run_steps(forward, family, reset, flat[split], flat[split + 1])
+        return run_steps(forward, family, reset, flat[-2], flat[-1])
 
-    inputs = [*params.values(), *state.values(), obs, noise]
+    inputs = [*(t for p in params for t in p.values()), *state.values(), obs, noise]
     columns = None
     if family.native:  # on CUDA the time loop is replayed as one CUDA graph
-        key = ("rollout", family, stacked, members, tuple(names), tuple(keys))
-        columns = captured(policy, key, steps, inputs)
+        layout = tuple((id(c.policy), c.size, tuple(n)) for c, n in zip(cohorts, names))
+        key = ("rollout", family, stacked, layout, tuple(keys))
+        columns = captured(cohorts[0].policy, key, steps, inputs)
     batch = Batch(*columns) if columns is not None else steps(*inputs)
     return Batch(*(split_members(column, members) for column in batch))

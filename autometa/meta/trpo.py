@@ -36,20 +36,20 @@ from functools import partial
 
 import torch
 from torch.func import vmap
-from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten
+from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from autometa._maml_config import MAMLConfig
 from autometa.meta.backend import member_backend_for, member_direction
 from autometa.meta.cuda_graphs import captured
 from autometa.meta.linalg import flatten, unflatten
 from autometa.meta.maml import MetaBatch, MetaObjective
+from autometa.meta.members import members_of
 from autometa.meta.rollout import Outputs, Params
 from autometa.policy import GraphPolicy
 
 __all__ = [
     "accepts",
     "line_search_values",
-    "members_of",
     "trpo_step",
     "trust_region_step",
 ]
@@ -102,11 +102,6 @@ def line_search_values(
 
     values = captured(policy, ("line-search", str(spec)), evaluate, flat)
     return tuple(values) if values is not None else evaluate(*flat)
-
-
-def members_of(tree, index: int | slice):
-    """Member ``index`` (or the members of a slice) of every tensor of a pytree."""
-    return tree_map(lambda t: t[index], tree)
 
 
 def trpo_step(

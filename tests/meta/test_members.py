@@ -6,8 +6,9 @@ program of P members may round differently from those of a program of one (a red
 more rows can take another path), by about 1e-7 relative; the TRPO direction is a
 conjugate-gradient solve with the reference damping 1e-5, which magnifies such differences by
 the conditioning of the KL Hessian (measured here: 1e-7 in the gradient became 1e-2 in the
-step, and the next rollouts amplify that). These tests therefore use ``cg_damping=1.0``, a well-conditioned solve, so that
-what they compare is the algorithm, not the rounding: members then agree with their own
+step, and the next rollouts amplify that). These tests therefore use ``cg_damping=1.0``, a
+well-conditioned solve, so that what they compare is the algorithm, not the rounding: members
+then agree with their own
 evaluations to about 1e-7, while any mixing of members, a wrong seed stream or a wrong step
 size shows as a difference of order 1. The sampled data are compared at the default damping.
 """
@@ -25,7 +26,7 @@ from torch.utils._pytree import tree_map
 from autometa.meta import MAMLConfig, MAMLEvaluator
 from autometa.meta._kernel_size import CACHE_ENV, last_level_cache, members_per_kernel
 from autometa.meta.maml import MetaBatch, derive_seed, init_meta_params, sample_meta_batch
-from autometa.meta.members import Member, member_knobs, stack_members
+from autometa.meta.members import Cohort, Member, member_knobs, stack_members
 from autometa.meta.trpo import members_of, trpo_step
 from autometa.policy import build_policy
 from autometa.space import load_space
@@ -230,17 +231,20 @@ def test_a_program_equals_its_members_own_evaluations_either_way(monkeypatch, ca
     for (graph, seed), result in zip(pairs, results):
         _assert_same(result, evaluator(graph, seed=seed, device="cpu"))
         want = 1 if cache == 1 else len(SEEDS)
-        assert result.metrics["program"] == {"members": 3, "test_per_kernel": want}
+        assert result.metrics["program"] == {
+            "members": 3,
+            "architectures": 1,
+            "test_per_kernel": want,
+        }
 
 
-def test_different_architectures_are_grouped_and_keep_their_order():
+def test_different_architectures_share_a_program_and_keep_their_order():
     a, b = chain_graph((8,)), diamond_graph()
     pairs = [(a, 1), (b, 1), (a, 2), (b, 2), (chain_graph((5, 5)), 3)]
     results = _evaluator().evaluate_population(pairs, device="cpu")
-    assert [r.metrics.get("population") for r in results] == [2, 2, 2, 2, None]
-    for (graph, seed), result in zip(pairs[:4], results):
+    assert [r.metrics["program"]["architectures"] for r in results] == [3] * 5
+    for (graph, seed), result in zip(pairs, results):
         _assert_same(result, _evaluator()(graph, seed=seed, device="cpu"))
-    assert results[4].ok and results[4].metrics["seed"] == 3
 
 
 def test_a_population_split_to_a_size_gives_the_same_numbers():
@@ -283,15 +287,15 @@ def test_sampled_data_equal_at_the_default_damping():
 
     def sample(index):
         return sample_meta_batch(
-            policies[0],
-            stack_members([metas[p] for p in index]),
+            [Cohort(policies[0], len(index))],
+            [stack_members([metas[p] for p in index])],
             family,
             {k: torch.cat([tasks[p][k] for p in index]) for k in tasks[0]},
             cfg,
             knobs["fast_lr"][index],
             [torch.Generator().manual_seed(derive_seed(SEEDS[p], 0)) for p in index],
             [derive_seed(SEEDS[p], 0, 2) for p in index],
-        )
+        )[0]
 
     batch = sample(list(range(len(SEEDS))))
     for p in range(len(SEEDS)):
@@ -339,5 +343,61 @@ def test_a_members_numbers_do_not_depend_on_what_it_runs_with(options):
         assert result.score.hex() == alone.score.hex()
         assert result.metrics["learning_curve"] == alone.metrics["learning_curve"]
         assert result.metrics["returns_by_step"] == alone.metrics["returns_by_step"]
+        for name, tensor in alone.state_dict.items():
+            assert torch.equal(result.state_dict[name], tensor), name
+
+
+def _explicit_graph():
+    """A candidate of the explicit space, keeping only the hyperparameters that may differ
+    within a program (its ``inner_steps`` would put it in a program of its own)."""
+    graph = load_space("explicit_two_tower").sample(0)
+    graph.graph["hyperparameters"] = {"fast_lr": graph.graph["hyperparameters"]["fast_lr"]}
+    return graph
+
+
+ARCHITECTURES = {
+    "chain": chain_graph((8, 6)),
+    "dag-sum": diamond_graph("sum"),
+    "dag-concat": diamond_graph("concat"),
+    "dag-residual": diamond_graph("sum", residual=True),
+    "identity": _identity_graph(),
+    "layernorm": chain_graph((8,), op="layernorm_tanh"),
+    "explicit": _explicit_graph(),
+}
+
+
+@pytest.mark.parametrize(
+    "options, names",
+    [
+        ({}, list(ARCHITECTURES)),
+        ({"outer": "adam"}, ["chain", "dag-residual", "explicit"]),
+        ({"meta_learner": "promp"}, ["dag-concat", "identity", "layernorm"]),
+        ({"meta_sgd": True}, ["chain", "dag-sum", "explicit"]),
+    ],
+    ids=["trpo", "adam", "promp", "meta-sgd"],
+)
+def test_different_architectures_in_one_program_equal_their_own_evaluations(options, names):
+    """Architectures of the table, the first and third twice, as one program: each member's
+    numbers are bitwise those of its evaluation alone (the size makes every member's tensors
+    whole CPU vectors, see the test above)."""
+    evaluator = MAMLEvaluator(
+        "navigation2d",
+        num_tasks=4,
+        episodes_per_task=4,
+        test_tasks=4,
+        test_episodes=4,
+        meta_iterations=2,
+        family_options={"horizon": 20},
+        **options,
+    )
+    graphs = [ARCHITECTURES[name] for name in names]
+    pairs = [(graph, 1) for graph in graphs] + [(graphs[0], 2), (graphs[2], 2)]
+    results = evaluator.evaluate_population(pairs, device="cpu")
+    assert {r.metrics["program"]["architectures"] for r in results} == {len(graphs)}
+    for (graph, seed), result in zip(pairs, results):
+        alone = evaluator(graph, seed=seed, device="cpu")
+        assert result.ok and alone.ok, (result.error, alone.error)
+        assert result.score.hex() == alone.score.hex()
+        assert result.metrics["learning_curve"] == alone.metrics["learning_curve"]
         for name, tensor in alone.state_dict.items():
             assert torch.equal(result.state_dict[name], tensor), name
