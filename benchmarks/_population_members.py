@@ -76,7 +76,8 @@ def measure_kind(
 
     def population(p: int) -> list:
         if kind == "seeds":
-            return evaluator.evaluate_seeds(pool[0][0], seeds=[s for _, s in pool[:p]])
+            seeds = [s for _, s in pool[:p]]
+            return evaluator.evaluate_seeds(pool[0][0], seeds=seeds, device="cpu")
         return evaluator.evaluate_population(pool[:p], device="cpu")
 
     ways = {"one-by-one": one_by_one, "population": population}
@@ -130,7 +131,7 @@ def run_members(args: argparse.Namespace, label: str, options: dict[str, Any]) -
         torch.set_num_threads(threads)
         graph = mlp_graph((64, 64), "linear_tanh")
         evaluator(graph, seed=0, device="cpu")  # warm-up: imports, allocator, first trace
-        evaluator.evaluate_seeds(graph, seeds=[0, 1])
+        evaluator.evaluate_seeds(graph, seeds=[0, 1], device="cpu")
         for kind in ("seeds", "dag_cell"):
             out = measure_kind(evaluator, kind, sizes, args.repeats, args.space_seed)
             runs.append({"threads": threads, **out})
