@@ -25,10 +25,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from torch.fx.passes.shape_prop import ShapeProp
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import print_table, save  # noqa: E402
+from _floor import matmul_flops  # noqa: E402
 
 from autometa.graph import mlp_graph  # noqa: E402
 from autometa.meta import config_for  # noqa: E402
@@ -39,8 +39,6 @@ from autometa.meta.traced import trpo_program  # noqa: E402
 from autometa.meta.trpo import trpo_step  # noqa: E402
 from autometa.policy import build_policy  # noqa: E402
 from autometa.tasks import make_task  # noqa: E402
-
-MATMULS = (torch.ops.aten.mm.default, torch.ops.aten.bmm.default)
 
 
 def timed(fn: Callable[[], object], device: torch.device, repeats: int) -> list[float]:
@@ -55,17 +53,6 @@ def timed(fn: Callable[[], object], device: torch.device, repeats: int) -> list[
         sync()
         times.append(time.perf_counter() - start)
     return times
-
-
-def matmul_flops(module: torch.fx.GraphModule, *inputs: torch.Tensor) -> int:
-    """FLOPs of the ``mm``/``bmm`` nodes of a traced graph on these inputs."""
-    ShapeProp(module).propagate(*inputs)
-    total = 0
-    for node in module.graph.nodes:
-        if node.op == "call_function" and node.target in MATMULS:
-            a, b = (arg.meta["tensor_meta"].shape for arg in node.args[:2])
-            total += 2 * a.numel() * b[-1]
-    return total
 
 
 def cuda_graph_cg(program, state, g, cg_iters: int) -> Callable[[], object]:

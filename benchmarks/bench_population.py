@@ -22,9 +22,18 @@ steps, test on 40 tasks x 40 episodes), ``quick`` a reduced one (10 x 10 x 50, t
 sizes at 3 meta-iterations, P = 1 and 4 (about 10 minutes on 2 cores); with neither, the
 default size at ``--meta-iterations`` (default 100), P = 1, 4, 16, 64, for a GPU.
 
-Usage: python benchmarks/bench_population.py [--quick | --cpu] [--sizes 1 4 16 64]
-       [--meta-iterations 100] [--repeats 2] [--workers 2] [--device cpu]
-Writes benchmarks/results/bench_population[_quick|_cpu_both]_<device>.json.
+``--members`` (CPU) compares population programs with one-by-one evaluation in one process
+at the default size, 2 meta-iterations, P = 1, 4, 8, at 1 and 2 torch threads: seeds of the
+2x64 tanh candidate and eight different candidates sampled from the ``dag_cell`` space, with
+member 0's batch invariance (see ``_population_members.py``). ``--tiny`` runs any mode at
+4 tasks x 4 episodes x 20 steps, test 4 x 4, 2 meta-iterations and P = 1, 2 (unless
+``--sizes`` says otherwise): a smoke test of the script in about a minute.
+
+Usage: python benchmarks/bench_population.py [--quick | --cpu | --members] [--tiny]
+       [--sizes 1 4 16 64] [--meta-iterations 100] [--repeats 2] [--workers 2]
+       [--threads 1 2] [--space-seed 0] [--device cpu]
+Writes benchmarks/results/bench_population[_quick|_cpu_both][_tiny]_<device>.json, or with
+--members bench_population_members[_tiny]_cpu.json.
 """
 
 from __future__ import annotations
@@ -40,6 +49,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import print_table, save  # noqa: E402
+from _population_members import run_members  # noqa: E402
 
 from autometa.graph import mlp_graph  # noqa: E402
 from autometa.meta import MAMLEvaluator  # noqa: E402
@@ -50,6 +60,13 @@ QUICK = dict(
     test_tasks=10,
     test_episodes=10,
     family_options={"horizon": 50},
+)
+TINY = dict(
+    num_tasks=4,
+    episodes_per_task=4,
+    test_tasks=4,
+    test_episodes=4,
+    family_options={"horizon": 20},
 )
 _POOL_EVALUATOR: MAMLEvaluator | None = None
 
@@ -164,13 +181,29 @@ def main() -> None:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true")
     mode.add_argument("--cpu", action="store_true")
+    mode.add_argument("--members", action="store_true", help="population vs one-by-one")
+    parser.add_argument("--tiny", action="store_true", help="smoke-test size for any mode")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="--members")
+    parser.add_argument("--space-seed", type=int, default=0, help="--members: dag_cell draws")
     parser.add_argument("--sizes", type=int, nargs="+", default=None)
     parser.add_argument("--meta-iterations", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", default=None, help="default: cuda when available")
     args = parser.parse_args()
-    if args.quick:
+    if args.members:
+        if args.device not in (None, "cpu"):
+            sys.exit(f"--device: --members measures on the CPU only, got {args.device!r}")
+        if min(args.threads) < 1:
+            sys.exit(f"--threads: expected positive integers, got {args.threads}")
+        run_members(args, *(("tiny", TINY) if args.tiny else ("20x20x100", {})))
+        return
+    args.device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if args.tiny:
+        iterations = args.meta_iterations or 2
+        runs = [("tiny", TINY, args.sizes or [1, 2], iterations)]
+        name = "bench_population_tiny"
+    elif args.quick:
         runs = [("10x10x50", QUICK, args.sizes or [1, 4, 8], args.meta_iterations or 3)]
         name = "bench_population_quick"
     elif args.cpu:
