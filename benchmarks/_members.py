@@ -30,6 +30,7 @@ class Program:
 
     @property
     def seeds(self) -> list[int]:
+        """The members' seeds, in order."""
         return [m.seed for m in self.members]
 
     @property
