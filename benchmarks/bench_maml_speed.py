@@ -3,8 +3,10 @@
 Times, on navigation2d with a 2x64 tanh policy and the paper's sizes (20 tasks x 20 episodes,
 horizon 100, one inner step, TRPO with 10 CG iterations):
 
-- ``batched``: ``autometa.meta`` (``torch.func`` over tasks, one tensor program per step; the
-  TRPO step as the traced program of ``autometa.meta.traced``);
+- ``batched``: ``autometa.meta`` for one candidate, a program of one member (``torch.func``
+  over tasks, one tensor program per step; ``trpo_step(..., traced=True)``: the TRPO
+  direction from the traced backend of ``autometa.meta.backend`` where it has one for the
+  member axis, else the eager products);
 - ``batched, eager TRPO products``: the same with ``trpo_step(..., traced=False)``;
 - ``loop (view)``: ``autometa.meta.reference.LoopMAML``, the way most public MAML-RL code is
   written: a Python loop over tasks, a gymnasium ``SyncVectorEnv`` of 20 copies of
@@ -19,7 +21,8 @@ the reference's is extrapolated from its per-iteration time (it would take hours
 
 Usage: ``python benchmarks/bench_maml_speed.py [--iterations 3] [--ref-iterations 1]
 [--threads N] [--ref-threads N] [--device cpu] [--eval] [--numpy-env] [--first-order]
-[--default-malloc]``. Writes
+[--default-malloc] [--quick]``; ``--quick`` runs a tiny size (4 tasks x 4 episodes, horizon 20,
+one timed iteration, no reference loop) in seconds, to check that the script runs. Writes
 ``benchmarks/results/bench_maml_speed_<device>.json``.
 """
 
@@ -34,15 +37,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import print_table, save  # noqa: E402
+from _members import build_program  # noqa: E402
 
 from autometa.meta import MAMLEvaluator, config_for  # noqa: E402
 from autometa.meta.allocator import tune_cpu_allocator  # noqa: E402
-from autometa.meta.maml import (  # noqa: E402
-    MetaObjective,
-    derive_seed,
-    init_meta_params,
-    sample_meta_batch,
-)
 from autometa.meta.reference import LoopMAML  # noqa: E402
 from autometa.meta.trpo import trpo_step  # noqa: E402
 from autometa.policy import build_policy  # noqa: E402
@@ -76,25 +74,18 @@ def time_batched(
     """Seconds of each batched meta-iteration (after one warm-up), split into sampling
     (rollouts, baselines, inner steps) and the outer TRPO step; env steps per iteration; the
     warm-up iteration's seconds (which include tracing the TRPO program when ``traced``)."""
-    policy = build_policy(
-        graph,
-        family.single_observation_space,
-        family.single_action_space,
-        seed=0,
-        device=family.device,
-    )
-    meta = init_meta_params(policy, cfg)
-    generator = torch.Generator(device=family.device).manual_seed(0)
+    program = build_program(graph, family, cfg, [0])
     times, steps = [], 0
     for it in range(iterations + 1):
         _sync(family.device)
         start = time.perf_counter()
-        tasks = family.sample_tasks(cfg.num_tasks, derive_seed(0, it, 1))
-        mb = sample_meta_batch(policy, meta, family, tasks, cfg, generator, derive_seed(0, it, 2))
+        mb = program.meta_batch(it)
         _sync(family.device)
         sampled = time.perf_counter()
-        meta, loss, finite = trpo_step(MetaObjective(policy, mb, cfg), meta, cfg, traced)
-        bool(finite)
+        program.meta, loss, finite = trpo_step(
+            program.policy, mb, program.meta, cfg, program.knobs, program.active, traced=traced
+        )
+        bool(finite.all())
         _sync(family.device)
         end, steps = time.perf_counter(), mb.env_steps
         if it > 0:
@@ -133,7 +124,7 @@ def _time_loop(family, cfg, graph, iterations: int, make_env) -> tuple[list[floa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=3)
-    parser.add_argument("--ref-iterations", type=int, default=1)
+    parser.add_argument("--ref-iterations", type=int, default=None, help="default 1 (--quick: 0)")
     parser.add_argument(
         "--ref-threads", type=int, default=None, help="torch threads of the loops (--threads)"
     )
@@ -147,14 +138,21 @@ def main() -> None:
     parser.add_argument(
         "--default-malloc", action="store_true", help="leave glibc malloc at its defaults"
     )
+    parser.add_argument("--quick", action="store_true", help="a tiny size, to check it runs")
     args = parser.parse_args()
+    sizes, horizon = {}, {}
+    if args.quick:
+        sizes, horizon = dict(num_tasks=4, episodes_per_task=4, meta_iterations=2), {"horizon": 20}
+        args.iterations = min(args.iterations, 1)
+    if args.ref_iterations is None:
+        args.ref_iterations = 0 if args.quick else 1
     torch.set_num_threads(args.threads)
     tuned = False if args.default_malloc else tune_cpu_allocator()
-    cfg = config_for("navigation2d", first_order=args.first_order)
+    cfg = config_for("navigation2d", first_order=args.first_order, **sizes)
     graph = mlp_graph()
     device = torch.device(args.device)
-    cpu_family = make_task("navigation2d", device="cpu")
-    family = make_task("navigation2d", device=device)
+    cpu_family = make_task("navigation2d", device="cpu", **horizon)
+    family = make_task("navigation2d", device=device, **horizon)
 
     rows, record = [], {"config": cfg.to_dict(), "device": str(device), "runs": {}}
     record["malloc_tuned"] = tuned
@@ -227,7 +225,9 @@ def main() -> None:
     )
 
     if args.eval:
-        evaluator = MAMLEvaluator("navigation2d", first_order=args.first_order)
+        evaluator = MAMLEvaluator(
+            "navigation2d", family_options=horizon, first_order=args.first_order, **sizes
+        )
         _sync(device)
         start = time.perf_counter()
         result = evaluator(graph, seed=0, device=str(device))
@@ -254,7 +254,8 @@ def main() -> None:
                     "",
                 ]
             )
-        print("\nwhole default evaluation (meta-training + held-out test)")
+        size = "tiny" if args.quick else "default"
+        print(f"\nwhole {size} evaluation (meta-training + held-out test)")
         print_table(
             ["implementation", "device", "meta-iterations", "wall s", "env steps", "score"],
             eval_rows,
@@ -266,7 +267,8 @@ def main() -> None:
             "env_steps": result.metrics.get("env_steps"),
             "error": result.error,
         }
-    save(f"bench_maml_speed_{device.type}" + ("_first_order" if args.first_order else ""), record)
+    name = f"bench_maml_speed_{device.type}" + ("_first_order" if args.first_order else "")
+    save(name + ("_quick" if args.quick else ""), record)
 
 
 if __name__ == "__main__":

@@ -1,25 +1,33 @@
-"""Where a population program spends its time, phase by phase, against one-by-one evaluation.
+"""Where a program of P members spends its time, phase by phase, against P programs of one.
 
-For each population size P, P seeds of one candidate (the 2x64 tanh policy) are scored twice,
-in alternation: one after another (``MAMLEvaluator.__call__``, what ``--seeds`` does when the
-evaluator runs members alone) and as one population program (the batched path that
-``evaluate_population`` may choose). The functions of each phase are wrapped with timers for
-the run, so every phase's seconds are summed over the P members (one by one) or counted once
-(population):
+There is one algorithm, with a leading member axis on every tensor (``autometa.meta.members``);
+a candidate evaluated alone is a program of one. For each size P, P seeds of one candidate
+(the 2x64 tanh policy) are scored twice, in alternation: as P programs of one, one after
+another (``MAMLEvaluator.__call__``, what the search does with ``--seeds`` when it evaluates
+pairs alone) and as one program of P members (``MAMLEvaluator.evaluate_seeds``, what
+``evaluate_population`` runs for pairs of one architecture). The functions of each phase are
+wrapped with timers for the run, so every phase's seconds are summed over the P programs (one
+by one) or counted once (one program):
 
-- rollouts (meta-training), advantages (baseline fits), inner step (inner gradients and update),
-- direction (meta-loss, meta-gradient, Fisher-vector products and CG; the traced program where
-  the single path traces), line search (the surrogate and KL tests), the rest of the TRPO step,
-- held-out test (rollouts and inner steps on the test tasks), and what remains (building the
-  policy, bookkeeping).
+- rollouts (``inner.rollout``), advantages (``inner.member_advantages``: the baseline fits),
+  inner step (the rest of ``inner.sample_inner_loop``: inner gradients and update),
+- direction (meta-loss, meta-gradient, Fisher-vector products and CG: ``trpo``'s direction
+  function), line search (``trpo.line_search_values``: the surrogate and KL tests), the rest
+  of the TRPO step (``outer.trpo_step``: trust-region scale, kernel grouping, bookkeeping),
+- held-out test (``_evaluate.adapt_members``: rollouts and inner steps on the test tasks),
+  and what remains (building the policies, scoring, bookkeeping).
+
+A phase function that the installed version does not have is left unwrapped (its time goes
+to the phase that calls it) and named on the first line of output.
 
 The size is the paper's 2D navigation evaluation (20 tasks x 20 episodes x 100 steps, test
-on 40 tasks x 40 episodes) unless ``--quick`` (10 x 10 x 50, test 10 x 10).
+on 40 tasks x 40 episodes) unless ``--quick`` (10 x 10 x 50, test 10 x 10) or ``--tiny``
+(4 x 4 x 20, test 4 x 4, one meta-iteration: seconds, to check that the script runs).
 
-Usage: ``python benchmarks/bench_population_phases.py [--quick] [--sizes 1 2 4]
+Usage: ``python benchmarks/bench_population_phases.py [--quick | --tiny] [--sizes 1 2 4]
 [--meta-iterations 3] [--threads 1] [--repeats 1]`` (with repeats, the two ways alternate in
 every round and the median round is shown). Writes
-``benchmarks/results/bench_population_phases[_quick]_cpu.json``.
+``benchmarks/results/bench_population_phases[_quick|_tiny]_cpu.json``.
 """
 
 from __future__ import annotations
@@ -36,23 +44,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-import importlib  # noqa: E402
-
 from _common import print_table, save  # noqa: E402
 
 from autometa.graph import mlp_graph  # noqa: E402
-from autometa.meta import (  # noqa: E402
-    MAMLEvaluator,
-    _population_eval,
-    _population_step,
-    inner,
-    maml,
-    outer,
-    population,
-    trpo,
-)
-
-evaluator_module = importlib.import_module("autometa.meta.evaluator")
+from autometa.meta import MAMLEvaluator, _evaluate, inner, maml, outer, trpo  # noqa: E402
 
 QUICK = dict(
     num_tasks=10,
@@ -60,6 +55,13 @@ QUICK = dict(
     test_tasks=10,
     test_episodes=10,
     family_options={"horizon": 50},
+)
+TINY = dict(
+    num_tasks=4,
+    episodes_per_task=4,
+    test_tasks=4,
+    test_episodes=4,
+    family_options={"horizon": 20},
 )
 PHASES = (
     "rollouts",
@@ -70,6 +72,15 @@ PHASES = (
     "trpo rest",
     "held-out test",
     "other",
+)
+#: (module, function, phase); a name the module lacks is reported and left unwrapped.
+WRAPPED = (
+    (inner, "rollout", "rollouts"),
+    (inner, "member_advantages", "advantages"),
+    (maml, "sample_inner_loop", "inner step"),
+    (trpo, "member_direction", "direction"),
+    (trpo, "line_search_values", "line search"),
+    (outer, "trpo_step", "trpo rest"),
 )
 
 
@@ -110,52 +121,22 @@ class Timers:
         return timed
 
 
+def missing() -> list[str]:
+    """The phase functions this version does not have."""
+    names = [(m, n) for m, n, _ in WRAPPED] + [(_evaluate, "adapt_members")]
+    return [f"{m.__name__}.{n}" for m, n in names if not hasattr(m, n)]
+
+
 @contextmanager
 def instrumented(timers: Timers) -> Iterator[None]:
-    """Wrap the phase functions of both paths for the duration of the block."""
+    """Wrap the phase functions where their callers look them up, for the block."""
     patches = [
-        (inner, "rollout", timers.wrap("rollouts", inner.rollout)),
-        (inner, "batch_advantages", timers.wrap("advantages", inner.batch_advantages)),
-        (maml, "sample_inner_loop", timers.wrap("inner step", maml.sample_inner_loop)),
-        (outer, "trpo_step", timers.wrap("trpo rest", outer.trpo_step)),
-        (trpo, "line_search_values", timers.wrap("line search", trpo.line_search_values)),
-        (population, "population_rollout", timers.wrap("rollouts", population.population_rollout)),
-        (population, "_advantages", timers.wrap("advantages", population._advantages)),
-        (
-            population,
-            "sample_population_batch",
-            timers.wrap("inner step", population.sample_population_batch),
-        ),
-        (_population_step, "_direction", timers.wrap("direction", _population_step._direction)),
-        (
-            _population_step,
-            "_line_values",
-            timers.wrap("line search", _population_step._line_values),
-        ),
-        (
-            population,
-            "population_trpo_step",
-            timers.wrap("trpo rest", population.population_trpo_step),
-        ),
-        (
-            _population_eval,
-            "adapt_population",
-            timers.test_phase(_population_eval.adapt_population),
-        ),
-        (
-            evaluator_module,
-            "adapt_to_tasks",
-            timers.test_phase(evaluator_module.adapt_to_tasks),
-        ),
-        (
-            _population_eval,
-            "adapt_to_tasks",
-            timers.test_phase(_population_eval.adapt_to_tasks),
-        ),
+        (module, name, timers.wrap(label, getattr(module, name)))
+        for module, name, label in WRAPPED
+        if hasattr(module, name)
     ]
-    backends = dict(trpo.BACKENDS._entries)
-    for name in list(backends):
-        trpo.BACKENDS._entries[name] = timers.wrap("direction", trpo.BACKENDS.get(name))
+    if hasattr(_evaluate, "adapt_members"):
+        patches.append((_evaluate, "adapt_members", timers.test_phase(_evaluate.adapt_members)))
     saved = [(module, name, getattr(module, name)) for module, name, _ in patches]
     for module, name, fn in patches:
         setattr(module, name, fn)
@@ -164,7 +145,6 @@ def instrumented(timers: Timers) -> Iterator[None]:
     finally:
         for module, name, fn in saved:
             setattr(module, name, fn)
-        trpo.BACKENDS._entries.update(backends)
 
 
 def run(fn: Callable[[], object]) -> tuple[float, dict[str, float]]:
@@ -180,14 +160,20 @@ def run(fn: Callable[[], object]) -> tuple[float, dict[str, float]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="10 x 10 x 50, test 10 x 10")
+    size.add_argument("--tiny", action="store_true", help="4 x 4 x 20, seconds")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 2, 4])
-    parser.add_argument("--meta-iterations", type=int, default=3)
+    parser.add_argument("--meta-iterations", type=int, default=None, help="3 (--tiny: 1)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    options = QUICK if args.quick else {}
+    if args.meta_iterations is None:
+        args.meta_iterations = 1 if args.tiny else 3
+    options = QUICK if args.quick else TINY if args.tiny else {}
+    if missing():
+        print(f"not wrapped (absent in this version): {', '.join(missing())}")
     evaluator = MAMLEvaluator(
         "navigation2d", args.meta_iterations, keep_state_dict=False, **options
     )
@@ -198,14 +184,13 @@ def main() -> None:
         return [evaluator(graph, seed=s, device="cpu") for s in range(p)]
 
     def program(p: int):
-        pairs = [(graph, s) for s in range(p)]
-        return _population_eval.run_population(evaluator, pairs)
+        return evaluator.evaluate_seeds(graph, seeds=list(range(p)), device="cpu")
 
     rows, records = [], []
     for p in args.sizes:
         runs: dict[str, list[tuple[float, dict[str, float]]]] = {}
         for _ in range(args.repeats):  # the two ways alternate in every round
-            for name, fn in (("one by one", one_by_one), ("population", program)):
+            for name, fn in (("one by one", one_by_one), ("one program", program)):
                 runs.setdefault(name, []).append(run(lambda fn=fn, p=p: fn(p)))
         walls = {}
         for name, timed in runs.items():
@@ -214,12 +199,12 @@ def main() -> None:
             records.append(dict(size=p, method=name, wall=wall, phases=phases,
                                 walls=[t[0] for t in timed]))  # fmt: skip
             rows.append([p, name, wall] + [phases.get(k, 0.0) for k in PHASES])
-        rows.append([p, "ratio", walls["population"] / walls["one by one"]] + [""] * len(PHASES))
-    size = "10x10x50" if args.quick else "20x20x100"
+        rows.append([p, "ratio", walls["one program"] / walls["one by one"]] + [""] * len(PHASES))
+    size = "10x10x50" if args.quick else "4x4x20" if args.tiny else "20x20x100"
     print(f"\nnavigation2d {size}, {args.meta_iterations} meta-iterations, "
           f"cpu, {args.threads} thread(s)")  # fmt: skip
     print_table(["P", "method", "wall s", *PHASES], rows)
-    name = "bench_population_phases_quick" if args.quick else "bench_population_phases"
+    name = "bench_population_phases" + ("_quick" if args.quick else "_tiny" if args.tiny else "")
     save(f"{name}_cpu", {
         "meta_iterations": args.meta_iterations, "threads": args.threads,
         "options": dict(options), "records": records,

@@ -12,10 +12,15 @@ evaluator returns for these settings), next to the random initialisation (no
 meta-training). The MAML benchmark's ordering should hold for both learners: adapted (1..3
 steps) > meta-learned init (0 steps) > random init.
 
-Usage: ``python benchmarks/bench_promp.py [--quick] [--iterations N] [--seed S]``.
+Each learner runs as a program of one member (the two cannot share a program: members of one
+program share every setting but their step sizes, ``autometa.meta.members``); ProMP's Adam
+steps run over the member axis as MAML's TRPO step does.
+
+Usage: ``python benchmarks/bench_promp.py [--quick | --tiny] [--iterations N] [--seed S]``.
 ``--quick`` runs a reduced size (10 tasks x 10 episodes, 30 meta-iterations, 20 x 20 test
-episodes) in a few minutes on a CPU. Prints the table and writes
-``benchmarks/results/bench_promp[_quick].json``.
+episodes) in a few minutes on a CPU; ``--tiny`` (4 x 4 x horizon 20, 2 meta-iterations, 4 x 4
+test episodes) runs in seconds, to check that the script runs. Prints the table and writes
+``benchmarks/results/bench_promp[_quick|_tiny].json``.
 """
 
 from __future__ import annotations
@@ -30,59 +35,63 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import print_table, save  # noqa: E402
+from _members import build_program  # noqa: E402
 from bench_maml_speed import mlp_graph  # noqa: E402
 
 from autometa.meta import adapt_to_tasks, config_for  # noqa: E402
 from autometa.meta.allocator import tune_cpu_allocator  # noqa: E402
-from autometa.meta.maml import derive_seed, init_meta_params  # noqa: E402
+from autometa.meta.maml import init_meta_params  # noqa: E402
 from autometa.meta.outer import check_finite, meta_iteration, outer_step_of  # noqa: E402
-from autometa.policy import build_policy  # noqa: E402
 from autometa.tasks import make_task  # noqa: E402
 
 LEARNERS = ("maml", "promp")
 
 
 class Trainer:
-    """One evaluation's meta-training state, advanced one meta-iteration at a time.
+    """One evaluation's meta-training state (a program of one member), advanced one
+    meta-iteration at a time.
 
-    Built as ``autometa.meta.meta_train`` builds it (policy seed, generator, outer state), so
-    the trained weights are those ``MAMLEvaluator`` would reach with the same settings.
+    Built as ``autometa.meta._evaluate`` builds a program (policy seed, generator, per-member
+    settings, outer state), so the trained weights are those ``MAMLEvaluator`` would reach
+    with the same settings.
     """
 
     def __init__(self, graph, family, cfg, seed: int) -> None:
         self.family, self.cfg, self.seed = family, cfg, seed
-        self.policy = build_policy(
-            graph,
-            family.single_observation_space,
-            family.single_action_space,
-            seed=seed,
-            init_std=cfg.init_std,
-            device=family.device,
-        )
-        self.meta = init_meta_params(self.policy, cfg)
-        self.generator = torch.Generator(device=family.device).manual_seed(derive_seed(seed, 0))
+        self.program = build_program(graph, family, cfg, [seed])
+        self.policy = self.program.policy
         outer = outer_step_of(cfg)
-        self.state = outer.init(self.meta, cfg) if outer.init is not None else None
+        meta = self.program.meta
+        self.state = outer.init(meta, cfg) if outer.init is not None else None
         self.times: list[float] = []
         self.post: list[float] = []
         self.env_steps = 0
 
+    @property
+    def meta(self):
+        """The member's meta-parameters (without the member axis)."""
+        return {n: v[0] for n, v in self.program.meta.items()}
+
     def iteration(self, it: int) -> None:
-        """One timed meta-iteration (to its host read of the finiteness flag)."""
+        """One timed meta-iteration (to its host read of the finiteness flags)."""
+        program = self.program
         start = time.perf_counter()
-        self.meta, stats, steps = meta_iteration(
+        program.meta, stats, steps = meta_iteration(
             self.policy,
-            self.meta,
+            program.meta,
             self.family,
             self.cfg,
-            self.generator,
-            self.seed,
+            program.knobs,
+            program.generators,
+            program.seeds,
             it,
             self.state,
+            active=program.active,
         )
-        check_finite(stats, it)
+        values = {k: float(v[0]) for k, v in stats.items()}
+        check_finite(values, it)
         self.times.append(time.perf_counter() - start)
-        self.post.append(float(stats["post_return"]))
+        self.post.append(values["post_return"])
         self.env_steps += steps
 
     def test(self, meta=None) -> tuple[list[float], int]:
@@ -99,7 +108,9 @@ class Trainer:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="reduced size, a few minutes")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="reduced size, a few minutes")
+    size.add_argument("--tiny", action="store_true", help="a tiny size, seconds")
     parser.add_argument("--iterations", type=int, default=None, help="meta-iterations")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
@@ -109,10 +120,14 @@ def main() -> None:
     if args.device == "cpu":
         tune_cpu_allocator()
     sizes: dict = {}
+    horizon: dict = {}
     if args.quick:
         sizes = dict(num_tasks=10, episodes_per_task=10, test_tasks=20, test_episodes=20)
-    iterations = args.iterations or (30 if args.quick else 100)
-    family = make_task("navigation2d", device=args.device)
+    if args.tiny:
+        sizes = dict(num_tasks=4, episodes_per_task=4, test_tasks=4, test_episodes=4)
+        horizon = {"horizon": 20}
+    iterations = args.iterations or (30 if args.quick else 2 if args.tiny else 100)
+    family = make_task("navigation2d", device=args.device, **horizon)
     graph = mlp_graph()
     trainers = {
         name: Trainer(
@@ -138,7 +153,7 @@ def main() -> None:
             )
     record = {
         "iterations": iterations,
-        "sizes": sizes,
+        "sizes": {**sizes, **horizon},
         "seed": args.seed,
         "graph": "2x64 tanh",
         "random": {"returns_by_step": random_returns, "env_steps": test_steps},
@@ -184,7 +199,7 @@ def main() -> None:
     for name in LEARNERS:
         verdict = "holds" if record["runs"][name]["adapted_gt_pretrained_gt_random"] else "fails"
         print(f"{name}: adapted > meta-learned init > random init {verdict}")
-    save("bench_promp" + ("_quick" if args.quick else ""), record)
+    save("bench_promp" + ("_quick" if args.quick else "_tiny" if args.tiny else ""), record)
 
 
 if __name__ == "__main__":

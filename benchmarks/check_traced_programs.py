@@ -1,16 +1,20 @@
 """Every candidate the eager TRPO step accepts, the traced TRPO program accepts too.
 
 Samples ``--samples`` candidates from every shipped space, builds each policy for
-``navigation2d``, samples one small meta-batch and runs one TRPO step eagerly and one with the
-traced program (``trpo_step(..., traced=True)``), then compares the loss and the new
-meta-parameters. The traced program is what a default-size evaluation uses
-(``TRACE_MIN_STEPS``); reduced-size runs never reach it, so this is the check that a
-candidate accepted at a reduced size does not fail at the default one. Prints a table per
-space (candidates, eager failures, traced failures, eager fallbacks, largest relative
-difference) and saves ``benchmarks/results/check_traced_programs.json``.
+``navigation2d`` as a program of ``--members`` members (its seeds; default 2, so that the
+member axis is exercised: a candidate alone is a program of one), samples one small
+meta-batch and runs one TRPO step of every member with the eager products
+(``trpo_step(..., traced=False)``) and one with the traced program (``traced=True``), then
+compares the members' losses and new meta-parameters. The traced program is what a
+default-size evaluation uses (``autometa.meta.backend``); reduced-size runs never reach it,
+so this is the check that a candidate accepted at a reduced size does not fail at the
+default one. Prints a table per space (candidates, eager failures, traced failures, eager
+fallbacks, largest relative difference) and saves
+``benchmarks/results/check_traced_programs.json``.
 
     python benchmarks/check_traced_programs.py                 # 200 per space
     python benchmarks/check_traced_programs.py --samples 20    # a quick look
+    python benchmarks/check_traced_programs.py --quick         # 1 per space, horizon 5
 """
 
 from __future__ import annotations
@@ -26,17 +30,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from _common import print_table, save  # noqa: E402
+from _members import build_program  # noqa: E402
 
 from autometa.meta import config_for  # noqa: E402
 from autometa.meta.linalg import flatten  # noqa: E402
-from autometa.meta.maml import (  # noqa: E402
-    MetaObjective,
-    derive_seed,
-    init_meta_params,
-    sample_meta_batch,
-)
 from autometa.meta.trpo import trpo_step  # noqa: E402
-from autometa.policy import build_policy  # noqa: E402
 from autometa.space import load_space, shipped_spaces  # noqa: E402
 from autometa.tasks import make_task  # noqa: E402
 
@@ -52,23 +50,20 @@ class _Fallbacks(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-def check(graph, family, seed: int) -> dict:
-    """One candidate: an eager and a traced TRPO step on the same meta-batch."""
+def check(graph, family, seed: int, members: int) -> dict:
+    """One candidate: an eager and a traced TRPO step of its members on one meta-batch."""
     hyper = dict(graph.graph.get("hyperparameters") or {})
     cfg = config_for("navigation2d", num_tasks=3, episodes_per_task=3, **hyper)
-    policy = build_policy(
-        graph, family.single_observation_space, family.single_action_space, seed=seed
-    )
-    meta = init_meta_params(policy, cfg)
-    gen = torch.Generator().manual_seed(derive_seed(seed, 0))
-    tasks = family.sample_tasks(cfg.num_tasks, derive_seed(seed, 1))
-    mb = sample_meta_batch(policy, meta, family, tasks, cfg, gen, derive_seed(seed, 2))
-    obj = MetaObjective(policy, mb, cfg)
+    program = build_program(graph, family, cfg, [seed * members + k for k in range(members)])
+    mb = program.meta_batch(0)
     out = {}
     for name, traced in (("eager", False), ("traced", True)):
         try:
-            new, loss, _ = trpo_step(obj, meta, cfg, traced=traced)
-            out[name] = (flatten(new), loss)
+            new, loss, _ = trpo_step(
+                program.policy, mb, program.meta, cfg, program.knobs, program.active,
+                traced=traced,
+            )  # fmt: skip
+            out[name] = (torch.func.vmap(flatten)(new), loss)
         except Exception as exc:  # noqa: BLE001 - recorded, that is the point
             out[name] = f"{type(exc).__name__}: {exc}"
     if isinstance(out["eager"], str) or isinstance(out["traced"], str):
@@ -78,7 +73,7 @@ def check(graph, family, seed: int) -> dict:
         }
     (a, la), (b, lb) = out["eager"], out["traced"]
     rel = float((a - b).abs().max() / a.abs().max().clamp_min(1e-12))
-    return {"rel_diff": max(rel, float((la - lb).abs() / la.abs().clamp_min(1e-12)))}
+    return {"rel_diff": max(rel, float(((la - lb).abs() / la.abs().clamp_min(1e-12)).max()))}
 
 
 def main() -> None:
@@ -86,7 +81,11 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--spaces", nargs="+", default=sorted(shipped_spaces()))
     parser.add_argument("--horizon", type=int, default=20)
+    parser.add_argument("--members", type=int, default=2, help="members per program")
+    parser.add_argument("--quick", action="store_true", help="1 per space, horizon 5")
     args = parser.parse_args()
+    if args.quick:
+        args.samples, args.horizon = min(args.samples, 1), min(args.horizon, 5)
     family = make_task("navigation2d", horizon=args.horizon)
     fallbacks = _Fallbacks()
     logging.getLogger("autometa.meta").addHandler(fallbacks)
@@ -98,7 +97,7 @@ def main() -> None:
         results = []
         rng = np.random.default_rng(0)
         for i in range(args.samples):
-            results.append(check(space.sample(rng), family, seed=i))
+            results.append(check(space.sample(rng), family, i, args.members))
         eager_failed = [r for r in results if r.get("eager_error")]
         traced_failed = [r for r in results if not r.get("eager_error") and r.get("traced_error")]
         diffs = [r["rel_diff"] for r in results if "rel_diff" in r]
@@ -116,7 +115,10 @@ def main() -> None:
     print()
     print_table(["space", "candidates", "eager failed", "traced failed", "fell back to eager",
                  "max rel diff", "seconds"], rows)  # fmt: skip
-    save("check_traced_programs", {"settings": vars(args), "spaces": details})
+    save(
+        "check_traced_programs" + ("_quick" if args.quick else ""),
+        {"settings": vars(args), "spaces": details},
+    )
 
 
 if __name__ == "__main__":
