@@ -11,7 +11,7 @@ import torch
 
 from autometa._maml_config import MAMLConfig
 from autometa.meta.maml import MetaBatch, derive_seed, init_meta_params, sample_meta_batch
-from autometa.meta.members import Member, member_knobs, stack_members
+from autometa.meta.members import Cohort, Member, member_knobs, stack_members
 from autometa.meta.rollout import Params, cat_tasks
 from autometa.policy import GraphPolicy, build_policy
 
@@ -46,9 +46,9 @@ class Program:
                 for s in self.seeds
             ]
         )
-        return sample_meta_batch(
-            self.policy,
-            self.meta,
+        (batch,) = sample_meta_batch(
+            [Cohort(self.policy, len(self.members))],
+            [self.meta],
             self.family,
             tasks,
             self.cfg,
@@ -56,6 +56,7 @@ class Program:
             self.generators,
             [derive_seed(s, iteration, 2) for s in self.seeds],
         )
+        return batch
 
 
 def build_program(graph: nx.DiGraph, family, cfg: MAMLConfig, seeds: list[int]) -> Program:

@@ -41,6 +41,7 @@ from bench_maml_speed import mlp_graph  # noqa: E402
 from autometa.meta import adapt_to_tasks, config_for  # noqa: E402
 from autometa.meta.allocator import tune_cpu_allocator  # noqa: E402
 from autometa.meta.maml import init_meta_params  # noqa: E402
+from autometa.meta.members import Cohort  # noqa: E402
 from autometa.meta.outer import check_finite, meta_iteration, outer_step_of  # noqa: E402
 from autometa.tasks import make_task  # noqa: E402
 
@@ -76,16 +77,16 @@ class Trainer:
         """One timed meta-iteration (to its host read of the finiteness flags)."""
         program = self.program
         start = time.perf_counter()
-        program.meta, stats, steps = meta_iteration(
-            self.policy,
-            program.meta,
+        (program.meta,), stats, steps = meta_iteration(
+            [Cohort(self.policy, 1)],
+            [program.meta],
             self.family,
             self.cfg,
             program.knobs,
             program.generators,
             program.seeds,
             it,
-            self.state,
+            [self.state],
             active=program.active,
         )
         values = {k: float(v[0]) for k, v in stats.items()}
