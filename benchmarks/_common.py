@@ -17,16 +17,21 @@ import torch
 RESULTS = Path(__file__).parent / "results"
 
 
-def median_time(fn: Callable[[], Any], *, repeats: int = 7, number: int = 100) -> float:
-    """Median over ``repeats`` of the mean seconds per call of ``fn`` over ``number`` calls."""
-    fn()
+def time_samples(fn: Callable[[], Any], *, repeats: int, number: int) -> list[float]:
+    """``repeats`` samples of the mean seconds per call of ``fn`` over ``number`` calls."""
     samples = []
     for _ in range(repeats):
         start = time.perf_counter()
         for _ in range(number):
             fn()
         samples.append((time.perf_counter() - start) / number)
-    return statistics.median(samples)
+    return samples
+
+
+def median_time(fn: Callable[[], Any], *, repeats: int = 7, number: int = 100) -> float:
+    """Median over ``repeats`` of the mean seconds per call of ``fn`` over ``number`` calls."""
+    fn()
+    return statistics.median(time_samples(fn, repeats=repeats, number=number))
 
 
 def interleaved_times(

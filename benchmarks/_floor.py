@@ -1,9 +1,8 @@
 """The arithmetic floor of a computation: its matrix-product FLOPs over the measured GEMM rate.
 
-Shared by the benchmarks that compare a meta-iteration's time with what the CPU's matrix
-products alone would need (``bench_maml_phases.py``, ``compare_revisions.py``):
+Used by the benchmarks that compare a meta-iteration's time with what the CPU's matrix
+products alone would need (``compare_revisions.py``):
 
-- :func:`matmul_flops` counts the ``mm``/``bmm`` FLOPs of a traced ``torch.fx`` graph;
 - :class:`MatmulCounter` counts, per operand shape, every matrix product a call executes
   (``mm``, ``addmm``, ``bmm``, ``baddbmm`` at the aten level, so products inside a traced
   program, in autograd's backward and in rollouts all count). It needs no access to the code
@@ -21,10 +20,9 @@ from __future__ import annotations
 import time
 
 import torch
-from torch.fx.passes.shape_prop import ShapeProp
+from _common import time_samples
 from torch.utils._python_dispatch import TorchDispatchMode
 
-MATMULS = (torch.ops.aten.mm.default, torch.ops.aten.bmm.default)
 _aten = torch.ops.aten
 # op -> index of its two matrix operands in the call's arguments
 _COUNTED = {
@@ -35,17 +33,6 @@ _COUNTED = {
 }
 # the shape every floor in the docs was first quoted at: 40,000 x 64 times 64 x 64
 REFERENCE_SHAPE = "40000x64x64"
-
-
-def matmul_flops(module: torch.fx.GraphModule, *inputs: torch.Tensor) -> int:
-    """FLOPs of the ``mm``/``bmm`` nodes of a traced graph on these inputs."""
-    ShapeProp(module).propagate(*inputs)
-    total = 0
-    for node in module.graph.nodes:
-        if node.op == "call_function" and node.target in MATMULS:
-            a, b = (arg.meta["tensor_meta"].shape for arg in node.args[:2])
-            total += 2 * a.numel() * b[-1]
-    return total
 
 
 def shape_key(a: torch.Size, b: torch.Size) -> str:
@@ -126,13 +113,7 @@ def gemm_rate(key: str, *, seconds: float = 0.5, repeats: int = 7) -> float:
     fn()
     once = max(time.perf_counter() - start, 1e-7)
     number = max(1, int(seconds / repeats / once))
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(number):
-            fn()
-        samples.append((time.perf_counter() - start) / number)
-    return shape_flops(key) / min(samples)
+    return shape_flops(key) / min(time_samples(fn, repeats=repeats, number=number))
 
 
 def gemm_rates(keys: list[str], seconds: float = 0.5) -> dict[str, float]:

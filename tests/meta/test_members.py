@@ -317,6 +317,13 @@ def test_a_candidate_alone_is_a_program_of_one():
     assert alone.metrics["learning_curve"] == listed.metrics["learning_curve"]
 
 
+def _whole_vectors(**options):
+    """An evaluator at the reference damping whose sizes give every member's tensors a whole
+    number of CPU vectors: 4 tasks x 4 episodes of 20 steps, tested on 4 x 4."""
+    sizes = dict(num_tasks=4, episodes_per_task=4, test_tasks=4, test_episodes=4)
+    return MAMLEvaluator("navigation2d", family_options={"horizon": 20}, **sizes, **options)
+
+
 @pytest.mark.parametrize(
     "options",
     [{}, {"outer": "adam"}, {"meta_learner": "promp"}, {"meta_sgd": True, "first_order": True}],
@@ -326,16 +333,7 @@ def test_a_members_numbers_do_not_depend_on_what_it_runs_with(options):
     """Bitwise, at the reference damping: 4 tasks x 4 episodes make every member's tensors a
     whole number of CPU vectors long, so no element of a member falls in a kernel's scalar
     tail in one program and in its vector body in another (see ``docs/evaluator.md``)."""
-    evaluator = MAMLEvaluator(
-        "navigation2d",
-        num_tasks=4,
-        episodes_per_task=4,
-        test_tasks=4,
-        test_episodes=4,
-        meta_iterations=3,
-        family_options={"horizon": 20},
-        **options,
-    )
+    evaluator = _whole_vectors(meta_iterations=3, **options)
     graph = diamond_graph("sum", residual=True)
     batched = evaluator.evaluate_seeds(graph, seeds=[1, 2, 3], device="cpu")
     for seed, result in zip([1, 2, 3], batched):
@@ -380,16 +378,7 @@ def test_different_architectures_in_one_program_equal_their_own_evaluations(opti
     """Architectures of the table, the first and third twice, as one program: each member's
     numbers are bitwise those of its evaluation alone (the size makes every member's tensors
     whole CPU vectors, see the test above)."""
-    evaluator = MAMLEvaluator(
-        "navigation2d",
-        num_tasks=4,
-        episodes_per_task=4,
-        test_tasks=4,
-        test_episodes=4,
-        meta_iterations=2,
-        family_options={"horizon": 20},
-        **options,
-    )
+    evaluator = _whole_vectors(meta_iterations=2, **options)
     graphs = [ARCHITECTURES[name] for name in names]
     pairs = [(graph, 1) for graph in graphs] + [(graphs[0], 2), (graphs[2], 2)]
     results = evaluator.evaluate_population(pairs, device="cpu")
