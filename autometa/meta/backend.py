@@ -27,21 +27,34 @@ from functools import partial
 from typing import NamedTuple
 
 import torch
+from torch.func import vmap
 
 from autometa._maml_config import MAMLConfig
 from autometa.meta.cuda_graphs import captured
 from autometa.meta.linalg import conjugate_gradient, fisher_vector_product, flatten
-from autometa.meta.maml import MetaObjective, loss_and_grad
+from autometa.meta.maml import MetaBatch, MetaObjective, loss_and_grad
 from autometa.meta.rollout import Outputs, Params
-from autometa.meta.traced import TRPOProgram, discard_program, trpo_program
+from autometa.meta.traced import (
+    TRPOProgram,
+    discard_member_program,
+    discard_program,
+    member_program,
+    trpo_program,
+)
+from autometa.policy import GraphPolicy
 from autometa.registry import Registry
 
 __all__ = [
     "BACKENDS",
+    "MEMBER_BACKENDS",
     "TRACE_MIN_STEPS",
     "Direction",
     "backend_for",
     "eager_direction",
+    "member_backend_for",
+    "member_direction",
+    "member_eager_direction",
+    "member_traced_direction",
     "traced_direction",
     "traced_solve",
 ]
@@ -129,4 +142,114 @@ def backend_for(traced: bool | None, obj: MetaObjective, cfg: MAMLConfig) -> str
     """The backend's name: ``"traced"`` when asked, or by size when ``traced`` is None."""
     if traced is None:
         traced = obj.mb.valid.env_steps * cfg.meta_iterations >= TRACE_MIN_STEPS
+    return "traced" if traced else "eager"
+
+
+# -- the member axis: every tensor with a leading P, one member's function under vmap ---------
+
+MemberBackend = Callable[
+    [GraphPolicy, MAMLConfig, Params, MetaBatch, torch.Tensor, torch.Tensor], Direction
+]
+
+
+def _one_member(policy, cfg, meta, data, lr, damping):
+    """One member's direction quantities: ``(loss, flat grad, old, x, (H + damping I) x)``."""
+    train, grads, valid, valid_adv = data
+    obj = MetaObjective(policy, MetaBatch(list(train), list(grads), valid, valid_adv), cfg, lr)
+    loss, g, old, vjp_fn = loss_and_grad(obj, meta)
+    g_flat = flatten(g)
+    fvp = fisher_vector_product(obj, meta, old, vjp_fn, damping)
+    direction, h_direction = conjugate_gradient(fvp, g_flat, cfg.cg_iters)
+    return loss, g_flat, old, direction, h_direction
+
+
+def member_eager_direction(
+    policy: GraphPolicy,
+    cfg: MAMLConfig,
+    meta: Params,
+    mb: MetaBatch,
+    lr: torch.Tensor,
+    damping: torch.Tensor,
+) -> Direction:
+    """Every member's direction from the eager functions, the one-member code under ``vmap``.
+
+    Args:
+        policy: the members' (shared) policy module.
+        cfg: the shared configuration (``cg_iters``, ``first_order``, ``meta_learner``, ...).
+        meta: meta-parameters, every tensor ``(P, ...)``.
+        mb: the members' meta-batches, every tensor with the leading ``P``.
+        lr: ``(P,)`` inner step size per member (unused under Meta-SGD).
+        damping: ``(P,)`` CG damping per member.
+
+    Returns:
+        :class:`Direction` with a leading member axis on every field.
+    """
+    data = (mb.train, mb.grads, mb.valid, mb.valid_adv)
+    loss, g, old, x, hx = vmap(partial(_one_member, policy, cfg))(meta, data, lr, damping)
+    return Direction(loss, g, tuple(old), x, hx)
+
+
+def member_traced_direction(
+    policy: GraphPolicy,
+    cfg: MAMLConfig,
+    meta: Params,
+    mb: MetaBatch,
+    lr: torch.Tensor,
+    damping: torch.Tensor,
+) -> Direction:
+    """:func:`member_eager_direction` from the traced member program (``vmap`` of the
+    one-member program, split once-per-step / per-product; CG on ``(P, N)`` vectors).
+
+    Falls back to :func:`member_eager_direction`, with one logged warning, when the policy
+    cannot be traced or the program fails on its first run.
+    """
+    args = (meta, mb, lr, damping, flatten(meta, start=1))
+    program = member_program(policy, cfg, args)
+    if program is None:
+        return member_eager_direction(policy, cfg, meta, mb, lr, damping)
+    try:
+        loss, g, old, state = program.run_static(TRPOProgram.static_inputs(meta, mb, lr, damping))
+    except torch.OutOfMemoryError:
+        raise
+    except RuntimeError as exc:
+        if program.runs:  # it ran before with these shapes: not a tracing problem
+            raise
+        log.warning(
+            "the traced TRPO program failed on its first run, using the eager products "
+            "for this policy: %s",
+            exc,
+        )
+        discard_member_program(policy, cfg, args)
+        return member_eager_direction(policy, cfg, meta, mb, lr, damping)
+    program.runs += 1
+    direction, h_direction = traced_solve(program, state, g, cfg.cg_iters)
+    return Direction(loss, g, old, direction, h_direction)
+
+
+MEMBER_BACKENDS: Registry[MemberBackend] = Registry("TRPO member backend")
+"""The member-axis direction by name (``"eager"``, ``"traced"``): each entry is
+``fn(policy, cfg, meta, mb, lr, damping) -> Direction``, every field with a leading ``P``."""
+MEMBER_BACKENDS.register("eager", member_eager_direction)
+MEMBER_BACKENDS.register("traced", member_traced_direction)
+
+
+def member_direction(
+    name: str,
+    policy: GraphPolicy,
+    cfg: MAMLConfig,
+    meta: Params,
+    mb: MetaBatch,
+    lr: torch.Tensor,
+    damping: torch.Tensor,
+) -> Direction:
+    """Every member's TRPO direction with the :data:`MEMBER_BACKENDS` entry ``name``."""
+    return MEMBER_BACKENDS.get(name)(policy, cfg, meta, mb, lr, damping)
+
+
+def member_backend_for(traced: bool | None, mb: MetaBatch, cfg: MAMLConfig) -> str:
+    """The member backend's name: ``"traced"`` when asked, or by size when ``traced`` is None
+    (one member's post-adaptation transitions times ``cfg.meta_iterations`` against
+    :data:`TRACE_MIN_STEPS`), else ``"eager"``."""
+    if traced is None:
+        traced = mb.valid.rewards[0].numel() * cfg.meta_iterations >= TRACE_MIN_STEPS
     return "traced" if traced else "eager"

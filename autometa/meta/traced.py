@@ -39,6 +39,7 @@ import weakref
 import torch
 import torch.fx as fx
 from torch.fx.experimental.proxy_tensor import make_fx
+from torch.func import vmap
 
 from autometa._maml_config import MAMLConfig
 from autometa.meta.cuda_graphs import captured
@@ -53,7 +54,15 @@ from autometa.meta.maml import (
 from autometa.meta.rollout import Outputs, Params
 from autometa.policy import GraphPolicy
 
-__all__ = ["TRPOProgram", "discard_program", "layout_free", "split_graph", "trpo_program"]
+__all__ = [
+    "TRPOProgram",
+    "discard_member_program",
+    "discard_program",
+    "layout_free",
+    "member_program",
+    "split_graph",
+    "trpo_program",
+]
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +129,28 @@ def layout_free(gm: fx.GraphModule) -> int:
     return changed
 
 
+_PRIMS = {
+    torch.ops.prims.add.default: torch.ops.aten.add.Tensor,
+    torch.ops.prims.sub.default: torch.ops.aten.sub.Tensor,
+    torch.ops.prims.mul.default: torch.ops.aten.mul.Tensor,
+    torch.ops.prims.div.default: torch.ops.aten.div.Tensor,
+}
+
+
+def _batchable(gm: fx.GraphModule) -> int:
+    """Replace the elementwise ``prims`` ops of a trace (left by some decompositions) with their
+    aten ops, which have ``vmap`` batching rules (a prim would run member by member); returns
+    how many. Same arithmetic: both are the one elementwise kernel."""
+    changed = 0
+    for node in gm.graph.nodes:
+        if node.op == "call_function" and node.target in _PRIMS:
+            node.target = _PRIMS[node.target]
+            changed += 1
+    if changed:
+        gm.recompile()
+    return changed
+
+
 def split_graph(gm: fx.GraphModule, dynamic: fx.Node) -> tuple[fx.GraphModule, fx.GraphModule]:
     """Split ``gm`` into the part independent of the placeholder ``dynamic`` and the rest.
 
@@ -179,17 +210,37 @@ class TRPOProgram:
             products, with a warning, when a program fails on its first run).
     """
 
-    def __init__(self, policy: GraphPolicy, cfg: MAMLConfig, args: tuple) -> None:
-        """Trace with fake tensors shaped like ``args = (meta, mb, v)`` and split the graph."""
+    def __init__(
+        self, policy: GraphPolicy, cfg: MAMLConfig, args: tuple, members: bool = False
+    ) -> None:
+        """Trace with fake tensors shaped like ``args`` and split the graph.
+
+        ``args`` is ``(meta, mb, v)`` for one candidate (damping ``cfg.cg_damping``, step size
+        ``cfg.fast_lr``), or with ``members`` ``(meta, mb, lr, damping, v)``, every tensor with
+        a leading member axis: the one-member program is traced under ``vmap`` over it, its
+        step size and damping being tensor inputs.
+        """
         flat, self._spec = flatten_objective(*args)
 
         def program(*flat_inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-            obj, meta, (v,) = unflatten_objective(policy, cfg, flat_inputs, self._spec)
+            obj, meta, extra = unflatten_objective(policy, cfg, flat_inputs, self._spec)
+            if members:
+                lr, damping, v = extra
+                obj = MetaObjective(policy, obj.mb, cfg, lr)
+            else:
+                (v,), damping = extra, cfg.cg_damping
             loss, g, old, vjp_fn = loss_and_grad(obj, meta)
-            product = fisher_vector_product(obj, meta, old, vjp_fn, cfg.cg_damping)(v)
+            product = fisher_vector_product(obj, meta, old, vjp_fn, damping)(v)
             return (loss, flatten(g), *old, product)
 
-        gm = make_fx(program, tracing_mode="fake", _allow_non_fake_inputs=True)(*flat)
+        fake = dict(tracing_mode="fake", _allow_non_fake_inputs=True)
+        if members:  # trace one member, then the graph (plain aten ops) under vmap
+            one = make_fx(program, **fake)(*(t[0] for t in flat))
+            layout_free(one)
+            _batchable(one)
+            gm = make_fx(vmap(one), **fake)(*flat)
+        else:
+            gm = make_fx(program, **fake)(*flat)
         self.reshapes = layout_free(gm)
         self.runs = 0
         placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
@@ -200,7 +251,13 @@ class TRPOProgram:
         self, meta: Params, mb: MetaBatch, v: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, Outputs, list[torch.Tensor]]:
         """``(loss, flat gradient, old outputs, state)`` at ``meta``; ``v`` only gives a shape."""
-        inputs = self.static_inputs(meta, mb)
+        return self.run_static(self.static_inputs(meta, mb))
+
+    def run_static(
+        self, inputs: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor, Outputs, list[torch.Tensor]]:
+        """The static part on flat ``inputs`` (:func:`flatten_objective` of the trace's
+        arguments but ``v``): ``(loss, flat gradient, old outputs, state)``."""
         values = captured(self, ("static",), self.static, inputs)  # CUDA-graph replay
         if values is None:
             values = self.static(*inputs)
@@ -209,29 +266,27 @@ class TRPOProgram:
         return loss, g_flat, old, list(values[head:])
 
     @staticmethod
-    def static_inputs(meta: Params, mb: MetaBatch) -> list[torch.Tensor]:
-        """The static part's inputs: the meta-parameters and the meta-batch, flattened."""
-        return flatten_objective(meta, mb)[0]
+    def static_inputs(meta: Params, mb: MetaBatch, *knobs: torch.Tensor) -> list[torch.Tensor]:
+        """The static part's inputs: the meta-parameters, the meta-batch and (a member
+        program's) the step sizes and dampings, flattened."""
+        return flatten_objective(meta, mb, *knobs)[0]
 
     def product(self, state: list[torch.Tensor], v: torch.Tensor) -> torch.Tensor:
         """``(H + damping I) v`` from the state ``prepare`` returned."""
         return self.dynamic(*state, v)
 
 
-def _signature(cfg: MAMLConfig, args: tuple) -> tuple:
+def _signature(cfg: MAMLConfig, args: tuple, members: bool = False) -> tuple:
     flat, spec = flatten_objective(*args)
-    return cfg, str(spec), tuple((t.shape, t.dtype, t.device) for t in flat)
+    return members, cfg, str(spec), tuple((t.shape, t.dtype, t.device) for t in flat)
 
 
-def trpo_program(obj: MetaObjective, meta: Params, v: torch.Tensor) -> TRPOProgram | None:
-    """The cached :class:`TRPOProgram` for ``obj``'s policy and this signature (traced on first
-    use), or None when the policy's forward cannot be traced (the caller goes eager)."""
-    args = (meta, obj.mb, v)
-    per_policy = _CACHE.setdefault(obj.policy, {})
-    key = _signature(obj.cfg, args)
+def _cached(policy: GraphPolicy, cfg: MAMLConfig, args: tuple, members: bool) -> TRPOProgram | None:
+    per_policy = _CACHE.setdefault(policy, {})
+    key = _signature(cfg, args, members)
     if key not in per_policy:
         try:
-            per_policy[key] = TRPOProgram(obj.policy, obj.cfg, args)
+            per_policy[key] = TRPOProgram(policy, cfg, args, members)
         except Exception as exc:  # noqa: BLE001 - any tracing failure means: use eager products
             log.warning("tracing the TRPO program failed, using the eager products: %s", exc)
             per_policy[key] = _UNTRACEABLE
@@ -239,6 +294,25 @@ def trpo_program(obj: MetaObjective, meta: Params, v: torch.Tensor) -> TRPOProgr
     return None if program is _UNTRACEABLE else program
 
 
+def trpo_program(obj: MetaObjective, meta: Params, v: torch.Tensor) -> TRPOProgram | None:
+    """The cached :class:`TRPOProgram` for ``obj``'s policy and this signature (traced on first
+    use), or None when the policy's forward cannot be traced (the caller goes eager)."""
+    return _cached(obj.policy, obj.cfg, (meta, obj.mb, v), members=False)
+
+
 def discard_program(obj: MetaObjective, meta: Params, v: torch.Tensor) -> None:
     """Mark ``obj``'s policy and this signature untraceable (its program failed to run)."""
-    _CACHE.setdefault(obj.policy, {})[_signature(obj.cfg, (meta, obj.mb, v))] = _UNTRACEABLE
+    key = _signature(obj.cfg, (meta, obj.mb, v))
+    _CACHE.setdefault(obj.policy, {})[key] = _UNTRACEABLE
+
+
+def member_program(policy: GraphPolicy, cfg: MAMLConfig, args: tuple) -> TRPOProgram | None:
+    """The cached member-axis :class:`TRPOProgram` of ``policy`` for
+    ``args = (meta, mb, lr, damping, v)`` (every tensor with the leading member axis; the
+    member count is part of the signature), or None when it cannot be traced."""
+    return _cached(policy, cfg, args, members=True)
+
+
+def discard_member_program(policy: GraphPolicy, cfg: MAMLConfig, args: tuple) -> None:
+    """Mark ``policy``'s member-axis program of this signature untraceable (it failed to run)."""
+    _CACHE.setdefault(policy, {})[_signature(cfg, args, members=True)] = _UNTRACEABLE

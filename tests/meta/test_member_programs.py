@@ -1,0 +1,218 @@
+"""The member-axis TRPO direction: the traced program gives the eager ``vmap`` numbers.
+
+Meta-parameters and meta-batches carry a leading member axis ``P`` (a single candidate is
+``P = 1``); each member has its own step size and CG damping. The traced member program
+(``vmap`` of the one-member program, split once-per-step / per-product) must give exactly the
+numbers of the eager one-member code under ``vmap``, and a member's numbers must not depend
+on how many members share the kernels.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import gymnasium as gym
+import pytest
+import torch
+from helpers import chain_graph, diamond_graph
+from meta_fixtures import ACT, OBS, synthetic_meta_batch
+from torch.func import vmap
+from torch.utils._pytree import tree_map
+
+from autometa._maml_config import MAMLConfig
+from autometa.graph import from_json
+from autometa.meta.backend import (
+    MEMBER_BACKENDS,
+    TRACE_MIN_STEPS,
+    member_backend_for,
+    member_direction,
+)
+from autometa.meta.linalg import conjugate_gradient, flatten, unflatten
+from autometa.meta.maml import MetaBatch, init_meta_params
+from autometa.policy import build_policy, register_op
+
+GRAPHS = Path(__file__).parent / "graphs"
+LR = (0.1, 0.3, 0.05)
+DAMPING = (1e-2, 1e-3, 1e-1)
+SIZES = dict(tasks=2, episodes=3, horizon=5)
+
+
+class _EagerOnlyLayer(torch.nn.Module):
+    """A linear layer that computes only on real tensors: tracing (fake tensors) fails."""
+
+    def __init__(self, in_features: int, width: int) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(in_features, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch._subclasses.fake_tensor.is_fake(x):
+            raise RuntimeError("this layer needs real tensors")
+        return torch.tanh(self.linear(x))
+
+
+register_op("test_eager_only", _EagerOnlyLayer, overwrite=True)
+
+
+def _layernorm_chain():
+    return chain_graph((6, 5), "layernorm_tanh")
+
+
+def _dag_cell(name):
+    return from_json(json.loads((GRAPHS / f"{name}.json").read_text()))
+
+
+CASES = {
+    "chain": lambda: chain_graph((6, 5)),
+    "diamond-sum-residual": lambda: diamond_graph("sum", residual=True),
+    "diamond-concat": lambda: diamond_graph("concat"),
+    "layernorm-chain": _layernorm_chain,
+}
+
+
+def _inputs(graph, cfg, members, discrete=False):
+    """(policy, meta, mb, lr, damping) of ``members`` members, stacked on a leading axis."""
+    act = gym.spaces.Discrete(3) if discrete else ACT
+    policies = [build_policy(graph, OBS, act, seed=s).double() for s in range(members)]
+    metas = [init_meta_params(p, cfg) for p in policies]
+    batches = [
+        synthetic_meta_batch(p, cfg, seed=s, discrete=discrete, **SIZES)
+        for s, p in enumerate(policies)
+    ]
+    mb = MetaBatch(
+        *(
+            tree_map(lambda *t: torch.stack(t), *parts)
+            for parts in zip(*((b.train, b.grads, b.valid, b.valid_adv) for b in batches))
+        )
+    )
+    meta = tree_map(lambda *t: torch.stack(t), *metas)
+    f64 = torch.float64
+    return (
+        policies[0],
+        meta,
+        mb,
+        torch.tensor(LR[:members], dtype=f64),
+        torch.tensor(DAMPING[:members], dtype=f64),
+    )
+
+
+def _assert_equal(a, b):
+    for name in a._fields:
+        x, y = getattr(a, name), getattr(b, name)
+        if isinstance(x, tuple):
+            assert all(torch.equal(u, w) for u, w in zip(x, y, strict=True)), name
+        else:
+            assert torch.equal(x, y), name
+
+
+def _both(policy, cfg, meta, mb, lr, damping, caplog):
+    with caplog.at_level(logging.WARNING, logger="autometa.meta"):
+        traced = member_direction("traced", policy, cfg, meta, mb, lr, damping)
+    assert not [r for r in caplog.records if "eager" in r.getMessage()]  # no fallback taken
+    eager = member_direction("eager", policy, cfg, meta, mb, lr, damping)
+    return traced, eager
+
+
+@pytest.mark.parametrize("members", [1, 3])
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_traced_member_direction_equals_eager_bitwise(case, members, caplog):
+    cfg = MAMLConfig(cg_iters=4)
+    policy, meta, mb, lr, damping = _inputs(CASES[case](), cfg, members)
+    traced, eager = _both(policy, cfg, meta, mb, lr, damping, caplog)
+    p, n = members, flatten(meta, start=1).shape[1]
+    assert traced.loss.shape == (p,) and traced.direction.shape == (p, n)
+    assert traced.grad.shape == traced.h_direction.shape == (p, n)
+    assert all(o.shape[0] == p for o in traced.old)
+    _assert_equal(traced, eager)
+    assert not torch.equal(eager.direction, eager.grad)  # the solve did something
+
+
+@pytest.mark.parametrize("members", [1, 3])
+def test_traced_member_direction_of_a_categorical_policy_equals_eager(members, caplog):
+    cfg = MAMLConfig(cg_iters=4)
+    policy, meta, mb, lr, damping = _inputs(chain_graph((6, 5)), cfg, members, discrete=True)
+    _assert_equal(*_both(policy, cfg, meta, mb, lr, damping, caplog))
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [dict(first_order=True), dict(meta_sgd=True, inner_steps=2)],
+    ids=["first-order", "meta-sgd-two-steps"],
+)
+def test_traced_member_direction_equals_eager_under_other_configs(changes, caplog):
+    cfg = MAMLConfig(cg_iters=4, **changes)
+    policy, meta, mb, lr, damping = _inputs(diamond_graph("sum", residual=True), cfg, 3)
+    _assert_equal(*_both(policy, cfg, meta, mb, lr, damping, caplog))
+
+
+@pytest.mark.parametrize("name", sorted(MEMBER_BACKENDS.names()))
+def test_member_zero_of_three_equals_a_population_of_one(name):
+    cfg = MAMLConfig(cg_iters=4)
+    policy, meta, mb, lr, damping = _inputs(diamond_graph("concat"), cfg, 3)
+    three = member_direction(name, policy, cfg, meta, mb, lr, damping)
+    one = tree_map(lambda t: t[:1], (meta, mb, lr, damping))
+    alone = member_direction(name, policy, cfg, *one)
+    _assert_equal(alone, tree_map(lambda t: t[:1], three))
+    assert not torch.equal(three.direction[1], three.direction[0])
+
+
+@pytest.mark.parametrize("name", ["dag_cell_trial0", "dag_cell_trial4", "dag_cell_trial5"])
+def test_candidates_that_broke_the_traced_layouts_trace_as_members(name, caplog):
+    cfg = MAMLConfig(cg_iters=3)
+    policy, meta, mb, lr, damping = _inputs(_dag_cell(name), cfg, 2)
+    _assert_equal(*_both(policy, cfg, meta, mb, lr, damping, caplog))
+
+
+def test_an_untraceable_policy_falls_back_to_eager_with_one_warning(caplog):
+    cfg = MAMLConfig(cg_iters=3)
+    graph = chain_graph((5,), "test_eager_only")
+    policy, meta, mb, lr, damping = _inputs(graph, cfg, 2)
+    with caplog.at_level(logging.WARNING, logger="autometa.meta"):
+        first = member_direction("traced", policy, cfg, meta, mb, lr, damping)
+        second = member_direction("traced", policy, cfg, meta, mb, lr, damping)
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages == [
+        "tracing the TRPO program failed, using the eager products: this layer needs real tensors"
+    ]
+    eager = member_direction("eager", policy, cfg, meta, mb, lr, damping)
+    _assert_equal(first, eager)
+    _assert_equal(second, eager)
+
+
+def test_backend_choice_counts_one_members_transitions():
+    cfg = MAMLConfig()
+    _, _, mb, _, _ = _inputs(chain_graph((4,)), cfg, 3)
+    per_member = SIZES["tasks"] * SIZES["episodes"] * SIZES["horizon"]
+    exactly = cfg.replace(meta_iterations=-(-TRACE_MIN_STEPS // per_member))
+    below = cfg.replace(meta_iterations=TRACE_MIN_STEPS // per_member - 1)
+    assert member_backend_for(None, mb, exactly) == "traced"
+    assert member_backend_for(None, mb, below) == "eager"  # not the three members' total
+    assert member_backend_for(True, mb, below) == "traced"
+    assert member_backend_for(False, mb, exactly) == "eager"
+
+
+def test_conjugate_gradient_on_rows_equals_it_under_vmap_bitwise():
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(4, 6, 6, generator=gen, dtype=torch.float64)
+    a = a @ a.transpose(1, 2) + torch.eye(6, dtype=torch.float64)
+    b = torch.randn(4, 6, generator=gen, dtype=torch.float64)
+    b[2] = 0.0  # converged from the start: its updates are masked
+    rows = conjugate_gradient(lambda p: (a @ p[..., None])[..., 0], b, iters=8)
+    one = vmap(lambda m, v: conjugate_gradient(lambda p: (m @ p[..., None])[..., 0], v, 8))(a, b)
+    assert all(torch.equal(x, y) for x, y in zip(rows, one))
+    x, ax = rows
+    assert torch.equal(x[2], torch.zeros(6, dtype=torch.float64))
+    exact = torch.linalg.solve(a, b)
+    assert torch.allclose(x, exact, rtol=1e-6, atol=1e-8)
+    assert torch.allclose(ax, (a @ x[..., None])[..., 0], rtol=1e-8, atol=1e-10)
+
+
+def test_member_flatten_round_trips_and_keeps_plain_dicts():
+    params = {"w": torch.arange(12.0).reshape(3, 2, 2), "b": torch.arange(3.0)}
+    flat = flatten(params, start=1)
+    assert flat.shape == (3, 5)
+    assert torch.equal(flat[1], flatten({n: t[1] for n, t in params.items()}))
+    back = unflatten(flat, params, start=1)
+    assert all(torch.equal(back[n], params[n]) for n in params)
+    assert torch.equal(flatten(params), torch.cat([params["w"].reshape(-1), params["b"]]))
