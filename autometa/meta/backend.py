@@ -14,6 +14,13 @@ registered by name in :data:`BACKENDS`:
   solve replayed as a CUDA graph on a GPU; the same numbers, about half the work. A program
   that fails on its first run falls back to ``"eager"`` with a logged warning.
 
+With a leading member axis (every meta-parameter and meta-batch tensor ``(P, ...)``; a single
+candidate is ``P = 1``) the same two ways are registered in :data:`MEMBER_BACKENDS` and
+called through :func:`member_direction`: :func:`member_eager_direction` is the one-member
+computation under ``vmap``, :func:`member_traced_direction` the member program traced under
+``vmap``, with conjugate gradient on ``(P, N)`` vectors. Each member has its own step size
+and CG damping; the configuration is shared.
+
 The evaluator chooses (``MAMLEvaluator(traced=...)``, see :func:`backend_for`): traced from
 :data:`TRACE_MIN_STEPS` post-adaptation transitions per evaluation, eager below, where the
 one-off trace (about a second) would not pay for itself.

@@ -20,6 +20,14 @@ an evaluation; it is cached per policy module and input signature (shapes, dtype
 configuration). A policy whose forward cannot be traced falls back to the eager products. On
 CUDA the static part is replayed as a CUDA graph (``autometa.meta.cuda_graphs``).
 
+Members. A population of one architecture (seeds or variants, a single candidate being a
+population of one) stacks every meta-parameter and meta-batch tensor on a leading member
+axis ``P``. Its program (:func:`member_program`) traces one member's program, with its step
+size and CG damping as tensor inputs, and then traces that graph of plain aten operations
+again under ``vmap`` over the members (``make_fx`` of ``vmap`` of the forward-mode product
+itself fails with fake tensors); the result is split the same way. Member ``p``'s numbers are
+those of the eager one-member code under ``vmap``, bit for bit (the tests check this).
+
 Memory layouts. Tracing with fake tensors propagates strides through PyTorch's *meta*
 kernels, and those do not always agree with the real kernels: the meta ``elu_backward``
 returns a contiguous tensor, while the CPU and CUDA kernels keep the layout of their input
@@ -38,8 +46,8 @@ import weakref
 
 import torch
 import torch.fx as fx
-from torch.fx.experimental.proxy_tensor import make_fx
 from torch.func import vmap
+from torch.fx.experimental.proxy_tensor import make_fx
 
 from autometa._maml_config import MAMLConfig
 from autometa.meta.cuda_graphs import captured
@@ -235,10 +243,15 @@ class TRPOProgram:
 
         fake = dict(tracing_mode="fake", _allow_non_fake_inputs=True)
         if members:  # trace one member, then the graph (plain aten ops) under vmap
-            one = make_fx(program, **fake)(*(t[0] for t in flat))
+            # (member 0 copied: tracing through views of the real inputs breaks a second trace)
+            one = make_fx(program, **fake)(*(t[0].clone() for t in flat))
             layout_free(one)
             _batchable(one)
+            one.graph.eliminate_dead_code()  # forward-AD bookkeeping left by fake tracing
+            one.recompile()
             gm = make_fx(vmap(one), **fake)(*flat)
+            gm.graph.eliminate_dead_code()
+            gm.recompile()
         else:
             gm = make_fx(program, **fake)(*flat)
         self.reshapes = layout_free(gm)
@@ -281,7 +294,9 @@ def _signature(cfg: MAMLConfig, args: tuple, members: bool = False) -> tuple:
     return members, cfg, str(spec), tuple((t.shape, t.dtype, t.device) for t in flat)
 
 
-def _cached(policy: GraphPolicy, cfg: MAMLConfig, args: tuple, members: bool) -> TRPOProgram | None:
+def _cached(
+    policy: GraphPolicy, cfg: MAMLConfig, args: tuple, members: bool
+) -> TRPOProgram | None:
     per_policy = _CACHE.setdefault(policy, {})
     key = _signature(cfg, args, members)
     if key not in per_policy:
