@@ -2,12 +2,13 @@
 
 At the paper's 2D navigation size (20 tasks x 20 episodes x 100 steps, a 2x64 tanh policy, one
 inner step, 10 CG iterations) times one TRPO direction (loss, gradient, old outputs, CG
-solve) four ways, alternated in every round so that load changes hit all alike:
+solve) five ways, alternated in every round so that load changes hit all alike:
 
 - ``single traced``: ``backend.traced_direction(obj, meta, cfg)``, the single-candidate
   traced program;
 - ``member traced P=1`` / ``member eager P=1``: ``backend.member_direction`` on a population of
   one (the member-axis program traced under ``vmap``, or the eager code under ``vmap``);
+- ``member compiled P=1``: the member program's two parts compiled by inductor (opt-in);
 - ``member traced P=4``: four members (seeds) in one program; also per member.
 
 The tracing itself (once per signature) is timed separately. Each member's meta-batch is
@@ -76,13 +77,15 @@ def main() -> None:
     mb = MetaBatch(*_stack(*((b.train, b.grads, b.valid, b.valid_adv) for b in batches)))
     lr = torch.full((args.members,), cfg.fast_lr)
     damping = torch.full((args.members,), cfg.cg_damping)
-    one = tree_map(lambda t: t[:1], (meta, mb, lr, damping))
+    data = tree_map(lambda t: t[:1], (mb.train, mb.grads, mb.valid, mb.valid_adv))
+    one = (*tree_map(lambda t: t[:1], (meta,)), MetaBatch(*data), lr[:1], damping[:1])
     obj = MetaObjective(policy, batches[0], cfg)
 
     ways = {
         "single traced": lambda: backend.traced_direction(obj, metas[0], cfg),
         "member traced P=1": lambda: backend.member_direction("traced", policy, cfg, *one),
         "member eager P=1": lambda: backend.member_direction("eager", policy, cfg, *one),
+        "member compiled P=1": lambda: backend.member_direction("compiled", policy, cfg, *one),
         f"member traced P={args.members}": lambda: backend.member_direction(
             "traced", policy, cfg, meta, mb, lr, damping
         ),
@@ -110,6 +113,10 @@ def main() -> None:
                 (member.loss, member.grad, member.direction, member.h_direction),
                 (results["member eager P=1"][k] for k in (0, 1, 3, 4)),
             )
+        ),
+        "member compiled P=1 vs traced P=1, max relative diff (direction)": float(
+            (results["member compiled P=1"].direction - member.direction).abs().max()
+            / member.direction.abs().max()
         ),
         f"member 0 of P={args.members} == P=1 (traced)": bool(
             torch.equal(results[f"member traced P={args.members}"].direction[:1], member.direction)

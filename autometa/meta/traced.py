@@ -63,6 +63,7 @@ from autometa.meta.rollout import Outputs, Params
 from autometa.policy import GraphPolicy
 
 __all__ = [
+    "ProgramParts",
     "TRPOProgram",
     "discard_member_program",
     "discard_program",
@@ -207,7 +208,38 @@ def split_graph(gm: fx.GraphModule, dynamic: fx.Node) -> tuple[fx.GraphModule, f
     return parts[0], parts[1]
 
 
-class TRPOProgram:
+class ProgramParts:
+    """A split program: the static part once per TRPO step, the dynamic part per product.
+
+    Attributes:
+        static: ``static(*inputs)`` -> the outputs but the product, then the state.
+        dynamic: ``dynamic(*state, v)`` -> ``(H + damping I) v``.
+        runs: TRPO steps this program has served (a program that fails on its first run is
+            dropped for the slower way, with a warning).
+    """
+
+    def __init__(self, static, dynamic, num_outputs: int) -> None:
+        self.static, self.dynamic, self.num_outputs = static, dynamic, num_outputs
+        self.runs = 0
+
+    def run_static(
+        self, inputs: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor, Outputs, list[torch.Tensor]]:
+        """The static part on flat ``inputs`` (:func:`flatten_objective` of the trace's
+        arguments but ``v``): ``(loss, flat gradient, old outputs, state)``."""
+        values = captured(self, ("static",), self.static, inputs)  # CUDA-graph replay
+        if values is None:
+            values = self.static(*inputs)
+        head = self.num_outputs - 1
+        loss, g_flat, old = values[0], values[1], tuple(values[2:head])
+        return loss, g_flat, old, list(values[head:])
+
+    def product(self, state: list[torch.Tensor], v: torch.Tensor) -> torch.Tensor:
+        """``(H + damping I) v`` from the state ``run_static`` returned."""
+        return self.dynamic(*state, v)
+
+
+class TRPOProgram(ProgramParts):
     """The traced TRPO quantities of one policy, configuration and meta-batch signature.
 
     ``prepare`` runs the static part once per TRPO step; ``product`` runs the dynamic part.
@@ -255,10 +287,10 @@ class TRPOProgram:
         else:
             gm = make_fx(program, **fake)(*flat)
         self.reshapes = layout_free(gm)
-        self.runs = 0
         placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
-        self.static, self.dynamic = split_graph(gm, placeholders[-1])
-        self.num_outputs = len(next(n for n in gm.graph.nodes if n.op == "output").args[0])
+        static, dynamic = split_graph(gm, placeholders[-1])
+        outputs = next(n for n in gm.graph.nodes if n.op == "output").args[0]
+        super().__init__(static, dynamic, len(outputs))
 
     def prepare(
         self, meta: Params, mb: MetaBatch, v: torch.Tensor
@@ -266,27 +298,11 @@ class TRPOProgram:
         """``(loss, flat gradient, old outputs, state)`` at ``meta``; ``v`` only gives a shape."""
         return self.run_static(self.static_inputs(meta, mb))
 
-    def run_static(
-        self, inputs: list[torch.Tensor]
-    ) -> tuple[torch.Tensor, torch.Tensor, Outputs, list[torch.Tensor]]:
-        """The static part on flat ``inputs`` (:func:`flatten_objective` of the trace's
-        arguments but ``v``): ``(loss, flat gradient, old outputs, state)``."""
-        values = captured(self, ("static",), self.static, inputs)  # CUDA-graph replay
-        if values is None:
-            values = self.static(*inputs)
-        head = self.num_outputs - 1
-        loss, g_flat, old = values[0], values[1], tuple(values[2:head])
-        return loss, g_flat, old, list(values[head:])
-
     @staticmethod
     def static_inputs(meta: Params, mb: MetaBatch, *knobs: torch.Tensor) -> list[torch.Tensor]:
         """The static part's inputs: the meta-parameters, the meta-batch and (a member
         program's) the step sizes and dampings, flattened."""
         return flatten_objective(meta, mb, *knobs)[0]
-
-    def product(self, state: list[torch.Tensor], v: torch.Tensor) -> torch.Tensor:
-        """``(H + damping I) v`` from the state ``prepare`` returned."""
-        return self.dynamic(*state, v)
 
 
 def _signature(cfg: MAMLConfig, args: tuple, members: bool = False) -> tuple:
