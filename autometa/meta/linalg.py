@@ -20,17 +20,25 @@ from autometa.meta.rollout import Outputs, Params
 __all__ = ["conjugate_gradient", "fisher_vector_product", "flatten", "unflatten"]
 
 
-def flatten(tensors: Params) -> torch.Tensor:
-    """Concatenate a dict of tensors into one vector (dict order)."""
-    return torch.cat([t.reshape(-1) for t in tensors.values()])
+def flatten(tensors: Params, start: int = 0) -> torch.Tensor:
+    """Concatenate a dict of tensors into one vector (dict order).
+
+    With ``start=1`` every tensor keeps its leading member axis: tensors shaped ``(P, ...)``
+    become one ``(P, N)`` matrix, row ``p`` being member ``p``'s flat vector.
+    """
+    if start == 0:
+        return torch.cat([t.reshape(-1) for t in tensors.values()])
+    return torch.cat([t.reshape(*t.shape[:start], -1) for t in tensors.values()], dim=start)
 
 
-def unflatten(vector: torch.Tensor, like: Params) -> Params:
-    """Split ``vector`` back into tensors shaped like ``like``."""
-    out, start = {}, 0
+def unflatten(vector: torch.Tensor, like: Params, start: int = 0) -> Params:
+    """Split ``vector`` back into tensors shaped like ``like`` (inverse of :func:`flatten`)."""
+    out, offset = {}, 0
     for name, t in like.items():
-        out[name] = vector[start : start + t.numel()].view_as(t)
-        start += t.numel()
+        size = t[(0,) * start].numel() if start else t.numel()
+        piece = vector[..., offset : offset + size]
+        out[name] = piece.view_as(t) if start == 0 else piece.reshape(t.shape)
+        offset += size
     return out
 
 
@@ -42,6 +50,11 @@ def conjugate_gradient(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Solve ``A x = b`` for symmetric positive-definite ``A`` given only ``matvec``.
 
+    ``b`` is one vector ``(N,)`` or one per member ``(..., N)``: every row is its own system,
+    solved with its own step sizes (``matvec`` maps ``(..., N)`` to ``(..., N)``). The dot
+    products are sums over the last axis, so a row's numbers are the same whether the rows are
+    solved here together or one by one under ``vmap``.
+
     Runs exactly ``iters`` iterations; once the squared residual falls below ``residual_tol``
     the updates are masked to zero (the reference code breaks out instead, a host decision).
 
@@ -51,16 +64,17 @@ def conjugate_gradient(
     x = torch.zeros_like(b)
     r = b.clone()
     p = b.clone()
-    rr = r @ r
+    rr = (r * r).sum(-1)
     for _ in range(iters):
         active = rr >= residual_tol
         ap = matvec(p)
-        alpha = torch.where(active, rr / (p @ ap).clamp_min(1e-30), torch.zeros_like(rr))
+        pap = (p * ap).sum(-1).clamp_min(1e-30)
+        alpha = torch.where(active, rr / pap, torch.zeros_like(rr))[..., None]
         x = x + alpha * p
         r = r - alpha * ap
-        rr_new = r @ r
-        beta = torch.where(active, rr_new / rr.clamp_min(1e-30), torch.zeros_like(rr))
-        p = torch.where(active, r + beta * p, p)
+        rr_new = (r * r).sum(-1)
+        beta = torch.where(active, rr_new / rr.clamp_min(1e-30), torch.zeros_like(rr))[..., None]
+        p = torch.where(active[..., None], r + beta * p, p)
         rr = torch.where(active, rr_new, rr)
     return x, b - r
 

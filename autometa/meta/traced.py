@@ -20,6 +20,15 @@ an evaluation; it is cached per policy module and input signature (shapes, dtype
 configuration). A policy whose forward cannot be traced falls back to the eager products. On
 CUDA the static part is replayed as a CUDA graph (``autometa.meta.cuda_graphs``).
 
+Members. A cohort of a program (members of one architecture: seeds or variants, a single
+candidate being a program of one) stacks every meta-parameter and meta-batch tensor on a
+leading member axis ``P``. Its program (:func:`trpo_program`) traces one member's program,
+with its step size and CG damping as tensor inputs, and then traces that graph of plain aten
+operations again under ``vmap`` over the members (``make_fx`` of ``vmap`` of the
+forward-mode product itself fails with fake tensors); the result is split the same way.
+Member ``p``'s numbers are those of the eager one-member code under ``vmap``, bit for bit
+(the tests check this).
+
 Memory layouts. Tracing with fake tensors propagates strides through PyTorch's *meta*
 kernels, and those do not always agree with the real kernels: the meta ``elu_backward``
 returns a contiguous tensor, while the CPU and CUDA kernels keep the layout of their input
@@ -38,6 +47,7 @@ import weakref
 
 import torch
 import torch.fx as fx
+from torch.func import vmap
 from torch.fx.experimental.proxy_tensor import make_fx
 
 from autometa._maml_config import MAMLConfig
@@ -53,7 +63,14 @@ from autometa.meta.maml import (
 from autometa.meta.rollout import Outputs, Params
 from autometa.policy import GraphPolicy
 
-__all__ = ["TRPOProgram", "discard_program", "layout_free", "split_graph", "trpo_program"]
+__all__ = [
+    "ProgramParts",
+    "TRPOProgram",
+    "discard_program",
+    "layout_free",
+    "split_graph",
+    "trpo_program",
+]
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +137,28 @@ def layout_free(gm: fx.GraphModule) -> int:
     return changed
 
 
+_PRIMS = {
+    torch.ops.prims.add.default: torch.ops.aten.add.Tensor,
+    torch.ops.prims.sub.default: torch.ops.aten.sub.Tensor,
+    torch.ops.prims.mul.default: torch.ops.aten.mul.Tensor,
+    torch.ops.prims.div.default: torch.ops.aten.div.Tensor,
+}
+
+
+def _batchable(gm: fx.GraphModule) -> int:
+    """Replace the elementwise ``prims`` ops of a trace (left by some decompositions) with their
+    aten ops, which have ``vmap`` batching rules (a prim would run member by member); returns
+    how many. Same arithmetic: both are the one elementwise kernel."""
+    changed = 0
+    for node in gm.graph.nodes:
+        if node.op == "call_function" and node.target in _PRIMS:
+            node.target = _PRIMS[node.target]
+            changed += 1
+    if changed:
+        gm.recompile()
+    return changed
+
+
 def split_graph(gm: fx.GraphModule, dynamic: fx.Node) -> tuple[fx.GraphModule, fx.GraphModule]:
     """Split ``gm`` into the part independent of the placeholder ``dynamic`` and the rest.
 
@@ -168,39 +207,25 @@ def split_graph(gm: fx.GraphModule, dynamic: fx.Node) -> tuple[fx.GraphModule, f
     return parts[0], parts[1]
 
 
-class TRPOProgram:
-    """The traced TRPO quantities of one policy, configuration and meta-batch signature.
-
-    ``prepare`` runs the static part once per TRPO step; ``product`` runs the dynamic part.
+class ProgramParts:
+    """A split program: the static part once per TRPO step, the dynamic part per product.
 
     Attributes:
-        reshapes: views of the trace made layout-free (:func:`layout_free`).
-        runs: TRPO steps this program has served (``trpo_step`` falls back to the eager
-            products, with a warning, when a program fails on its first run).
+        static: ``static(*inputs)`` -> the outputs but the product, then the state.
+        dynamic: ``dynamic(*state, v)`` -> ``(H + damping I) v``.
+        runs: TRPO steps this program has served (a program that fails on its first run is
+            dropped for the slower way, with a warning).
     """
 
-    def __init__(self, policy: GraphPolicy, cfg: MAMLConfig, args: tuple) -> None:
-        """Trace with fake tensors shaped like ``args = (meta, mb, v)`` and split the graph."""
-        flat, self._spec = flatten_objective(*args)
-
-        def program(*flat_inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-            obj, meta, (v,) = unflatten_objective(policy, cfg, flat_inputs, self._spec)
-            loss, g, old, vjp_fn = loss_and_grad(obj, meta)
-            product = fisher_vector_product(obj, meta, old, vjp_fn, cfg.cg_damping)(v)
-            return (loss, flatten(g), *old, product)
-
-        gm = make_fx(program, tracing_mode="fake", _allow_non_fake_inputs=True)(*flat)
-        self.reshapes = layout_free(gm)
+    def __init__(self, static, dynamic, num_outputs: int) -> None:
+        self.static, self.dynamic, self.num_outputs = static, dynamic, num_outputs
         self.runs = 0
-        placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
-        self.static, self.dynamic = split_graph(gm, placeholders[-1])
-        self.num_outputs = len(next(n for n in gm.graph.nodes if n.op == "output").args[0])
 
-    def prepare(
-        self, meta: Params, mb: MetaBatch, v: torch.Tensor
+    def run_static(
+        self, inputs: list[torch.Tensor]
     ) -> tuple[torch.Tensor, torch.Tensor, Outputs, list[torch.Tensor]]:
-        """``(loss, flat gradient, old outputs, state)`` at ``meta``; ``v`` only gives a shape."""
-        inputs = self.static_inputs(meta, mb)
+        """The static part on flat ``inputs`` (:func:`flatten_objective` of the trace's
+        arguments but ``v``): ``(loss, flat gradient, old outputs, state)``."""
         values = captured(self, ("static",), self.static, inputs)  # CUDA-graph replay
         if values is None:
             values = self.static(*inputs)
@@ -208,14 +233,59 @@ class TRPOProgram:
         loss, g_flat, old = values[0], values[1], tuple(values[2:head])
         return loss, g_flat, old, list(values[head:])
 
-    @staticmethod
-    def static_inputs(meta: Params, mb: MetaBatch) -> list[torch.Tensor]:
-        """The static part's inputs: the meta-parameters and the meta-batch, flattened."""
-        return flatten_objective(meta, mb)[0]
-
     def product(self, state: list[torch.Tensor], v: torch.Tensor) -> torch.Tensor:
-        """``(H + damping I) v`` from the state ``prepare`` returned."""
+        """``(H + damping I) v`` from the state ``run_static`` returned."""
         return self.dynamic(*state, v)
+
+
+class TRPOProgram(ProgramParts):
+    """The traced TRPO quantities of one policy, configuration and meta-batch signature,
+    for every member of a program (the member count is part of the signature).
+
+    Attributes:
+        reshapes: views of the trace made layout-free (:func:`layout_free`).
+        runs: TRPO steps this program has served (the backend falls back to the eager
+            products, with a warning, when a program fails on its first run).
+    """
+
+    def __init__(self, policy: GraphPolicy, cfg: MAMLConfig, args: tuple) -> None:
+        """Trace with fake tensors shaped like ``args = (meta, mb, lr, damping, v)``, every
+        tensor with a leading member axis, and split the graph.
+
+        The one-member program (loss, flat gradient, old outputs and the damped
+        Fisher-vector product of ``v``, its step size and damping being tensor inputs) is
+        traced for member 0, then that graph of aten operations is traced under ``vmap``.
+        """
+        flat, self._spec = flatten_objective(*args)
+
+        def program(*flat_inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            obj, meta, (lr, damping, v) = unflatten_objective(policy, cfg, flat_inputs, self._spec)
+            obj = MetaObjective(policy, obj.mb, cfg, lr)
+            loss, g, old, vjp_fn = loss_and_grad(obj, meta)
+            product = fisher_vector_product(obj, meta, old, vjp_fn, damping)(v)
+            return (loss, flatten(g), *old, product)
+
+        fake = dict(tracing_mode="fake", _allow_non_fake_inputs=True)
+        # member 0 copied: tracing through views of the real inputs breaks a second trace
+        one = make_fx(program, **fake)(*(t[0].clone() for t in flat))
+        layout_free(one)
+        _batchable(one)
+        one.graph.eliminate_dead_code()  # forward-AD bookkeeping left by fake tracing
+        one.recompile()
+        gm = make_fx(vmap(one), **fake)(*flat)
+        gm.graph.eliminate_dead_code()
+        gm.recompile()
+        self.reshapes = layout_free(gm)
+        placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
+        static, dynamic = split_graph(gm, placeholders[-1])
+        outputs = next(n for n in gm.graph.nodes if n.op == "output").args[0]
+        super().__init__(static, dynamic, len(outputs))
+
+    @staticmethod
+    def static_inputs(meta: Params, mb: MetaBatch, *knobs: torch.Tensor) -> list[torch.Tensor]:
+        """The static part's inputs: the meta-parameters, the meta-batch, the step sizes and
+        the dampings, flattened."""
+        return flatten_objective(meta, mb, *knobs)[0]
 
 
 def _signature(cfg: MAMLConfig, args: tuple) -> tuple:
@@ -223,15 +293,15 @@ def _signature(cfg: MAMLConfig, args: tuple) -> tuple:
     return cfg, str(spec), tuple((t.shape, t.dtype, t.device) for t in flat)
 
 
-def trpo_program(obj: MetaObjective, meta: Params, v: torch.Tensor) -> TRPOProgram | None:
-    """The cached :class:`TRPOProgram` for ``obj``'s policy and this signature (traced on first
-    use), or None when the policy's forward cannot be traced (the caller goes eager)."""
-    args = (meta, obj.mb, v)
-    per_policy = _CACHE.setdefault(obj.policy, {})
-    key = _signature(obj.cfg, args)
+def trpo_program(policy: GraphPolicy, cfg: MAMLConfig, args: tuple) -> TRPOProgram | None:
+    """The cached :class:`TRPOProgram` of ``policy`` for ``args = (meta, mb, lr, damping, v)``
+    (every tensor with the leading member axis), traced on first use, or None when the
+    policy's forward cannot be traced (the caller goes eager)."""
+    per_policy = _CACHE.setdefault(policy, {})
+    key = _signature(cfg, args)
     if key not in per_policy:
         try:
-            per_policy[key] = TRPOProgram(obj.policy, obj.cfg, args)
+            per_policy[key] = TRPOProgram(policy, cfg, args)
         except Exception as exc:  # noqa: BLE001 - any tracing failure means: use eager products
             log.warning("tracing the TRPO program failed, using the eager products: %s", exc)
             per_policy[key] = _UNTRACEABLE
@@ -239,6 +309,6 @@ def trpo_program(obj: MetaObjective, meta: Params, v: torch.Tensor) -> TRPOProgr
     return None if program is _UNTRACEABLE else program
 
 
-def discard_program(obj: MetaObjective, meta: Params, v: torch.Tensor) -> None:
-    """Mark ``obj``'s policy and this signature untraceable (its program failed to run)."""
-    _CACHE.setdefault(obj.policy, {})[_signature(obj.cfg, (meta, obj.mb, v))] = _UNTRACEABLE
+def discard_program(policy: GraphPolicy, cfg: MAMLConfig, args: tuple) -> None:
+    """Mark ``policy``'s program of this signature untraceable (it failed to run)."""
+    _CACHE.setdefault(policy, {})[_signature(cfg, args)] = _UNTRACEABLE

@@ -39,7 +39,7 @@ from torch.func import vmap
 from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from autometa._maml_config import MAMLConfig
-from autometa.meta.backend import member_backend_for, member_direction
+from autometa.meta.backend import backend_for, direction
 from autometa.meta.cuda_graphs import captured
 from autometa.meta.linalg import flatten, unflatten
 from autometa.meta.maml import MetaBatch, MetaObjective
@@ -157,11 +157,10 @@ def trpo_step(
 def _trpo_group(policy, mb, meta, cfg, knobs, active, traced):
     """:func:`trpo_step` of the members in one set of kernels."""
     lr = knobs["fast_lr"]
-    backend = member_backend_for(traced, mb, cfg)
-    loss, _, old, direction, h_direction = member_direction(
-        backend, policy, cfg, meta, mb, lr, knobs["cg_damping"]
+    loss, _, old, x, hx = direction(
+        backend_for(traced, mb, cfg), policy, cfg, meta, mb, lr, knobs["cg_damping"]
     )
-    step, finite = trust_region_step(loss, direction, h_direction, knobs["max_kl"])
+    step, finite = trust_region_step(loss, x, hx, knobs["max_kl"])
     theta = vmap(flatten)(meta)
     new_theta = theta.clone()
     pending = active & finite

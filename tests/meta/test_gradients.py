@@ -16,7 +16,7 @@ from autometa.meta.linalg import conjugate_gradient, fisher_vector_product, flat
 from autometa.meta.maml import MetaBatch, MetaObjective, init_meta_params, loss_and_grad
 from autometa.meta.members import Member, member_knobs, stack_members
 from autometa.meta.reference import loop_kl_hvp, loop_meta_gradient
-from autometa.meta.traced import split_graph, trpo_program
+from autometa.meta.traced import TRPOProgram, split_graph, trpo_program
 from autometa.meta.trpo import trpo_step
 
 
@@ -128,32 +128,51 @@ def test_traced_program_equals_eager_loss_gradient_and_product(
     obj = MetaObjective(policy, mb, cfg)
     loss, g, old, vjp_fn = loss_and_grad(obj, meta)
     eager = fisher_vector_product(obj, meta, old, vjp_fn, cfg.cg_damping)
-    program = trpo_program(obj, meta, flatten(meta))
-    assert program is not None
-    t_loss, t_g, t_old, state = program.prepare(meta, mb, flatten(meta))
+    program, state = _program_of_one(policy, cfg, mb, meta)
     gen = torch.Generator().manual_seed(2)
     for _ in range(2):  # the state is reused across products
         v = torch.randn(flatten(meta).shape, generator=gen, dtype=torch.float64)
-        assert torch.allclose(program.product(state, v), eager(v), rtol=1e-10, atol=1e-12)
-    assert torch.allclose(t_loss, loss) and torch.allclose(t_g, flatten(g))
-    assert all(torch.equal(a, b) for a, b in zip(t_old, old))
+        assert torch.allclose(program.product(state, v[None])[0], eager(v), rtol=1e-10, atol=1e-12)
+    t_loss, t_g, t_old = state.head
+    assert torch.allclose(t_loss[0], loss) and torch.allclose(t_g[0], flatten(g))
+    assert all(torch.equal(a[0], b) for a, b in zip(t_old, old))
     # the same trace serves a new meta-batch of the same shapes (data are graph inputs)
     mb2 = synthetic_meta_batch(policy, cfg, seed=5, discrete=discrete)
     obj2 = MetaObjective(policy, mb2, cfg)
-    assert trpo_program(obj2, meta, flatten(meta)) is program
+    program2, state2 = _program_of_one(policy, cfg, mb2, meta)
+    assert program2 is program
     _, g2, old2, vjp2 = loss_and_grad(obj2, meta)
-    _, t_g2, _, state2 = program.prepare(meta, mb2, flatten(meta))
-    assert torch.allclose(t_g2, flatten(g2))
+    assert torch.allclose(state2.head[1][0], flatten(g2))
     eager2 = fisher_vector_product(obj2, meta, old2, vjp2, cfg.cg_damping)
-    assert torch.allclose(program.product(state2, v), eager2(v), rtol=1e-10, atol=1e-12)
+    assert torch.allclose(program.product(state2, v[None])[0], eager2(v), rtol=1e-10, atol=1e-12)
+
+
+class _State(list):
+    """The static part's state, with the loss, gradient and old outputs it also returned."""
+
+    head: tuple
+
+
+def _program_of_one(policy, cfg, mb, meta):
+    """The traced program of a program of one member, and its static part's state at ``meta``."""
+    one, stacked = _member(mb), stack_members([meta])
+    knobs = [
+        torch.full((1,), value, dtype=torch.float64) for value in (cfg.fast_lr, cfg.cg_damping)
+    ]
+    program = trpo_program(policy, cfg, (stacked, one, *knobs, flatten(stacked, start=1)))
+    assert program is not None
+    loss, g, old, state = program.run_static(TRPOProgram.static_inputs(stacked, one, *knobs))
+    state = _State(state)
+    state.head = (loss, g, old)
+    return program, state
 
 
 def test_traced_product_matches_double_backprop_and_trpo_step_is_unchanged():
     policy, cfg, mb, meta, obj, _, _, v = _kl_setup()
-    program = trpo_program(obj, meta, v)
-    _, _, _, state = program.prepare(meta, mb, v)
+    program, state = _program_of_one(policy, cfg, mb, meta)
     exact = flatten(loop_kl_hvp(policy, meta, mb, cfg, unflatten(v, meta)))
-    assert torch.allclose(program.product(state, v), exact + cfg.cg_damping * v, rtol=1e-8)
+    product = program.product(state, v[None])[0]
+    assert torch.allclose(product, exact + cfg.cg_damping * v, rtol=1e-8)
     members = [Member(0, cfg)]
     knobs = {k: t.double() for k, t in member_knobs(members, torch.device("cpu")).items()}
     one = (policy, _member(mb), stack_members([meta]), cfg, knobs, torch.ones(1, dtype=bool))
