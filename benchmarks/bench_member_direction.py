@@ -1,18 +1,18 @@
-"""The TRPO direction per step at the paper's size: single-candidate program vs member axis.
+"""The TRPO direction per step at the paper's size: eager, traced and compiled, P = 1 and P.
 
 At the paper's 2D navigation size (20 tasks x 20 episodes x 100 steps, a 2x64 tanh policy, one
 inner step, 10 CG iterations) times one TRPO direction (loss, gradient, old outputs, CG
-solve) five ways, alternated in every round so that load changes hit all alike:
+solve) four ways, alternated in every round so that load changes hit all alike:
 
-- ``single traced``: ``backend.traced_direction(obj, meta, cfg)``, the single-candidate
-  traced program;
-- ``member traced P=1`` / ``member eager P=1``: ``backend.member_direction`` on a population of
-  one (the member-axis program traced under ``vmap``, or the eager code under ``vmap``);
-- ``member compiled P=1``: the member program's two parts compiled by inductor (opt-in);
-- ``member traced P=4``: four members (seeds) in one program; also per member.
+- ``traced P=1`` / ``eager P=1``: ``backend.direction`` on a program of one member (the
+  member program traced under ``vmap``, or the eager one-member code under ``vmap``);
+- ``compiled P=1``: the traced program's two parts compiled by inductor (opt-in);
+- ``traced P=M``: M members (seeds) in one program; also per member.
 
-The tracing itself (once per signature) is timed separately. Each member's meta-batch is
-sampled once with ``sample_meta_batch`` and the members are stacked.
+The first call of each way (which traces, or compiles) is timed separately. The members'
+meta-batch is sampled once, as ``meta_iteration`` samples it (``benchmarks/_members.py``).
+The program of one and member 0 of the program of M are checked to agree bitwise (batch
+invariance of the traced program), and traced against eager.
 
 Usage: python benchmarks/bench_member_direction.py [--repeats 3] [--threads 1] [--members 4]
 Writes benchmarks/results/bench_member_direction.json.
@@ -27,25 +27,16 @@ import time
 from pathlib import Path
 
 import torch
-from torch.utils._pytree import tree_map
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import print_table, save  # noqa: E402
+from _members import build_program  # noqa: E402
 
 from autometa.graph import mlp_graph  # noqa: E402
 from autometa.meta import backend, config_for  # noqa: E402
-from autometa.meta.maml import (  # noqa: E402
-    MetaBatch,
-    MetaObjective,
-    init_meta_params,
-    sample_meta_batch,
-)
-from autometa.policy import build_policy  # noqa: E402
+from autometa.meta.maml import MetaBatch  # noqa: E402
+from autometa.meta.members import members_of  # noqa: E402
 from autometa.tasks import make_task  # noqa: E402
-
-
-def _stack(*trees):
-    return tree_map(lambda *t: torch.stack(t), *trees)
 
 
 def _timed(fn) -> float:
@@ -63,34 +54,27 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     cfg = config_for("navigation2d")
     family = make_task("navigation2d")
-    graph = mlp_graph((64, 64), "linear_tanh")
-    space = (family.single_observation_space, family.single_action_space)
-    policies = [build_policy(graph, *space, seed=s) for s in range(args.members)]
-    policy = policies[0]
-    metas = [init_meta_params(p, cfg) for p in policies]
-    tasks = family.sample_tasks(cfg.num_tasks, 1)
-    batches = [
-        sample_meta_batch(p, m, family, tasks, cfg, torch.Generator().manual_seed(s), 100 + s)
-        for s, (p, m) in enumerate(zip(policies, metas))
-    ]
-    meta = _stack(*metas)
-    mb = MetaBatch(*_stack(*((b.train, b.grads, b.valid, b.valid_adv) for b in batches)))
-    lr = torch.full((args.members,), cfg.fast_lr)
-    damping = torch.full((args.members,), cfg.cg_damping)
-    data = tree_map(lambda t: t[:1], (mb.train, mb.grads, mb.valid, mb.valid_adv))
-    one = (*tree_map(lambda t: t[:1], (meta,)), MetaBatch(*data), lr[:1], damping[:1])
-    obj = MetaObjective(policy, batches[0], cfg)
-
+    program = build_program(
+        mlp_graph((64, 64), "linear_tanh"), family, cfg, list(range(args.members))
+    )
+    mb = program.meta_batch(0)
+    meta, lr, damping = program.meta, program.knobs["fast_lr"], program.knobs["cg_damping"]
+    first = slice(0, 1)
+    one = (
+        members_of(meta, first),
+        MetaBatch(*members_of((mb.train, mb.grads, mb.valid, mb.valid_adv), first)),
+        lr[first],
+        damping[first],
+    )
+    policy = program.policy
+    big = f"traced P={args.members}"
     ways = {
-        "single traced": lambda: backend.traced_direction(obj, metas[0], cfg),
-        "member traced P=1": lambda: backend.member_direction("traced", policy, cfg, *one),
-        "member eager P=1": lambda: backend.member_direction("eager", policy, cfg, *one),
-        "member compiled P=1": lambda: backend.member_direction("compiled", policy, cfg, *one),
-        f"member traced P={args.members}": lambda: backend.member_direction(
-            "traced", policy, cfg, meta, mb, lr, damping
-        ),
+        "traced P=1": lambda: backend.direction("traced", policy, cfg, *one),
+        "eager P=1": lambda: backend.direction("eager", policy, cfg, *one),
+        "compiled P=1": lambda: backend.direction("compiled", policy, cfg, *one),
+        big: lambda: backend.direction("traced", policy, cfg, meta, mb, lr, damping),
     }
-    trace_seconds = {name: _timed(fn) for name, fn in ways.items()}  # first call: traces
+    first_call = {name: _timed(fn) for name, fn in ways.items()}  # traces or compiles
     results = {name: fn() for name, fn in ways.items()}
     samples: dict[str, list[float]] = {name: [] for name in ways}
     for _ in range(args.repeats):
@@ -98,41 +82,28 @@ def main() -> None:
             samples[name].append(_timed(fn))
     median = {name: statistics.median(s) for name, s in samples.items()}
 
-    single = results["single traced"]
-    member = results["member traced P=1"]
+    traced, eager, compiled = (results[k] for k in ("traced P=1", "eager P=1", "compiled P=1"))
+    fields = ("loss", "grad", "direction", "h_direction")
     agree = {
-        "member traced P=1 == single traced (direction)": bool(
-            torch.equal(member.direction[0], single.direction)
+        "traced P=1 == eager P=1 (loss, grad, direction, h_direction)": all(
+            torch.equal(getattr(traced, f), getattr(eager, f)) for f in fields
         ),
-        "member traced P=1 vs single traced, max abs diff": float(
-            (member.direction[0] - single.direction).abs().max()
+        f"member 0 of P={args.members} == P=1 (traced direction)": bool(
+            torch.equal(results[big].direction[:1], traced.direction)
         ),
-        "member traced P=1 == member eager P=1": all(
-            torch.equal(a, b)
-            for a, b in zip(
-                (member.loss, member.grad, member.direction, member.h_direction),
-                (results["member eager P=1"][k] for k in (0, 1, 3, 4)),
-            )
-        ),
-        "member compiled P=1 vs traced P=1, max relative diff (direction)": float(
-            (results["member compiled P=1"].direction - member.direction).abs().max()
-            / member.direction.abs().max()
-        ),
-        f"member 0 of P={args.members} == P=1 (traced)": bool(
-            torch.equal(results[f"member traced P={args.members}"].direction[:1], member.direction)
+        "compiled vs traced P=1, max relative diff (direction)": float(
+            (compiled.direction - traced.direction).abs().max() / traced.direction.abs().max()
         ),
     }
-    base = median["single traced"]
+    base = median["traced P=1"]
     rows = [
-        [name, median[name], median[name] / base, trace_seconds[name] - median[name]]
-        for name in ways
+        [name, median[name], median[name] / base, first_call[name] - median[name]] for name in ways
     ]
-    big = f"member traced P={args.members}"
     rows.append(
         [f"{big}, per member", median[big] / args.members, median[big] / args.members / base, ""]
     )
     print(f"TRPO direction per step, navigation2d paper size, {args.threads} torch thread(s)")
-    print_table(["way", "seconds/step", "x single traced", "first-call extra s"], rows)
+    print_table(["way", "seconds/step", "x traced P=1", "first-call extra s"], rows)
     for key, value in agree.items():
         print(f"{key}: {value}")
     save(
@@ -144,7 +115,7 @@ def main() -> None:
             "members": args.members,
             "seconds_per_step": samples,
             "median_seconds_per_step": median,
-            "first_call_seconds": trace_seconds,
+            "first_call_seconds": first_call,
             "agreement": agree,
         },
     )
