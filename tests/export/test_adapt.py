@@ -140,6 +140,7 @@ def meta_sgd_export(tmp_path_factory):
 def test_meta_sgd_step_sizes_travel_from_the_search_to_adapt(meta_sgd_export, caplog):
     from autometa.meta.baseline import advantages
     from autometa.meta.maml import derive_seed
+    from autometa.meta.members import Cohort
     from autometa.meta.rollout import log_prob, rollout
 
     folder, stored = meta_sgd_export
@@ -167,8 +168,8 @@ def test_meta_sgd_step_sizes_travel_from_the_search_to_adapt(meta_sgd_export, ca
     theta = {n: p.detach() for n, p in policy.named_parameters()}
     generator = torch.Generator().manual_seed(derive_seed(5, 3))
     batch = rollout(
-        policy,
-        {n: t[None] for n, t in theta.items()},  # a program of one member
+        [Cohort(policy, 1)],
+        [{n: t[None] for n, t in theta.items()}],  # a program of one member
         family,
         task,
         3,
