@@ -333,7 +333,7 @@ def test_a_members_numbers_do_not_depend_on_what_it_runs_with(options):
     """Bitwise, at the reference damping: 4 tasks x 4 episodes make every member's tensors a
     whole number of CPU vectors long, so no element of a member falls in a kernel's scalar
     tail in one program and in its vector body in another (see ``docs/evaluator.md``)."""
-    evaluator = _whole_vectors(meta_iterations=3, **options)
+    evaluator = _whole_vectors(meta_iterations=2, **options)
     graph = diamond_graph("sum", residual=True)
     batched = evaluator.evaluate_seeds(graph, seeds=[1, 2, 3], device="cpu")
     for seed, result in zip([1, 2, 3], batched):
@@ -375,12 +375,12 @@ ARCHITECTURES = {
     ids=["trpo", "adam", "promp", "meta-sgd"],
 )
 def test_different_architectures_in_one_program_equal_their_own_evaluations(options, names):
-    """Architectures of the table, the first and third twice, as one program: each member's
+    """Architectures of the table, the first twice, as one program: each member's
     numbers are bitwise those of its evaluation alone (the size makes every member's tensors
     whole CPU vectors, see the test above)."""
     evaluator = _whole_vectors(meta_iterations=2, **options)
     graphs = [ARCHITECTURES[name] for name in names]
-    pairs = [(graph, 1) for graph in graphs] + [(graphs[0], 2), (graphs[2], 2)]
+    pairs = [(graph, 1) for graph in graphs] + [(graphs[0], 2)]
     results = evaluator.evaluate_population(pairs, device="cpu")
     assert {r.metrics["program"]["architectures"] for r in results} == {len(graphs)}
     for (graph, seed), result in zip(pairs, results):
