@@ -44,6 +44,7 @@ from autometa.meta._compiled import COMPILE_ENV, compiled_program, discard_compi
 from autometa.meta.cuda_graphs import captured
 from autometa.meta.linalg import conjugate_gradient, fisher_vector_product, flatten
 from autometa.meta.maml import MetaBatch, MetaObjective, loss_and_grad
+from autometa.meta.members import members_of
 from autometa.meta.rollout import Outputs, Params
 from autometa.meta.traced import ProgramParts, TRPOProgram, discard_program, trpo_program
 from autometa.policy import GraphPolicy
@@ -125,7 +126,8 @@ def eager_direction(
     lr: torch.Tensor,
     damping: torch.Tensor,
 ) -> Direction:
-    """Every member's direction from the eager functions, the one-member code under ``vmap``.
+    """Every member's direction from the eager functions, the one-member code under ``vmap``
+    (for a single member, that code itself).
 
     Args:
         policy: the members' (shared) policy module.
@@ -139,7 +141,11 @@ def eager_direction(
         :class:`Direction` with a leading member axis on every field.
     """
     data = (mb.train, mb.grads, mb.valid, mb.valid_adv)
-    loss, g, old, x, hx = vmap(partial(_one_member, policy, cfg))(meta, data, lr, damping)
+    if lr.shape[0] == 1:  # one member: its own code, without vmap's batched kernels
+        inputs = members_of((meta, data, lr, damping), 0)
+        loss, g, old, x, hx = members_of(_one_member(policy, cfg, *inputs), None)
+    else:
+        loss, g, old, x, hx = vmap(partial(_one_member, policy, cfg))(meta, data, lr, damping)
     return Direction(loss, g, tuple(old), x, hx)
 
 
@@ -161,13 +167,8 @@ def traced_direction(
     program = trpo_program(policy, cfg, args)
     if program is None:
         return eager_direction(policy, cfg, meta, mb, lr, damping)
-    try:
-        loss, g, old, state = program.run_static(TRPOProgram.static_inputs(meta, mb, lr, damping))
-    except torch.OutOfMemoryError:
-        raise
-    except RuntimeError as exc:
-        if program.runs:  # it ran before with these shapes: not a tracing problem
-            raise
+
+    def fall_back(exc: Exception) -> Direction:
         log.warning(
             "the traced TRPO program failed on its first run, using the eager products "
             "for this policy: %s",
@@ -175,9 +176,8 @@ def traced_direction(
         )
         discard_program(policy, cfg, args)
         return eager_direction(policy, cfg, meta, mb, lr, damping)
-    program.runs += 1
-    direction, h_direction = traced_solve(program, state, g, cfg.cg_iters)
-    return Direction(loss, g, old, direction, h_direction)
+
+    return _run_program(program, meta, mb, lr, damping, cfg.cg_iters, RuntimeError, fall_back)
 
 
 def compiled_direction(
@@ -196,19 +196,39 @@ def compiled_direction(
     program = compiled_program(traced) if traced is not None else None
     if program is None:
         return traced_direction(policy, cfg, meta, mb, lr, damping)
-    try:
-        loss, g, old, state = program.run_static(TRPOProgram.static_inputs(meta, mb, lr, damping))
-        direction, h_direction = traced_solve(program, state, g, cfg.cg_iters)
-    except torch.OutOfMemoryError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - any compiler failure means: use the traced program
-        if program.runs:  # it ran before with these shapes: not a compilation problem
-            raise
+
+    def fall_back(exc: Exception) -> Direction:
         log.warning("compiling the TRPO program failed, using the traced program: %s", exc)
         discard_compiled(traced)
         return traced_direction(policy, cfg, meta, mb, lr, damping)
+
+    return _run_program(program, meta, mb, lr, damping, cfg.cg_iters, Exception, fall_back)
+
+
+def _run_program(
+    program: ProgramParts,
+    meta: Params,
+    mb: MetaBatch,
+    lr: torch.Tensor,
+    damping: torch.Tensor,
+    iters: int,
+    errors: type[Exception],
+    fall_back: Callable[[Exception], Direction],
+) -> Direction:
+    """The direction from a split program; on a failure of its first run (one of ``errors``,
+    out-of-memory excepted) the answer of ``fall_back`` instead: a program that ran before
+    with these shapes does not fail for a tracing or compiling reason, so its errors rise."""
+    try:
+        loss, g, old, state = program.run_static(TRPOProgram.static_inputs(meta, mb, lr, damping))
+        x, hx = traced_solve(program, state, g, iters)
+    except torch.OutOfMemoryError:
+        raise
+    except errors as exc:
+        if program.runs:
+            raise
+        return fall_back(exc)
     program.runs += 1
-    return Direction(loss, g, old, direction, h_direction)
+    return Direction(loss, g, old, x, hx)
 
 
 BACKENDS: Registry[Backend] = Registry("TRPO backend")

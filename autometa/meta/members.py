@@ -92,8 +92,9 @@ def cohort_slices(cohorts: Sequence[Cohort]) -> list[slice]:
     return out
 
 
-def members_of(tree, index: int | slice | list[int]):
-    """Member ``index`` (or the members of a slice or list) of every tensor of a pytree."""
+def members_of(tree, index: int | slice | list[int] | None):
+    """Member ``index`` (or the members of a slice or list) of every tensor of a pytree;
+    ``None`` puts every tensor on a member axis of one."""
     return tree_map(lambda t: t[index], tree)
 
 

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import logging
 import weakref
+from functools import partial
 
 import torch
 import torch.fx as fx
@@ -254,7 +255,9 @@ class TRPOProgram(ProgramParts):
 
         The one-member program (loss, flat gradient, old outputs and the damped
         Fisher-vector product of ``v``, its step size and damping being tensor inputs) is
-        traced for member 0, then that graph of aten operations is traced under ``vmap``.
+        traced for member 0, then that graph of aten operations is traced under ``vmap`` (or,
+        for one member, on its own: the same operations as the one-member code, without the
+        batched kernels ``vmap`` turns a product into).
         """
         flat, self._spec = flatten_objective(*args)
 
@@ -272,7 +275,10 @@ class TRPOProgram(ProgramParts):
         _batchable(one)
         one.graph.eliminate_dead_code()  # forward-AD bookkeeping left by fake tracing
         one.recompile()
-        gm = make_fx(vmap(one), **fake)(*flat)
+        if flat[0].shape[0] == 1:  # a group of one: the one-member graph itself, no vmap
+            gm = make_fx(partial(_alone, one), **fake)(*flat)
+        else:
+            gm = make_fx(vmap(one), **fake)(*flat)
         gm.graph.eliminate_dead_code()
         gm.recompile()
         self.reshapes = layout_free(gm)
@@ -286,6 +292,11 @@ class TRPOProgram(ProgramParts):
         """The static part's inputs: the meta-parameters, the meta-batch, the step sizes and
         the dampings, flattened."""
         return flatten_objective(meta, mb, *knobs)[0]
+
+
+def _alone(one: fx.GraphModule, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """``one`` (a one-member graph) on the only member of ``inputs``, the member axis kept."""
+    return tuple(out[None] for out in one(*(t[0] for t in inputs)))
 
 
 def _signature(cfg: MAMLConfig, args: tuple) -> tuple:

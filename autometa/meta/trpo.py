@@ -89,7 +89,8 @@ def line_search_values(
     lr: torch.Tensor,
     old: Outputs,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Every member's surrogate loss and mean KL at ``params`` (one line-search round).
+    """Every member's surrogate loss and mean KL at ``params`` (one line-search round; for a
+    single member, its own code without ``vmap``).
 
     Every tensor it reads is an argument, so on CUDA one captured graph serves every
     line-search round of every meta-iteration.
@@ -98,6 +99,8 @@ def line_search_values(
 
     def evaluate(*tensors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         p, data, r, o = tree_unflatten(list(tensors), spec)
+        if r.shape[0] == 1:  # one member: its own code, without vmap's batched kernels
+            return members_of(_member_values(policy, cfg, *members_of((p, data, r, o), 0)), None)
         return vmap(partial(_member_values, policy, cfg))(p, data, r, o)
 
     values = captured(policy, ("line-search", str(spec)), evaluate, flat)
