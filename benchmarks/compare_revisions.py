@@ -10,9 +10,11 @@ process checks that the copy it imported is the worktree's).
 One measurement uses only public names that both revisions have with the same signatures:
 navigation2d, the 2x64 tanh policy (``autometa.graph.mlp_graph((64, 64))`` built by
 ``autometa.policy.build_policy``), the configuration ``MAMLEvaluator(...).config_for_graph``
-gives it, and ``autometa.meta.meta_train``. A warm-up call of one meta-iteration (which traces
-and caches the TRPO program) is not timed; the next call, of ``--iterations`` meta-iterations,
-is, and its wall and CPU seconds are divided by ``--iterations``. TRPO is traced by default
+gives it, and ``autometa.meta.meta_train``. A warm-up call with the timed call's own
+configuration (which traces and caches the TRPO program: a revision may key its cache on the
+whole configuration, the iteration count included) is not timed; the next call, of
+``--iterations`` meta-iterations, is, and its wall and CPU seconds are divided by
+``--iterations``. TRPO is traced by default
 (``--traced on``, what the evaluator does at these sizes for a whole evaluation; ``auto``
 leaves the choice to ``meta_train``, which then decides by the call's own, small, number of
 iterations). Where the revision has ``autometa.meta.allocator.tune_cpu_allocator``, the
@@ -113,7 +115,7 @@ def train(k):
         policy, family, cfg.replace(meta_iterations=k), 0, traced=args["traced"]
     )
     return time.perf_counter() - start, time.process_time() - start_cpu, steps, post
-warm = train(1)
+warm = train(1 if args["count"] else args["iterations"])  # the timed run's own config
 out = {"warmup_seconds": warm[0], "malloc_tuned": tuned, "threads": torch.get_num_threads()}
 if args["count"]:
     sys.path.insert(0, args["bench"])

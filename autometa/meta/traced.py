@@ -300,8 +300,12 @@ def _alone(one: fx.GraphModule, *inputs: torch.Tensor) -> tuple[torch.Tensor, ..
 
 
 def _signature(cfg: MAMLConfig, args: tuple) -> tuple:
+    """What a program is specialised to: the configuration (but the iteration count, which
+    the program never reads, so that the rungs of a multi-fidelity search share it), the
+    inputs' structure and their shapes, dtypes and devices."""
     flat, spec = flatten_objective(*args)
-    return cfg, str(spec), tuple((t.shape, t.dtype, t.device) for t in flat)
+    shapes = tuple((t.shape, t.dtype, t.device) for t in flat)
+    return cfg.replace(meta_iterations=0), str(spec), shapes
 
 
 def trpo_program(policy: GraphPolicy, cfg: MAMLConfig, args: tuple) -> TRPOProgram | None:
