@@ -1,21 +1,21 @@
-"""How many population members one batched kernel should hold on this device.
+"""How many members of a program one batched kernel of the held-out test should hold here.
 
-A population program puts P members' tensors side by side. On a GPU that is what fills the
-device. On a CPU it only saves per-operation overhead, and it costs cache: the TRPO step and
-the held-out test are chains of memory-bound element-wise operations over tensors of
-``transitions x width`` floats per member (at the paper's 2D navigation size, 40,000 x 64 floats,
-10 MiB), and such a chain runs several times slower per element once its working set (about
-three such tensors: an input, a product and its activation) leaves the last-level cache.
-Measured on a 2-core AMD EPYC with a 32 MiB L3 (``benchmarks/bench_population_phases.py``,
-``docs/evaluator.md``): ``tanh(x @ w)`` on 40,000 x 64 rows ran at 360-390 ns a row, on 80,000
-rows at 1,100 ns a row; four members batched made the TRPO step 1.2-2x slower than four
-single steps. The rollouts' time loop steps small per-step tensors and gains from batching at
-every size.
+A program puts P members' tensors side by side. On a GPU that is what fills the device. On a
+CPU it only saves per-operation overhead, and it costs cache: the held-out test (and the TRPO
+step) are chains of memory-bound element-wise operations over tensors of ``transitions x
+width`` floats per member (at the paper's 2D navigation size, 40,000 x 64 floats, 10 MiB, for
+the TRPO step; four times as many for the test), and such a chain runs several times slower
+per element once its working set (about three such tensors: an input, a product and its
+activation) leaves the last-level cache. Measured on a 2-core AMD EPYC with a 32 MiB L3
+(``benchmarks/bench_population_phases.py``, ``docs/evaluator.md``): ``tanh(x @ w)`` on
+40,000 x 64 rows ran at 360-390 ns a row, on 80,000 rows at 1,100 ns a row; four members
+batched made the TRPO step 1.2-2x slower than four single steps. The rollouts' time loop
+steps small per-step tensors and gains from batching at every size.
 
-So on a CPU a population's TRPO step and held-out test run in groups of
-:func:`members_per_kernel` members: one member (the single-candidate functions, traced where
-the single path traces) when one member's working set already fills the cache, more when they
-are small.
+So on a CPU the held-out test runs in groups of :func:`members_per_kernel` members: one when
+one member's working set already fills the cache, more when they are small. (The TRPO step
+takes one member at a time on the CPU whatever the size, so that a member's numbers do not
+depend on its batch: ``autometa.meta.outer``.)
 """
 
 from __future__ import annotations

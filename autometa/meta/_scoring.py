@@ -1,7 +1,7 @@
 """The record of a finished evaluation: score, curves, sizes, versions and weights.
 
-Shared by ``MAMLEvaluator`` (one candidate) and its population path (many at once), so both
-record exactly the same fields.
+One per member of a program (``autometa.meta._evaluate``; a candidate alone is a program of
+one), so all record exactly the same fields.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def scored_result(
 ) -> EvalResult:
     """The result of a finished evaluation: the score, the curves and the weights.
 
-    Shared by one evaluation and a population's: ``start`` is when the evaluation began
+    One per member: ``start`` is when its evaluation began
     (``time.perf_counter``), ``keep_state_dict`` keeps the weights (and Meta-SGD's step
     sizes) on the CPU, ``extra`` adds metrics.
 

@@ -126,7 +126,7 @@ def step_size(
 ) -> float | torch.Tensor | Params:
     """The inner step size: Meta-SGD's ``alpha`` when learned, else ``fast_lr``; times ``scale``.
 
-    ``fast_lr`` is ``MAMLConfig.fast_lr``, or a population's per-member ``(P,)`` tensor.
+    ``fast_lr`` is ``MAMLConfig.fast_lr``, or the members' ``(P,)`` tensor.
     ``scale`` is 1 during meta-training and for the first test step, ``test_lr_scale`` after.
     """
     if scale == 1.0:
@@ -287,8 +287,8 @@ def replay_inner_steps(
         cfg: the configuration (``fast_lr``, the meta-learner's inner loss).
         fixed_grads: precomputed inner gradients; given, they are used as constants, which is
             first-order MAML (no second derivatives through the inner step).
-        lr: the step size in place of ``cfg.fast_lr`` (a tensor for a population member,
-            ``autometa.meta.population``); Meta-SGD's learned step sizes take precedence.
+        lr: the step size in place of ``cfg.fast_lr`` (the member's own, a tensor, when run
+            for a member of a program); Meta-SGD's learned step sizes take precedence.
 
     Returns:
         ``(params, stacked)`` before every step and after the last: theta itself (not
