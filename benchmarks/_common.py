@@ -17,6 +17,25 @@ import torch
 RESULTS = Path(__file__).parent / "results"
 
 
+# Reduced MAMLEvaluator sizes the population benchmarks share: ``QUICK`` (10 tasks x 10
+# episodes x 50 steps) and ``TINY`` (4 x 4 x 20, a smoke test; every member's tensors whole
+# CPU vectors long).
+QUICK = dict(
+    num_tasks=10,
+    episodes_per_task=10,
+    test_tasks=10,
+    test_episodes=10,
+    family_options={"horizon": 50},
+)
+TINY = dict(
+    num_tasks=4,
+    episodes_per_task=4,
+    test_tasks=4,
+    test_episodes=4,
+    family_options={"horizon": 20},
+)
+
+
 def time_samples(fn: Callable[[], Any], *, repeats: int, number: int) -> list[float]:
     """``repeats`` samples of the mean seconds per call of ``fn`` over ``number`` calls."""
     samples = []

@@ -44,25 +44,11 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import print_table, save  # noqa: E402
+from _common import QUICK, TINY, print_table, save  # noqa: E402
 
 from autometa.graph import mlp_graph  # noqa: E402
 from autometa.meta import MAMLEvaluator, _evaluate, inner, maml, outer, trpo  # noqa: E402
 
-QUICK = dict(
-    num_tasks=10,
-    episodes_per_task=10,
-    test_tasks=10,
-    test_episodes=10,
-    family_options={"horizon": 50},
-)
-TINY = dict(
-    num_tasks=4,
-    episodes_per_task=4,
-    test_tasks=4,
-    test_episodes=4,
-    family_options={"horizon": 20},
-)
 PHASES = (
     "rollouts",
     "advantages",
