@@ -34,11 +34,12 @@ from functools import partial
 from typing import Any
 
 import torch
-from torch.func import functional_call, grad, vmap
+from torch.func import functional_call, grad
 
 from autometa._maml_config import MAMLConfig
 from autometa.meta.inner import INNER_LOSSES, replay_inner_steps
 from autometa.meta.maml import MetaBatch
+from autometa.meta.members import map_members
 from autometa.meta.outer import OUTER_STEPS, OuterInputs, OuterStep, finite_members
 from autometa.meta.rollout import Batch, Outputs, Params, kl_divergence, log_prob, policy_outputs
 from autometa.policy import GraphPolicy
@@ -180,10 +181,13 @@ def promp_step(
     optimiser's leaves). TRPO's backend choice does not apply."""
     policy, cfg, data, lr = inputs.policy, inputs.cfg, inputs.data, inputs.knobs["fast_lr"]
     optimizer, coeff = state["optimizer"], state["kl_coeff"]
+    device = inputs.active.device
     with torch.no_grad():
         sampling = {n: p.detach().clone() for n, p in meta.items()}
-        old = vmap(partial(_old_outputs, policy, cfg))(sampling, data, lr)
-    loss_grad = vmap(grad(partial(_member_loss, policy, cfg), has_aux=True))
+        old = map_members(partial(_old_outputs, policy, cfg), sampling, data, lr, device=device)
+    loss_grad = partial(
+        map_members, grad(partial(_member_loss, policy, cfg), has_aux=True), device=device
+    )
     first, finite = None, torch.ones_like(inputs.active)
     for _ in range(cfg.promp_steps):
         g, (loss, _) = loss_grad(meta, data, lr, old, coeff)
@@ -195,7 +199,9 @@ def promp_step(
         optimizer.zero_grad(set_to_none=True)
     if cfg.promp_adaptive_kl and cfg.inner_steps > 0:
         with torch.no_grad():
-            _, (_, kls) = vmap(partial(_member_loss, policy, cfg))(meta, data, lr, old, coeff)
+            _, (_, kls) = map_members(
+                partial(_member_loss, policy, cfg), meta, data, lr, old, coeff, device=device
+            )
         state["kl_coeff"] = adapt_kl_coeff(coeff, kls, cfg.promp_target_kl)
     return meta, first, finite
 

@@ -29,7 +29,7 @@ from torch.func import functional_call, grad, vmap
 
 from autometa._meta_learners import META_LEARNERS
 from autometa.meta.baseline import advantages
-from autometa.meta.members import Cohort, cohort_slices, members_of
+from autometa.meta.members import Cohort, cohort_slices, map_members, members_of
 from autometa.meta.rollout import (
     Batch,
     Params,
@@ -259,9 +259,11 @@ def sample_inner_loop(
         step_grads, adapted = [], []
         for cohort, (_, alpha), theta, sl in zip(cohorts, split, params, where):
             lr = step_size(fast_lr[sl], alpha, scale)
-            step = vmap(partial(_member_step, cohort.policy, stacked, loss))
+            step = partial(_member_step, cohort.policy, stacked, loss)
             with torch.no_grad():
-                g, new = step(theta, members_of(batch, sl), adv[sl], lr)
+                g, new = map_members(
+                    step, theta, members_of(batch, sl), adv[sl], lr, device=adv.device
+                )
             step_grads.append(g)
             adapted.append(new)
         params, stacked = adapted, True

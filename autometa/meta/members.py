@@ -13,13 +13,15 @@ architecture.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
-from torch.utils._pytree import tree_map
+from torch.func import vmap
+from torch.utils._pytree import tree_flatten, tree_map
 
 from autometa._maml_config import MAMLConfig
+from autometa.meta._kernel_size import one_member_at_a_time
 from autometa.meta.rollout import Params
 from autometa.policy import GraphPolicy
 
@@ -28,6 +30,7 @@ __all__ = [
     "Cohort",
     "Member",
     "cohort_slices",
+    "map_members",
     "member_knobs",
     "members_of",
     "population_key",
@@ -110,3 +113,20 @@ def select_members(
             out_cohorts.append(Cohort(cohort.policy, len(inside)))
             out_metas.append(members_of(meta, inside))
     return out_cohorts, out_metas
+
+
+def map_members(fn: Callable, *args, device: torch.device):
+    """``fn`` (written for one member) over the leading member axis of ``args``' tensors.
+
+    Off the CPU it is ``vmap(fn)``: every member in the same kernels. On a CPU the members
+    run one at a time, each through ``fn`` itself, and the results are stacked
+    (:func:`~autometa.meta._kernel_size.one_member_at_a_time`): there ``vmap`` over several
+    members rounds differently from one member's code (measured), so only this keeps a
+    member's numbers independent of what it runs with.
+    """
+    if not one_member_at_a_time(device):
+        return vmap(fn)(*args)
+    leaves, _ = tree_flatten(args)
+    count = next(t.shape[0] for t in leaves if isinstance(t, torch.Tensor) and t.dim() > 0)
+    outs = [fn(*members_of(args, i)) for i in range(count)]
+    return tree_map(lambda *column: torch.stack(column), outs[0], *outs[1:])

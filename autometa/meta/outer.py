@@ -21,7 +21,6 @@ from functools import partial
 from typing import Any
 
 import torch
-from torch.func import vmap
 
 from autometa._maml_config import MAMLConfig
 from autometa._meta_learners import META_LEARNERS
@@ -33,7 +32,7 @@ from autometa.meta.maml import (
     loss_and_grad,
     sample_meta_batch,
 )
-from autometa.meta.members import Cohort, cohort_slices, members_of
+from autometa.meta.members import Cohort, cohort_slices, map_members, members_of
 from autometa.meta.rollout import Params, cat_tasks
 from autometa.meta.trpo import trpo_step
 from autometa.policy import GraphPolicy
@@ -173,7 +172,9 @@ def adam_step(
     if optimizer is None:
         raise ValueError("outer='adam' needs an optimizer over the meta-parameters")
     member = partial(_member_loss_and_grad, inputs.policy, inputs.cfg)
-    loss, g = vmap(member)(meta, inputs.data, inputs.knobs["fast_lr"])
+    loss, g = map_members(
+        member, meta, inputs.data, inputs.knobs["fast_lr"], device=inputs.active.device
+    )
     for name, p in meta.items():
         p.grad = g[name]
     optimizer.step()

@@ -26,6 +26,7 @@ import torch
 from gymnasium import spaces
 from torch.func import functional_call, vmap
 
+from autometa.meta._kernel_size import one_member_at_a_time
 from autometa.meta.cuda_graphs import captured
 from autometa.policy import GraphPolicy
 
@@ -242,6 +243,7 @@ def rollout(
     outputs_of = [
         vmap(partial(policy_outputs, cohort.policy, stacked=stacked)) for cohort in cohorts
     ]
+    alone = one_member_at_a_time(family.device)
 
     def steps(*flat: torch.Tensor) -> Batch:
         offset, cohort_params = 0, []
@@ -252,14 +254,30 @@ def rollout(
             offset += len(cohort_names)
         reset = dict(zip(keys, flat[offset : offset + len(keys)]))
 
+        each = [  # each member's own parameters, when the members run one at a time
+            [{n: v[i] for n, v in p.items()} for i in range(cohort.size)] if alone else []
+            for cohort, p in zip(cohorts, cohort_params)
+        ]
+
         def forward(flat_obs: torch.Tensor) -> Outputs:
             rows, start, parts = flat_obs.shape[0] // members, 0, []
-            for cohort, member_outputs, p in zip(cohorts, outputs_of, cohort_params):
+            for cohort, member_outputs, p, own in zip(cohorts, outputs_of, cohort_params, each):
                 chunk = flat_obs[start * rows : (start + cohort.size) * rows]
-                outputs = member_outputs(p, split_members(chunk, cohort.size))
-                parts.append(tuple(merge_members(o) for o in outputs))
+                if alone:  # each member's own code (see one_member_at_a_time)
+                    parts.extend(
+                        policy_outputs(cohort.policy, q, chunk[i * rows : (i + 1) * rows], stacked)
+                        for i, q in enumerate(own)
+                    )
+                else:
+                    outputs = member_outputs(p, split_members(chunk, cohort.size))
+                    parts.append(tuple(merge_members(o) for o in outputs))
                 start += cohort.size
-            return parts[0] if len(parts) == 1 else tuple(map(torch.cat, zip(*parts)))
+            if len(parts) == 1 and not alone:
+                return parts[0]
+            # member by member, one layout for every P: a lone member's outputs may be
+            # broadcast views (the state-independent log-std), which element-wise kernels
+            # walk differently from the contiguous rows of several members
+            return tuple(map(torch.cat, zip(*parts)))
 
         return run_steps(forward, family, reset, flat[-2], flat[-1])
 
