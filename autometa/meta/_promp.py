@@ -66,7 +66,7 @@ def _task_mean(per_step: torch.Tensor, alive: torch.Tensor) -> torch.Tensor:
 
 class ProMPObjective:
     """ProMP's outer objective of one member's meta-batch, as a function of its
-    meta-parameters (:func:`promp_step` runs it under ``vmap`` over the members).
+    meta-parameters (:func:`promp_step` runs it over the members: ``members.map_members``).
 
     Args:
         policy: the policy module.

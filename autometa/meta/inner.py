@@ -148,7 +148,7 @@ def inner_step(
 ) -> tuple[Params, Params]:
     """One member's inner step on every task: ``(gradients, params - lr * gradients)``.
 
-    :func:`sample_inner_loop` runs it under ``vmap`` over the members.
+    :func:`sample_inner_loop` runs it over the members (``members.map_members``).
     """
     g = inner_gradients(policy, params, stacked, batch, adv, loss=loss)
     return g, inner_update(params, g, lr)

@@ -1,14 +1,14 @@
 """Members: the (candidate, seed) pairs one program meta-trains side by side.
 
 Every function of the algorithm takes parameters with a leading member axis P and runs the
-one-member computation under ``torch.func.vmap`` over it; one candidate evaluated alone is a
-program of one. The members of a program share every configuration field except
-:data:`PER_MEMBER`, which become ``(P,)`` tensors (:func:`member_knobs`). They may have
-different architectures: the members of one architecture form a :class:`Cohort` (one policy
-module, parameters stacked ``(P_c, ...)``), a program is a list of cohorts, and its members are
-numbered cohort after cohort. Rollouts step every member's environments together; everything
-a member's parameters touch runs per cohort, so each member's kernels are those of its own
-architecture.
+one-member computation over it (:func:`map_members`: ``torch.func.vmap`` off the CPU, member by
+member on a CPU); one candidate evaluated alone is a program of one. The members of a program
+share every configuration field except :data:`PER_MEMBER`, which become ``(P,)`` tensors
+(:func:`member_knobs`). They may have different architectures: the members of one architecture
+form a :class:`Cohort` (one policy module, parameters stacked ``(P_c, ...)``), a program is a
+list of cohorts, and its members are numbered cohort after cohort. Rollouts step every member's
+environments together; everything a member's parameters touch runs per cohort, so each member's
+kernels are those of its own architecture.
 """
 
 from __future__ import annotations

@@ -3,9 +3,10 @@
 Every tensor of the algorithm has a leading *member* axis P: a member is one (candidate,
 seed) pair with its own meta-parameters and random streams, and a single candidate is a
 population of one. The members' tasks are concatenated into one ``(P*T, E)`` batch of the
-family, so the environment steps once per time step for everyone, and the policy runs as
-``vmap`` over the members' parameters. Within a member, parameters are either shared by its
-tasks or stacked per task (a task dimension after the member one, once adapted).
+family, so the environment steps once per time step for everyone; each cohort's policy runs
+as ``vmap`` over its members' parameters off the CPU and member by member on a CPU
+(``autometa.meta._kernel_size.one_member_at_a_time``). Within a member, parameters are either
+shared by its tasks or stacked per task (a task dimension after the member one, once adapted).
 
 Member ``p`` draws its reset noise from ``seeds[p]`` and its action noise from
 ``generators[p]``, and nothing mixes values across members, so its numbers do not depend on
