@@ -20,7 +20,7 @@ from helpers import diamond_graph
 
 from autometa.graph import from_json
 from autometa.meta import MAMLEvaluator
-from autometa.meta.traced import layout_free
+from autometa.meta.traced import contiguous_clones, layout_free
 
 GRAPHS = sorted((Path(__file__).parent / "graphs").glob("dag_cell_*.json"))
 SMALL = dict(
@@ -87,3 +87,45 @@ def test_layout_free_keeps_views_that_are_written_through():
     a = torch.randn(3, 2).t()  # a transposed layout: ``a.view(-1)`` would fail here
     b, c = gm(a)
     assert torch.equal(b, a.reshape(-1) * 2.0) and torch.equal(c, torch.ones(2, 3))
+
+
+def test_contiguous_clones_rewrites_only_unwritten_copies_of_intermediate_values():
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    def f(a):
+        x = torch.tanh(a)  # an intermediate value, already contiguous
+        y = x.clone(memory_format=torch.contiguous_format).reshape(-1)
+        z = a.clone(memory_format=torch.contiguous_format)  # of an input: kept
+        w = (x * 2.0).t().clone(memory_format=torch.contiguous_format)  # a real copy
+        u = torch.exp(a)
+        v = u.clone(memory_format=torch.contiguous_format)
+        v.add_(1.0)  # written in place: kept, or ``u`` would change with it
+        return y, z, w, u, v
+
+    gm = make_fx(f)(torch.randn(3, 4))
+    assert contiguous_clones(gm) == 2
+    a = torch.randn(3, 4)
+    for got, want in zip(gm(a), f(a)):
+        assert torch.equal(got, want) and got.stride() == want.stride()
+
+
+def test_the_traced_product_of_a_tanh_policy_makes_no_layout_copy():
+    """The 2x64 tanh policy's product has its layout copies made conditional (and its numbers
+    stay the eager ones: the tests above)."""
+    from autometa.graph import mlp_graph
+    from autometa.meta import meta_train, traced
+    from autometa.policy import build_policy
+
+    evaluator = MAMLEvaluator("navigation2d", **{**SMALL, "meta_iterations": 1})
+    family = evaluator.family("cpu")
+    graph = mlp_graph((64, 64), "linear_tanh")
+    cfg = evaluator.config_for_graph(graph)
+    policy = build_policy(
+        graph, family.single_observation_space, family.single_action_space, seed=0
+    )
+    meta_train(policy, family, cfg, 0, traced=True)
+    (program,) = traced._CACHE[policy].values()
+    assert program.contiguous == 4
+    ops = {n.target for n in program.dynamic.graph.nodes if n.op == "call_function"}
+    assert torch.ops.aten.clone.default not in ops
+    assert torch.ops.aten.contiguous.default in ops
