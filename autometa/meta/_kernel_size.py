@@ -9,13 +9,14 @@ per element once its working set (about three such tensors: an input, a product 
 activation) leaves the last-level cache. Measured on a 2-core AMD EPYC with a 32 MiB L3
 (``benchmarks/bench_population_phases.py``, ``docs/evaluator.md``): ``tanh(x @ w)`` on
 40,000 x 64 rows ran at 360-390 ns a row, on 80,000 rows at 1,100 ns a row; four members
-batched made the TRPO step 1.2-2x slower than four single steps. The rollouts' time loop
-steps small per-step tensors and gains from batching at every size.
+batched made the TRPO step 1.2-2x slower than four single steps. The environments' step
+works on small per-step tensors and gains from batching at every size.
 
 So on a CPU the held-out test runs in groups of :func:`members_per_kernel` members: one when
-one member's working set already fills the cache, more when they are small. (The TRPO step
-takes one member at a time on the CPU whatever the size, so that a member's numbers do not
-depend on its batch: ``autometa.meta.outer``.)
+one member's working set already fills the cache, more when they are small; within a group
+the environments step together. Whatever a member's parameters touch (its policy's forward,
+inner steps, outer loss and TRPO step) runs member by member on a CPU
+(:func:`one_member_at_a_time`), so that a member's numbers do not depend on its batch.
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ def one_member_at_a_time(device: torch.device) -> bool:
 
     On a CPU they do: each member then runs exactly its own one-member code, so its numbers
     cannot depend on what it is batched with, and a candidate alone pays nothing for the
-    member axis (``vmap`` over a member axis of one costs about 0.4 ms per rollout step of
+    member axis (``vmap`` over a member axis of one cost 0.4-0.6 ms per rollout step of
     the 2x64 policy at 2 threads, measured; a meta-iteration at the paper's size 1.2x slower).
     Off the CPU every member runs in the same ``vmap`` kernels: that is what fills a GPU.
     """
