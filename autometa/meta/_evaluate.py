@@ -5,9 +5,10 @@ and ``evaluate_seeds`` run. Pairs share a program (``autometa.meta._training``, 
 with a leading member axis) when they share the configuration apart from the per-member step
 sizes (``autometa.meta.members``). Within a program, pairs of one architecture (equal graphs
 once the hyperparameters are set aside, and equal parameter shapes once built) form a cohort,
-whose members run in the same ``vmap`` kernels; different architectures are different cohorts
-of the same program: their environments step together, each cohort's policy and updates run
-in its own kernels.
+whose members run in the same ``vmap`` kernels off the CPU (member by member on a CPU, see
+``autometa.meta._kernel_size.one_member_at_a_time``); different architectures are different
+cohorts of the same program: their environments step together, each cohort's policy and
+updates run in its own kernels.
 
 Why cohorts and not one padded super-architecture: padding every member to the widest
 candidate would let all of them share kernels, but the padded widths change the order of each
