@@ -268,3 +268,24 @@ def test_member_flatten_round_trips_and_keeps_plain_dicts():
     back = unflatten(flat, params, start=1)
     assert all(torch.equal(back[n], params[n]) for n in params)
     assert torch.equal(flatten(params), torch.cat([params["w"].reshape(-1), params["b"]]))
+
+
+def test_map_members_runs_each_member_through_its_own_code_on_a_cpu():
+    """On a CPU ``map_members`` calls the one-member function once per member on that member's
+    slices (no ``vmap``) and stacks what it returns, pytrees included."""
+    from autometa.meta.members import map_members
+
+    seen = []
+
+    def one(x, knobs):
+        seen.append((tuple(x.shape), torch._C._functorch.is_batchedtensor(x)))
+        return x.sum() * knobs["scale"], {"twice": 2.0 * x}
+
+    x = torch.randn(3, 5)
+    knobs = {"scale": torch.tensor([1.0, 2.0, 3.0])}
+    total, out = map_members(one, x, knobs, device=torch.device("cpu"))
+    assert seen == [((5,), False)] * 3
+    for p in range(3):
+        assert torch.equal(total[p], x[p].sum() * knobs["scale"][p])
+        assert torch.equal(out["twice"][p], 2.0 * x[p])
+    assert total.shape == (3,) and out["twice"].shape == (3, 5)
