@@ -9,6 +9,7 @@ An evaluator is any callable ``evaluator(graph, *, seed, device=None) -> EvalRes
 | `MultiFidelity` | `__call__(..., meta_iterations=)` | runs fidelity plans (Hyperband, ASHA) |
 | `Pruneable` | `__call__(..., reporter=)` | hands it a pruner's reporter |
 | `Resumable` | `__call__(..., resume_from=, keep_training_state=)` | continues rungs |
+| (batched) | `evaluate_seeds` or `evaluate_population` naming them | continues batched rungs |
 | `SeedsEvaluator` | `evaluate_seeds(graph, seeds=)` | scores a candidate's seeds at once |
 | `PopulationEvaluator` | `evaluate_population(pairs)` | scores a batch in one call |
 | `MemoryEstimating` | `estimate_memory(graph, meta_iterations)` | fails what cannot fit |
@@ -186,7 +187,8 @@ class Resumable(Protocol):
 class SeedsEvaluator(Protocol):
     """An evaluator that scores one candidate on several seeds in one call: the search uses
     it for ``seeds > 1`` (with ``reporters=``, one a seed, when it takes them and a pruner is
-    set); the seeds then start from scratch, without training states."""
+    set). When it also names ``resume_from`` (one state per seed) and
+    ``keep_training_state``, the seeds' rungs continue; otherwise each rung starts over."""
 
     def evaluate_seeds(
         self, graph: nx.DiGraph, *, seeds: list[int], device: str | None = None
@@ -196,7 +198,10 @@ class SeedsEvaluator(Protocol):
 class PopulationEvaluator(Protocol):
     """An evaluator that scores a batch of ``(graph, seed)`` pairs in one call: the search
     sends a ``batch=N`` job's pairs through it (with ``reporters=``, one a pair, when it takes
-    them and a pruner is set), one result a pair in order; without it, one call a trial."""
+    them and a pruner is set), one result a pair in order; without it, one call a trial. When
+    it also names ``resume_from`` (one state or None per pair) and ``keep_training_state``,
+    the members' rungs continue in the batch; otherwise a member that continues one runs
+    alone through ``__call__``."""
 
     def evaluate_population(
         self, pairs: list[tuple[nx.DiGraph, int]], *, device: str | None = None
@@ -267,6 +272,10 @@ class Abilities:
         population: it has ``evaluate_population`` (:class:`PopulationEvaluator`).
         population_reporters: its ``evaluate_population`` takes ``reporters=`` (or any
             keyword).
+        seeds_states: its ``evaluate_seeds`` names ``resume_from`` and
+            ``keep_training_state``.
+        population_states: its ``evaluate_population`` names ``resume_from`` and
+            ``keep_training_state``.
         memory_estimate: it has ``estimate_memory`` (:class:`MemoryEstimating`).
         space_check: it has a callable ``check_space`` (:class:`SpaceChecking`).
         settings: it has ``config_for_graph`` (:class:`SettingsResolving`).
@@ -284,6 +293,8 @@ class Abilities:
     seeds_reporters: bool
     population: bool
     population_reporters: bool
+    seeds_states: bool
+    population_states: bool
     memory_estimate: bool
     space_check: bool
     settings: bool
@@ -305,6 +316,12 @@ def _takes(parameters: list[inspect.Parameter] | None, name: str) -> bool:
     return parameters is not None and any(
         p.name == name or p.kind is p.VAR_KEYWORD for p in parameters
     )
+
+
+def _names_states(fn: Any) -> bool:
+    """Whether ``fn`` names both ``resume_from`` and ``keep_training_state``."""
+    names = {p.name for p in _parameters(fn) or []}
+    return {"resume_from", "keep_training_state"} <= names
 
 
 def default_iterations(evaluator: Any) -> int | None:
@@ -337,6 +354,8 @@ def abilities(evaluator: Any) -> Abilities:
         population=population,
         population_reporters=population
         and _takes(_parameters(evaluator.evaluate_population), "reporters"),
+        seeds_states=seeds and _names_states(evaluator.evaluate_seeds),
+        population_states=population and _names_states(evaluator.evaluate_population),
         memory_estimate=getattr(evaluator, "estimate_memory", None) is not None,
         space_check=callable(getattr(evaluator, "check_space", None)),
         settings=getattr(evaluator, "config_for_graph", None) is not None,

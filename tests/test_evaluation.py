@@ -25,8 +25,8 @@ from autometa.meta import MAMLEvaluator, SyntheticObjective
 NOTHING = dict.fromkeys(
     (
         "fidelity", "reporter", "resume_from", "keep_training_state", "seeds",
-        "seeds_reporters", "population", "population_reporters", "memory_estimate",
-        "space_check", "settings", "to_config", "costs",
+        "seeds_reporters", "population", "population_reporters", "seeds_states",
+        "population_states", "memory_estimate", "space_check", "settings", "to_config", "costs",
     ),
     False,
 )  # fmt: skip

@@ -248,7 +248,9 @@ def run_jobs(evaluator: Evaluator, job: Job, device: str | None) -> list[Outcome
     when the evaluator has it (one at a time otherwise); each member's seeds are combined as
     :func:`run_job` does, and its wall time is its share of the batch's. Members of different
     fidelities (an ASHA promotion beside a new candidate) run as one population per fidelity,
-    each at its own meta-iterations; a member that continues a stored state runs alone.
+    each at its own meta-iterations. A member that continues a stored state goes with its
+    state when ``evaluate_population`` takes states (``Abilities.population_states``), and
+    runs alone otherwise.
     """
     can = abilities(evaluator)
     if not job.members:
@@ -265,7 +267,7 @@ def run_jobs(evaluator: Evaluator, job: Job, device: str | None) -> list[Outcome
             )
         }
         return [done[m.key] for m in job.members]
-    if any(m.resume is not None for m in job.members):  # continued one at a time, in order
+    if any(m.resume is not None for m in job.members) and not can.population_states:
         alone = [m for m in job.members if m.resume is not None]
         together = [m for m in job.members if m.resume is None]
         done = {o.key: o for m in alone for o in [run_job(evaluator, m, device, can)]}
@@ -286,6 +288,11 @@ def run_jobs(evaluator: Evaluator, job: Job, device: str | None) -> list[Outcome
             r for rep, ss in zip(reporting, seeds)
             for r in (rep.reporters() if rep is not None else [None] * len(ss))
         ]  # fmt: skip
+    if can.population_states and any(m.resume is not None or m.keep_state for m in job.members):
+        kwargs["resume_from"] = [
+            m.resume if len(ss) == 1 else None for m, ss in zip(job.members, seeds) for _ in ss
+        ]
+        kwargs["keep_training_state"] = any(m.keep_state for m in job.members)
     try:
         flat = list(cast(PopulationEvaluator, evaluator).evaluate_population(pairs, **kwargs))
         results, at = [], 0
@@ -293,6 +300,9 @@ def run_jobs(evaluator: Evaluator, job: Job, device: str | None) -> list[Outcome
             part = flat[at : at + len(member_seeds)]
             results.append(_finished(member_seeds, part, rep))
             at += len(member_seeds)
+        for member, result in zip(job.members, results):
+            if not member.keep_state:  # kept for a batch-mate's next rung, not for this one
+                result.training_state = None
         fatal = False
     except ConfigurationError as exc:
         results, fatal = [failed_result(str(exc)) for _ in job.members], True

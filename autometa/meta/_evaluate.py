@@ -20,8 +20,10 @@ replays every cohort's rollout.
 A group is split into programs that fit the device's memory (the estimate of its largest
 architecture per member); a program that still runs out of memory is halved and retried, and
 one that fails for another candidate reason runs its members alone, so that each failure is
-its own. Gymnasium-backed families (whose simulators hold one reset at a time) and resumed
-pairs run alone.
+its own. Gymnasium-backed families (whose simulators hold one reset at a time) run alone.
+Pairs that continue a stored training state share a program with the pairs that continue from
+the same meta-iteration (a multi-fidelity rung's promotions do); a state that does not fit its
+pair fails that pair alone, before the program starts.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from autometa.evaluation import EvalResult, Reporter, failed_result
 from autometa.graph import to_json
 from autometa.meta._kernel_size import last_level_cache, members_per_kernel
 from autometa.meta._scoring import pruned_result, scored_result
-from autometa.meta._training import Training, adapt_members, train_members
+from autometa.meta._training import Training, adapt_members, check_resume, train_members
 from autometa.meta.maml import init_meta_params
 from autometa.meta.members import (
     Cohort,
@@ -103,19 +105,23 @@ def evaluate_pairs(
     meta_iterations: int | None = None,
     max_members: int | None = None,
     reporters: list[Reporter | None] | None = None,
-    resume_from: list[TrainingState | None] | None = None,
+    resume_from: list[TrainingState | dict[str, torch.Tensor] | None] | None = None,
     keep_state: bool = False,
+    bad_state_fails: bool = False,
 ) -> list[EvalResult]:
     """Score every ``(graph, seed)`` pair; the results are in the order of ``pairs``.
 
     ``reporters`` (one or None per pair) are the pairs' ``reporter=`` (see
     ``MAMLEvaluator.__call__``); a member told to stop stops alone. ``resume_from`` (one or
-    None per pair) continues a pair's training; such a pair runs alone. With ``keep_state``
-    each result carries its training state.
+    None per pair: a :class:`TrainingState` or its tensors) continues a pair's training; the
+    pairs continuing from one meta-iteration share programs. With ``keep_state`` each result
+    carries its training state. With ``bad_state_fails`` a state that does not fit its pair
+    makes that pair's result a failure with the reason (the others run); otherwise it raises.
 
     Raises:
         ConfigurationError: as ``MAMLEvaluator.__call__`` does (a bad hyperparameter name);
             nothing has run then.
+        ValueError: without ``bad_state_fails``, a state that does not fit its pair.
     """
     family = evaluator.family(device)
     reporters = list(reporters) if reporters is not None else [None] * len(pairs)
@@ -124,9 +130,17 @@ def evaluate_pairs(
     groups: dict[tuple, list[_Pair]] = {}
     for i, (graph, seed) in enumerate(pairs):
         cfg = evaluator.config_for_graph(graph, meta_iterations)
-        pair = _Pair(i, graph, Member(int(seed), cfg), reporters[i], resumes[i])
-        alone = not family.native or pair.resume is not None
-        groups.setdefault(("alone", i) if alone else population_key(cfg), []).append(pair)
+        pair = _Pair(i, graph, Member(int(seed), cfg), reporters[i], None)
+        try:
+            pair.resume = TrainingState.of(resumes[i])
+        except ValueError as exc:
+            if not bad_state_fails:
+                raise
+            results[i] = _with_device(_failed(pair, exc, time.perf_counter(), 0), family)
+            continue
+        at = pair.resume.iteration if pair.resume is not None else None
+        key = ("alone", i) if not family.native else (population_key(cfg), at)
+        groups.setdefault(key, []).append(pair)
     for group in groups.values():
         size = 1
         if len(group) > 1:
@@ -134,7 +148,8 @@ def evaluate_pairs(
             peak = max(evaluator.estimate_memory(g, meta_iterations) for g in graphs.values())
             size = memory_limited_size(peak, family.device, max_members)
         for start in range(0, len(group), size):
-            _run(evaluator, family, group[start : start + size], results, keep_state)
+            part = group[start : start + size]
+            _run(evaluator, family, part, results, keep_state, bad_state_fails)
     return [r for r in results if r is not None]
 
 
@@ -150,9 +165,13 @@ def _failed(pair: _Pair, exc: BaseException, start: float, reached: int) -> Eval
     return result
 
 
-def _run(evaluator: Any, family, group: list[_Pair], results, keep_state: bool) -> None:
+def _run(
+    evaluator: Any, family, group: list[_Pair], results, keep_state: bool, bad_state_fails: bool
+) -> None:
     """One program; halved and retried when it runs out of memory, its members run alone
-    when it fails for another candidate reason, and a failure of one alone is its result."""
+    when it fails for another candidate reason, and a failure of one alone is its result.
+    With ``bad_state_fails``, a member whose training state does not fit it fails before the
+    program starts."""
     start = time.perf_counter()
     built = []
     for pair in group:
@@ -170,6 +189,13 @@ def _run(evaluator: Any, family, group: list[_Pair], results, keep_state: bool) 
                 raise
             results[pair.index] = _with_device(_failed(pair, exc, start, 0), family)
             continue
+        if pair.resume is not None and bad_state_fails:
+            own = init_meta_params(pair.policy, pair.member.config)
+            try:
+                check_resume(own, pair.member, pair.resume, torch.Generator(family.device))
+            except ValueError as exc:
+                results[pair.index] = _with_device(_failed(pair, exc, start, 0), family)
+                continue
         built.append(pair)
     if not built:
         return
@@ -197,7 +223,7 @@ def _run(evaluator: Any, family, group: list[_Pair], results, keep_state: bool) 
         else:
             log.warning("a program of %d members ran out of memory; halving it", len(program))
         for part in parts:
-            _run(evaluator, family, part, results, keep_state)
+            _run(evaluator, family, part, results, keep_state, bad_state_fails)
 
 
 def _with_device(result: EvalResult, family) -> EvalResult:

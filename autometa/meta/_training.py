@@ -35,6 +35,7 @@ __all__ = [
     "Training",
     "adapt_members",
     "adapt_to_tasks",
+    "check_resume",
     "meta_train",
     "train_members",
 ]
@@ -86,14 +87,9 @@ def _resume(
     """Load every member's stored state (all at one iteration) into a fresh start."""
     first = states[0].iteration
     for p, (member, state) in enumerate(zip(members, states)):
-        own = _member_params(cohorts, metas, p)
-        state.check_for(own, member.seed, member.config.meta_iterations)
+        check_resume(_member_params(cohorts, metas, p), member, state, generators[p])
         if state.iteration != first:
             raise ValueError("resume_from: the members' training states are at other iterations")
-        try:
-            generators[p].set_state(state.generator)
-        except RuntimeError as exc:
-            raise ValueError(f"resume_from: the generator state does not fit ({exc})") from None
     new_metas, outer_states = [], []
     for meta, where in zip(metas, cohort_slices(cohorts)):
         mine = states[where]
@@ -108,6 +104,31 @@ def _resume(
     post = [list(s.post_curve) for s in states]
     pre = [list(s.pre_curve) for s in states]
     return new_metas, outer_states, first, post, pre, [s.env_steps for s in states]
+
+
+def check_resume(
+    meta: Params, member: Member, state: TrainingState, generator: torch.Generator
+) -> None:
+    """Check that ``state`` can continue ``member``'s training, ``meta`` being its initial
+    meta-parameters (no member axis), and load its action-noise state into ``generator``.
+
+    Everything a program's start would refuse is checked here (seed, iteration, parameter
+    names and shapes, the generator state, the outer step's state), so that a program can
+    set aside a member whose state does not fit before it starts, instead of failing all.
+
+    Raises:
+        ValueError: one line naming what does not fit.
+    """
+    cfg = member.config
+    state.check_for(meta, member.seed, cfg.meta_iterations)
+    try:
+        generator.set_state(state.generator)
+    except RuntimeError as exc:
+        raise ValueError(f"resume_from: the generator state does not fit ({exc})") from None
+    outer = outer_step_of(cfg)
+    one = {n: v.detach().unsqueeze(0) for n, v in meta.items()}
+    stored = {k: v.unsqueeze(0) if v.dim() else v for k, v in state.outer.items()}
+    restore_outer(outer.init(one, cfg) if outer.init is not None else None, stored)
 
 
 def _kept(cohorts, metas, states, generators, members, iteration, post, pre, env_steps):

@@ -236,10 +236,9 @@ class MAMLEvaluator:
         family = self.family(device)
         if family.device.type == "cpu":
             tune_cpu_allocator()
-        resume = TrainingState.of(resume_from)
         return evaluate_pairs(
             self, [(graph, int(seed))], device=device, meta_iterations=meta_iterations,
-            reporters=[reporter], resume_from=[resume], keep_state=keep_training_state,
+            reporters=[reporter], resume_from=[resume_from], keep_state=keep_training_state,
         )[0]  # fmt: skip
 
     def evaluate_population(
@@ -250,13 +249,15 @@ class MAMLEvaluator:
         meta_iterations: int | None = None,
         max_members: int | None = None,
         reporters: list[Reporter | None] | None = None,
+        resume_from: list[TrainingState | dict[str, torch.Tensor] | None] | None = None,
+        keep_training_state: bool = False,
     ) -> list[EvalResult]:
-        """Score many ``(graph, seed)`` pairs, batching those of one architecture.
+        """Score many ``(graph, seed)`` pairs, batching them into programs.
 
-        Pairs with equal architectures and configurations (step sizes may differ) are
-        meta-trained together as one program (``autometa.meta._evaluate``), split to fit the
-        device's memory; the others are programs of one. Each result equals that of
-        ``self(graph, seed=seed)`` (bitwise on the CPU), and a bad pair fails alone.
+        Pairs with equal configurations (step sizes may differ) are meta-trained together as
+        one program (``autometa.meta._evaluate``), one cohort per architecture, split to fit
+        the device's memory. Each result equals that of ``self(graph, seed=seed)`` (bitwise on
+        the CPU), and a bad pair fails alone.
 
         Args:
             pairs: the candidates and their seeds.
@@ -265,6 +266,12 @@ class MAMLEvaluator:
             max_members: at most this many pairs per program (default: as memory allows).
             reporters: one reporter (or None) per pair, as ``reporter`` of
                 :meth:`__call__`; a member of a program that is told to stop stops alone.
+            resume_from: one training state (or None) per pair, as ``resume_from`` of
+                :meth:`__call__`; the pairs that continue from one meta-iteration share
+                programs. A state that does not fit its pair fails that pair (its reason
+                in ``error``), not the call.
+            keep_training_state: put each pair's state reached in its
+                ``EvalResult.training_state``.
 
         Returns:
             One :class:`EvalResult` per pair, in order.
@@ -274,7 +281,8 @@ class MAMLEvaluator:
             tune_cpu_allocator()
         return evaluate_pairs(
             self, pairs, device=device, meta_iterations=meta_iterations,
-            max_members=max_members, reporters=reporters,
+            max_members=max_members, reporters=reporters, resume_from=resume_from,
+            keep_state=keep_training_state, bad_state_fails=True,
         )  # fmt: skip
 
     def evaluate_seeds(
@@ -285,10 +293,14 @@ class MAMLEvaluator:
         device: str | torch.device | None = None,
         meta_iterations: int | None = None,
         reporters: list[Reporter | None] | None = None,
+        resume_from: list[TrainingState | dict[str, torch.Tensor] | None] | None = None,
+        keep_training_state: bool = False,
     ) -> list[EvalResult]:
         """Score ``graph`` on every seed in one batched program (see
-        :meth:`evaluate_population`); the search calls this for ``seeds=S`` > 1."""
+        :meth:`evaluate_population`, whose ``resume_from`` gives one state per seed); the
+        search calls this for ``seeds=S`` > 1."""
         pairs = [(graph, int(s)) for s in seeds]
         return self.evaluate_population(
-            pairs, device=device, meta_iterations=meta_iterations, reporters=reporters
-        )
+            pairs, device=device, meta_iterations=meta_iterations, reporters=reporters,
+            resume_from=resume_from, keep_training_state=keep_training_state,
+        )  # fmt: skip

@@ -73,6 +73,16 @@ def test_promoted_candidates_spend_their_top_rung_only(tmp_path):
     assert all(storage.get_training_state_bytes(t.number) is None for t in result.trials)
 
 
+def test_a_batch_continues_its_members_rungs_in_one_program(tmp_path):
+    """With ``batch`` > 1 the promoted candidates continue their states together."""
+    result = _run(tmp_path / "batch.db", batch=4)
+    _check_spent_and_exact(result)
+    second = [t for t in result.trials if t.fidelity == 2]
+    assert len(second) == 1 and second[0].metrics["resumed_from"] == 1
+    assert second[0].metrics["program"]["members"] == 2  # rung 1's two promotions, together
+    assert result.best.metrics["resumed_from"] == 2
+
+
 _KILLER = """
 import os, signal, sys
 sys.path.insert(0, {tests!r})

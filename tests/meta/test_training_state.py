@@ -87,3 +87,43 @@ def test_damaged_tensors_are_refused_with_one_line():
         with pytest.raises(ValueError) as info:
             TrainingState.from_tensors(tensors)
         assert str(info.value) == message
+
+
+@pytest.mark.parametrize("options", [{"outer": "trpo"}, {"outer": "adam"}], ids=["trpo", "adam"])
+def test_a_population_continues_its_members_states_as_each_alone(options):
+    """Members that continue from one meta-iteration share a program (two seeds of one
+    architecture and one of another) and end bitwise where each ends alone; a state that does
+    not fit its pair fails that pair, not the others."""
+    evaluator = MAMLEvaluator("navigation2d", **TINY, **options)
+    pairs = [(chain_graph((8,)), 3), (chain_graph((8,)), 4), (chain_graph((6, 6)), 5)]
+    states = [
+        evaluator(g, seed=s, meta_iterations=2, keep_training_state=True).training_state
+        for g, s in pairs
+    ]
+    together = evaluator.evaluate_population(
+        pairs, meta_iterations=4, resume_from=states, keep_training_state=True
+    )
+    assert together[0].metrics["program"] == {
+        "members": 3, "architectures": 2, "test_per_kernel": 3,
+    }  # fmt: skip
+    for (graph, seed), state, result in zip(pairs, states, together):
+        alone = evaluator(graph, seed=seed, meta_iterations=4, resume_from=state,
+                          keep_training_state=True)  # fmt: skip
+        assert result.ok and result.metrics["resumed_from"] == 2
+        assert result.score.hex() == alone.score.hex()
+        assert result.metrics["learning_curve"] == alone.metrics["learning_curve"]
+        _same(result.state_dict, alone.state_dict)
+        _same(result.training_state, alone.training_state)
+    wrong = [states[1], states[1], states[2]]  # the first pair gets seed 4's state
+    mixed = evaluator.evaluate_population(pairs, meta_iterations=4, resume_from=wrong)
+    assert mixed[0].status == "failed" and mixed[0].fidelity == 0
+    assert mixed[0].error == (
+        "ValueError: resume_from: the training state was made with another seed (stored 4, "
+        "evaluating seed 3)"
+    )
+    assert [r.score for r in mixed[1:]] == [r.score for r in together[1:]]
+    damaged = {k: v for k, v in states[0].items() if k != "generator"}
+    first = evaluator.evaluate_population(pairs[:2], meta_iterations=4,
+                                          resume_from=[damaged, states[1]])  # fmt: skip
+    assert first[0].error == "ValueError: training state: entry 'generator' is missing"
+    assert first[1].score == together[1].score
