@@ -56,8 +56,9 @@ class Job:
         pruning: the pruner and the finished trials' values the worker decides with, or
             None without pruning (``autometa.experiment._pruning``).
         resume: where the trial's meta-training stopped at its last rung (named CPU
-            tensors, ``autometa.meta.training_state``): an evaluator that takes
-            ``resume_from`` continues from it. Used with one seed only.
+            tensors, ``autometa.meta.training_state``; with several seeds, one state a seed
+            in one record, ``autometa.experiment._seed_states``): an evaluator that takes
+            ``resume_from`` continues from it.
         keep_state: ask the evaluator (one that takes ``keep_training_state``) for the state
             it reaches, so that the next rung can continue it.
     """

@@ -15,6 +15,7 @@ from typing import Any
 
 from autometa.errors import StorageError
 from autometa.evaluation import EvalResult
+from autometa.experiment._seed_states import split_seed_states
 from autometa.experiment.storage.base import (
     BaseStorage,
     decode_training_state,
@@ -28,18 +29,23 @@ __all__ = ["new_iterations", "state_bytes", "stored_state"]
 logger = logging.getLogger("autometa.experiment")
 
 
-def stored_state(storage: BaseStorage, trial: TrialRecord) -> dict[str, Any] | None:
+def stored_state(
+    storage: BaseStorage, trial: TrialRecord, seeds: int = 1
+) -> dict[str, Any] | None:
     """The checked training state stored for ``trial`` (named tensors), or None.
 
-    None when the trial has none (its first rung, an evaluator that keeps none) or when the
-    stored one cannot be used (logged with the reason).
+    A trial on ``seeds`` > 1 seeds stores every seed's state in one record
+    (``autometa.experiment._seed_states``); each is checked. None when the trial has none (its
+    first rung, an evaluator that keeps none) or when the stored one cannot be used (logged
+    with the reason).
     """
     try:
         data = storage.get_training_state_bytes(trial.number)
         if data is None:
             return None
         tensors = decode_training_state(data)
-        TrainingState.from_tensors(tensors)
+        for part in split_seed_states(tensors, seeds):
+            TrainingState.from_tensors(part)
     except (StorageError, ValueError) as exc:
         logger.warning(
             "trial %d: its stored training state cannot be used (%s); its rung starts from "

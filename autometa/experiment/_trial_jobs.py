@@ -31,16 +31,16 @@ def trial_job(
 ) -> Job:
     """The job that evaluates ``trial``: at its rung's fidelity, on its ``seeds`` seeds.
 
-    With one seed and a fidelity plan, a promoted trial continues the training state its
-    last rung stored, and every rung but the last asks for the state it reaches.
+    With a fidelity plan, a promoted trial continues the training states its last rung stored
+    (one a seed), and every rung but the last asks for the states it reaches.
     """
     fidelity = scheduler.job_fidelity(trial)
-    states = seeds == 1 and fidelity is not None  # rungs that continue
+    states = fidelity is not None  # rungs that continue
     return Job(
         JobKey(TRIAL, trial.number), trial.graph_json, trial.seed, fidelity,
         tuple(seed_list(trial.seed, seeds)) if seeds > 1 else (),
         pruning=pruning,
-        resume=stored_state(storage, trial) if states and trial.rung else None,
+        resume=stored_state(storage, trial, seeds) if states and trial.rung else None,
         keep_state=states and not scheduler.is_final(trial),
     )  # fmt: skip
 

@@ -23,6 +23,7 @@ from autometa.evaluation import (
 )
 from autometa.experiment._jobs import FINAL, TRIAL, Job, JobKey, Outcome, batch_job
 from autometa.experiment._pruning import JobReporting
+from autometa.experiment._seed_states import join_seed_states, split_seed_states
 from autometa.graph import from_json
 
 __all__ = [
@@ -82,8 +83,9 @@ def combine_seeds(seeds: list[int], results: list[EvalResult]) -> EvalResult:
 
     ``metrics`` keeps the first seed's metrics (curves, sizes, versions) and adds ``seeds``,
     ``seed_scores`` and ``score_sem`` (the standard error of the mean, ``std / sqrt(S)``);
-    the weights are the first seed's. A candidate fails when any of its seeds fails, with
-    that seed's reason.
+    the weights are the first seed's, and the training state, when every seed kept one, is
+    all of theirs (:func:`~autometa.experiment._seed_states.join_seed_states`). A candidate
+    fails when any of its seeds fails, with that seed's reason.
     """
     for seed, result in zip(seeds, results):
         if not result.ok:
@@ -108,6 +110,7 @@ def combine_seeds(seeds: list[int], results: list[EvalResult]) -> EvalResult:
         score_sem=math.sqrt(var / len(scores)),
         seed_wall_times=[float(r.metrics.get("wall_time") or 0.0) for r in results],
     )
+    states = [r.training_state for r in results]
     return EvalResult(
         status="ok",
         score=mean,
@@ -116,18 +119,26 @@ def combine_seeds(seeds: list[int], results: list[EvalResult]) -> EvalResult:
         state_dict=first.state_dict,
         fidelity=first.fidelity,
         step_sizes=first.step_sizes,
+        training_state=join_seed_states(states) if all(states) else None,
     )
 
 
-def _state_kwargs(can: Abilities, job: Job) -> dict[str, Any]:
-    """The training-state arguments of a one-seed job that the evaluator names (a wrapper
+def _state_kwargs(can: Abilities, job: Job, state: dict[str, Any] | None) -> dict[str, Any]:
+    """The training-state arguments of one seed's call that the evaluator names (a wrapper
     taking ``**kwargs`` may pass them to an evaluator that does not take them)."""
     out: dict[str, Any] = {}
-    if job.resume is not None and can.resume_from:
-        out["resume_from"] = job.resume
+    if state is not None and can.resume_from:
+        out["resume_from"] = state
     if job.keep_state and can.keep_training_state:
         out["keep_training_state"] = True
     return out
+
+
+def _seed_states(job: Job, count: int) -> list[dict[str, Any] | None]:
+    """The state each of the job's ``count`` seeds continues (None each without one)."""
+    if job.resume is None:
+        return [None] * count
+    return list(split_seed_states(job.resume, count))
 
 
 def _evaluate(
@@ -140,17 +151,19 @@ def _evaluate(
     reporting: JobReporting | None = None,
 ) -> Any:
     """Every seed's result: one batched call when the evaluator offers ``evaluate_seeds``
-    (then without training states: the seeds start from scratch).
+    (with each seed's training state when it takes them, else the seeds start from scratch).
 
     With ``reporting``, each seed's reporter goes with it to an evaluator that takes one
     (``reporters=`` / ``reporter=``); seeds evaluated one by one stop at the first that the
     candidate's hook stopped."""
-    if len(seeds) == 1:
-        kwargs = {**kwargs, **_state_kwargs(can, job)}
+    states = _seed_states(job, len(seeds))
     if len(seeds) > 1 and can.seeds:
-        extra = {}
+        extra: dict[str, Any] = {}
         if reporting is not None and can.seeds_reporters:
             extra["reporters"] = reporting.reporters()
+        if can.seeds_states and (job.resume is not None or job.keep_state):
+            extra["resume_from"] = states
+            extra["keep_training_state"] = job.keep_state
         batched = cast(SeedsEvaluator, evaluator)
         return list(batched.evaluate_seeds(graph, seeds=seeds, **kwargs, **extra))
     reporters = None
@@ -159,6 +172,7 @@ def _evaluate(
     out = []
     for k, seed in enumerate(seeds):
         extra = {"reporter": reporters[k]} if reporters is not None else {}
+        extra.update(_state_kwargs(can, job, states[k]))
         out.append(evaluator(graph, seed=seed, **kwargs, **extra))
         if reporting is not None and reporting.hook.stopped:
             break
@@ -290,7 +304,7 @@ def run_jobs(evaluator: Evaluator, job: Job, device: str | None) -> list[Outcome
         ]  # fmt: skip
     if can.population_states and any(m.resume is not None or m.keep_state for m in job.members):
         kwargs["resume_from"] = [
-            m.resume if len(ss) == 1 else None for m, ss in zip(job.members, seeds) for _ in ss
+            state for m, ss in zip(job.members, seeds) for state in _seed_states(m, len(ss))
         ]
         kwargs["keep_training_state"] = any(m.keep_state for m in job.members)
     try:

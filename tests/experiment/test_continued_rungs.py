@@ -83,6 +83,51 @@ def test_a_batch_continues_its_members_rungs_in_one_program(tmp_path):
     assert result.best.metrics["resumed_from"] == 2
 
 
+@pytest.mark.parametrize("batch", [1, 4])
+def test_every_seed_of_a_candidate_continues_its_rungs(tmp_path, batch):
+    """With ``seeds`` > 1 every seed's state is kept between rungs (one record a trial) and
+    continued, alone or in a batch: each seed ends where its straight run ends."""
+    result = _run(tmp_path / f"seeds{batch}.db", seeds=2, batch=batch)
+    trials = sorted(result.trials, key=lambda t: t.number)
+    assert [t.metrics["meta_iterations_spent"] for t in trials] == [t.fidelity for t in trials]
+    assert result.meta_iterations == 1 + 1 + 2 + 4
+    best = result.best
+    assert best.fidelity == 4 and best.metrics["resumed_from"] == 2
+    graph = from_json(best.graph_json)
+    straight = [_evaluator()(graph, seed=s, meta_iterations=4) for s in best.metrics["seeds"]]
+    assert best.metrics["seed_scores"] == [r.score for r in straight]
+    weights = result.storage.load_weights(best.number)
+    assert all(torch.equal(weights[n], straight[0].state_dict[n]) for n in weights)
+
+
+def test_a_record_of_several_seeds_is_checked_seed_by_seed(tmp_path, caplog):
+    storage = SQLiteStorage(tmp_path / "record.db")
+    result = _run(storage, trials=1)
+    trial = result.best
+    graph = from_json(trial.graph_json)
+    states = [_evaluator()(graph, seed=s, meta_iterations=1, keep_training_state=True)
+              .training_state for s in (trial.seed, trial.seed + 1)]  # fmt: skip
+    record = {f"seed.{k}/{n}": t for k, st in enumerate(states) for n, t in st.items()}
+    for blob, reason in [
+        (record, None),
+        ({**record, "seed.2/generator": states[0]["generator"]},
+         "training state: entry 'seed.2/generator' is not 'seed.<k>/<name>' with k below 2 "
+         "(a state of 2 seeds)"),
+        ({k: v for k, v in record.items() if k != "seed.1/generator"},
+         "training state: entry 'generator' is missing"),
+        (states[0], "is not 'seed.<k>/<name>' with k below 2 (a state of 2 seeds)"),  # one seed's
+    ]:  # fmt: skip
+        with sqlite3.connect(storage.path) as conn:
+            conn.execute("INSERT OR REPLACE INTO training_states VALUES (?, 'safetensors', ?)",
+                         (trial.number, encode_training_state(blob)))  # fmt: skip
+        caplog.clear()
+        got = stored_state(storage, trial, 2)
+        if reason is None:
+            assert set(got) == set(record) and not caplog.records
+        else:
+            assert got is None and reason in caplog.records[0].getMessage()
+
+
 _KILLER = """
 import os, signal, sys
 sys.path.insert(0, {tests!r})
