@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time
 
+from autometa.experiment._best import FINAL, Best, choose_best
 from autometa.experiment._callbacks import CallbackList
 from autometa.experiment._final import Final
+from autometa.experiment._verdict import verdict
 from autometa.experiment.budget import Budget, Usage
 from autometa.experiment.storage.base import BaseStorage
 from autometa.experiment.trial import TrialRecord, TrialState
@@ -53,9 +55,18 @@ class StudyMirror:
         return counts
 
     def best(self) -> TrialRecord | None:
-        """The best DONE trial so far."""
+        """The DONE trial with the best search score so far."""
         done = [t for t in self.trials.values() if t.state == TrialState.DONE and t.has_score]
         return max(done, key=lambda t: (t.score, -t.number), default=None)
+
+    def final_best(self) -> Best | None:
+        """The final stage's winner once the stage is complete (the study's best by the one
+        rule of ``autometa.experiment._best``), else None."""
+        progress = self.final_progress()
+        if progress is None or progress[0] < progress[1]:
+            return None
+        best = choose_best(list(self.trials.values()), verdict(self.storage))
+        return best if best is not None and best.basis == FINAL else None
 
     def _meta_spent(self, usage: Usage) -> bool:
         """Whether the meta-iterations budget is spent."""

@@ -1,6 +1,7 @@
 """Search progress: a tqdm bar on a terminal, plain lines elsewhere.
 
-The bar shows trials done out of the budget, failures, trials running, the best score so far,
+The bar shows trials done out of the budget, failures, trials running, the best search score so
+far (and, once the final stage is complete, its winner's final mean instead: the study's best),
 the time spent and an estimate of the time left, search and final stage together (see
 :func:`eta_seconds`; recomputed at every redraw from the time spent and the work done), then
 the final stage's progress while it runs. On a stream that is not a terminal (a log file,
@@ -148,9 +149,14 @@ class ProgressBar:
             parts.append(f"{counts[TrialState.PRUNED]} pruned")
         if counts[TrialState.RUNNING]:
             parts.append(f"{counts[TrialState.RUNNING]} running")
-        best = loop.best()
-        parts.append(f"best {best.score:.4g} (#{best.number})" if best else "best -")
         final = loop.final_progress()
+        winner = loop.final_best() if final is not None and final[0] >= final[1] else None
+        if winner is not None:
+            parts.append(f"best final mean {winner.value:.4g} (#{winner.number}, final winner)")
+        else:
+            best = loop.best()
+            found = f"{best.score:.4g} (#{best.number})" if best else "-"
+            parts.append(f"best search score {found}")
         eta = self.eta(loop)
         timing = f"{format_seconds(usage.seconds)} elapsed"
         timing += f", eta {format_seconds(eta)}" if eta is not None else ", eta ?"

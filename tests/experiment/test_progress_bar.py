@@ -41,6 +41,7 @@ class FakeLoop:
     def __init__(self, trials, seconds=0.0, workers=1, stage=None, final=None):
         self.trials = {t.number: t for t in trials}
         self.seconds, self.stage, self.final = seconds, stage, final
+        self.winner = None
         self.executor = SimpleNamespace(capacity=workers)
 
     def counts(self):
@@ -59,6 +60,9 @@ class FakeLoop:
 
     def final_progress(self):
         return self.stage
+
+    def final_best(self):
+        return self.winner
 
 
 def trial(number, state=TrialState.DONE, score=0.5, wall=10.0, meta=100):
@@ -137,7 +141,8 @@ def test_bar_renders_counts_best_and_eta_on_a_terminal(monkeypatch):
     bar.update(loop)
     line = stream.getvalue().split("\r")[-1]
     # 3 trials finished in 120 s: 40 s each; 7 left
-    assert line.startswith("3/10 [######--------------] | 1 failed | 1 running | best 0.75 (#1)")
+    head = "3/10 [######--------------] | 1 failed | 1 running | best search score 0.75 (#1)"
+    assert line.startswith(head)
     assert line.endswith(" | 2:00 elapsed, eta 4:40")
     clock.now, loop.seconds = 0.1, 121.0  # within min_interval: not redrawn
     bar.update(loop)
@@ -149,7 +154,7 @@ def test_bar_renders_counts_best_and_eta_on_a_terminal(monkeypatch):
     bar.close(loop)
     text = stream.getvalue()
     assert text.endswith("final 2/9\n") and text.count("\n") == 1
-    last = "\r3/10 [######--------------] | 1 failed | 1 running | best 0.75 (#1) | 2:36 elapsed"
+    last = "\r" + head + " | 2:36 elapsed"
     assert last + ", eta 6:04 | final 2/9\n" in text
 
 
@@ -188,12 +193,16 @@ def test_plain_lines_at_each_trial_end_and_every_interval():
     assert "\r" not in stream.getvalue()
     assert stream.getvalue().splitlines() == [
         # 800 meta-iterations left at 200 per trial: 4 trials x 10 s
-        "1 trials | 0 failed | best 0.5 (#0) | 0:10 elapsed, eta 0:40 | 800 meta-it left",
+        "1 trials | 0 failed | best search score 0.5 (#0) | 0:10 elapsed, eta 0:40 | "
+        "800 meta-it left",
         # 2 trials in 40 s; 600 left at 200: 3 trials x 20 s
-        "2 trials | 0 failed | best 0.9 (#1) | 0:40 elapsed, eta 1:00 | 600 meta-it left",
+        "2 trials | 0 failed | best search score 0.9 (#1) | 0:40 elapsed, eta 1:00 | "
+        "600 meta-it left",
         # no trial ended, 30 s later: 35 s each
-        "2 trials | 0 failed | best 0.9 (#1) | 1:10 elapsed, eta 1:45 | 600 meta-it left",
-        "2 trials | 0 failed | best 0.9 (#1) | 1:10 elapsed, eta 1:45 | 600 meta-it left",
+        "2 trials | 0 failed | best search score 0.9 (#1) | 1:10 elapsed, eta 1:45 | "
+        "600 meta-it left",
+        "2 trials | 0 failed | best search score 0.9 (#1) | 1:10 elapsed, eta 1:45 | "
+        "600 meta-it left",
     ]
 
 
@@ -206,8 +215,10 @@ def test_bar_during_a_real_search(monkeypatch):
     text = stream.getvalue()
     assert text.endswith("\n") and text.count("\n") == 1 and text.startswith("\r")
     final = text.rstrip().split("\r")[-1]
-    assert final.startswith("5/5 [####################] | 0 failed | best ")
-    assert f"(#{result.best.number})" in final and " elapsed, eta 0:00 | " in final
+    best = result.best  # the final stage's winner: the bar's last line names it so
+    assert final.startswith("5/5 [####################] | 0 failed | best final mean ")
+    assert f"{best.final_mean:.4g} (#{best.number}, final winner)" in final
+    assert " elapsed, eta 0:00 | " in final
     assert final.endswith(" | final 9/9")  # 3 finalists x 3 fresh seeds
 
 
@@ -248,7 +259,8 @@ def test_a_real_search_with_stderr_to_a_file_prints_lines(tmp_path):
     waiting = [line for line in lines if line.startswith(("1/3 ", "2/3 ")) and " running " in line]
     assert waiting and all(", eta ?" not in line for line in waiting)
     assert any(line.startswith("3/3 ") and line.endswith(" | final 0/1") for line in lines)
-    assert lines[-1].startswith("3/3 | 0 failed | best ")
+    assert lines[-1].startswith("3/3 | 0 failed | best final mean ")
+    assert any(" | best search score " in line for line in lines)  # during the search
     assert lines[-1].endswith(", eta 0:00 | final 1/1")
 
 
