@@ -44,6 +44,7 @@ from autometa.graph import to_json
 from autometa.meta._kernel_size import last_level_cache, members_per_kernel
 from autometa.meta._scoring import pruned_result, scored_result
 from autometa.meta._training import Training, adapt_members, check_resume, train_members
+from autometa.meta.backend import compiled_steps
 from autometa.meta.maml import init_meta_params
 from autometa.meta.members import (
     Cohort,
@@ -244,6 +245,7 @@ def _program(evaluator: Any, family, groups: list[list[_Pair]], results, keep_st
     members = [pair.member for pair in program]
     cfg = members[0].config
     resumes = [pair.resume for pair in program]
+    compiled_before = compiled_steps()
     training = train_members(
         cohorts,
         family,
@@ -273,6 +275,8 @@ def _program(evaluator: Any, family, groups: list[list[_Pair]], results, keep_st
         _log_program(family.device, cohorts, extra["program"])
     if resumes[0] is not None:
         extra["resumed_from"] = resumes[0].iteration
+    if compiled_steps() > compiled_before:  # the opt-in compiled TRPO program rounded these
+        extra["trpo_compiled"] = True
     for p, pair in enumerate(program):
         results[pair.index] = _member_result(
             evaluator, family, pair, training, p, by_step[p], test_steps, start, count, extra

@@ -57,6 +57,7 @@ __all__ = [
     "Direction",
     "backend_for",
     "compiled_direction",
+    "compiled_steps",
     "direction",
     "eager_direction",
     "traced_direction",
@@ -180,6 +181,15 @@ def traced_direction(
     return _run_program(program, meta, mb, lr, damping, cfg.cg_iters, RuntimeError, fall_back)
 
 
+_compiled_steps = 0
+
+
+def compiled_steps() -> int:
+    """TRPO steps this process has taken with a compiled program (which rounds differently
+    from the other backends): an evaluation whose count grew records ``trpo_compiled``."""
+    return _compiled_steps
+
+
 def compiled_direction(
     policy: GraphPolicy,
     cfg: MAMLConfig,
@@ -197,12 +207,19 @@ def compiled_direction(
     if program is None:
         return traced_direction(policy, cfg, meta, mb, lr, damping)
 
+    failed: list[Exception] = []
+
     def fall_back(exc: Exception) -> Direction:
         log.warning("compiling the TRPO program failed, using the traced program: %s", exc)
         discard_compiled(traced)
+        failed.append(exc)
         return traced_direction(policy, cfg, meta, mb, lr, damping)
 
-    return _run_program(program, meta, mb, lr, damping, cfg.cg_iters, Exception, fall_back)
+    result = _run_program(program, meta, mb, lr, damping, cfg.cg_iters, Exception, fall_back)
+    if not failed:
+        global _compiled_steps
+        _compiled_steps += 1
+    return result
 
 
 def _run_program(

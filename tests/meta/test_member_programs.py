@@ -24,10 +24,12 @@ from torch.utils._pytree import tree_map
 
 from autometa._maml_config import MAMLConfig
 from autometa.graph import from_json
+from autometa.meta import MAMLEvaluator
 from autometa.meta._compiled import COMPILE_ENV
 from autometa.meta.backend import (
     TRACE_MIN_STEPS,
     backend_for,
+    compiled_steps,
     direction,
 )
 from autometa.meta.linalg import conjugate_gradient, flatten, unflatten
@@ -235,9 +237,11 @@ def test_backend_choice_counts_one_members_transitions(monkeypatch):
 @pytest.mark.slow  # inductor compiles both parts: tens of seconds
 def test_compiled_member_direction_is_close_to_eager(caplog):
     policy, meta, mb, lr, damping = _case("chain", CFG, 3)
+    before = compiled_steps()
     with caplog.at_level(logging.WARNING, logger="autometa.meta"):
         compiled = direction("compiled", policy, CFG, meta, mb, lr, damping)
     assert not caplog.records  # neither compiling nor tracing fell back
+    assert compiled_steps() == before + 1  # what a record's "trpo_compiled" is read from
     eager = direction("eager", policy, CFG, meta, mb, lr, damping)
     for name in ("loss", "grad", "direction", "h_direction"):  # fused loops round differently
         a, b = getattr(compiled, name), getattr(eager, name)
@@ -289,3 +293,16 @@ def test_map_members_runs_each_member_through_its_own_code_on_a_cpu():
         assert torch.equal(total[p], x[p].sum() * knobs["scale"][p])
         assert torch.equal(out["twice"][p], 2.0 * x[p])
     assert total.shape == (3,) and out["twice"].shape == (3, 5)
+
+
+@pytest.mark.slow  # inductor compiles the tiny program: tens of seconds
+def test_an_evaluation_records_that_the_compiled_program_rounded_it(monkeypatch):
+    tiny = dict(num_tasks=2, episodes_per_task=2, test_tasks=2, test_episodes=2)
+    evaluator = MAMLEvaluator("navigation2d", meta_iterations=2, traced=True, **tiny,
+                              family_options={"horizon": 5})  # fmt: skip
+    graph = chain_graph((8,))
+    plain = evaluator(graph, seed=0)
+    monkeypatch.setenv(COMPILE_ENV, "1")
+    compiled = evaluator(graph, seed=0)
+    assert plain.ok and compiled.ok
+    assert "trpo_compiled" not in plain.metrics and compiled.metrics["trpo_compiled"] is True
