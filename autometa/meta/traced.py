@@ -53,6 +53,7 @@ from torch.fx.experimental.proxy_tensor import make_fx
 
 from autometa._maml_config import MAMLConfig
 from autometa.meta.cuda_graphs import captured
+from autometa.meta.layouts import contiguous_clones, layout_free
 from autometa.meta.linalg import fisher_vector_product, flatten
 from autometa.meta.maml import (
     MetaBatch,
@@ -67,9 +68,7 @@ from autometa.policy import GraphPolicy
 __all__ = [
     "ProgramParts",
     "TRPOProgram",
-    "contiguous_clones",
     "discard_program",
-    "layout_free",
     "split_graph",
     "trpo_program",
 ]
@@ -78,118 +77,6 @@ log = logging.getLogger(__name__)
 
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _UNTRACEABLE = object()
-
-
-_VIEWS = (torch.ops.aten.view.default, torch.ops.aten._unsafe_view.default)
-
-
-def _written_storages(graph: fx.Graph) -> set[fx.Node]:
-    """Nodes that share memory with a tensor some in-place (schema-mutable) op writes to.
-
-    Aliasing follows the op schemas: an op whose result is annotated as an alias of an
-    argument (``view``, ``transpose``, ``expand``, ``fill_``, ...) joins that argument's storage.
-    """
-    parent: dict[fx.Node, fx.Node] = {}
-
-    def root(node: fx.Node) -> fx.Node:
-        while parent.get(node, node) is not node:
-            node = parent[node]
-        return node
-
-    written = []
-    for node in graph.nodes:
-        schema = getattr(node.target, "_schema", None)
-        if node.op != "call_function" or schema is None:
-            continue
-        for arg, value in zip(schema.arguments, node.args):
-            if not isinstance(value, fx.Node):
-                continue
-            if arg.alias_info is None:
-                if node.target in _VIEWS and value is node.args[0]:
-                    parent[root(node)] = root(value)  # _unsafe_view aliases unannotated
-                continue
-            if arg.alias_info.is_write:
-                written.append(value)
-            if node.target in _VIEWS or any(r.alias_info is not None for r in schema.returns):
-                parent[root(node)] = root(value)
-    roots = {root(n) for n in written}
-    return {n for n in graph.nodes if root(n) in roots}
-
-
-def layout_free(gm: fx.GraphModule) -> int:
-    """Turn the stride-dependent views of a traced graph into reshapes; returns how many.
-
-    A ``view`` in a graph traced with fake tensors encodes the *meta* kernels' strides, which
-    can differ from the real kernels' (see the module docstring). ``reshape`` takes the view
-    when the real strides permit it and copies otherwise, so the values are the same on every
-    layout. Views that are mutated in place (or of tensors that are) keep their aliasing and
-    are left alone.
-    """
-    graph = gm.graph
-    written = _written_storages(graph)
-    changed = 0
-    for node in list(graph.nodes):
-        if node.op != "call_function" or node.target not in _VIEWS or node in written:
-            continue
-        node.target = torch.ops.aten.reshape.default
-        changed += 1
-    if changed:
-        graph.lint()
-        gm.recompile()
-    return changed
-
-
-_ALIASING = {
-    torch.ops.aten.reshape.default,
-    torch.ops.aten.view.default,
-    torch.ops.aten._unsafe_view.default,
-    torch.ops.aten.expand.default,
-    torch.ops.aten.transpose.int,
-    torch.ops.aten.t.default,
-    torch.ops.aten.alias.default,
-    torch.ops.aten.slice.Tensor,
-    torch.ops.aten.select.int,
-    torch.ops.aten.unsqueeze.default,
-    torch.ops.aten.squeeze.dim,
-    torch.ops.aten.permute.default,
-}
-
-
-def contiguous_clones(gm: fx.GraphModule) -> int:
-    """Turn the layout copies of a graph's own intermediate values into ``contiguous``;
-    returns how many.
-
-    Autograd's backward formulas clone a gradient to a contiguous layout before a
-    ``reshape`` (``clone(x, memory_format=contiguous_format)``), and the traced product
-    keeps every such clone: four copies of a 40,000 x 64 tensor per Fisher-vector product
-    of the 2x64 policy at the paper's size (about 5% of a product on one CPU thread).
-    ``x.contiguous()`` is ``x`` itself when it already has that layout and the same copy
-    otherwise, so every consumer reads the same values in the same layout. Only clones of
-    values computed inside the graph (not of its inputs, which on CUDA live in a captured
-    graph's static buffers) that nothing writes in place are rewritten.
-    """
-    graph = gm.graph
-    written = _written_storages(graph)
-    changed = 0
-    for node in list(graph.nodes):
-        if node.op != "call_function" or node.target is not torch.ops.aten.clone.default:
-            continue
-        if node.kwargs.get("memory_format", torch.contiguous_format) != torch.contiguous_format:
-            continue
-        source = node.args[0]
-        while isinstance(source, fx.Node) and source.target in _ALIASING:
-            source = source.args[0]
-        if not isinstance(source, fx.Node) or source.op != "call_function":
-            continue
-        if node in written or node.args[0] in written:
-            continue
-        node.target = torch.ops.aten.contiguous.default
-        node.kwargs = {}
-        changed += 1
-    if changed:
-        graph.lint()
-        gm.recompile()
-    return changed
 
 
 _PRIMS = {
@@ -298,8 +185,9 @@ class TRPOProgram(ProgramParts):
     for every member of a program (the member count is part of the signature).
 
     Attributes:
-        reshapes: views of the trace made layout-free (:func:`layout_free`).
-        contiguous: the product's layout copies made conditional (:func:`contiguous_clones`).
+        reshapes: views of the trace made layout-free (``layouts.layout_free``).
+        contiguous: the product's layout copies made conditional
+            (``layouts.contiguous_clones``).
         runs: TRPO steps this program has served (the backend falls back to the eager
             products, with a warning, when a program fails on its first run).
     """

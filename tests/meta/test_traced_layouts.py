@@ -20,7 +20,7 @@ from helpers import diamond_graph
 
 from autometa.graph import from_json
 from autometa.meta import MAMLEvaluator
-from autometa.meta.traced import contiguous_clones, layout_free
+from autometa.meta.layouts import contiguous_clones, layout_free
 
 GRAPHS = sorted((Path(__file__).parent / "graphs").glob("dag_cell_*.json"))
 SMALL = dict(
