@@ -4,7 +4,9 @@ The traced member program (``autometa.meta.traced``) runs its aten graphs op by 
 the TRPO direction is memory-bound (elementwise tangent arithmetic over every transition),
 and inductor fuses those ops into loops that read each tensor once. Compiling costs tens of
 seconds per program and the fused arithmetic rounds differently (not bit-identical to the
-eager and traced ways, about 1e-7 relative in float32), so it is opt-in: the backend name
+eager and traced ways: about 1e-7 relative per operation in float32, magnified by the KL
+Hessian's conditioning to up to 1e-2 relative in the CG direction at the paper's size), so it
+is opt-in: the backend name
 ``"compiled"``, or ``AUTOMETA_COMPILE=1`` where the traced program would be chosen. A program
 that fails to compile or to run on its first step falls back to the traced program with a
 logged warning.
