@@ -150,7 +150,7 @@ class ProgressBar:
         if counts[TrialState.RUNNING]:
             parts.append(f"{counts[TrialState.RUNNING]} running")
         final = loop.final_progress()
-        winner = loop.final_best() if final is not None and final[0] >= final[1] else None
+        winner = loop.final_best()  # None until the final stage is complete
         if winner is not None:
             parts.append(f"best final mean {winner.value:.4g} (#{winner.number}, final winner)")
         else:
