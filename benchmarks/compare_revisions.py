@@ -44,8 +44,14 @@ of one meta-iteration, the floor and the median time over the floor. CPU time le
 the time the process waited for a core; where it is close to the wall time, the process was
 not kept waiting (with 2 threads it also counts threads spinning while they wait).
 
+``--env-after NAME=VALUE`` sets an environment variable in revision B's timed processes only
+(not in the counting ones): ``HEAD HEAD --env-after AUTOMETA_COMPILE=1`` measures the traced
+TRPO program against the opt-in compiled one, alternately, against the same floor. Each run
+records how many TRPO steps a compiled program took (``compiled_steps``).
+
 Usage: ``python benchmarks/compare_revisions.py [BEFORE] [AFTER] [--repeats 3]
-[--iterations 2] [--threads 1 2] [--sizes paper quick | --quick | --tiny] [--traced on]``
+[--iterations 2] [--threads 1 2] [--sizes paper quick | --quick | --tiny] [--traced on]
+[--env-after NAME=VALUE]``
 (defaults: ``14368e5`` and ``HEAD``; only committed code is measured). Writes
 ``benchmarks/results/compare_revisions[_quick|_tiny|_<sizes>].json``.
 """
@@ -128,6 +134,11 @@ else:
     wall, cpu, steps, post = train(k)
     out.update(seconds=wall / k, cpu_seconds=cpu / k, env_steps_per_iteration=steps // k,
                post_return=post[-1])
+try:  # TRPO steps taken by the opt-in compiled program, where the revision has one
+    from autometa.meta.backend import compiled_steps
+except ImportError:
+    compiled_steps = None
+out["compiled_steps"] = compiled_steps() if compiled_steps else None
 print(json.dumps(out))
 """
 
@@ -149,13 +160,21 @@ def resolve(rev: str) -> str | None:
 
 
 def measure(
-    root: Path, size: str, threads: int, *, iterations: int, traced: bool | None, count: bool
+    root: Path,
+    size: str,
+    threads: int,
+    *,
+    iterations: int,
+    traced: bool | None,
+    count: bool,
+    extra_env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """One fresh process at worktree ``root``: time ``iterations`` meta-iterations of ``size``
-    after the warm-up, or (``count``) count one meta-iteration's matrix products."""
+    after the warm-up, or (``count``) count one meta-iteration's matrix products.
+    ``extra_env`` is set in the process's environment (``--env-after``)."""
     args = {**SIZES[size], "root": str(root), "iterations": iterations, "threads": threads}
     args.update(traced=traced, count=count, bench=str(BENCH))
-    env = {**os.environ, "PYTHONPATH": str(root)}
+    env = {**os.environ, "PYTHONPATH": str(root), **(extra_env or {})}
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(threads)
     done = subprocess.run(
@@ -208,6 +227,7 @@ def run_rounds(
                     run = measure(
                         root, size, n, iterations=args.iterations,
                         traced=TRACED[args.traced], count=False,
+                        extra_env=args.env_after if label == "B" else None,
                     )  # fmt: skip
                     pair.append(run)
                     print(
@@ -276,7 +296,19 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="only the quick size")
     parser.add_argument("--tiny", action="store_true", help="only the tiny size (smoke test)")
     parser.add_argument("--traced", choices=list(TRACED), default="on", help="TRPO tracing")
+    parser.add_argument(
+        "--env-after", action="append", default=[], metavar="NAME=VALUE",
+        help="an environment variable of revision B's timed runs (repeatable), e.g. "
+        "AUTOMETA_COMPILE=1 with the same revision twice: traced against compiled",
+    )  # fmt: skip
     args = parser.parse_args()
+    env_after = {}
+    for item in args.env_after:
+        name, sep, value = item.partition("=")
+        if not sep or not name.isidentifier():
+            bad_input(f"--env-after: expected NAME=VALUE, got {item!r}")
+        env_after[name] = value
+    args.env_after = env_after
     for name in ("repeats", "iterations"):
         if getattr(args, name) < 1:
             bad_input(f"--{name}: expected a positive integer, got {getattr(args, name)}")
@@ -329,6 +361,7 @@ def main() -> None:
     print(
         f"\none MAML-TRPO meta-iteration, navigation2d, 2x64 tanh, TRPO traced "
         f"{args.traced}, {args.repeats} rounds x 1 run of {args.iterations} timed iterations"
+        + (f"; B's timed runs with {args.env_after}" if args.env_after else "")
     )
     print_table(
         [
@@ -346,12 +379,15 @@ def main() -> None:
     name = "compare_revisions"
     if args.sizes != ["paper", "quick"]:
         name += "_" + "_".join(args.sizes)
+    if args.env_after:
+        name += "_" + "_".join(k.lower() for k in args.env_after)
     save(name, {
         "revisions": {
             "before": {"rev": args.before, "commit": commits[0]},
             "after": {"rev": args.after, "commit": commits[1]},
         },
         "threads": args.threads, "repeats": args.repeats, "traced": args.traced,
+        "env_after": args.env_after,
         "iterations_per_run": args.iterations, "warmup_iterations_per_run": 1,
         "load_average": {"start": load_before, "end": os.getloadavg()},
         "matmul_flops_per_shape": flops,

@@ -82,7 +82,11 @@ def run_resume(args: argparse.Namespace) -> int:
     recipe["storage"] = str(path)
     space = load_space(study.space_spec)
     flags = {"allow_changes": args.allow_changes, "take_over": args.take_over}
-    return guard(lambda: _execute(recipe, space, args.no_progress, "resume", **flags), "resume")
+    origin = f"{path}: table study, row 1, field 'settings.cli'"  # the stored command line
+    return guard(
+        lambda: _execute(recipe, space, args.no_progress, "resume", origin=origin, **flags),
+        "resume",
+    )
 
 
 # Options given again on the command line replace the stored ones.

@@ -247,9 +247,10 @@ def _recipe(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _evaluator(recipe: dict[str, Any]) -> Any:
+def _evaluator(recipe: dict[str, Any], origin: str | None = None) -> Any:
     """The evaluator registered as ``recipe["objective"]``, made from the recipe's options;
-    a bad ``--eval-option`` is a usage error naming it."""
+    a bad ``--eval-option`` is a usage error naming it, or naming ``origin`` (the stored
+    recipe of a resumed study) when given."""
     name, options = recipe["objective"], dict(recipe["eval_options"])
     factory = EVALUATORS.get(name)
     try:
@@ -267,23 +268,30 @@ def _evaluator(recipe: dict[str, Any]) -> Any:
                 options.setdefault("full_fidelity", recipe["meta_iterations"])
         return factory.from_config(options)
     except ConfigurationError:
-        if name == "maml":
+        if name == "maml" and origin is None:
             raise  # one line naming the setting (task family, MAMLConfig field) already
-        raise UsageError(f"argument --eval-option: {sys.exc_info()[1]}") from None
+        raise UsageError(f"{origin or 'argument --eval-option'}: {sys.exc_info()[1]}") from None
     except (TypeError, ValueError) as exc:
-        raise UsageError(f"argument --eval-option: {exc}") from exc
+        raise UsageError(f"{origin or 'argument --eval-option'}: {exc}") from exc
 
 
 def _execute(
-    recipe: dict[str, Any], space: Any, no_progress: bool, command: str, **flags: bool
+    recipe: dict[str, Any],
+    space: Any,
+    no_progress: bool,
+    command: str,
+    *,
+    origin: str | None = None,
+    **flags: bool,
 ) -> int:
     """Build everything from a recipe, run the search, print the outcome.
 
     ``flags`` are ``allow_changes``, ``fresh`` and ``take_over``, passed to ``search``; they
-    belong to this run and are not stored in the recipe.
+    belong to this run and are not stored in the recipe. ``origin`` names where a stored
+    recipe came from, for the one line a bad evaluator setting in it gets.
     """
     try:
-        evaluator = _evaluator(recipe)
+        evaluator = _evaluator(recipe, origin)
         for name in ("seeds", "batch"):
             if recipe.get(name, 1) < 1:
                 raise ValueError(f"--{name}: expected an int >= 1, got {recipe[name]}")

@@ -264,3 +264,14 @@ def test_a_stored_log_folder_outside_the_study_is_not_used(db, tmp_path, capsys)
         for target in (f"tensorboard:{elsewhere}", "mlflow:http://collector.invalid:5000")
     ]
     assert not elsewhere.parent.exists()
+
+
+def test_a_stored_evaluator_option_it_rejects_names_the_study(db, capsys):
+    _settings(db, eval_options={"bogus": 1})
+    assert main(["resume", str(db), *RESUME]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f"autometa resume: error: {db}: table study, row 1, field 'settings.cli': "
+        "unknown synthetic objective option(s) 'bogus'"
+    )
+    assert len(err.splitlines()) == 1
