@@ -252,6 +252,7 @@ def _program(evaluator: Any, family, groups: list[list[_Pair]], results, keep_st
         metas,
         members,
         traced=evaluator.traced,
+        compiled=evaluator.compiled,
         reporters=[pair.reporter for pair in program],
         resume_from=resumes if all(r is not None for r in resumes) else None,
         keep_state=keep_state,

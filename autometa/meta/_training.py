@@ -159,6 +159,7 @@ def train_members(
     members: list[Member],
     *,
     traced: bool | None = None,
+    compiled: bool = False,
     reporters: list[Reporter | None] | None = None,
     resume_from: list[TrainingState] | None = None,
     keep_state: bool = False,
@@ -210,7 +211,7 @@ def train_members(
             break  # nobody left to train
         metas, stats, steps = meta_iteration(
             cohorts, metas, family, cfg, knobs, generators, seeds, it, states,
-            active=active, traced=traced,
+            active=active, traced=traced, compiled=compiled,
         )  # fmt: skip
         values = torch.stack([stats[k].to(torch.float64) for k in _STATS]).tolist()
         for p in range(len(members)):  # a failed member keeps its error; the rest go on
@@ -243,13 +244,15 @@ def meta_train(
     seed: int,
     *,
     traced: bool | None = None,
+    compiled: bool = False,
     reporter: Reporter | None = None,
 ) -> tuple[Params, list[float], list[float], int]:
     """Run ``cfg.meta_iterations`` meta-updates of one candidate from the policy's weights:
     :func:`train_members` with one member.
 
     ``traced`` chooses how TRPO computes its products: the traced program (True), eagerly
-    (False) or by the evaluation's size (None, see ``autometa.meta.backend``). ``reporter`` is
+    (False) or by the evaluation's size (None, see ``autometa.meta.backend``); ``compiled``
+    compiles the traced program with inductor where it runs. ``reporter`` is
     told the post-adaptation return every :func:`~autometa.meta.reporting.report_interval`
     iterations; when its ``should_stop()`` says True (it is not asked after the last
     iteration), training ends there and the curves are as long as the iterations run.
@@ -264,7 +267,7 @@ def meta_train(
     meta = stack_members([init_meta_params(policy, cfg)])
     training = train_members(
         [Cohort(policy, 1)], family, [meta], [Member(int(seed), cfg)],
-        traced=traced, reporters=[reporter],
+        traced=traced, compiled=compiled, reporters=[reporter],
     )  # fmt: skip
     if 0 in training.errors:
         raise training.errors[0]

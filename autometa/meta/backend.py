@@ -270,13 +270,16 @@ def direction(
     return BACKENDS.get(name)(policy, cfg, meta, mb, lr, damping)
 
 
-def backend_for(traced: bool | None, mb: MetaBatch, cfg: MAMLConfig) -> str:
+def backend_for(
+    traced: bool | None, mb: MetaBatch, cfg: MAMLConfig, compiled: bool = False
+) -> str:
     """The backend's name: ``"traced"`` when asked, or by size when ``traced`` is None
     (one member's post-adaptation transitions times ``cfg.meta_iterations`` against
     :data:`TRACE_MIN_STEPS`), else ``"eager"``; ``"compiled"`` in place of ``"traced"`` when
-    the environment sets ``AUTOMETA_COMPILE=1``."""
+    ``compiled`` is set (``MAMLEvaluator(compiled=True)``) or the environment sets
+    ``AUTOMETA_COMPILE=1``."""
     if traced is None:
         traced = mb.valid.rewards[0].numel() * cfg.meta_iterations >= TRACE_MIN_STEPS
     if not traced:
         return "eager"
-    return "compiled" if os.environ.get(COMPILE_ENV) == "1" else "traced"
+    return "compiled" if compiled or os.environ.get(COMPILE_ENV) == "1" else "traced"

@@ -54,6 +54,14 @@ class MAMLEvaluator:
             eagerly (False), or by the evaluation's size (None, the default: traced from
             ``autometa.meta.backend.TRACE_MIN_STEPS`` post-adaptation transitions). Both give
             the same numbers; tracing costs about a second once and halves the products.
+        compiled: compile the traced TRPO program with ``torch.compile`` (inductor) wherever
+            it runs (``traced``), which fuses its element-wise work: on one CPU thread at
+            the default size a meta-iteration took 0.72x the traced program's time, after a
+            compilation of seconds (inductor's on-disk cache) to about a minute per
+            architecture. Fused loops round differently, so the scores are not bit-identical
+            to an evaluation without it; the setting is stored with the study and every
+            evaluation it changed records ``metrics["trpo_compiled"]``. A program that fails
+            to compile falls back to the traced one with a logged warning.
         **overrides: any :class:`MAMLConfig` field, applied over the family's preset
             (``meta_learner="promp"`` meta-trains with ProMP instead of MAML).
 
@@ -75,6 +83,7 @@ class MAMLEvaluator:
         family_options: dict[str, Any] | None = None,
         keep_state_dict: bool = True,
         traced: bool | None = None,
+        compiled: bool = False,
         **overrides: Any,
     ) -> None:
         if meta_iterations is not None:
@@ -86,6 +95,9 @@ class MAMLEvaluator:
         if traced is not None and not isinstance(traced, bool):
             raise ConfigurationError(f"traced: expected True, False or None, got {traced!r}")
         self.traced = traced
+        if not isinstance(compiled, bool):
+            raise ConfigurationError(f"compiled: expected True or False, got {compiled!r}")
+        self.compiled = compiled
         if isinstance(task_family, str):
             check_family(task_family, self.family_options)
         elif self.family_options:
@@ -119,6 +131,8 @@ class MAMLEvaluator:
         }
         if self.traced is not None:
             out["traced"] = self.traced
+        if self.compiled:
+            out["compiled"] = True
         return out
 
     @classmethod
@@ -129,6 +143,7 @@ class MAMLEvaluator:
             family_options=config.get("family_options"),
             keep_state_dict=config.get("keep_state_dict", True),
             traced=config.get("traced"),
+            compiled=config.get("compiled", False),
             **config.get("config", {}),
         )
 

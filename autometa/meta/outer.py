@@ -61,6 +61,7 @@ class OuterInputs:
         knobs: the per-member settings, ``(P,)`` (``autometa.meta.members``).
         active: which members are still training, ``(P,)`` bool.
         traced: TRPO's backend choice (``autometa.meta.backend``; None: by size).
+        compiled: TRPO's traced program compiled by inductor where it runs.
     """
 
     policy: GraphPolicy
@@ -69,6 +70,7 @@ class OuterInputs:
     knobs: dict[str, torch.Tensor]
     active: torch.Tensor
     traced: bool | None = None
+    compiled: bool = False
 
     @property
     def data(self) -> tuple:
@@ -112,6 +114,7 @@ def meta_iteration(
     *,
     active: torch.Tensor,
     traced: bool | None = None,
+    compiled: bool = False,
 ) -> tuple[list[Params], dict[str, torch.Tensor], int]:
     """Sample every member's meta-batch, adapt, and take one outer step per cohort.
 
@@ -142,7 +145,9 @@ def meta_iteration(
     for cohort, mb, meta, state, sl in zip(
         cohorts, batches, metas, states, cohort_slices(cohorts)
     ):
-        inputs = OuterInputs(cohort.policy, mb, cfg, members_of(knobs, sl), active[sl], traced)
+        inputs = OuterInputs(
+            cohort.policy, mb, cfg, members_of(knobs, sl), active[sl], traced, compiled
+        )
         new_meta, loss, finite = outer.step(inputs, meta, state)
         first = mb.train[0][0] if mb.train else mb.valid
         pre = first.episode_returns().mean((1, 2))
@@ -203,7 +208,7 @@ def _trpo(inputs: OuterInputs, meta: Params, state: Any):
     per_kernel = 1 if device.type == "cpu" else len(inputs.active)
     return trpo_step(
         inputs.policy, inputs.mb, meta, inputs.cfg, inputs.knobs, inputs.active,
-        per_kernel=per_kernel, traced=inputs.traced,
+        per_kernel=per_kernel, traced=inputs.traced, compiled=inputs.compiled,
     )  # fmt: skip
 
 

@@ -117,6 +117,7 @@ def trpo_step(
     *,
     per_kernel: int | None = None,
     traced: bool | None = None,
+    compiled: bool = False,
 ) -> tuple[Params, torch.Tensor, torch.Tensor]:
     """One TRPO meta-update of every member; returns ``(new_meta, loss, finite)``, ``(P,)``.
 
@@ -136,11 +137,14 @@ def trpo_step(
             :mod:`autometa.meta._kernel_size`). The numbers do not depend on it.
         traced: the backend of the direction (``autometa.meta.backend``): the traced
             program (True), the eager functions (False), or by size (None).
+        compiled: the traced program compiled by inductor wherever the traced program
+            would run (``autometa.meta._compiled``; rounds differently).
     """
     count = int(active.shape[0])
     per_kernel = count if per_kernel is None else max(1, int(per_kernel))
+    backend = partial(backend_for, traced, compiled=compiled)
     if per_kernel >= count:
-        return _trpo_group(policy, mb, meta, cfg, knobs, active, traced)
+        return _trpo_group(policy, mb, meta, cfg, knobs, active, backend)
     parts = [
         _trpo_group(
             policy,
@@ -149,7 +153,7 @@ def trpo_step(
             cfg,
             members_of(knobs, index),
             active[index],
-            traced,
+            backend,
         )
         for index in (slice(s, s + per_kernel) for s in range(0, count, per_kernel))
     ]
@@ -157,11 +161,12 @@ def trpo_step(
     return new_meta, torch.cat([p[1] for p in parts]), torch.cat([p[2] for p in parts])
 
 
-def _trpo_group(policy, mb, meta, cfg, knobs, active, traced):
-    """:func:`trpo_step` of the members in one set of kernels."""
+def _trpo_group(policy, mb, meta, cfg, knobs, active, backend):
+    """:func:`trpo_step` of the members in one set of kernels; ``backend(mb, cfg)`` names
+    the direction's backend."""
     lr = knobs["fast_lr"]
     loss, _, old, x, hx = direction(
-        backend_for(traced, mb, cfg), policy, cfg, meta, mb, lr, knobs["cg_damping"]
+        backend(mb, cfg), policy, cfg, meta, mb, lr, knobs["cg_damping"]
     )
     step, finite = trust_region_step(loss, x, hx, knobs["max_kl"])
     theta = vmap(flatten)(meta)

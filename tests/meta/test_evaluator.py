@@ -169,6 +169,8 @@ def test_bad_evaluator_options_raise_at_construction():
         MAMLEvaluator("navigation2d", horizon=10)
     with pytest.raises(ConfigurationError, match="^traced: expected True, False or None, got 1$"):
         MAMLEvaluator("navigation2d", traced=1)
+    with pytest.raises(ConfigurationError, match="^compiled: expected True or False, got 'yes'$"):
+        MAMLEvaluator("navigation2d", compiled="yes")
 
 
 def test_unknown_task_family_raises_at_construction_with_the_closest_name():

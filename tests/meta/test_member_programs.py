@@ -229,6 +229,8 @@ def test_backend_choice_counts_one_members_transitions(monkeypatch):
     assert backend_for(None, mb, below) == "eager"  # not the three members' total
     assert backend_for(True, mb, below) == "traced"
     assert backend_for(False, mb, exactly) == "eager"
+    assert backend_for(None, mb, exactly, compiled=True) == "compiled"  # the evaluator's setting
+    assert backend_for(None, mb, below, compiled=True) == "eager"  # only where traced would run
     monkeypatch.setenv(COMPILE_ENV, "1")  # opt-in: compiled wherever traced would run
     assert backend_for(None, mb, exactly) == "compiled"
     assert backend_for(None, mb, below) == "eager"
@@ -306,3 +308,9 @@ def test_an_evaluation_records_that_the_compiled_program_rounded_it(monkeypatch)
     compiled = evaluator(graph, seed=0)
     assert plain.ok and compiled.ok
     assert "trpo_compiled" not in plain.metrics and compiled.metrics["trpo_compiled"] is True
+    # the evaluator's own setting, as a study stores it, does what the environment did
+    monkeypatch.delenv(COMPILE_ENV)
+    by_setting = MAMLEvaluator.from_config({**evaluator.to_config(), "compiled": True})
+    assert by_setting.to_config()["compiled"] is True and "compiled" not in evaluator.to_config()
+    again = by_setting(graph, seed=0)
+    assert again.metrics["trpo_compiled"] is True and again.score == compiled.score
