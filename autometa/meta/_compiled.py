@@ -29,25 +29,13 @@ _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _FAILED = object()
 
 
-#: Inductor options on the CPU. Its pattern passes rewrite ``add(mm(a, b), c)`` as
-#: ``addmm(c, a, b)``; on the CPU that copies the 40,000 x 64 addend into the product's output
-#: before the product (one extra pass over it, about 5 ms on one thread, in every
-#: conjugate-gradient product), where unfused the addition joins the element-wise loop that
-#: follows. Without the pattern passes the direction took 0.92x the time on one thread and
-#: 0.96x on two (paper size, 2x64 tanh, 4 alternated rounds; the directions differed by 3e-3
-#: relative, fused loops rounding differently).
-CPU_OPTIONS = {"pattern_matcher": False}
-
-
-def compiled_program(program: TRPOProgram, device: torch.device) -> ProgramParts | None:
-    """``program``'s static and dynamic parts under ``torch.compile`` for ``device``
-    (compiled on their first call, then cached with the program), or None when compiling
-    failed before."""
+def compiled_program(program: TRPOProgram) -> ProgramParts | None:
+    """``program``'s static and dynamic parts under ``torch.compile`` (compiled on their first
+    call, then cached with the program), or None when compiling failed before."""
     if program not in _COMPILED:
-        options = CPU_OPTIONS if device.type == "cpu" else None
         _COMPILED[program] = ProgramParts(
-            torch.compile(program.static, backend="inductor", dynamic=False, options=options),
-            torch.compile(program.dynamic, backend="inductor", dynamic=False, options=options),
+            torch.compile(program.static, backend="inductor", dynamic=False),
+            torch.compile(program.dynamic, backend="inductor", dynamic=False),
             program.num_outputs,
         )
     compiled = _COMPILED[program]

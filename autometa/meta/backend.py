@@ -203,7 +203,7 @@ def compiled_direction(
     program, with one logged warning, when compiling or the first run fails."""
     args = (meta, mb, lr, damping, flatten(meta, start=1))
     traced = trpo_program(policy, cfg, args)
-    program = compiled_program(traced, lr.device) if traced is not None else None
+    program = compiled_program(traced) if traced is not None else None
     if program is None:
         return traced_direction(policy, cfg, meta, mb, lr, damping)
 
