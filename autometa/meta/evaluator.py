@@ -58,10 +58,11 @@ class MAMLEvaluator:
             it runs (``traced``), which fuses its element-wise work: on one CPU thread at
             the default size a meta-iteration took 0.72x the traced program's time, after a
             compilation of seconds (inductor's on-disk cache) to a few minutes per
-            architecture, so it pays for long evaluations only. Fused loops round differently, so the scores are not bit-identical
-            to an evaluation without it; the setting is stored with the study and every
-            evaluation it changed records ``metrics["trpo_compiled"]``. A program that fails
-            to compile falls back to the traced one with a logged warning.
+            architecture, so it pays for long evaluations only. Fused loops round
+            differently, so the scores are not bit-identical to an evaluation without it;
+            the setting is stored with the study and every evaluation it changed records
+            ``metrics["trpo_compiled"]``. A program that fails to compile falls back to the
+            traced one with a logged warning.
         **overrides: any :class:`MAMLConfig` field, applied over the family's preset
             (``meta_learner="promp"`` meta-trains with ProMP instead of MAML).
 
