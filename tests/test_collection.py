@@ -12,7 +12,17 @@ TESTS = Path(__file__).parent
 def test_every_folder_with_tests_is_collected():
     folders = {p.parent for p in TESTS.rglob("test_*.py")}
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--collect-only",
+            "-q",
+            "-n",
+            "0",
+            "-p",
+            "no:cacheprovider",
+        ],
         cwd=TESTS.parent,
         capture_output=True,
         text=True,

@@ -30,7 +30,13 @@ ray = pytest.importorskip("ray")
 from _ray_evaluators import NodeLog, read_log  # noqa: E402
 from ray.cluster_utils import Cluster  # noqa: E402 - only once Ray is known to be there
 
-pytestmark = pytest.mark.ray
+# Importing ``_ray_evaluators`` registers ``node-log``; collection alone must not leave it in
+# the registry of a process whose other tests list the built-in names (with ``pytest -n``
+# every worker collects this module), so it is registered only while this module runs.
+EVALUATORS.unregister("node-log")
+
+# One cluster, in one test process: the module stays on one worker under ``pytest -n``.
+pytestmark = [pytest.mark.ray, pytest.mark.xdist_group("ray-cluster")]
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -97,9 +103,10 @@ def nodes():
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _unregister_node_log():
-    """Importing ``_ray_evaluators`` registers ``node-log`` in this process too; take it out
-    at the end, so later tests see only the built-in evaluator names."""
+def _node_log_registered():
+    """``node-log`` is a registered name while this module's tests run (searches record it),
+    and is taken out at the end, so later tests see only the built-in evaluator names."""
+    EVALUATORS.register("node-log", NodeLog, overwrite=True)
     yield
     if "node-log" in EVALUATORS:
         EVALUATORS.unregister("node-log")
