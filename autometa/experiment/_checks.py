@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -13,11 +14,13 @@ from typing import Any, cast
 from autometa.errors import ConfigurationError, StorageError
 from autometa.evaluation import Evaluator, SpaceChecking, abilities
 from autometa.experiment.budget import Budget, is_positive_number, is_whole
-from autometa.experiment.storage.base import BaseStorage, sessions_to_end
+from autometa.experiment.storage.base import BaseStorage, check_same_space, sessions_to_end
 from autometa.experiment.storage.sqlite import SQLiteStorage
 from autometa.experiment.trial import SessionInfo, StudyInfo
 
 __all__ = [
+    "check_before_claiming",
+    "check_claimed",
     "check_same_scoring",
     "check_same_study",
     "current_evaluator",
@@ -291,3 +294,62 @@ def check_same_scoring(
         )
     logger.warning("%s: evaluator settings changed: %s", store, "; ".join(diff))
     return [*history, {"time": time.time(), "changes": diff}]
+
+
+def check_before_claiming(
+    store: BaseStorage, info: StudyInfo, strategy: Any, allow_changes: bool
+) -> dict[str, Any] | None:
+    """Every check that can refuse a stored study, read-only and before the study is claimed,
+    so that a refused search writes nothing to it (not even a session): the same space,
+    strategy, seed and scoring, every trial row readable; the strategy is restored from the
+    stored state here. Returns that state (None for a new study or one without a state).
+
+    Raises:
+        StorageError: the study is another one, scored otherwise, or damaged.
+    """
+    stored = store.get_study()
+    if stored is None:
+        return None
+    check_same_space(store, stored, info)
+    store.get_all_trials()  # every row is checked as it is read
+    check_same_study(store, stored, info)
+    if not allow_changes:  # an allowed change is logged once, by check_claimed
+        check_same_scoring(store, stored, info, allow_changes)
+    state = store.get_strategy_state()
+    if state is not None:
+        try:
+            strategy.load_state_dict(state)
+        except (ValueError, TypeError) as exc:  # a damaged or crafted state: refused
+            raise StorageError(
+                f"{getattr(store, 'path', store)}: table strategy_state, row 1, field "
+                f"'state': {exc}"
+            ) from None
+    return state
+
+
+def check_claimed(
+    store: BaseStorage, info: StudyInfo, allow_changes: bool, restored: dict[str, Any] | None
+) -> None:
+    """Open the study in ``store`` (creating it when new), now claimed, and check it against
+    ``info`` again: the same study, scored the same way, and the strategy state that
+    :func:`check_before_claiming` restored (``restored``); then record the settings."""
+    stored = store.open_study(info)
+    resuming = bool(store.get_all_trials())
+    check_same_study(store, stored, info)
+    run_settings = info.settings
+    run_settings["changes"] = check_same_scoring(store, stored, info, allow_changes)
+    if _same_json(store.get_strategy_state()) != _same_json(restored):  # a take-over's race
+        raise StorageError(
+            f"{getattr(store, 'path', store)}: the search it took over wrote to the study "
+            "while this one opened it; run it again"
+        )
+    if stored.settings != run_settings:
+        store.update_study_settings(run_settings)
+    if resuming:
+        counts = {s.name: n for s, n in store.count_states().items() if n}
+        logger.info("resuming %s: %s", store, counts)
+
+
+def _same_json(state: dict[str, Any] | None) -> str:
+    """A state as canonical JSON text: equal states compare equal, NaN scores included."""
+    return json.dumps(state, sort_keys=True)

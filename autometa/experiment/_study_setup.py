@@ -18,15 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from autometa.errors import ConfigurationError, SearchFailedError, StorageError
+from autometa.errors import ConfigurationError, SearchFailedError
 from autometa.evaluation import Evaluator
 from autometa.experiment._callbacks import Callback, CallbackList
 from autometa.experiment._checks import (
     check_arguments,
+    check_before_claiming,
+    check_claimed,
     check_evaluator,
     check_pruner,
-    check_same_scoring,
-    check_same_study,
     start_over,
     wrap_strategy_error,
 )
@@ -233,12 +233,13 @@ def open_study(
         store = get_storage(built.storage)
         info = _study_info(built, strategy, seed, workers, trial_timeout, seeds, batch,
                            settings, imports)  # fmt: skip
+        restored = check_before_claiming(store, info, built.strategy, allow_changes)
         lease = Lease(store, take_over=take_over)  # refused while another search runs
     except BaseException:
         built.executor.shutdown()
         raise
     try:
-        _check_stored(store, info, built.strategy, allow_changes)
+        check_claimed(store, info, allow_changes, restored)
         if isinstance(progress, ProgressBar):
             bar = progress
         else:
@@ -318,31 +319,6 @@ def _study_info(
         imports=list(imports),
         unregistered=unregistered,
     )
-
-
-def _check_stored(store: BaseStorage, info: StudyInfo, strategy: Any, allow_changes: bool) -> None:
-    """Open the study in ``store`` (creating it when new) and check it against ``info``:
-    the same study, scored the same way; the settings are updated and the strategy restored
-    from its stored state."""
-    stored = store.open_study(info)
-    resuming = bool(store.get_all_trials())
-    check_same_study(store, stored, info)
-    run_settings = info.settings
-    run_settings["changes"] = check_same_scoring(store, stored, info, allow_changes)
-    if stored.settings != run_settings:
-        store.update_study_settings(run_settings)
-    state = store.get_strategy_state()
-    if state is not None:
-        try:
-            strategy.load_state_dict(state)
-        except (ValueError, TypeError) as exc:  # a damaged or crafted state: refused
-            raise StorageError(
-                f"{getattr(store, 'path', store)}: table strategy_state, row 1, field "
-                f"'state': {exc}"
-            ) from None
-    if resuming:
-        counts = {s.name: n for s, n in store.count_states().items() if n}
-        logger.info("resuming %s: %s", store, counts)
 
 
 def run_study(loop: SearchLoop) -> SearchResult:

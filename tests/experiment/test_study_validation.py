@@ -194,12 +194,31 @@ def test_a_stored_strategy_log_is_bounded_and_checked(entry, message, db, capsys
     state = _state(db)
     state["log"][0] = entry
     _sql(db, ("UPDATE strategy_state SET state = ?", (json.dumps(state),)))
+    before = db.read_bytes()
     start = time.monotonic()
     assert main(["resume", str(db), *RESUME]) == 2
     assert time.monotonic() - start < 5
     assert capsys.readouterr().err == (
         f"autometa resume: error: {db}: table strategy_state, row 1, field 'state': {message}\n"
     )
+    assert db.read_bytes() == before  # refused before the study was claimed: not a session
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [("'x'", "expected an integer, got str 'x'"),
+     ("99", "expected the seed the study's data records (0), got 99")],
+)  # fmt: skip
+def test_a_study_seed_column_that_disagrees_is_one_line(value, problem, db, tmp_path, capsys):
+    """New trials' seeds are drawn from the ``seed`` column: it must be the recorded seed."""
+    _sql(db, f"UPDATE study SET seed = {value}")
+    before = db.read_bytes()
+    for argv in (["show", str(db)], ["resume", str(db), *RESUME]):
+        assert main(argv) == 2, argv
+        assert capsys.readouterr().err == (
+            f"autometa {argv[0]}: error: {db}: table study, row 1, field 'seed': {problem}\n"
+        )
+    assert db.read_bytes() == before
 
 
 @pytest.mark.parametrize(

@@ -183,7 +183,8 @@ def open_database(path: Path, *, timeout: float, read_only: bool) -> sqlite3.Con
 
 def migrate(conn: sqlite3.Connection) -> None:
     """Create the missing tables and columns and stamp :data:`SCHEMA_VERSION`, inside the
-    caller's write transaction (a new file gets every table; an older one what it lacks)."""
+    caller's write transaction (a new file gets every table; an older one what it lacks; a
+    current one is left byte for byte as it was)."""
     for statement in (_SCHEMA + _ADDED_TABLES).split(";"):
         if statement.strip():
             conn.execute(statement)
@@ -191,7 +192,8 @@ def migrate(conn: sqlite3.Connection) -> None:
         have = {row["name"] for row in conn.execute(f"PRAGMA table_info({table})")}
         if column not in have:
             conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
-    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")  # a write, even when equal
 
 
 def trial_columns(trial: TrialRecord, only: Iterable[str] | None = None) -> dict[str, Any]:

@@ -44,6 +44,7 @@ __all__ = [
     "final_run",
     "json_field",
     "session",
+    "study_seed",
     "trial_fields",
     "weights",
 ]
@@ -178,6 +179,23 @@ _SESSION_COLUMNS: dict[str, Callable[[Any], Any]] = {
     "heartbeat": number(low=0),
     "ended": number(),
 }
+
+
+def study_seed(column: Any, recorded: int, path: Any) -> int:
+    """The ``study`` row's ``seed`` column, which every new trial's seed is drawn from: an
+    integer equal to the seed its ``data`` records (a file whose two copies disagree was
+    edited, and would seed new trials differently from the study it shows).
+
+    Raises:
+        StorageError: one line naming the file, the table, the row and the field.
+    """
+    try:
+        value = integer(low=None)(column)
+        if value != recorded:
+            raise Bad(f"expected the seed the study's data records ({recorded}), got {value}")
+    except Bad as exc:
+        raise at(path, "study", 1, "seed", str(exc)) from None
+    return value
 
 
 def session(row: sqlite3.Row, path: Any) -> SessionInfo:

@@ -47,6 +47,7 @@ __all__ = [
     "STEP_SIZE_PREFIX",
     "UPDATABLE_FIELDS",
     "check_final_update",
+    "check_same_space",
     "check_update",
     "clean_score",
     "decode_training_state",
@@ -282,13 +283,7 @@ class BaseStorage(abc.ABC):
         if stored is None:
             self.create_study(info)
             return self.get_study()  # type: ignore[return-value]
-        if stored.space_hash != info.space_hash:
-            raise StorageError(
-                f"{self}: the study was created for space {stored.space_name!r} "
-                f"(hash {stored.space_hash}, from {stored.space_source or 'a dict'}), "
-                f"not space {info.space_name!r} (hash {info.space_hash}, from "
-                f"{info.space_source or 'a dict'}); use another storage for another space"
-            )
+        check_same_space(self, stored, info)
         return stored
 
     def finish_trial(
@@ -371,3 +366,18 @@ class BaseStorage(abc.ABC):
 
     def __str__(self) -> str:
         return type(self).__name__
+
+
+def check_same_space(store: BaseStorage, stored: StudyInfo, info: StudyInfo) -> None:
+    """Refuse a study made for another space (its content hash differs from ``info``'s).
+
+    Raises:
+        StorageError: one line naming both spaces and where each came from.
+    """
+    if stored.space_hash != info.space_hash:
+        raise StorageError(
+            f"{store}: the study was created for space {stored.space_name!r} "
+            f"(hash {stored.space_hash}, from {stored.space_source or 'a dict'}), "
+            f"not space {info.space_name!r} (hash {info.space_hash}, from "
+            f"{info.space_source or 'a dict'}); use another storage for another space"
+        )

@@ -121,11 +121,13 @@ class SQLiteStorage(BaseStorage):
     # -- study ---------------------------------------------------------------------------
 
     def get_study(self) -> StudyInfo | None:
-        rows = self._read("SELECT data FROM study WHERE id = 1")
+        rows = self._read("SELECT seed, data FROM study WHERE id = 1")
         if not rows:
             return None
         data = _validate.json_field(rows[0]["data"], self.path, "study", 1, "data", object)
-        return StudyInfo.from_dict(data, str(self.path))
+        info = StudyInfo.from_dict(data, str(self.path))
+        _validate.study_seed(rows[0]["seed"], info.seed, self.path)
+        return info
 
     def create_study(self, info: StudyInfo) -> None:
         data = info.to_dict()
@@ -157,9 +159,12 @@ class SQLiteStorage(BaseStorage):
     ) -> list[TrialRecord]:
         numbers = []
         with self._write() as conn:
-            row = conn.execute("SELECT seed FROM study WHERE id = 1").fetchone()
+            row = conn.execute("SELECT seed, data FROM study WHERE id = 1").fetchone()
             if row is None:
                 raise StorageError(f"{self} holds no study yet; create it before its trials")
+            data = _validate.json_field(row["data"], self.path, "study", 1, "data", object)
+            recorded = StudyInfo.from_dict(data, str(self.path)).seed
+            seed = _validate.study_seed(row["seed"], recorded, self.path)
             (count,) = conn.execute("SELECT COUNT(*) FROM trials").fetchone()
             now = time.time()
             for offset, trial in enumerate(trials):
@@ -167,7 +172,7 @@ class SQLiteStorage(BaseStorage):
                 values = trial_columns(trial)
                 values.update(
                     number=number,
-                    seed=trial_seed(row["seed"], number),
+                    seed=trial_seed(seed, number),
                     created=trial.created if trial.created is not None else now,
                 )
                 names = ", ".join(values)
