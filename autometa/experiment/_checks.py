@@ -351,5 +351,6 @@ def check_claimed(
 
 
 def _same_json(state: dict[str, Any] | None) -> str:
-    """A state as canonical JSON text: equal states compare equal, NaN scores included."""
-    return json.dumps(state, sort_keys=True)
+    """A state as JSON text, for comparing two reads of one stored state: NaN scores compare
+    equal, and values JSON lacks are written by their ``repr``."""
+    return json.dumps(state, default=repr)
