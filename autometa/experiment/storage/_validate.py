@@ -46,6 +46,7 @@ __all__ = [
     "session",
     "study_seed",
     "trial_fields",
+    "trial_state",
     "weights",
 ]
 
@@ -95,6 +96,20 @@ def trial_fields(row: sqlite3.Row, path: Any) -> dict[str, Any]:
     except Bad as exc:
         raise at(path, "trials", number, "number", str(exc)) from None
     return out
+
+
+def trial_state(row: sqlite3.Row, path: Any) -> TrialState:
+    """The checked ``state`` of one ``trials`` row read with its ``number`` alone (counting
+    states reads no other column).
+
+    Raises:
+        StorageError: one line naming the file, the row (its trial number) and the field.
+    """
+    column, check, _ = _TRIAL_COLUMNS["state"]
+    try:
+        return check(row[column])
+    except Bad as exc:
+        raise at(path, "trials", row["number"], column, str(exc)) from None
 
 
 def check_numbering(numbers: list[int], path: Any) -> None:

@@ -224,6 +224,14 @@ class SQLiteStorage(BaseStorage):
         with self._lock:
             return self._row_to_record(self._fetch(self._conn, number))
 
+    def count_states(self) -> dict[TrialState, int]:
+        """How many trials are in each state, from the ``state`` column alone (a progress line
+        and a resume read it; decoding every trial's graph and metrics is not needed)."""
+        counts = dict.fromkeys(TrialState, 0)
+        for row in self._read("SELECT number, state FROM trials"):
+            counts[_validate.trial_state(row, self.path)] += 1
+        return counts
+
     def get_all_trials(self, states: Iterable[TrialState] | None = None) -> list[TrialRecord]:
         if states is None:
             rows = self._read("SELECT * FROM trials ORDER BY number")
