@@ -297,19 +297,23 @@ def check_same_scoring(
 
 
 def check_before_claiming(
-    store: BaseStorage, info: StudyInfo, strategy: Any, allow_changes: bool
+    store: BaseStorage, info: StudyInfo, strategy: Any, allow_changes: bool, take_over: bool
 ) -> dict[str, Any] | None:
     """Every check that can refuse a stored study, read-only and before the study is claimed,
-    so that a refused search writes nothing to it (not even a session): the same space,
-    strategy, seed and scoring, every trial row readable; the strategy is restored from the
-    stored state here. Returns that state (None for a new study or one without a state).
+    so that a refused search writes nothing to it (not even a session): no live holder (unless
+    ``take_over``; first, so that a study in use is refused before any other work), the same
+    space, strategy, seed and scoring, every trial row readable; the strategy is restored
+    from the stored state here. Returns that state (None for a new study or one without one).
 
     Raises:
+        StudyInUseError: another session is live and ``take_over`` is False.
         StorageError: the study is another one, scored otherwise, or damaged.
     """
     stored = store.get_study()
     if stored is None:
         return None
+    where = str(getattr(store, "path", store))
+    sessions_to_end(store.get_sessions(), time.time(), take_over, where)  # the claim's refusal
     check_same_space(store, stored, info)
     store.get_all_trials()  # every row is checked as it is read
     check_same_study(store, stored, info)

@@ -233,7 +233,7 @@ def open_study(
         store = get_storage(built.storage)
         info = _study_info(built, strategy, seed, workers, trial_timeout, seeds, batch,
                            settings, imports)  # fmt: skip
-        restored = check_before_claiming(store, info, built.strategy, allow_changes)
+        restored = check_before_claiming(store, info, built.strategy, allow_changes, take_over)
         lease = Lease(store, take_over=take_over)  # refused while another search runs
     except BaseException:
         built.executor.shutdown()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 
@@ -11,7 +12,7 @@ import pytest
 from autometa.cli import main
 from autometa.cli._recipe import MAX_WORKERS
 from autometa.errors import StorageError
-from autometa.experiment import load_result
+from autometa.experiment import SQLiteStorage, load_result
 from autometa.experiment.storage._validate import MAX_GRAPH_EDGES, MAX_GRAPH_NODES
 from autometa.space import shipped_spaces
 
@@ -294,3 +295,20 @@ def test_a_stored_evaluator_option_it_rejects_names_the_study(db, capsys):
         "unknown synthetic objective option(s) 'bogus'"
     )
     assert len(err.splitlines()) == 1
+
+
+def test_a_study_in_use_is_refused_as_in_use_before_its_state_is_read(db, capsys):
+    """The claim's refusal comes first: a live holder is named, although the (crafted) state
+    would be refused too, and nothing is written."""
+    holder = SQLiteStorage(db)
+    holder.start_session(heartbeat=60.0)
+    _sql(db, ("UPDATE strategy_state SET state = ?", ('{"log": 5}',)))
+    before = db.read_bytes()
+    try:
+        assert main(["resume", str(db), *RESUME]) == 2
+    finally:
+        holder.close()
+    err = capsys.readouterr().err
+    assert err.startswith(f"autometa resume: error: {db} is in use by pid {os.getpid()} on ")
+    assert "--take-over" in err and err.count("\n") == 1
+    assert db.read_bytes() == before
