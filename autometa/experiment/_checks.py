@@ -338,7 +338,6 @@ def check_claimed(
     ``info`` again: the same study, scored the same way, and the strategy state that
     :func:`check_before_claiming` restored (``restored``); then record the settings."""
     stored = store.open_study(info)
-    resuming = bool(store.get_all_trials())
     check_same_study(store, stored, info)
     run_settings = info.settings
     run_settings["changes"] = check_same_scoring(store, stored, info, allow_changes)
@@ -349,8 +348,8 @@ def check_claimed(
         )
     if stored.settings != run_settings:
         store.update_study_settings(run_settings)
-    if resuming:
-        counts = {s.name: n for s, n in store.count_states().items() if n}
+    counts = {s.name: n for s, n in store.count_states().items() if n}
+    if counts:  # trials were stored before: a resume
         logger.info("resuming %s: %s", store, counts)
 
 
