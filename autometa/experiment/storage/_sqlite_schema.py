@@ -193,7 +193,7 @@ def migrate(conn: sqlite3.Connection) -> None:
         if column not in have:
             conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
     if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")  # a write, even when equal
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")  # a write even when unchanged
 
 
 def trial_columns(trial: TrialRecord, only: Iterable[str] | None = None) -> dict[str, Any]:
