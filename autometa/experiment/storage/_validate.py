@@ -196,17 +196,18 @@ _SESSION_COLUMNS: dict[str, Callable[[Any], Any]] = {
 }
 
 
-def study_seed(column: Any, recorded: int, path: Any) -> int:
+def study_seed(column: Any, recorded: int | None, path: Any) -> int:
     """The ``study`` row's ``seed`` column, which every new trial's seed is drawn from: an
-    integer equal to the seed its ``data`` records (a file whose two copies disagree was
-    edited, and would seed new trials differently from the study it shows).
+    integer, equal to the seed its ``data`` records when that is given (a file whose two
+    copies disagree was edited, and would seed new trials differently from the study it
+    shows; :meth:`SQLiteStorage.get_study` compares them on every open).
 
     Raises:
         StorageError: one line naming the file, the table, the row and the field.
     """
     try:
         value = integer(low=None)(column)
-        if value != recorded:
+        if recorded is not None and value != recorded:
             raise Bad(f"expected the seed the study's data records ({recorded}), got {value}")
     except Bad as exc:
         raise at(path, "study", 1, "seed", str(exc)) from None

@@ -159,12 +159,10 @@ class SQLiteStorage(BaseStorage):
     ) -> list[TrialRecord]:
         numbers = []
         with self._write() as conn:
-            row = conn.execute("SELECT seed, data FROM study WHERE id = 1").fetchone()
+            row = conn.execute("SELECT seed FROM study WHERE id = 1").fetchone()
             if row is None:
                 raise StorageError(f"{self} holds no study yet; create it before its trials")
-            data = _validate.json_field(row["data"], self.path, "study", 1, "data", object)
-            recorded = StudyInfo.from_dict(data, str(self.path)).seed
-            seed = _validate.study_seed(row["seed"], recorded, self.path)
+            seed = _validate.study_seed(row["seed"], None, self.path)  # get_study compared it
             (count,) = conn.execute("SELECT COUNT(*) FROM trials").fetchone()
             now = time.time()
             for offset, trial in enumerate(trials):
